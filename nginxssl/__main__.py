@@ -1,0 +1,3 @@
+from nginxssl.cli import main
+
+main()

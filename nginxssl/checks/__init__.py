@@ -1,0 +1,101 @@
+"""Checks: one function per rule id, registered with @check("SSLnnn").
+
+A check reads the Inputs (config, sites, loaded material, settings) and yields
+Findings. It never reads files and never decides how a finding is reported.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Iterable, Iterator, Mapping
+
+from nginxssl.parse.node import Config, Node
+from nginxssl.pki.load import Material
+from nginxssl.sites import Site
+
+
+@dataclass(frozen=True)
+class Fix:
+    """What --fix would change: edits the fixer applies, and whether it is safe."""
+
+    description: str
+    edits: tuple = ()
+    safe: bool = True
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    file: str
+    line: int
+    message: str
+    names: tuple[str, ...] = ()
+    server: str = "nginx"
+    severity: str = ""  # set from the catalogue (or the user's override) by the engine
+    name: str = ""
+    fix: Fix | None = None
+
+    @classmethod
+    def at(cls, rule: str, node: Node | None, message: str, site: Site | None = None,
+           fallback: tuple[str, int] = ("", 0), fix: Fix | None = None) -> "Finding":
+        file, line = (node.file, node.line) if node is not None else fallback
+        if site is not None and node is None:
+            file, line = site.file, site.line
+        names = site.name_list if site is not None else ()
+        server = site.server if site is not None else "nginx"
+        return cls(rule, file, line, message, names, server, fix=fix)
+
+
+@dataclass(frozen=True)
+class Settings:
+    now: datetime
+    expiry_days: int = 30
+    root: str | None = None
+    ca_files: tuple[str, ...] = ()
+    intermediates: tuple[str, ...] = ()
+    fetch: bool = False
+
+
+@dataclass(frozen=True)
+class Inputs:
+    config: Config
+    sites: tuple[Site, ...]
+    material: Mapping[str, Material]  # on-disk path -> what it holds
+    passwords: Mapping[str, tuple[bytes, ...] | None]  # ssl_password_file path -> its lines
+    settings: Settings
+    extra: Mapping[str, object] = field(default_factory=dict)  # per-family derived data (chains, ...)
+
+    @property
+    def wording(self) -> str:
+        return "apache2" if self.config.server == "apache" else "nginx"
+
+
+CheckFn = Callable[[Inputs], Iterable[Finding]]
+REGISTRY: dict[str, CheckFn] = {}
+_FAMILIES = ("nginxssl.checks.config", "nginxssl.checks.files")
+
+
+def check(rule_id: str) -> Callable[[CheckFn], CheckFn]:
+    def register(function: CheckFn) -> CheckFn:
+        if rule_id in REGISTRY:
+            raise RuntimeError(f"two checks registered for {rule_id}")
+        REGISTRY[rule_id] = function
+        return function
+
+    return register
+
+
+def registry() -> dict[str, CheckFn]:
+    for module in _FAMILIES:
+        importlib.import_module(module)
+    return REGISTRY
+
+
+def run_checks(inputs: Inputs, selected: Iterable[str]) -> Iterator[Finding]:
+    checks = registry()
+    for rule_id in selected:
+        function = checks.get(rule_id)
+        if function is not None:
+            yield from function(inputs)

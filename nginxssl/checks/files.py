@@ -1,0 +1,240 @@
+"""SSL002-SSL008: can the server load the certificate, key and password files it names?"""
+
+from __future__ import annotations
+
+import grp
+import os
+import stat
+from typing import Iterator
+
+from nginxssl.checks import Finding, Fix, Inputs, check
+from nginxssl.checks.references import Reference, references
+from nginxssl.pki.load import Material, cert_key_fingerprint
+from nginxssl.sites import PathRef
+
+_ABSENT = ("missing", "unreadable", "not-regular")
+_NOT_PEM = ("der", "pkcs12", "empty", "garbage", "too-large")
+
+# What the server prints when it cannot load a file of each role.
+_NGINX_LOAD_ERROR = {
+    "certificate": "cannot load certificate",
+    "key": "cannot load certificate key",
+    "password file": "cannot open ssl_password_file",
+    "trusted certificate": "SSL_CTX_load_verify_locations() failed",
+    "chain": "cannot load certificate",
+}
+
+
+def _material(inputs: Inputs, reference: Reference) -> Material | None:
+    if reference.ref.path is None:
+        return None
+    return inputs.material.get(reference.ref.path)
+
+
+def _shown(reference: Reference | PathRef) -> str:
+    ref = reference.ref if isinstance(reference, Reference) else reference
+    if ref.path and os.path.normpath(ref.raw) != os.path.normpath(ref.path):
+        return f'"{ref.raw}" ({ref.path})'
+    return f'"{ref.raw}"'
+
+
+def _refuses(inputs: Inputs, reference: Reference) -> str:
+    if inputs.config.server == "apache":
+        return "apache2 will fail to start"
+    return f"`nginx -t` fails with '{_NGINX_LOAD_ERROR[reference.role]}' and nginx will not start"
+
+
+def _finding(rule: str, reference: Reference, message: str, fix: Fix | None = None) -> Finding:
+    node = reference.ref.node
+    server = reference.sites[0].server if reference.sites else "nginx"
+    return Finding(rule, node.file, node.line, message, reference.names, server, fix=fix)
+
+
+@check("SSL002")
+def file_missing(inputs: Inputs) -> Iterator[Finding]:
+    for reference in references(inputs.sites):
+        material = _material(inputs, reference)
+        if material is None or material.status not in _ABSENT:
+            continue
+        what = {"missing": "does not exist", "unreadable": f"cannot be read ({material.detail})",
+                "not-regular": material.detail}[material.status]
+        yield _finding("SSL002", reference,
+                       f"{reference.directive} {_shown(reference)} {what}; {_refuses(inputs, reference)}")
+
+
+def _conversion(reference: Reference, material: Material) -> str:
+    path = reference.ref.path
+    if material.status == "pkcs12":
+        return (f"; extract PEM with `openssl pkcs12 -in {path} -nokeys -out cert.pem` "
+                f"and `openssl pkcs12 -in {path} -nocerts -nodes -out key.pem`")
+    if material.status == "der":
+        tool = "pkey" if "key" in material.detail else "x509"
+        return f"; convert it with `openssl {tool} -inform der -in {path} -out {path}.pem`"
+    return ""
+
+
+@check("SSL003")
+def file_unloadable(inputs: Inputs) -> Iterator[Finding]:
+    for reference in references(inputs.sites):
+        material = _material(inputs, reference)
+        if material is None or material.status not in _NOT_PEM or reference.role == "password file":
+            continue
+        detail = material.detail
+        if material.status in ("der", "pkcs12"):
+            detail = f"is {detail}, but {reference.sites[0].server if reference.sites else 'the server'} loads PEM only"
+        yield _finding("SSL003", reference,
+                       f"{reference.directive} {_shown(reference)} {detail}; "
+                       f"{_refuses(inputs, reference)}{_conversion(reference, material)}")
+
+
+def _holds_only_keys(material: Material | None) -> bool:
+    return material is not None and material.usable and not material.certs and bool(material.keys or material.locked_keys)
+
+
+def _holds_only_certs(material: Material | None) -> bool:
+    return material is not None and material.usable and bool(material.certs) and not material.keys and not material.locked_keys
+
+
+@check("SSL004")
+def cert_key_swapped(inputs: Inputs) -> Iterator[Finding]:
+    for reference in references(inputs.sites):
+        material = _material(inputs, reference)
+        partner = inputs.material.get(reference.partner.path) if reference.partner and reference.partner.path else None
+        if reference.role == "certificate" and _holds_only_keys(material):
+            if _holds_only_certs(partner):
+                yield _finding(
+                    "SSL004", reference,
+                    f"{reference.directive} {_shown(reference)} holds a private key and "
+                    f"{reference.partner.node.directive} \"{reference.partner.raw}\" holds the certificate: "
+                    f"the two paths are swapped; {_refuses(inputs, reference)}",
+                    Fix("swap the paths of the certificate and key directives"))
+            else:
+                yield _finding(
+                    "SSL004", reference,
+                    f"{reference.directive} {_shown(reference)} holds a private key, not a certificate; "
+                    f"{_refuses(inputs, reference)}; point it at the certificate (or fullchain) file")
+        elif reference.role == "key" and _holds_only_certs(material):
+            cert_material = inputs.material.get(reference.partner.path) if reference.partner and reference.partner.path else None
+            if _holds_only_keys(cert_material):
+                continue  # reported once, at the certificate directive, as a swap
+            yield _finding(
+                "SSL004", reference,
+                f"{reference.directive} {_shown(reference)} holds a certificate, not a private key; "
+                f"{_refuses(inputs, reference)}; point it at the key file")
+
+
+def _key_material(inputs: Inputs, reference: Reference) -> Material | None:
+    """The material that supplies the private key for a certificate reference."""
+    if reference.partner is not None:
+        return inputs.material.get(reference.partner.path) if reference.partner.path else None
+    return _material(inputs, reference)  # Apache: the key may sit in the certificate file
+
+
+def _owner_of_key(inputs: Inputs, fingerprint: str, skip: str) -> str | None:
+    for path, material in inputs.material.items():
+        if path == skip or not material.usable:
+            continue
+        for cert in material.certs:
+            if cert_key_fingerprint(cert) == fingerprint:
+                subject = cert.subject.rfc4514_string() or "a certificate with no subject"
+                return f"{subject} in {path}"
+    return None
+
+
+@check("SSL005")
+def key_mismatch(inputs: Inputs) -> Iterator[Finding]:
+    for reference in references(inputs.sites):
+        if reference.role != "certificate":
+            continue
+        certs = _material(inputs, reference)
+        keys = _key_material(inputs, reference)
+        if certs is None or keys is None or not certs.usable or not keys.usable or not certs.certs or not keys.keys:
+            continue
+        key = keys.keys[0]
+        served = {cert_key_fingerprint(cert) for cert in certs.certs}
+        if key.fingerprint in served:
+            continue  # matches the leaf, or another certificate of the bundle: chain order (SSL202)
+        leaf = certs.certs[0]
+        subject = leaf.subject.rfc4514_string() or "no subject"
+        owner = _owner_of_key(inputs, key.fingerprint, certs.path)
+        belongs = f"; that key belongs to {owner}" if owner else ""
+        if inputs.config.server == "apache":
+            refusal = "apache2 will fail to start (AH02565: certificate and private key do not match)"
+        else:
+            refusal = "`nginx -t` fails with 'key values mismatch' and nginx will not start"
+        key_node_ref = reference.partner or reference.ref
+        key_node = key_node_ref.node
+        yield Finding(
+            "SSL005", key_node.file, key_node.line,
+            f"the private key in {_shown(key_node_ref)} "
+            f"does not belong to the certificate in {_shown(reference)} ({subject}){belongs}; {refusal}",
+            reference.names, reference.sites[0].server if reference.sites else "nginx")
+
+
+@check("SSL006")
+def key_encrypted(inputs: Inputs) -> Iterator[Finding]:
+    for reference in references(inputs.sites):
+        if reference.role != "key":
+            continue
+        material = _material(inputs, reference)
+        if material is None or not material.usable or material.keys or not material.locked_keys:
+            continue
+        site = reference.sites[0] if reference.sites else None
+        password_files = site.password_files if site else ()
+        if inputs.config.server == "apache":
+            message = (f"{reference.directive} {_shown(reference)} is encrypted; apache2 asks for its passphrase "
+                       "at start-up and, started by systemd, has no terminal to ask: configure "
+                       "SSLPassPhraseDialog exec:/path/to/script or decrypt the key")
+        elif password_files:
+            shown = ", ".join(f'"{ref.raw}"' for ref in password_files)
+            message = (f"{reference.directive} {_shown(reference)} is encrypted and no password in "
+                       f"ssl_password_file {shown} opens it; `nginx -t` fails with 'bad decrypt'")
+        else:
+            message = (f"{reference.directive} {_shown(reference)} is encrypted and no ssl_password_file is "
+                       "configured; nginx asks for the passphrase at start-up, which under systemd has no "
+                       "terminal and fails: add `ssl_password_file` or decrypt the key")
+        yield _finding("SSL006", reference, message)
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+@check("SSL007")
+def key_permissions(inputs: Inputs) -> Iterator[Finding]:
+    if inputs.settings.root is not None:
+        return  # a checkout of a config repo has git's modes, not the server's
+    for reference in references(inputs.sites):
+        if reference.role != "key":
+            continue
+        material = _material(inputs, reference)
+        if material is None or material.status in _ABSENT or material.mode == 0:
+            continue
+        group_readable = material.mode & stat.S_IRGRP and material.gid != 0
+        group = _group_name(material.gid) if group_readable else ""
+        if group == "ssl-cert":
+            group_readable = False  # Debian's convention for keys shared with services
+        if material.mode & stat.S_IROTH:
+            who = "every local user"
+        elif group_readable:
+            who = f"members of group '{group}'"
+        else:
+            continue
+        yield _finding(
+            "SSL007", reference,
+            f"private key {_shown(reference)} is readable by {who} (mode {material.mode:04o}): whoever reads "
+            f"it can impersonate {', '.join(reference.names) or 'this site'}; "
+            f"run `chmod 600 {reference.ref.path}`")
+
+
+@check("SSL008")
+def cert_path_dynamic(inputs: Inputs) -> Iterator[Finding]:
+    for reference in references(inputs.sites):
+        if reference.ref.dynamic:
+            yield _finding(
+                "SSL008", reference,
+                f"{reference.directive} \"{reference.ref.raw}\" uses variables resolved at each handshake; "
+                "sslint cannot know which file is served and does not check it")

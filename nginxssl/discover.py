@@ -1,0 +1,68 @@
+"""Paths on the command line -> what to parse: a main config or a lone fragment, and for which server."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from nginxssl.parse.nginx import readable_regular_file
+
+_NGINX_MAINS = ("nginx.conf",)
+_APACHE_MAINS = ("apache2.conf", "httpd.conf", os.path.join("conf", "httpd.conf"))
+
+
+class UsageError(Exception):
+    """Something the user asked for cannot be done: reported with exit code 2."""
+
+
+@dataclass(frozen=True)
+class Target:
+    path: str  # the file parsing starts from
+    server: str  # "nginx" | "apache"
+    fragment: bool | None  # None: decide from the file's contents (nginx)
+
+
+def _apache_supported() -> bool:
+    try:
+        import nginxssl.parse.apache  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _looks_like_apache(path: str) -> bool:
+    if not _apache_supported():
+        return False
+    from nginxssl.parse.apache import looks_like_apache
+
+    return looks_like_apache(path)
+
+
+def discover(path: str, server: str | None = None) -> Target:
+    if not os.path.lexists(path):
+        raise UsageError(f"{path}: no such file or directory")
+    if os.path.isdir(path):
+        nginx = [os.path.join(path, name) for name in _NGINX_MAINS if os.path.isfile(os.path.join(path, name))]
+        apache = [os.path.join(path, name) for name in _APACHE_MAINS if os.path.isfile(os.path.join(path, name))]
+        if server == "nginx" or (server is None and nginx):
+            if not nginx:
+                raise UsageError(f"{path}: no nginx.conf in this directory")
+            return Target(nginx[0], "nginx", None)
+        if apache:
+            return _apache_target(apache[0], fragment=False)
+        raise UsageError(f"{path}: no nginx.conf, apache2.conf or httpd.conf in this directory; "
+                         "name the main config or a site file instead")
+    problem = readable_regular_file(path)
+    if problem:
+        raise UsageError(f"{path}: {problem}")
+    if server == "apache" or (server is None and _looks_like_apache(path)):
+        name = os.path.basename(path)
+        return _apache_target(path, fragment=name not in ("apache2.conf", "httpd.conf"))
+    return Target(path, "nginx", None)
+
+
+def _apache_target(path: str, fragment: bool) -> Target:
+    if not _apache_supported():
+        raise UsageError(f"{path}: this is an Apache httpd configuration; Apache support is not "
+                         "available in this version of sslint yet")
+    return Target(path, "apache", fragment)

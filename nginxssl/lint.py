@@ -1,0 +1,78 @@
+"""The pipeline: discover -> parse -> sites -> load -> check, for one target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from nginxssl.catalogue import SEVERITIES, catalogue
+from nginxssl.checks import Finding, Inputs, Settings, run_checks
+from nginxssl.discover import Target
+from nginxssl.parse.node import Config
+from nginxssl.pki.load import Loader, Material
+from nginxssl.sites import Site, sites_of
+
+
+@dataclass(frozen=True)
+class Result:
+    target: Target
+    config: Config
+    sites: tuple[Site, ...]
+    findings: tuple[Finding, ...]
+
+
+def parse(target: Target, root: str | None) -> Config:
+    if target.server == "apache":
+        from nginxssl.parse.apache import parse_apache
+
+        return parse_apache(target.path, root=root, fragment=bool(target.fragment))
+    from nginxssl.parse.nginx import parse_nginx
+
+    return parse_nginx(target.path, root=root, fragment=target.fragment)
+
+
+def load(sites: tuple[Site, ...], loader: Loader) -> tuple[dict[str, Material], dict[str, tuple[bytes, ...] | None]]:
+    """Read every file the sites name, once; keys are opened with their site's passwords."""
+    passwords: dict[str, tuple[bytes, ...] | None] = {}
+    for site in sites:
+        for ref in site.password_files:
+            if ref.path and ref.path not in passwords:
+                passwords[ref.path] = loader.read_lines(ref.path)
+    material: dict[str, Material] = {}
+    for site in sites:
+        site_passwords = tuple(
+            line for ref in site.password_files for line in (passwords.get(ref.path) or ()) if ref.path
+        )
+        refs = [site.trusted_certificate, *site.password_files]
+        for pair in site.certs:
+            refs.extend((pair.cert, pair.key, pair.chain))
+        for ref in refs:
+            if ref is None or ref.path is None or ref.path in material:
+                continue
+            material[ref.path] = loader.load(ref.path, site_passwords)
+    return material, passwords
+
+
+def lint(target: Target, settings: Settings, selected: tuple[str, ...],
+         severities: dict[str, str] | None = None, loader: Loader | None = None) -> Result:
+    config = parse(target, settings.root)
+    sites = sites_of(config)
+    material, passwords = load(sites, loader or Loader())
+    inputs = Inputs(config, sites, material, passwords, settings)
+    rules = catalogue()
+    order = {path: index for index, path in enumerate(config.files)}
+    seen: set[tuple] = set()
+    findings = []
+    for finding in run_checks(inputs, selected):
+        key = (finding.rule, finding.file, finding.line, finding.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        rule = rules[finding.rule]
+        severity = (severities or {}).get(finding.rule, rule.severity)
+        findings.append(replace(finding, severity=severity, name=rule.name))
+    findings.sort(key=lambda f: (order.get(f.file, len(order)), f.file, f.line, f.rule))
+    return Result(target, config, sites, tuple(findings))
+
+
+def at_or_above(severity: str, threshold: str) -> bool:
+    return SEVERITIES.index(severity) <= SEVERITIES.index(threshold)

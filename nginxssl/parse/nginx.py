@@ -1,0 +1,198 @@
+"""nginx configuration files -> Config, through crossplane.
+
+Each file is parsed once on its own (crossplane `single=True`, no context or
+argument checks, so new directives such as `http2 on;` or `quic` are accepted
+and fragments parse), and includes are expanded here rather than by crossplane:
+we resolve them like nginx (relative to the main config's directory, globs
+sorted, a missing explicit file is fatal), under a `--root` sysroot when one is
+given, with cycle detection. crossplane's `combine=True` is not used: it
+mislabels the file of statements after an include.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import stat
+
+import crossplane
+
+from nginxssl.parse.node import Comment, Config, Node, ParseError
+from nginxssl.parse.sysroot import SymlinkLoop, resolve_links, to_disk
+
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+_MAIN_CONTEXTS = {"http", "events", "stream", "mail"}
+_WHERE = re.compile(r" in \S+:\d+$| in \S+$")
+
+
+def readable_regular_file(path: str) -> str | None:
+    """Why `path` cannot be read as a config file, or None when it can.
+
+    Stat before opening: a FIFO or a device named in a config must never block us.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as error:
+        return error.strerror or str(error)
+    if stat.S_ISDIR(info.st_mode):
+        return "is a directory"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_size > MAX_CONFIG_BYTES:
+        return f"is {info.st_size} bytes, larger than sslint reads as a config ({MAX_CONFIG_BYTES})"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
+class _FileParse:
+    __slots__ = ("nodes", "errors", "comments")
+
+    def __init__(self, nodes: tuple[Node, ...], errors: list[ParseError], comments: list[Comment]):
+        self.nodes = nodes
+        self.errors = errors
+        self.comments = comments
+
+
+def _to_nodes(statements: list[dict], file: str, comments: list[Comment]) -> tuple[Node, ...]:
+    nodes = []
+    for statement in statements:
+        if statement["directive"] == "#":
+            comments.append(Comment(file, statement["line"], statement.get("comment", "")))
+            continue
+        block = statement.get("block")
+        nodes.append(
+            Node(
+                statement["directive"],
+                tuple(statement["args"]),
+                file,
+                statement["line"],
+                None if block is None else _to_nodes(block, file, comments),
+            )
+        )
+    return tuple(nodes)
+
+
+def _parse_one(path: str) -> _FileParse:
+    problem = readable_regular_file(path)
+    if problem:
+        return _FileParse((), [ParseError(path, 1, f"cannot read {path}: {problem}")], [])
+    try:
+        payload = crossplane.parse(
+            path, single=True, comments=True, check_ctx=False, check_args=False, catch_errors=True
+        )
+    except (OSError, UnicodeError, RecursionError) as error:
+        return _FileParse((), [ParseError(path, 1, f"cannot parse {path}: {error}")], [])
+    comments: list[Comment] = []
+    errors: list[ParseError] = []
+    nodes: tuple[Node, ...] = ()
+    for parsed in payload["config"]:
+        nodes = _to_nodes(parsed["parsed"], path, comments)
+        for error in parsed["errors"]:
+            message = _WHERE.sub("", str(error["error"]))
+            errors.append(ParseError(path, error.get("line") or 1, message))
+    return _FileParse(nodes, errors, comments)
+
+
+def find_prefix(path: str) -> str:
+    """The directory nginx resolves relative paths against: that of the main nginx.conf.
+
+    For a lone site file, the nearest ancestor that holds an nginx.conf (a site in
+    /etc/nginx/sites-available/ resolves `snippets/x.conf` against /etc/nginx), else its own directory.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    probe = directory
+    for _ in range(4):
+        if os.path.isfile(os.path.join(probe, "nginx.conf")):
+            return os.path.relpath(probe) if not os.path.isabs(path) else probe
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    return os.path.dirname(path) or "."
+
+
+def has_main_contexts(nodes: tuple[Node, ...]) -> bool:
+    return any(node.directive in _MAIN_CONTEXTS and node.is_block for node in nodes)
+
+
+def parse_nginx(main: str, *, root: str | None = None, fragment: bool | None = None,
+                prefix: str | None = None) -> Config:
+    """Parse `main` and everything it includes.
+
+    `fragment=None` decides from the file itself: a file without http/events/
+    stream/mail blocks is a fragment (a site file), linted on its own.
+    """
+    cache: dict[str, _FileParse] = {}
+    order: list[str] = []
+    errors: list[ParseError] = []
+    comments: list[Comment] = []
+
+    def load(path: str) -> _FileParse:
+        parsed = cache.get(path)
+        if parsed is None:
+            parsed = cache[path] = _parse_one(path)
+            order.append(path)
+            errors.extend(parsed.errors)
+            comments.extend(parsed.comments)
+        return parsed
+
+    top = load(main)
+    if fragment is None:
+        fragment = not has_main_contexts(top.nodes)
+    if prefix is None:
+        prefix = find_prefix(main) if fragment else (os.path.dirname(main) or ".")
+
+    def include_targets(node: Node) -> list[str]:
+        if len(node.args) != 1:
+            errors.append(ParseError(node.file, node.line, 'invalid number of arguments in "include" directive'))
+            return []
+        pattern = node.args[0]
+        try:
+            on_disk = to_disk(pattern, prefix, root)
+        except SymlinkLoop as error:
+            errors.append(ParseError(node.file, node.line, str(error)))
+            return []
+        if glob.has_magic(on_disk):
+            matches = sorted(glob.glob(on_disk))
+            if root is not None:  # a sites-enabled link may point at /etc/...: keep it under root
+                matches = [resolve_links(match, root) for match in matches]
+            return [match for match in matches if not os.path.isdir(match)]
+        if not os.path.exists(on_disk):
+            errors.append(ParseError(node.file, node.line,
+                                     f'open() "{on_disk}" failed (No such file or directory)'))
+            return []
+        return [on_disk]
+
+    def expand(nodes: tuple[Node, ...], stack: tuple[str, ...]) -> tuple[Node, ...]:
+        out: list[Node] = []
+        for node in nodes:
+            if node.directive == "include" and not node.is_block:
+                for target in include_targets(node):
+                    if target in stack:
+                        errors.append(ParseError(node.file, node.line,
+                                                 f"include cycle: {target} includes itself"))
+                        continue
+                    out.extend(expand(load(target).nodes, stack + (target,)))
+            elif node.children:
+                out.append(Node(node.directive, node.args, node.file, node.line,
+                                expand(node.children, stack)))
+            else:
+                out.append(node)
+        return tuple(out)
+
+    nodes = expand(top.nodes, (main,))
+    return Config(
+        server="nginx",
+        main=main,
+        fragment=fragment,
+        prefix=prefix,
+        nodes=nodes,
+        files=tuple(order),
+        errors=tuple(errors),
+        comments=tuple(comments),
+        root=root,
+    )

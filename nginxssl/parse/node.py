@@ -1,0 +1,83 @@
+"""The one AST shape both servers' parsers produce, and the parsed-config record.
+
+A Node is a directive with its arguments, where it was written, and (for blocks)
+its children. Includes are expanded in place: the nodes of an included file
+appear where the include stood, each still carrying its own file and line, so a
+later stage never needs to know that an include was there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    directive: str
+    args: tuple[str, ...]
+    file: str
+    line: int
+    children: tuple["Node", ...] | None = None
+
+    @property
+    def is_block(self) -> bool:
+        return self.children is not None
+
+    def each(self, directive: str) -> Iterator["Node"]:
+        """Direct children named `directive`."""
+        for child in self.children or ():
+            if child.directive == directive:
+                yield child
+
+    def last(self, directive: str) -> "Node | None":
+        """The last direct child named `directive` (the one the server obeys)."""
+        found = None
+        for child in self.each(directive):
+            found = child
+        return found
+
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseError:
+    """A problem the server itself would refuse to start on (SSL001)."""
+
+    file: str
+    line: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A `#` comment, kept for inline suppressions."""
+
+    file: str
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Config:
+    """One parsed configuration: a main file (or a lone fragment) and all it includes."""
+
+    server: str  # "nginx" | "apache"
+    main: str  # the file parsing started from
+    fragment: bool  # a lone site file, linted without its main config
+    prefix: str  # directory relative paths in the config resolve against
+    nodes: tuple[Node, ...]
+    files: tuple[str, ...]  # every file read, in the order first read
+    errors: tuple[ParseError, ...] = ()
+    comments: tuple[Comment, ...] = ()
+    root: str | None = None  # --root sysroot that absolute paths were mapped under
+    variables: dict[str, str] = field(default_factory=dict)  # Apache Define / envvars
+
+
+def walk(nodes: tuple[Node, ...]) -> Iterator[Node]:
+    """Every node, depth first, in file order."""
+    for node in nodes:
+        yield node
+        if node.children:
+            yield from walk(node.children)

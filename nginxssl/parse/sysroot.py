@@ -1,0 +1,64 @@
+"""Where a path named in a config lives on this disk.
+
+Config repositories and test corpora hold trees whose configs name absolute
+paths such as /etc/nginx/ssl/a.pem. With `--root DIR` every absolute path —
+and every absolute symlink target met on the way — is looked up under DIR, the
+way a chroot would see it, so nothing outside DIR is ever read by accident.
+"""
+
+from __future__ import annotations
+
+import os
+
+_MAX_LINKS = 40  # the kernel's own limit (ELOOP)
+
+
+class SymlinkLoop(OSError):
+    pass
+
+
+def to_disk(path: str, base: str, root: str | None) -> str:
+    """The on-disk path of `path` as written in a config.
+
+    `base` is the on-disk directory relative paths resolve from (already under
+    `root` when one is given); absolute paths are mapped under `root`.
+    """
+    if root is None:
+        return os.path.normpath(os.path.join(base, path))
+    if os.path.isabs(path):
+        return resolve_links(os.path.join(root, path.lstrip("/")), root)
+    return resolve_links(os.path.join(base, path), root)
+
+
+def resolve_links(path: str, root: str) -> str:
+    """Follow symlinks in `path` component by component, re-rooting absolute targets under `root`.
+
+    Relative targets are left for the kernel; a chain longer than the kernel's
+    limit raises SymlinkLoop.
+    """
+    root = os.path.abspath(root)
+    parts = os.path.abspath(path)[len(root):].strip("/").split("/") if os.path.abspath(path).startswith(root) else None
+    if parts is None:
+        return path
+    current = root
+    hops = 0
+    pending = [p for p in parts if p]
+    while pending:
+        part = pending.pop(0)
+        if part == "..":
+            current = os.path.dirname(current) if current != root else root
+            continue
+        if part == ".":
+            continue
+        candidate = os.path.join(current, part)
+        if os.path.islink(candidate):
+            hops += 1
+            if hops > _MAX_LINKS:
+                raise SymlinkLoop(f"too many levels of symbolic links: {path}")
+            target = os.readlink(candidate)
+            if os.path.isabs(target):
+                current = root
+            pending = [p for p in target.split("/") if p] + pending
+            continue
+        current = candidate
+    return current

@@ -1,0 +1,216 @@
+"""Certificate and key files -> Material, each file read once.
+
+The loader knows PEM bundles, DER, PKCS#12, private keys (RSA, EC, Ed25519,
+encrypted or not) and what is wrong with a file that holds none of them. It
+never knows a rule. Private keys are reduced to their public half at once:
+nothing downstream holds or can print key material.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+MAX_PKI_BYTES = 16 * 1024 * 1024  # a certificate bundle larger than this is not a certificate bundle
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL
+)
+_KEY_LABELS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY",
+               b"DSA PRIVATE KEY", b"OPENSSH PRIVATE KEY"}
+_CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
+_PKCS7_DATA_OID = bytes.fromhex("06092a864886f70d010701")
+
+
+@dataclass(frozen=True, slots=True)
+class PublicKey:
+    """The public half of a private key found in a file, and what kind of key it is."""
+
+    key: object  # a cryptography public key
+    kind: str  # "RSA" | "EC" | "Ed25519" | "Ed448" | "DSA"
+    bits: int
+    fingerprint: str  # sha256 of the SubjectPublicKeyInfo, to compare keys cheaply
+    encrypted: bool = False  # it was encrypted and a configured password opened it
+
+
+@dataclass(frozen=True)
+class Material:
+    """What one file holds, or why it holds nothing usable."""
+
+    path: str
+    status: str  # ok | missing | unreadable | not-regular | too-large | empty | der | pkcs12 | garbage
+    detail: str = ""
+    certs: tuple[x509.Certificate, ...] = ()
+    keys: tuple[PublicKey, ...] = ()
+    locked_keys: int = 0  # encrypted keys no configured password opens
+    broken_blocks: tuple[str, ...] = ()  # PEM blocks that did not parse (label: reason)
+    mode: int = 0
+    uid: int = -1
+    gid: int = -1
+
+    @property
+    def usable(self) -> bool:
+        return self.status == "ok"
+
+
+def fingerprint_public(public_key: object) -> str:
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def describe_public(public_key: object) -> tuple[str, int]:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "RSA", public_key.key_size
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return "EC", public_key.curve.key_size
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 256
+    if isinstance(public_key, ed448.Ed448PublicKey):
+        return "Ed448", 456
+    if isinstance(public_key, dsa.DSAPublicKey):
+        return "DSA", public_key.key_size
+    return type(public_key).__name__, 0
+
+
+def _public_key(private_key: object, encrypted: bool) -> PublicKey:
+    public = private_key.public_key()
+    kind, bits = describe_public(public)
+    return PublicKey(public, kind, bits, fingerprint_public(public), encrypted)
+
+
+def cert_fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def cert_key_fingerprint(cert: x509.Certificate) -> str | None:
+    try:
+        return fingerprint_public(cert.public_key())
+    except (ValueError, UnsupportedAlgorithm):
+        return None
+
+
+def _decode_pem(data: bytes, passwords: tuple[bytes, ...]) -> tuple[list, list, int, list[str]]:
+    certs: list[x509.Certificate] = []
+    keys: list[PublicKey] = []
+    locked = 0
+    broken: list[str] = []
+    for match in _PEM_BLOCK.finditer(data):
+        label = match.group(1)
+        block = match.group(0)
+        if label in _CERT_LABELS:
+            try:
+                certs.append(x509.load_pem_x509_certificate(block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE")))
+            except ValueError as error:
+                broken.append(f"{label.decode()}: {error}")
+        elif label in _KEY_LABELS:
+            key, was_locked, problem = _decode_key(block, passwords)
+            if key is not None:
+                keys.append(key)
+            elif was_locked:
+                locked += 1
+            else:
+                broken.append(f"{label.decode()}: {problem}")
+    return certs, keys, locked, broken
+
+
+def _decode_key(block: bytes, passwords: tuple[bytes, ...]) -> tuple[PublicKey | None, bool, str]:
+    """(public key, locked, problem): locked when encrypted and no configured password opens it."""
+    openssh = b"OPENSSH PRIVATE KEY" in block[:40]
+    try:
+        if openssh:
+            return _public_key(serialization.load_ssh_private_key(block, None), False), False, ""
+        return _public_key(serialization.load_pem_private_key(block, None), False), False, ""
+    except TypeError:  # encrypted, and no password was given
+        pass
+    except (ValueError, UnsupportedAlgorithm) as error:
+        return None, False, str(error)
+    for password in passwords:
+        try:
+            return _public_key(serialization.load_pem_private_key(block, password), True), False, ""
+        except (TypeError, ValueError, UnsupportedAlgorithm):
+            continue
+    return None, True, "encrypted"
+
+
+def _decode_binary(data: bytes) -> tuple[str, str]:
+    """Name what a non-PEM file is, so the message can say what to convert it with."""
+    try:
+        cert = x509.load_der_x509_certificate(data)
+        return "der", f"a DER certificate ({cert.subject.rfc4514_string() or 'no subject'})"
+    except ValueError:
+        pass
+    try:
+        serialization.load_der_private_key(data, None)
+        return "der", "a DER private key"
+    except TypeError:
+        return "der", "an encrypted DER private key"
+    except (ValueError, UnsupportedAlgorithm):
+        pass
+    if data[:1] == b"\x30" and _PKCS7_DATA_OID in data[:64]:
+        return "pkcs12", "a PKCS#12 (.p12/.pfx) archive"
+    return "garbage", "no PEM certificate or key"
+
+
+class Loader:
+    """Reads each file once per (path, size, mtime); passwords come from ssl_password_file."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, tuple[bytes, ...]], tuple[tuple[int, int], Material]] = {}
+
+    def load(self, path: str, passwords: tuple[bytes, ...] = ()) -> Material:
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return Material(path, "missing", "no such file")
+        except OSError as error:
+            return Material(path, "unreadable", error.strerror or str(error))
+        stamp = (info.st_size, info.st_mtime_ns)
+        cached = self._cache.get((path, passwords))
+        if cached and cached[0] == stamp:
+            return cached[1]
+        material = self._read(path, info, passwords)
+        self._cache[(path, passwords)] = (stamp, material)
+        return material
+
+    def _read(self, path: str, info: os.stat_result, passwords: tuple[bytes, ...]) -> Material:
+        owner = {"mode": stat.S_IMODE(info.st_mode), "uid": info.st_uid, "gid": info.st_gid}
+        if stat.S_ISDIR(info.st_mode):
+            return Material(path, "not-regular", "is a directory", **owner)
+        if not stat.S_ISREG(info.st_mode):
+            return Material(path, "not-regular", "is not a regular file (a FIFO, socket or device)", **owner)
+        if info.st_size > MAX_PKI_BYTES:
+            return Material(path, "too-large", f"is {info.st_size} bytes; no certificate bundle is that large", **owner)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_PKI_BYTES + 1)
+        except OSError as error:
+            return Material(path, "unreadable", error.strerror or str(error), **owner)
+        if not data.strip():
+            return Material(path, "empty", "is empty", **owner)
+        if b"-----BEGIN" not in data:
+            status, detail = _decode_binary(data)
+            return Material(path, status, detail, **owner)
+        certs, keys, locked, broken = _decode_pem(data, passwords)
+        if not certs and not keys and not locked:
+            detail = "; ".join(broken) if broken else "holds PEM blocks but no certificate or private key"
+            return Material(path, "garbage", detail, broken_blocks=tuple(broken), **owner)
+        return Material(path, "ok", "", tuple(certs), tuple(keys), locked, tuple(broken), **owner)
+
+    def read_lines(self, path: str) -> tuple[bytes, ...] | None:
+        """Passwords of an ssl_password_file, one per line; None when unreadable."""
+        try:
+            info = os.stat(path)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > 1024 * 1024:
+                return None
+            with open(path, "rb") as handle:
+                return tuple(line.rstrip(b"\r\n") for line in handle.read().splitlines() if line)
+        except OSError:
+            return None
