@@ -34,7 +34,7 @@ _PKCS7_DATA_OID = bytes.fromhex("06092a864886f70d010701")
 class PublicKey:
     """The public half of a private key found in a file, and what kind of key it is."""
 
-    key: object  # a cryptography public key
+    key: object  # a cryptography public key (only its public half: the RSA check is skipped, nothing signs)
     kind: str  # "RSA" | "EC" | "Ed25519" | "Ed448" | "DSA"
     bits: int
     fingerprint: str  # sha256 of the SubjectPublicKeyInfo, to compare keys cheaply
@@ -127,14 +127,14 @@ def _decode_key(block: bytes, passwords: tuple[bytes, ...]) -> tuple[PublicKey |
     try:
         if openssh:
             return _public_key(serialization.load_ssh_private_key(block, None), False), False, ""
-        return _public_key(serialization.load_pem_private_key(block, None), False), False, ""
+        return _public_key(serialization.load_pem_private_key(block, None, unsafe_skip_rsa_key_validation=True), False), False, ""
     except TypeError:  # encrypted, and no password was given
         pass
     except (ValueError, UnsupportedAlgorithm) as error:
         return None, False, str(error)
     for password in passwords:
         try:
-            return _public_key(serialization.load_pem_private_key(block, password), True), False, ""
+            return _public_key(serialization.load_pem_private_key(block, password, unsafe_skip_rsa_key_validation=True), True), False, ""
         except (TypeError, ValueError, UnsupportedAlgorithm):
             continue
     return None, True, "encrypted"
@@ -148,7 +148,7 @@ def _decode_binary(data: bytes) -> tuple[str, str]:
     except ValueError:
         pass
     try:
-        serialization.load_der_private_key(data, None)
+        serialization.load_der_private_key(data, None, unsafe_skip_rsa_key_validation=True)
         return "der", "a DER private key"
     except TypeError:
         return "der", "an encrypted DER private key"

@@ -1,0 +1,643 @@
+"""Certificate chains: what a server sends, what it should send, and why a browser balks.
+
+`diagnose` takes the certificates of one `ssl_certificate` file in file order
+(exactly what nginx sends), the public half of the configured key, a pool of
+intermediates found elsewhere and the trust store, and explains the chain
+structurally: which certificate is the leaf, the issuer path up to a trust
+anchor, what is missing, misordered, extra, expired, weak. Issuers are matched
+by key identifiers and signatures, never by name alone. Then cryptography's
+X.509 verifier judges the completed chain; the structural fields explain its
+verdict. Nothing here reads a file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509.oid import NameOID
+from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder
+
+from nginxssl.pki import names
+from nginxssl.pki.load import describe_public
+from nginxssl.pki.trust import TrustStore, authority_key_id, public_key_der, subject_key_id
+
+MAX_PATH_LENGTH = 10  # longer than any public chain; stops loops between cross-signed CAs
+
+SERVED = "served"
+TRUST_STORE = "trust store"
+
+# Signature algorithms browsers refuse, by OID so that even algorithms
+# cryptography cannot parse (md2, md4) are named.
+_WEAK_SIGNATURES = {
+    "1.2.840.113549.1.1.2": "md2",
+    "1.2.840.113549.1.1.3": "md4",
+    "1.2.840.113549.1.1.4": "md5",
+    "1.2.840.113549.1.1.5": "sha1",
+    "1.3.14.3.2.29": "sha1",  # the old OIW sha1WithRSA
+    "1.2.840.10045.4.1": "sha1",  # ecdsa-with-SHA1
+    "1.2.840.10040.4.3": "sha1",  # dsa-with-sha1
+}
+# cryptography's verify_directly_issued_by refuses SHA-1 and MD5 signatures
+# ("unsupported"). The signature still decides who issued a certificate (the
+# sha1 and sha256 BadSSL intermediates share one name), so check those by hand.
+_MANUAL_SIGNATURES = {
+    "1.2.840.113549.1.1.4": ("RSA", hashes.MD5),
+    "1.2.840.113549.1.1.5": ("RSA", hashes.SHA1),
+    "1.3.14.3.2.29": ("RSA", hashes.SHA1),
+    "1.2.840.10045.4.1": ("EC", hashes.SHA1),
+    "1.2.840.10040.4.3": ("DSA", hashes.SHA1),
+}
+
+MIN_RSA_BITS = 2048
+MIN_EC_BITS = 256
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An intermediate found outside the served file, and where."""
+
+    cert: x509.Certificate
+    source: str  # a file path, "trust store", "--intermediates DIR/x.pem", ...
+
+
+@dataclass(frozen=True)
+class Link:
+    """One certificate on the issuer path, and where it came from."""
+
+    cert: x509.Certificate
+    origin: str  # "served", a Candidate's source, or "trust store"
+    served_index: int | None = None  # position in the served file when origin is "served"
+
+    @property
+    def served(self) -> bool:
+        return self.origin == SERVED
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A served certificate that is not on the issuer path."""
+
+    cert: x509.Certificate
+    index: int
+    reason: str  # "duplicate" | "unrelated" | "subject-of-leaf" (issued by the leaf: a reversed chain)
+
+
+@dataclass(frozen=True)
+class UnresolvedIssuer:
+    """The issuer of the topmost certificate was found nowhere: the missing certificate is unknown."""
+
+    subject: x509.Certificate  # the certificate whose issuer is missing
+    issuer: x509.Name
+    authority_key_id: bytes | None
+
+    @property
+    def issuer_text(self) -> str:
+        return name_text(self.issuer)
+
+
+@dataclass(frozen=True)
+class InvalidCert:
+    link: Link
+    reason: str  # "expired" | "not yet valid" | "not a CA" | "no keyCertSign" | "path length exceeded"
+    detail: str
+
+
+@dataclass(frozen=True)
+class WeakSignature:
+    link: Link
+    algorithm: str  # "sha1" | "md5" | "md2" | "md4"
+
+
+@dataclass(frozen=True)
+class WeakKey:
+    link: Link
+    kind: str  # "RSA" | "EC" | "DSA"
+    bits: int
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    served: tuple[x509.Certificate, ...]
+    leaf: x509.Certificate
+    leaf_index: int
+    key_matches_index: int | None  # which served certificate the configured key belongs to
+    leaf_is_first: bool
+    leaf_is_ca: bool  # the key belongs to a CA certificate (badssl's reversed chain)
+    path: tuple[Link, ...]  # leaf first, up to the anchor / self-signed root / last issuer found
+    order_ok: bool
+    missing: tuple[Link, ...]  # intermediates not served, with where they were found
+    unresolved_issuer: UnresolvedIssuer | None
+    anchor: x509.Certificate | None  # the trust-store certificate the path reached
+    root_sent: bool
+    root_index: int | None
+    extras: tuple[Extra, ...]
+    self_signed_leaf: bool
+    untrusted_root: Link | None  # the self-signed top of the path, when no anchor stands for it
+    invalid_intermediates: tuple[InvalidCert, ...]
+    weak_signatures: tuple[WeakSignature, ...]
+    weak_keys: tuple[WeakKey, ...]
+    # What the file should hold: the leaf, then the intermediates in path order,
+    # no root and nothing else. Partial when unresolved_issuer is set.
+    fullchain: tuple[x509.Certificate, ...]
+    verified: bool  # cryptography's verifier accepts leaf + path intermediates
+    verify_error: str | None
+    verify_name: str | None  # the name the verifier checked (hostname, or one taken from the leaf)
+    served_verified: bool  # the same verifier on exactly what the server sends (no AIA, no pool)
+    served_verify_error: str | None
+    notes: tuple[str, ...] = ()  # signatures that could not be checked, odd certificates
+
+    @property
+    def complete(self) -> bool:
+        """The path ends at a trust anchor or a self-signed root (trusted or not)."""
+        return self.unresolved_issuer is None
+
+
+# ---------------------------------------------------------------- certificate facts
+
+
+def name_text(name: x509.Name) -> str:
+    """A name as an admin reads it: 'CN=R11,O=Let's Encrypt,C=US', or '(empty)'."""
+    try:
+        text = name.rfc4514_string()
+    except Exception:
+        text = ""
+    return text or "(empty)"
+
+
+def common_name(name: x509.Name) -> str | None:
+    try:
+        values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except Exception:
+        return None
+    return str(values[0].value) if values else None
+
+
+def _utc(now: datetime) -> datetime:
+    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
+def is_expired(cert: x509.Certificate, now: datetime) -> bool:
+    return _utc(now) > cert.not_valid_after_utc
+
+
+def is_not_yet_valid(cert: x509.Certificate, now: datetime) -> bool:
+    return _utc(now) < cert.not_valid_before_utc
+
+
+def validity(cert: x509.Certificate, now: datetime) -> str:
+    """"valid", "expired" or "not yet valid" at `now`."""
+    if is_not_yet_valid(cert, now):
+        return "not yet valid"
+    if is_expired(cert, now):
+        return "expired"
+    return "valid"
+
+
+def days_left(cert: x509.Certificate, now: datetime) -> float:
+    """Days until notAfter (negative once expired)."""
+    return (cert.not_valid_after_utc - _utc(now)).total_seconds() / 86400
+
+
+def _extension(cert: x509.Certificate, kind: type) -> object | None:
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except Exception:  # absent, duplicated or unparsable: treat as absent
+        return None
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    constraints = _extension(cert, x509.BasicConstraints)
+    return bool(constraints is not None and constraints.ca)
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def signature_weakness(cert: x509.Certificate) -> str | None:
+    """"sha1"/"md5"/... when the certificate is signed with a hash browsers refuse."""
+    try:
+        return _WEAK_SIGNATURES.get(cert.signature_algorithm_oid.dotted_string)
+    except Exception:
+        return None
+
+
+def key_description(cert: x509.Certificate) -> tuple[str, int] | None:
+    """("RSA", 2048), ("EC", 256), ...; None when the key cannot be loaded."""
+    try:
+        return describe_public(cert.public_key())
+    except Exception:
+        return None
+
+
+def key_weakness(cert: x509.Certificate) -> tuple[str, int] | None:
+    """(kind, bits) when the key is too small for OpenSSL 3 at level 2 and for browsers."""
+    described = key_description(cert)
+    if described is None:
+        return None
+    kind, bits = described
+    if kind == "RSA" and bits < MIN_RSA_BITS:
+        return described
+    if kind == "EC" and bits < MIN_EC_BITS:
+        return described
+    if kind == "DSA":  # no browser accepts a DSA certificate at any size
+        return described
+    return None
+
+
+def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
+    """True/False when the signature was checked; None when it could not be."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except InvalidSignature:
+        return False
+    except Exception:
+        pass
+    try:
+        kind, hash_type = _MANUAL_SIGNATURES[cert.signature_algorithm_oid.dotted_string]
+        key = issuer.public_key()
+    except Exception:
+        return None
+    try:
+        if kind == "RSA" and isinstance(key, rsa.RSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hash_type())
+        elif kind == "EC" and isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hash_type()))
+        elif kind == "DSA" and isinstance(key, dsa.DSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, hash_type())
+        else:
+            return False  # the issuer's key type cannot have made this signature
+        return True
+    except InvalidSignature:
+        return False
+    except Exception:
+        return None
+
+
+def _names_equal(a: x509.Name, b: x509.Name) -> bool:
+    try:
+        return a == b
+    except Exception:
+        return False
+
+
+def _may_issue(issuer: x509.Certificate, cert: x509.Certificate) -> bool:
+    """Name and key identifiers allow `issuer` to have signed `cert` (the signature still decides)."""
+    if not _names_equal(issuer.subject, cert.issuer):
+        return False
+    authority = authority_key_id(cert)
+    subject = subject_key_id(issuer)
+    return authority is None or subject is None or authority == subject
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    if not _may_issue(cert, cert):
+        return False
+    return _signed_by(cert, cert) is not False
+
+
+def issued(issuer: x509.Certificate, cert: x509.Certificate) -> bool:
+    """`issuer` signed `cert` (names, key identifiers and the signature agree)."""
+    return _may_issue(issuer, cert) and _signed_by(cert, issuer) is True
+
+
+# ---------------------------------------------------------------- path building
+
+
+class _PathBuilder:
+    def __init__(self, served: tuple[x509.Certificate, ...], pool: tuple[Candidate, ...],
+                 trust: TrustStore, now: datetime) -> None:
+        self.served_links = tuple(Link(cert, SERVED, index) for index, cert in enumerate(served))
+        self.pool_links = tuple(Link(candidate.cert, candidate.source) for candidate in pool)
+        self.trust = trust
+        self.now = now
+        self.notes: list[str] = []
+
+    def _rank(self, link: Link) -> tuple[int, int]:
+        # Among certificates that all verify, an anchor ends the path soonest and
+        # a currently valid one is what a browser would pick.
+        anchor = 0 if self.trust.anchor_for(link.cert) is not None else 1
+        valid = 0 if validity(link.cert, self.now) == "valid" else 1
+        return anchor, valid
+
+    def find_issuer(self, cert: x509.Certificate, seen: set[bytes]) -> Link | None:
+        unchecked: Link | None = None
+        store_links = tuple(Link(anchor, TRUST_STORE) for anchor in self.trust.issuer_candidates(cert))
+        for tier in (self.served_links, self.pool_links, store_links):
+            verified = []
+            for link in tier:
+                if _der(link.cert) in seen or not _may_issue(link.cert, cert):
+                    continue
+                result = _signed_by(cert, link.cert)
+                if result:
+                    verified.append(link)
+                elif result is None and unchecked is None:
+                    unchecked = link
+            if verified:
+                return min(verified, key=self._rank)  # min is stable: ties keep the caller's order
+        if unchecked is not None:
+            # Matching name and key identifier, but a signature nobody can check:
+            # take it rather than call the chain incomplete, and say so.
+            self.notes.append(
+                f"the signature of {name_text(cert.subject)} by {name_text(unchecked.cert.subject)} "
+                "could not be checked (unsupported algorithm); issuer matched by name and key identifier"
+            )
+        return unchecked
+
+    def build(self, leaf: Link) -> tuple[list[Link], x509.Certificate | None, UnresolvedIssuer | None]:
+        path = [leaf]
+        seen = {_der(leaf.cert)}
+        current = leaf
+        while len(path) <= MAX_PATH_LENGTH:
+            anchor = self.trust.anchor_for(current.cert)
+            if anchor is not None:
+                return path, anchor, None
+            if is_self_signed(current.cert):
+                return path, None, None
+            issuer = self.find_issuer(current.cert, seen)
+            if issuer is None:
+                unresolved = UnresolvedIssuer(current.cert, current.cert.issuer, authority_key_id(current.cert))
+                return path, None, unresolved
+            path.append(issuer)
+            seen.add(_der(issuer.cert))
+            current = issuer
+        self.notes.append(f"issuer path longer than {MAX_PATH_LENGTH} certificates; stopped")
+        top = path[-1].cert
+        return path, None, UnresolvedIssuer(top, top.issuer, authority_key_id(top))
+
+
+def _choose_leaf(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes | None) -> tuple[int, int | None]:
+    key_matches_index = None
+    if key_public is not None:
+        try:
+            wanted = key_public.public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        except Exception:
+            wanted = None
+        if wanted is not None:
+            for index, cert in enumerate(served):
+                if public_key_der(cert) == wanted:
+                    key_matches_index = index
+                    break
+    if key_matches_index is not None:
+        return key_matches_index, key_matches_index
+    for index, cert in enumerate(served):
+        if not is_ca(cert):
+            return index, None
+    return 0, None
+
+
+def _order_ok(served: tuple[x509.Certificate, ...], leaf_index: int) -> bool:
+    """The leaf is first and no certificate comes before one it issued."""
+    if leaf_index != 0:
+        return False
+    for later in range(1, len(served)):
+        for earlier in range(later):
+            if _der(served[earlier]) != _der(served[later]) and issued(served[earlier], served[later]):
+                return False
+    return True
+
+
+def _is_root_like(link: Link, trust: TrustStore) -> bool:
+    return trust.anchor_for(link.cert) is not None or is_self_signed(link.cert)
+
+
+def _invalid(path: list[Link], trust: TrustStore, now: datetime) -> list[InvalidCert]:
+    problems = []
+    for depth, link in enumerate(path[1:], start=1):
+        cert = link.cert
+        if trust.anchor_for(cert) is not None:
+            continue  # an anchor's own dates and flags are the trust store's business
+        if is_expired(cert, now):
+            problems.append(InvalidCert(link, "expired", f"expired {cert.not_valid_after_utc:%Y-%m-%d}"))
+        elif is_not_yet_valid(cert, now):
+            problems.append(InvalidCert(link, "not yet valid", f"valid from {cert.not_valid_before_utc:%Y-%m-%d}"))
+        constraints = _extension(cert, x509.BasicConstraints)
+        if constraints is None or not constraints.ca:
+            detail = "no basicConstraints extension" if constraints is None else "basicConstraints CA:FALSE"
+            problems.append(InvalidCert(link, "not a CA", detail))
+        else:
+            below = depth - 1  # intermediates between this CA and the leaf
+            if constraints.path_length is not None and below > constraints.path_length:
+                problems.append(InvalidCert(
+                    link, "path length exceeded",
+                    f"pathlen:{constraints.path_length} but {below} intermediate(s) below it"))
+        usage = _extension(cert, x509.KeyUsage)
+        if usage is not None and not usage.key_cert_sign:
+            problems.append(InvalidCert(link, "no keyCertSign", "keyUsage lacks keyCertSign"))
+    return problems
+
+
+def _judged_links(path: list[Link], trust: TrustStore) -> list[Link]:
+    """Path certificates whose signature and key a browser actually relies on.
+
+    An anchor's self-signature and a self-signed root's key are never used to
+    trust anything, so neither is judged; a self-signed leaf is.
+    """
+    judged = [path[0]]
+    for link in path[1:]:
+        if not _is_root_like(link, trust):
+            judged.append(link)
+    return judged
+
+
+# ---------------------------------------------------------------- verification
+
+def _require_ca(policy: object, cert: x509.Certificate, constraints: x509.BasicConstraints) -> None:
+    if not constraints.ca:
+        raise ValueError("basicConstraints CA:FALSE on an issuing certificate")
+
+
+# cryptography's web-PKI profile follows the CA/Browser Forum rules for what
+# CAs must issue; browsers (and OpenSSL) enforce less when they verify, and a
+# private CA, or badssl.com, is held to what browsers enforce. Relaxed here:
+# - basicConstraints criticality: RFC 5280 says a CA MUST mark it critical,
+#   badssl.com's whole hierarchy does not, and no browser refuses that. Kept:
+#   it must be present and say CA:TRUE.
+# - authorityKeyIdentifier (all certificates) and subjectKeyIdentifier (CAs):
+#   required for issuance, not checked by Chrome, Firefox or OpenSSL, and
+#   absent from many internal CAs' certificates.
+# Everything else (signature algorithms, RSA >= 2048 for signing keys, SAN
+# required on the leaf, EKU, validity, path length) stays the verifier's default.
+_CA_POLICY = (
+    ExtensionPolicy.webpki_defaults_ca()
+    .require_present(x509.BasicConstraints, Criticality.AGNOSTIC, _require_ca)
+    .may_be_present(x509.AuthorityKeyIdentifier, Criticality.AGNOSTIC, None)
+    .may_be_present(x509.SubjectKeyIdentifier, Criticality.AGNOSTIC, None)
+)
+_EE_POLICY = ExtensionPolicy.webpki_defaults_ee().may_be_present(
+    x509.AuthorityKeyIdentifier, Criticality.AGNOSTIC, None
+)
+_NO_NAME = "invalid"  # RFC 2606: never a real name; the verifier then reports the missing SAN
+
+
+def verification_name(leaf: x509.Certificate) -> str:
+    """A name to verify the leaf for when the config gives none.
+
+    The first non-wildcard DNS SAN; else a wildcard SAN with its `*` filled in;
+    else the first IP SAN; else a reserved name, so that the verifier reports
+    what a browser would: the certificate names no host at all.
+    """
+    dns = names.dns_names(leaf)
+    for name in dns:
+        if not name.startswith("*."):
+            return name
+    for name in dns:
+        return "wildcard-probe" + name[1:]
+    ips = names.ip_addresses(leaf)
+    if ips:
+        return ips[0]
+    return _NO_NAME
+
+
+def _subject(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(names.to_ascii(name) or name)
+
+
+def verify(leaf: x509.Certificate, intermediates: list[x509.Certificate], trust: TrustStore,
+           now: datetime, name: str) -> tuple[bool, str | None]:
+    """cryptography's server verifier (web-PKI profile) with the given trust and time."""
+    if not trust.anchors:
+        return False, "the trust store is empty"
+    # Self-signed certificates are only ever useful as anchors, which come from
+    # the store; given as intermediates they make the verifier loop on them
+    # until "chain construction exceeds max depth", which explains nothing.
+    intermediates = [cert for cert in intermediates if not is_self_signed(cert)]
+    try:
+        verifier = (
+            PolicyBuilder()
+            .store(trust.verification_store())
+            .time(_utc(now))
+            .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
+            .build_server_verifier(_subject(name))
+        )
+        verifier.verify(leaf, intermediates)
+    except Exception as error:  # VerificationError, or a subject the builder refuses
+        return False, str(error) or type(error).__name__
+    return True, None
+
+
+# ---------------------------------------------------------------- diagnose
+
+
+def diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes | None,
+             pool: tuple[Candidate, ...], trust: TrustStore, now: datetime,
+             hostname: str | None = None) -> ChainReport:
+    """Explain the chain nginx would send for `served` and the configured key.
+
+    `served` must hold at least one certificate (an empty file is the loader's
+    finding, SSL003). Odd certificates never raise: a signature that cannot be
+    checked is noted and decided by name and key identifier.
+    """
+    if not served:
+        raise ValueError("diagnose() needs at least one served certificate")
+    with warnings.catch_warnings():
+        # Real certificates carry serials cryptography deems non-positive (badssl's DSDTestProvider
+        # leaf, in its AKI); cryptography warns on every parse of them.
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        return _diagnose(tuple(served), key_public, tuple(pool), trust, now, hostname)
+
+
+def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes | None,
+              pool: tuple[Candidate, ...], trust: TrustStore, now: datetime,
+              hostname: str | None) -> ChainReport:
+    now = _utc(now)
+    leaf_index, key_matches_index = _choose_leaf(served, key_public)
+    leaf = served[leaf_index]
+    builder = _PathBuilder(served, pool, trust, now)
+    path, anchor, unresolved = builder.build(builder.served_links[leaf_index])
+
+    missing = tuple(
+        link for link in path[1:]
+        if not link.served and not _is_root_like(link, trust)
+    )
+    root_index = next(
+        (link.served_index for link in path[1:] if link.served and _is_root_like(link, trust)), None
+    )
+    top = path[-1]
+    self_signed_leaf = is_self_signed(leaf)
+    untrusted_root = (
+        top if len(path) > 1 and anchor is None and unresolved is None and is_self_signed(top.cert) else None
+    )
+
+    fullchain = [leaf]
+    for link in path[1:]:
+        if _is_root_like(link, trust):
+            break
+        fullchain.append(link.cert)
+
+    on_path = {link.served_index for link in path if link.served}
+    path_der = {_der(link.cert) for link in path}
+    extras = []
+    for index, cert in enumerate(served):
+        if index in on_path:
+            continue
+        der = _der(cert)
+        if der in path_der or any(_der(other) == der for other in served[:index]):
+            reason = "duplicate"
+        elif issued(leaf, cert):
+            reason = "subject-of-leaf"
+        else:
+            reason = "unrelated"
+        extras.append(Extra(cert, index, reason))
+
+    judged = _judged_links(path, trust)
+    weak_signatures = tuple(
+        WeakSignature(link, algorithm) for link in judged
+        if (algorithm := signature_weakness(link.cert)) is not None
+    )
+    weak_keys = tuple(
+        WeakKey(link, weakness[0], weakness[1]) for link in judged
+        if (weakness := key_weakness(link.cert)) is not None
+    )
+
+    name = hostname if hostname else verification_name(leaf)
+    verified, verify_error = verify(leaf, [link.cert for link in path[1:]], trust, now, name)
+    served_name = hostname if hostname else verification_name(served[0])
+    served_verified, served_verify_error = verify(served[0], list(served[1:]), trust, now, served_name)
+
+    return ChainReport(
+        served=served,
+        leaf=leaf,
+        leaf_index=leaf_index,
+        key_matches_index=key_matches_index,
+        leaf_is_first=leaf_index == 0,
+        leaf_is_ca=is_ca(leaf),
+        path=tuple(path),
+        order_ok=_order_ok(served, leaf_index),
+        missing=missing,
+        unresolved_issuer=unresolved,
+        anchor=anchor,
+        root_sent=root_index is not None,
+        root_index=root_index,
+        extras=tuple(extras),
+        self_signed_leaf=self_signed_leaf,
+        untrusted_root=untrusted_root,
+        invalid_intermediates=tuple(_invalid(path, trust, now)),
+        weak_signatures=weak_signatures,
+        weak_keys=weak_keys,
+        fullchain=tuple(fullchain),
+        verified=verified,
+        verify_error=verify_error,
+        verify_name=name,
+        served_verified=served_verified,
+        served_verify_error=served_verify_error,
+        notes=tuple(builder.notes),
+    )

@@ -1,0 +1,250 @@
+"""The trust store: which root certificates a browser on this machine trusts.
+
+Owns loading the anchors (the system bundle, else certifi's, plus any
+`--ca-file`) and the lookups the chain builder needs: anchors by subject key
+identifier, by subject name, and "is this certificate an anchor" by subject and
+public key (a cross-signed or re-issued copy of a root counts as the root).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.verification import Store
+
+# Debian/Ubuntu, then Fedora/RHEL, then Alpine/macOS-style locations.
+SYSTEM_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+)
+
+_PEM_CERT = re.compile(
+    rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.*?-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
+    re.DOTALL,
+)
+
+
+class TrustStoreError(Exception):
+    """A --ca-file the user named cannot serve as a trust anchor (the CLI exits 2)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+def subject_key_id(cert: x509.Certificate) -> bytes | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except Exception:  # absent, or a malformed extension block: both mean "no identifier"
+        return None
+
+
+def public_key_der(cert: x509.Certificate) -> bytes | None:
+    """SubjectPublicKeyInfo DER: compares keys of any type without loading them twice."""
+    try:
+        return cert.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    except Exception:  # unsupported key algorithm (GOST, ...): such a key can match nothing
+        return None
+
+
+@dataclass(frozen=True)
+class TrustStore:
+    anchors: tuple[x509.Certificate, ...]
+    sources: tuple[str, ...]
+    skipped: tuple[str, ...] = ()  # "path: certificate N: reason" for blocks that did not load
+    # Lookups built once in __post_init__; not part of the value.
+    _by_key_id: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _by_subject: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _by_subject_and_key: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _der: frozenset = field(default_factory=frozenset, init=False, repr=False, compare=False)
+    _store: list = field(default_factory=list, init=False, repr=False, compare=False)  # [Store], built on first use
+
+    def __post_init__(self) -> None:
+        by_key_id: dict[bytes, list[x509.Certificate]] = {}
+        by_subject: dict[bytes, list[x509.Certificate]] = {}
+        by_subject_and_key: dict[tuple[bytes, bytes], x509.Certificate] = {}
+        der = set()
+        for anchor in self.anchors:
+            der.add(anchor.public_bytes(serialization.Encoding.DER))
+            key_id = subject_key_id(anchor)
+            if key_id is not None:
+                by_key_id.setdefault(key_id, []).append(anchor)
+            subject = anchor.subject.public_bytes()
+            by_subject.setdefault(subject, []).append(anchor)
+            spki = public_key_der(anchor)
+            if spki is not None:
+                by_subject_and_key.setdefault((subject, spki), anchor)
+        object.__setattr__(self, "_by_key_id", {k: tuple(v) for k, v in by_key_id.items()})
+        object.__setattr__(self, "_by_subject", {k: tuple(v) for k, v in by_subject.items()})
+        object.__setattr__(self, "_by_subject_and_key", by_subject_and_key)
+        object.__setattr__(self, "_der", frozenset(der))
+
+    def verification_store(self) -> Store:
+        """The anchors as cryptography's verifier wants them (built once; needs >= 1 anchor)."""
+        if not self._store:
+            self._store.append(Store(list(self.anchors)))
+        return self._store[0]
+
+    def __len__(self) -> int:
+        return len(self.anchors)
+
+    def by_key_id(self, key_id: bytes) -> tuple[x509.Certificate, ...]:
+        return self._by_key_id.get(key_id, ())
+
+    def by_subject(self, name: x509.Name) -> tuple[x509.Certificate, ...]:
+        try:
+            return self._by_subject.get(name.public_bytes(), ())
+        except Exception:
+            return ()
+
+    def issuer_candidates(self, cert: x509.Certificate) -> tuple[x509.Certificate, ...]:
+        """Anchors that may have issued `cert`: by key identifier, then by issuer name."""
+        found: list[x509.Certificate] = []
+        key_id = authority_key_id(cert)
+        if key_id is not None:
+            found.extend(self.by_key_id(key_id))
+        for anchor in self.by_subject(cert.issuer):
+            if anchor not in found:
+                found.append(anchor)
+        return tuple(found)
+
+    def anchor_for(self, cert: x509.Certificate) -> x509.Certificate | None:
+        """The anchor `cert` stands for: the same certificate, or the same subject and key.
+
+        A served copy of a root, or a cross-signed certificate carrying a root's
+        subject and key, ends the path exactly as the root itself would.
+        """
+        try:
+            subject = cert.subject.public_bytes()
+        except Exception:
+            return None
+        spki = public_key_der(cert)
+        if spki is None:
+            return None
+        return self._by_subject_and_key.get((subject, spki))
+
+    def contains(self, cert: x509.Certificate) -> bool:
+        return cert.public_bytes(serialization.Encoding.DER) in self._der
+
+
+def authority_key_id(cert: x509.Certificate) -> bytes | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
+    except Exception:
+        return None
+
+
+def _split_pem(data: bytes, path: str) -> tuple[list[x509.Certificate], list[str]]:
+    """One PEM block at a time, so one odd root is skipped instead of failing the bundle."""
+    certs: list[x509.Certificate] = []
+    skipped: list[str] = []
+    for number, match in enumerate(_PEM_CERT.finditer(data), start=1):
+        block = match.group(0)
+        if b"TRUSTED CERTIFICATE" in block[:40]:
+            # OpenSSL's "trusted" form appends trust settings after the certificate;
+            # the certificate itself is the first DER element.
+            block = block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE")
+        elif b"X509 CERTIFICATE" in block[:40]:
+            block = block.replace(b"X509 CERTIFICATE", b"CERTIFICATE")
+        try:
+            with warnings.catch_warnings():
+                # Some public roots carry serial 0, which cryptography warns about.
+                warnings.simplefilter("ignore")
+                cert = x509.load_pem_x509_certificate(block)
+                cert.extensions  # parsed lazily; parse now, where the warning is silenced
+                certs.append(cert)
+        except Exception as error:
+            skipped.append(f"{path}: certificate {number}: {error}")
+    return certs, skipped
+
+
+def _read_bundle(path: str) -> tuple[list[x509.Certificate], list[str]]:
+    """Certificates in a PEM bundle (or one DER certificate). OSError propagates."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if b"-----BEGIN" in data:
+        return _split_pem(data, path)
+    if not data.strip():
+        return [], []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cert = x509.load_der_x509_certificate(data)
+            cert.extensions
+            return [cert], []
+    except Exception as error:
+        return [], [f"{path}: not a PEM bundle nor a DER certificate: {error}"]
+
+
+def system_bundle_path() -> str | None:
+    for path in SYSTEM_BUNDLES:
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def load_trust_store(ca_files: tuple[str, ...] = (), *, system: bool = True) -> TrustStore:
+    """Anchors from the system bundle (else certifi's) plus `ca_files`.
+
+    `system=False` trusts only `ca_files`. A --ca-file that cannot be read or
+    holds no certificate raises TrustStoreError; a broken block inside a bundle
+    is skipped and listed in `skipped`.
+    """
+    anchors: list[x509.Certificate] = []
+    sources: list[str] = []
+    skipped: list[str] = []
+    seen: set[bytes] = set()
+
+    def add(certs: list[x509.Certificate]) -> None:
+        for cert in certs:
+            der = cert.public_bytes(serialization.Encoding.DER)
+            if der not in seen:
+                seen.add(der)
+                anchors.append(cert)
+
+    if system:
+        candidates = [path for path in (system_bundle_path(),) if path]
+        try:
+            import certifi
+
+            candidates.append(certifi.where())
+        except ImportError:
+            pass
+        for path in candidates:
+            try:
+                certs, broken = _read_bundle(path)
+            except OSError as error:
+                skipped.append(f"{path}: {error.strerror or error}")
+                continue
+            skipped.extend(broken)
+            if certs:
+                add(certs)
+                sources.append(path)
+                break  # the first bundle that yields roots is the system's trust
+
+    for path in ca_files:
+        try:
+            certs, broken = _read_bundle(path)
+        except FileNotFoundError:
+            raise TrustStoreError(path, "no such file") from None
+        except IsADirectoryError:
+            raise TrustStoreError(path, "is a directory, not a PEM file") from None
+        except OSError as error:
+            raise TrustStoreError(path, f"cannot read: {error.strerror or error}") from None
+        if not certs:
+            detail = "; ".join(broken) if broken else "holds no certificate"
+            raise TrustStoreError(path, detail)
+        skipped.extend(broken)
+        add(certs)
+        sources.append(path)
+
+    return TrustStore(tuple(anchors), tuple(sources), tuple(skipped))
