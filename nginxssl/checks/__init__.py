@@ -7,6 +7,7 @@ Findings. It never reads files and never decides how a finding is reported.
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterable, Iterator, Mapping
@@ -74,7 +75,6 @@ class Inputs:
 
 CheckFn = Callable[[Inputs], Iterable[Finding]]
 REGISTRY: dict[str, CheckFn] = {}
-_FAMILIES = ("nginxssl.checks.config", "nginxssl.checks.files")
 
 
 def check(rule_id: str) -> Callable[[CheckFn], CheckFn]:
@@ -88,8 +88,9 @@ def check(rule_id: str) -> Callable[[CheckFn], CheckFn]:
 
 
 def registry() -> dict[str, CheckFn]:
-    for module in _FAMILIES:
-        importlib.import_module(module)
+    """Every check: each module of this package is a rule family that registers its own."""
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
     return REGISTRY
 
 

@@ -211,8 +211,8 @@ def key_permissions(inputs: Inputs) -> Iterator[Finding]:
         if reference.role != "key":
             continue
         material = _material(inputs, reference)
-        if material is None or material.status in _ABSENT or material.mode == 0:
-            continue
+        if material is None or not material.usable or not (material.keys or material.locked_keys):
+            continue  # only a file that really holds a key is a key leak
         group_readable = material.mode & stat.S_IRGRP and material.gid != 0
         group = _group_name(material.gid) if group_readable else ""
         if group == "ssl-cert":

@@ -1,0 +1,868 @@
+"""Apache httpd configuration trees: sslint's own reader of apache2.conf / httpd.conf.
+
+This module owns everything httpd does while it *reads* its configuration,
+before any module acts on it: logical lines and continuations, comments, word
+splitting and quoting, `<Section>` nesting, `Include`/`IncludeOptional` with
+globs and directories, `Define`/`UnDefine` and `${VAR}` substitution (plus
+Debian's `envvars`), and the read-time conditionals `<IfModule>`,
+`<IfDefine>` and `<IfVersion>`, which are evaluated and spliced away so that
+later stages see the effective configuration. Runtime conditionals
+(`<If>`, `<ElseIf>`, `<Else>`) stay as nodes.
+
+Each behaviour follows httpd 2.4 (server/config.c, server/util.c, core.c) as
+checked against a real `apache2 -t`; where httpd would refuse to start, a
+ParseError carries its message. Nothing here ever raises for user input.
+"""
+
+from __future__ import annotations
+
+import errno
+import fnmatch
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+
+from nginxssl.parse.node import Comment, Config, Node, ParseError
+from nginxssl.parse.sysroot import SymlinkLoop, resolve_links, to_disk
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_INCLUDE_DEPTH = 128  # httpd's own AP_MAX_INCLUDE_DEPTH
+
+MAIN_NAMES = ("apache2.conf", "httpd.conf", os.path.join("conf", "httpd.conf"))
+
+# Modules compiled into Debian's apache2 (`apache2 -l`): they answer <IfModule>
+# without any LoadModule.
+_STATIC_MODULES = frozenset(
+    {
+        "core.c", "core_module",
+        "mod_so.c", "so_module",
+        "mod_watchdog.c", "watchdog_module",
+        "http_core.c", "http_module",
+        "mod_log_config.c", "log_config_module",
+        "mod_logio.c", "logio_module",
+        "mod_version.c", "version_module",
+        "mod_unixd.c", "unixd_module",
+    }
+)
+
+# Sections httpd evaluates while reading: their active content is spliced into
+# the parent, their inactive content dropped.
+_READ_TIME_CONDITIONALS = frozenset({"ifmodule", "ifdefine", "ifversion", "iffile", "ifdirective", "ifsection"})
+
+# No httpd directive has a name outside this shape; anything else (a path left
+# where a symlink should be, a byte-order mark) makes httpd stop with "Invalid command".
+_DIRECTIVE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+# --------------------------------------------------------------------------- lexing
+
+
+@dataclass(slots=True)
+class _Item:
+    """One logical line of a file, before variable substitution.
+
+    For a plain directive `text` is the whole line; for a section it is what
+    stands between `<` and the last `>`, and `children` holds its body.
+    """
+
+    line: int
+    text: str
+    children: list["_Item"] | None = None
+    key: str = ""  # lower-cased section name as written, for matching the close
+    name: str = ""  # section name as written, for messages
+
+
+@dataclass(slots=True)
+class _Source:
+    """A file read once: its items, the nesting errors in it, its comments."""
+
+    path: str
+    items: list[_Item]
+    errors: list[ParseError]
+    comments: list[Comment]
+
+
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first physical line, stripped text) of every non-blank logical line.
+
+    A backslash as the last character of a line (after a CR, which httpd drops)
+    joins the next line; this happens before comments are recognised, so a
+    comment ending in a backslash swallows the next line, as in httpd.
+    """
+    physical = text.split("\n")
+    out: list[tuple[int, str]] = []
+    index = 0
+    while index < len(physical):
+        first = index + 1
+        pieces = []
+        while True:
+            piece = physical[index].rstrip("\r")
+            index += 1
+            if piece.endswith("\\") and index < len(physical):
+                pieces.append(piece[:-1])
+                continue
+            pieces.append(piece[:-1] if piece.endswith("\\") else piece)
+            break
+        joined = "".join(pieces).strip()
+        if joined:
+            out.append((first, joined))
+    return out
+
+
+def split_words(text: str) -> list[str]:
+    """Split a line into words the way httpd's ap_getword_conf does.
+
+    Words are separated by whitespace; a word starting with a double or single
+    quote runs to the matching quote (the quotes are removed, `"a"b` is two
+    words). Inside a word a backslash escapes a backslash, and inside quotes
+    also the quote character; any other backslash is kept.
+    """
+    words = []
+    position = 0
+    length = len(text)
+    while True:
+        while position < length and text[position].isspace():
+            position += 1
+        if position >= length:
+            return words
+        quote = text[position]
+        if quote in "\"'":
+            end = position + 1
+            while end < length and text[end] != quote:
+                if text[end] == "\\" and end + 1 < length and text[end + 1] in (quote, "\\"):
+                    end += 2
+                else:
+                    end += 1
+            words.append(_unescape(text[position + 1 : end], quote))
+            position = end + 1
+        else:
+            end = position
+            while end < length and not text[end].isspace():
+                end += 1
+            words.append(_unescape(text[position:end], ""))
+            position = end
+
+
+def _unescape(span: str, quote: str) -> str:
+    if "\\" not in span:
+        return span
+    out = []
+    index = 0
+    while index < len(span):
+        char = span[index]
+        if char == "\\" and index + 1 < len(span) and (span[index + 1] == "\\" or (quote and span[index + 1] == quote)):
+            out.append(span[index + 1])
+            index += 2
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
+
+
+def _structure(path: str, text: str) -> _Source:
+    """Build the section tree of one file; nesting errors are reported, not raised."""
+    root: list[_Item] = []
+    stack: list[_Item] = []
+    errors: list[ParseError] = []
+    comments: list[Comment] = []
+
+    def body() -> list[_Item]:
+        return stack[-1].children if stack else root  # type: ignore[return-value]
+
+    for line, content in logical_lines(text):
+        if content.startswith("#"):
+            comments.append(Comment(path, line, content[1:]))
+            continue
+        if content.startswith("</"):
+            close = re.match(r"</([^\s>]*)", content).group(1)  # type: ignore[union-attr]
+            if not content.endswith(">") or content[2 + len(close) :].strip() != ">":
+                errors.append(ParseError(path, line, f"</{close}> directive missing closing '>'"))
+            if not stack:
+                errors.append(ParseError(path, line, f"</{close}> without matching <{close}> section"))
+                continue
+            if close.lower() == stack[-1].key:
+                stack.pop()
+                continue
+            errors.append(ParseError(path, line, f"Expected </{stack[-1].name}> but saw </{close}>"))
+            # Recover the way a reader of the file would: if the close names an
+            # outer section, the inner ones were merely left unclosed.
+            keys = [open_section.key for open_section in stack]
+            if close.lower() in keys:
+                del stack[len(keys) - 1 - keys[::-1].index(close.lower()) :]
+            continue
+        if content.startswith("<") and len(content) > 1 and not content[1].isspace() and content[1] != ">":
+            end = content.rfind(">")
+            name = re.match(r"<([^\s>]*)", content).group(1)  # type: ignore[union-attr]
+            if end == -1:
+                errors.append(ParseError(path, line, f"<{name}> directive missing closing '>'"))
+                inner = content[1:]
+            else:
+                inner = content[1:end]  # text after the last '>' is ignored, as httpd does
+            section = _Item(line, inner, [], name.lower(), name)
+            body().append(section)
+            stack.append(section)
+            continue
+        body().append(_Item(line, content))
+    for open_section in reversed(stack):
+        errors.append(ParseError(path, open_section.line, f"<{open_section.name}> was not closed."))
+    return _Source(path, root, errors, comments)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _describe(error: OSError) -> str:
+    if error.errno == errno.ELOOP or isinstance(error, SymlinkLoop):
+        return "too many levels of symbolic links"
+    return error.strerror or str(error)
+
+
+def read_text(path: str, limit: int = MAX_FILE_BYTES) -> str:
+    """The text of a regular file, or raise OSError with a message for the user.
+
+    The file is stat'ed before it is opened, so a FIFO or a device never
+    blocks us; bytes that are not UTF-8 survive as surrogate escapes, the way
+    Python spells file names, so paths read here still open the right file.
+    """
+    info = os.stat(path)
+    if stat.S_ISDIR(info.st_mode):
+        raise OSError(errno.EISDIR, "is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file (FIFO, socket or device)")
+    if info.st_size > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit // (1024 * 1024)} MiB")
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # replaced since the stat
+            raise OSError(errno.EINVAL, "not a regular file (FIFO, socket or device)")
+        chunks = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = os.read(descriptor, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+    finally:
+        os.close(descriptor)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit // (1024 * 1024)} MiB")
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _has_wildcard(component: str) -> bool:
+    """apr_fnmatch_test: `*`, `?`, or a `[` closed later by `]`."""
+    if "*" in component or "?" in component:
+        return True
+    opening = component.find("[")
+    return opening != -1 and "]" in component[opening + 1 :]
+
+
+def _matches(pattern: str, name: str) -> bool:
+    # APR_FNM_PERIOD: a leading dot must be matched by a literal dot.
+    if name.startswith(".") and not pattern.startswith("."):
+        return False
+    return fnmatch.fnmatchcase(name, pattern)
+
+
+def _byte_order(name: str) -> bytes:
+    return os.fsencode(name)  # httpd sorts with strcmp
+
+
+def read_envvars(text: str) -> dict[str, str]:
+    """Simple `export NAME=value` assignments of a Debian envvars shell file.
+
+    Nothing is executed: `$NAME` and `${NAME}` expand from earlier exports
+    (unknown names expand to nothing, as in the shell); values containing
+    command substitution are skipped.
+    """
+    values: dict[str, str] = {}
+    for raw in text.split("\n"):
+        match = re.match(r"\s*export\s+([A-Za-z_][A-Za-z0-9_]*)=(.*)", raw)
+        if not match:
+            continue
+        value = _shell_value(match.group(2), values)
+        if value is not None:
+            values[match.group(1)] = value
+    return values
+
+
+def _shell_value(text: str, known: dict[str, str]) -> str | None:
+    out = []
+    index = 0
+    quote = ""
+
+    def expand(at: int) -> int:
+        braced = re.match(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", text[at:])
+        if not braced:
+            out.append("$")
+            return at + 1
+        out.append(known.get(braced.group(1) or braced.group(2), ""))
+        return at + braced.end()
+
+    while index < len(text):
+        char = text[index]
+        if char == "`" or text.startswith("$(", index):
+            if quote != "'":
+                return None
+        if quote == "'":
+            if char == "'":
+                quote = ""
+            else:
+                out.append(char)
+            index += 1
+        elif quote == '"':
+            if char == '"':
+                quote = ""
+                index += 1
+            elif char == "\\" and index + 1 < len(text) and text[index + 1] in '"\\$`':
+                out.append(text[index + 1])
+                index += 2
+            elif char == "$":
+                index = expand(index)
+            else:
+                out.append(char)
+                index += 1
+        else:
+            if char.isspace() or char in ";&|#":
+                break
+            if char in "'\"":
+                quote = char
+                index += 1
+            elif char == "\\" and index + 1 < len(text):
+                out.append(text[index + 1])
+                index += 2
+            elif char == "$":
+                index = expand(index)
+            else:
+                out.append(char)
+                index += 1
+    return "".join(out)
+
+
+def module_names(identifier: str, filename: str = "") -> set[str]:
+    """Every name `<IfModule>` accepts for a module: `ssl_module` and `mod_ssl.c`."""
+    names = {identifier}
+    if identifier.endswith("_module"):
+        names.add(f"mod_{identifier[: -len('_module')]}.c")
+    base = os.path.basename(filename)
+    if base.startswith("mod_") and base.endswith(".so"):
+        names.add(base[: -len(".so")] + ".c")
+    return names
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class _Macro:
+    """A mod_macro `<Macro name $param ...>` body, kept raw until a `Use`."""
+
+    name: str
+    params: tuple[str, ...]
+    items: list[_Item]
+    file: str
+    line: int
+
+
+def _expand_macro(items: list[_Item], values: dict[str, str]) -> list[_Item]:
+    """The body with every parameter replaced textually, as mod_macro does.
+
+    Longer names are replaced first so `$domain` is not read as `$d` + `omain`;
+    a parameter spelled with `@` is replaced by its value in double quotes.
+    """
+    pattern = re.compile("|".join(re.escape(name) for name in sorted(values, key=len, reverse=True)))
+
+    def replace(text: str) -> str:
+        return pattern.sub(lambda match: values[match.group(0)], text) if values else text
+
+    return [
+        _Item(
+            item.line,
+            replace(item.text),
+            None if item.children is None else _expand_macro(item.children, values),
+            item.key,
+            item.name,
+        )
+        for item in items
+    ]
+
+
+@dataclass
+class _Pass:
+    """What httpd knows at a given moment of reading: it changes line by line."""
+
+    server_root: str
+    defines: set[str]
+    values: dict[str, str] = field(default_factory=dict)
+    modules: set[str] = field(default_factory=set)
+    load_modules: int = 0
+    files: list[str] = field(default_factory=list)
+    reached: set[str] = field(default_factory=set)
+    errors: list[ParseError] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
+    stack: list[str] = field(default_factory=list)  # real paths being read
+    undefined: set[str] = field(default_factory=set)  # names removed by UnDefine
+    macros: dict[str, "_Macro"] = field(default_factory=dict)
+    expanding: list[str] = field(default_factory=list)  # macros being expanded
+
+
+class _Reader:
+    def __init__(
+        self,
+        main: str,
+        *,
+        root: str | None,
+        fragment: bool,
+        defines: tuple[str, ...],
+        server_root: str | None,
+        environment: dict[str, str],
+        assume_modules: bool,
+    ) -> None:
+        self.main = main
+        self.root = root
+        self.fragment = fragment
+        self.initial_defines = set(defines)
+        self.server_root_override = server_root
+        self.environment = environment
+        self.assume_modules = assume_modules
+        self.sources: dict[str, _Source | OSError] = {}
+        self.state = self._fresh()
+
+    def _fresh(self) -> _Pass:
+        start = self.server_root_override or os.path.dirname(self.main) or "."
+        return _Pass(server_root=start, defines=set(self.initial_defines))
+
+    # one complete read of the tree
+
+    def run(self) -> list[Node]:
+        self.state = self._fresh()
+        return self._file(self.main, None)
+
+    def _source(self, path: str, real: str) -> _Source | OSError:
+        if real not in self.sources:
+            try:
+                self.sources[real] = _structure(path, read_text(path))
+            except OSError as error:
+                self.sources[real] = error
+        return self.sources[real]
+
+    def _file(self, path: str, site: tuple[str, int] | None) -> list[Node]:
+        state = self.state
+        real = os.path.realpath(path)
+        if real in state.stack:
+            chain = " -> ".join(os.path.basename(p) for p in state.stack[state.stack.index(real) :] + [real])
+            self._error(site, path, f"Include of {path} loops back on itself ({chain}); httpd stops with "
+                        f"'Exceeded maximum include depth of {MAX_INCLUDE_DEPTH}'")
+            return []
+        if len(state.stack) >= MAX_INCLUDE_DEPTH:
+            self._error(site, path, f"Exceeded maximum include depth of {MAX_INCLUDE_DEPTH}, There appears to be a recursion.")
+            return []
+        source = self._source(path, real)
+        if isinstance(source, OSError):
+            self._error(site, path, f"Could not open configuration file {path}: {_describe(source)}")
+            return []
+        if real not in state.reached:
+            state.reached.add(real)
+            state.files.append(source.path)
+            state.errors.extend(source.errors)
+            state.comments.extend(source.comments)
+        state.stack.append(real)
+        try:
+            return self._items(source.items, source.path)
+        finally:
+            state.stack.pop()
+
+    def _error(self, site: tuple[str, int] | None, path: str, message: str) -> None:
+        file, line = site if site else (path, 1)
+        self.state.errors.append(ParseError(file, line, message))
+
+    def _substitute(self, text: str) -> str:
+        if "${" not in text:
+            return text
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in self.state.values:
+                return self.state.values[name]
+            if name in self.environment:
+                return self.environment[name]
+            return match.group(0)  # httpd warns and keeps it literally
+
+        return _VARIABLE.sub(value, text)
+
+    def _items(self, items: list[_Item], file: str) -> list[Node]:
+        out: list[Node] = []
+        for item in items:
+            words = split_words(self._substitute(item.text))
+            if item.children is None:
+                if words:
+                    out.extend(self._directive(words, file, item.line))
+                continue
+            name = words[0].lower() if words else item.key
+            args = tuple(words[1:])
+            if name in _READ_TIME_CONDITIONALS:
+                if self._active(name, args, file, item.line):
+                    out.extend(self._items(item.children, file))
+                continue
+            if name == "macro":
+                self._define_macro(args, item, file)  # a template, not configuration
+                continue
+            out.append(Node(name, args, file, item.line, tuple(self._items(item.children, file))))
+        return out
+
+    def _directive(self, words: list[str], file: str, line: int) -> list[Node]:
+        state = self.state
+        written = words[0]
+        name = written.lower()
+        args = tuple(words[1:])
+        if not _DIRECTIVE_NAME.match(written):
+            state.errors.append(
+                ParseError(file, line, f"Invalid command '{written}', perhaps misspelled or defined by a module "
+                           "not included in the server configuration")
+            )
+        if name in ("include", "includeoptional"):
+            if len(args) != 1:
+                state.errors.append(ParseError(file, line, f"{written} takes one argument, Name of the config file to be included"))
+                return []
+            return self._include(args[0], name == "includeoptional", file, line)
+        if name == "define" and args:
+            if len(args) > 2:
+                state.errors.append(ParseError(file, line, "Define takes one or two arguments"))
+            state.defines.add(args[0])
+            state.undefined.discard(args[0])
+            if len(args) >= 2:
+                state.values[args[0]] = args[1]
+        elif name == "undefine" and args:
+            state.defines.discard(args[0])
+            state.values.pop(args[0], None)
+            state.undefined.add(args[0])
+        elif name == "loadmodule" and args:
+            state.load_modules += 1
+            state.modules |= module_names(args[0], args[1] if len(args) > 1 else "")
+        elif name == "serverroot" and args:
+            self._set_server_root(args[0], file, line)
+        elif name == "use":
+            return self._use(args, file, line)
+        elif name == "undefmacro" and args:
+            if state.macros.pop(args[0].lower(), None) is None:
+                state.errors.append(ParseError(file, line, f"cannot remove undefined macro '{args[0].lower()}'"))
+        return [Node(name, args, file, line)]
+
+    # mod_macro
+
+    def _define_macro(self, args: tuple[str, ...], item: _Item, file: str) -> None:
+        state = self.state
+        if not self.assume_modules and not {"macro_module", "mod_macro.c"} & state.modules:
+            state.errors.append(
+                ParseError(file, item.line, "Invalid command '<Macro', perhaps misspelled or defined by a module "
+                           "not included in the server configuration")
+            )
+        if not args:
+            state.errors.append(ParseError(file, item.line, "<Macro> directive requires additional arguments"))
+            return
+        name = args[0].lower()
+        state.macros[name] = _Macro(name, args[1:], item.children or [], file, item.line)
+
+    def _use(self, args: tuple[str, ...], file: str, line: int) -> list[Node]:
+        """The nodes of a macro's body with the values of this `Use` (the `Use` itself is replaced)."""
+        state = self.state
+        if not args:
+            state.errors.append(ParseError(file, line, "Use takes at least one argument"))
+            return []
+        name = args[0].lower()
+        macro = state.macros.get(name)
+        if macro is None:
+            message = f"macro '{name}' undefined" if state.macros else "no macro defined before Use"
+            state.errors.append(ParseError(file, line, message))
+            return []
+        values = args[1:]
+        defined_at = f"(defined on line {macro.line} of \"{macro.file}\")"
+        if len(values) != len(macro.params):
+            state.errors.append(
+                ParseError(file, line, f"macro '{name}' {defined_at} used with {len(values)} arguments "
+                           f"instead of {len(macro.params)}")
+            )
+            return []
+        if name in state.expanding:
+            state.errors.append(ParseError(file, line, f"recursive use of macro '{name}' {defined_at} is invalid"))
+            return []
+        substitutions = {
+            param: f'"{value}"' if param.startswith("@") else value for param, value in zip(macro.params, values)
+        }
+        state.expanding.append(name)
+        try:
+            # The nodes point at the macro's body, where an edit would go.
+            return self._items(_expand_macro(macro.items, substitutions), macro.file)
+        finally:
+            state.expanding.pop()
+
+    def _set_server_root(self, written: str, file: str, line: int) -> None:
+        if self.server_root_override or self.fragment:
+            return  # the caller said where the tree lives; a fragment's is its directory
+        state = self.state
+        try:
+            candidate = to_disk(written, state.server_root, self.root)
+        except OSError as error:
+            state.errors.append(ParseError(file, line, f"ServerRoot {written}: {_describe(error)}"))
+            return
+        if self.root is not None or not os.path.isabs(written):
+            state.server_root = candidate
+            return
+        # Without --root, an absolute ServerRoot is only trusted when the main
+        # file lies under it. Otherwise the tree was copied away from where it
+        # runs (a config repo, a test corpus): the copy's own directory named
+        # like the ServerRoot stands in for it, else the main file's directory.
+        # Never the host's directory of that name: a repo lints the same everywhere.
+        main_dir = os.path.dirname(os.path.abspath(self.main))
+        real_candidate = os.path.realpath(candidate)
+        if os.path.realpath(main_dir).startswith(real_candidate.rstrip("/") + "/") or os.path.realpath(main_dir) == real_candidate:
+            state.server_root = candidate
+            return
+        wanted = os.path.basename(candidate.rstrip("/"))
+        ancestor = main_dir
+        while wanted:
+            if os.path.basename(ancestor) == wanted:
+                state.server_root = ancestor
+                return
+            parent = os.path.dirname(ancestor)
+            if parent == ancestor:
+                break
+            ancestor = parent
+
+    # conditionals
+
+    def _active(self, name: str, args: tuple[str, ...], file: str, line: int) -> bool:
+        if name in ("ifversion", "iffile", "ifdirective", "ifsection"):
+            return True  # not knowable from the files alone: keep the content
+        if not args:
+            self.state.errors.append(ParseError(file, line, f"<{name_for(name)}> directive requires additional arguments"))
+            return True
+        negated = args[0].startswith("!")
+        subject = args[0][1:] if negated else args[0]
+        if name == "ifdefine":
+            present = subject in self.state.defines
+            if not present and self.fragment and subject not in self.state.undefined:
+                present = True  # a lone file cannot know the -D flags: keep the positive branch
+        elif self.assume_modules:
+            present = True  # every module counts as loaded
+        else:
+            present = subject in self.state.modules or subject in _STATIC_MODULES
+        return present != negated
+
+    # includes
+
+    def _include(self, pattern: str, optional: bool, file: str, line: int) -> list[Node]:
+        if self.fragment:
+            optional = True  # a lone file's includes live on a system we cannot see
+        problems: list[str] = []
+        targets = self._expand(pattern, optional, problems)
+        for problem in problems:
+            self.state.errors.append(ParseError(file, line, problem))
+        nodes: list[Node] = []
+        for target in targets:
+            nodes.extend(self._file(target, (file, line)))
+        return nodes
+
+    def _expand(self, pattern: str, optional: bool, problems: list[str]) -> list[str]:
+        parts = pattern.split("/")
+        first_wild = next((index for index, part in enumerate(parts) if _has_wildcard(part)), None)
+        try:
+            if first_wild is None:
+                return self._plain(to_disk(pattern, self.state.server_root, self.root), optional, problems, 0)
+            fixed = "/".join(parts[:first_wild]) or ("/" if pattern.startswith("/") else ".")
+            base = to_disk(fixed, self.state.server_root, self.root)
+        except OSError as error:
+            problems.append(f"Could not open configuration file {pattern}: {_describe(error)}")
+            return []
+        return self._glob(base, [part for part in parts[first_wild:] if part], optional, problems, 0)
+
+    def _on_disk(self, path: str) -> str:
+        return resolve_links(path, self.root) if self.root is not None else path
+
+    def _glob(self, directory: str, rest: list[str], optional: bool, problems: list[str], depth: int) -> list[str]:
+        component, rest = rest[0], rest[1:]
+        if not _has_wildcard(component):
+            path = self._on_disk(os.path.join(directory, component))
+            if rest:
+                return self._glob(path, rest, optional, problems, depth)
+            return self._plain(path, optional, problems, depth)
+        try:
+            entries = os.listdir(directory)
+        except OSError as error:
+            if not optional:
+                problems.append(f"Include/IncludeOptional: Could not open directory {directory}: {_describe(error)}")
+            return []
+        names = sorted((name for name in entries if _matches(component, name)), key=_byte_order)
+        if rest:
+            names = [name for name in names if os.path.isdir(os.path.join(directory, name))]
+        if not names:
+            if not optional:
+                problems.append(f"Include/IncludeOptional: No matches for the wildcard '{component}' in '{directory}', failing")
+            return []
+        found: list[str] = []
+        for name in names:
+            path = self._on_disk(os.path.join(directory, name))
+            if rest:
+                found.extend(self._glob(path, rest, optional, problems, depth))
+            else:
+                found.extend(self._plain(path, optional, problems, depth))
+        return found
+
+    def _plain(self, path: str, optional: bool, problems: list[str], depth: int) -> list[str]:
+        """A file is itself; a directory is every entry in it, sorted, recursively (dot files too)."""
+        try:
+            info = os.stat(path)
+        except OSError as error:
+            if error.errno == errno.ENOENT and optional:
+                return []
+            problems.append(f"Could not open configuration file {path}: {_describe(error)}")
+            return []
+        if not stat.S_ISDIR(info.st_mode):
+            return [path]
+        if depth >= MAX_INCLUDE_DEPTH:
+            problems.append(f"Exceeded maximum include depth of {MAX_INCLUDE_DEPTH} in directory {path}")
+            return []
+        try:
+            entries = sorted(os.listdir(path), key=_byte_order)
+        except OSError as error:
+            problems.append(f"Could not open config directory {path}: {_describe(error)}")
+            return []
+        found: list[str] = []
+        for name in entries:
+            found.extend(self._plain(self._on_disk(os.path.join(path, name)), optional, problems, depth + 1))
+        return found
+
+
+def name_for(key: str) -> str:
+    """The usual spelling of a lower-cased section name, for messages."""
+    return {
+        "ifmodule": "IfModule",
+        "ifdefine": "IfDefine",
+        "ifversion": "IfVersion",
+        "iffile": "IfFile",
+        "ifdirective": "IfDirective",
+        "ifsection": "IfSection",
+    }.get(key, key)
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def parse_apache(
+    main: str,
+    *,
+    root: str | None = None,
+    fragment: bool = False,
+    defines: tuple[str, ...] = (),
+    server_root: str | None = None,
+) -> Config:
+    """Parse an Apache tree (or a lone site file with `fragment=True`).
+
+    `defines` are the names httpd gets with `-D`; `server_root` (an on-disk
+    directory) overrides both the default and any `ServerRoot` directive.
+    """
+    environment: dict[str, str] = {}
+    envvars_read: list[str] = []
+    errors: list[ParseError] = []
+    if not fragment:
+        envvars = os.path.join(os.path.dirname(main) or ".", "envvars")
+        if os.path.lexists(envvars):
+            try:
+                environment = read_envvars(read_text(envvars))
+                envvars_read.append(envvars)
+            except OSError as error:
+                errors.append(ParseError(envvars, 1, f"cannot read {envvars}: {_describe(error)}"))
+
+    reader = _Reader(
+        main,
+        root=root,
+        fragment=fragment,
+        defines=defines,
+        server_root=server_root,
+        environment=environment,
+        assume_modules=fragment,
+    )
+    nodes = reader.run()
+    if not fragment and reader.state.load_modules == 0:
+        # The tree loads no module at all (Debian ships mods-enabled/ empty and
+        # fills it at install time): the real server certainly loads some, so
+        # read it again as if every module were loaded. Files come from the cache.
+        reader.assume_modules = True
+        nodes = reader.run()
+    state = reader.state
+
+    unique_errors = list(dict.fromkeys(errors + state.errors))
+    return Config(
+        server="apache",
+        main=main,
+        fragment=fragment,
+        prefix=state.server_root,
+        nodes=tuple(nodes),
+        files=tuple(state.files + envvars_read),
+        errors=tuple(unique_errors),
+        comments=tuple(state.comments),
+        root=root,
+        variables={**environment, **state.values},
+    )
+
+
+def find_apache_main(directory: str) -> str | None:
+    """apache2.conf, httpd.conf or conf/httpd.conf in `directory`, if there is one."""
+    for name in MAIN_NAMES:
+        candidate = os.path.join(directory, name)
+        try:
+            if stat.S_ISREG(os.stat(candidate).st_mode):
+                return candidate
+        except OSError:
+            continue
+    return None
+
+
+_APACHE_SECTION = re.compile(
+    r"</?(VirtualHost|Directory|DirectoryMatch|Location|LocationMatch|Files|FilesMatch|IfModule|IfDefine|"
+    r"IfVersion|Proxy|ProxyMatch|Macro|Limit|LimitExcept|RequireAll|RequireAny|If|Else|ElseIf)\b",
+    re.IGNORECASE,
+)
+_APACHE_DIRECTIVE = re.compile(
+    r"(ServerName|ServerAlias|SSLCertificateFile|SSLCertificateKeyFile|SSLCertificateChainFile|SSLEngine|"
+    r"SSLProtocol|SSLCipherSuite|DocumentRoot|ServerAdmin|ErrorLog|CustomLog|LoadModule|IncludeOptional|"
+    r"RewriteEngine|RewriteRule|Header|Redirect|Listen|Options|AllowOverride|Require)\s",
+    re.IGNORECASE,
+)
+# Apache's directives are CamelCase by convention (ServerTokens, AddType);
+# nginx's are snake_case.
+_CAMEL_CASE_DIRECTIVE = re.compile(r"[A-Z][a-z]+[A-Z][A-Za-z]*\s+\S")
+
+
+def looks_like_apache(path: str) -> bool:
+    """Whether a lone file reads as Apache configuration rather than nginx.
+
+    Apache: a `<Section>`, a well-known or a CamelCase directive, on a line
+    that does not end with `;`. Nginx: any line that opens a `{` block or
+    starts with a closing `}`.
+    """
+    try:
+        text = read_text(path, limit=MAX_FILE_BYTES)
+    except OSError:
+        return False
+    apache = False
+    for _, content in logical_lines(text):
+        if content.startswith("#"):
+            continue
+        if content.startswith("-----BEGIN "):
+            return False  # PEM material
+        if content.endswith("{") or content.startswith("}"):
+            return False
+        if content.endswith(";"):
+            continue
+        if (
+            _APACHE_SECTION.match(content)
+            or _APACHE_DIRECTIVE.match(content + " ")
+            or _CAMEL_CASE_DIRECTIVE.match(content)
+        ):
+            apache = True
+    return apache
