@@ -1,0 +1,180 @@
+"""The command line as a user meets it: exit codes, formats, discovery, the demo tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import typer.testing
+
+from nginxssl.cli import commands_app, lint_app
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "fixtures" / "demo" / "nginx"
+RUNNER = typer.testing.CliRunner()
+
+
+def sslint(*args: str, cwd: Path | None = None) -> typer.testing.Result:
+    from nginxssl.cli import SUBCOMMANDS
+
+    app = commands_app if args and args[0] in SUBCOMMANDS else lint_app
+    previous = os.getcwd()
+    if cwd:
+        os.chdir(cwd)
+    try:
+        return RUNNER.invoke(app, list(args), catch_exceptions=True)
+    finally:
+        os.chdir(previous)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """The demo tree as an admin's box would hold it: keys readable by root only."""
+    copy = tmp_path / "nginx"
+    shutil.copytree(DEMO, copy, symlinks=True)
+    for key in copy.rglob("*.key"):
+        key.chmod(0o600)
+    return copy
+
+
+def test_demo_reports_its_broken_sites(demo):
+    result = sslint(str(demo))
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert any("sites-enabled/nokey.conf:7: SSL002" in line for line in lines)
+    assert any("sites-enabled/wrongkey.conf:7: SSL005" in line and "good.example.test" in line for line in lines)
+    assert lines[-1].endswith("in 8 TLS sites")
+
+
+def test_json_contract(demo):
+    result = sslint(str(demo), "--format", "json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert set(report) == {"version", "findings", "summary"}
+    finding = next(f for f in report["findings"] if f["rule"] == "SSL005")
+    assert set(finding) >= {"rule", "name", "severity", "message", "file", "line", "server", "names", "fixable"}
+    assert finding["name"] == "key-mismatch" and finding["severity"] == "error"
+    assert finding["names"] == ["wrongkey.example.test"] and finding["server"] == "nginx"
+    assert finding["file"].endswith("sites-enabled/wrongkey.conf") and finding["line"] == 7
+    assert report["summary"]["error"] == len([f for f in report["findings"] if f["severity"] == "error"])
+
+
+def test_a_lone_site_file_is_linted_with_its_tree_prefix(demo):
+    result = sslint(str(demo / "sites-enabled" / "wrongkey.conf"))
+    assert result.exit_code == 1
+    assert "SSL005" in result.output and "1 error in 1 TLS site" in result.output
+
+
+def test_clean_site_exits_zero(demo):
+    result = sslint(str(demo / "sites-enabled" / "good.conf"), "--select", "SSL0")
+    assert result.exit_code == 0, result.output
+
+
+def test_select_ignore_and_fail_on(demo):
+    only_keys = sslint(str(demo), "--select", "SSL005", "--format", "json")
+    assert {f["rule"] for f in json.loads(only_keys.stdout)["findings"]} == {"SSL005"}
+    ignored = sslint(str(demo), "--ignore", "SSL00", "--format", "json")
+    assert not any(f["rule"].startswith("SSL00") for f in json.loads(ignored.stdout)["findings"])
+    assert sslint(str(demo), "--select", "NOPE").exit_code == 2
+
+
+def test_fail_on_error_lets_warnings_pass(tmp_path):
+    from pki import build
+
+    build({"pki": {"root": {"ca": True}, "leaf": {"issuer": "root", "names": ["a.test"]}},
+           "files": {"a.pem": ["leaf"], "a.key": {"key": "leaf", "mode": "0644"}}}, tmp_path)
+    site = tmp_path / "a.conf"
+    site.write_text("server { listen 443 ssl; server_name a.test;\n"
+                    "  ssl_certificate a.pem; ssl_certificate_key a.key; }\n")
+    warned = sslint(str(site), "--select", "SSL007")
+    assert warned.exit_code == 1 and "SSL007" in warned.output
+    assert sslint(str(site), "--select", "SSL007", "--fail-on", "error").exit_code == 0
+
+
+def test_a_directory_named_rules_is_still_lintable(tmp_path):
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "nginx.conf").write_text("events {}\nhttp {}\n")
+    result = sslint("./rules", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "no problems" in result.output
+
+
+@pytest.mark.parametrize("args,message", [
+    (["/nonexistent/path"], "no such file or directory"),
+    (["{empty}"], "no nginx.conf"),
+    (["{demo}", "--now", "yesterday"], "not an ISO 8601 time"),
+    (["{demo}", "--root", "/nonexistent"], "not a directory"),
+])
+def test_usage_errors_exit_2_with_a_message(args, message, tmp_path, demo):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = [arg.format(empty=empty, demo=demo) for arg in args]
+    result = sslint(*args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_syntax_error_is_a_finding_and_other_files_are_still_linted(demo):
+    broken = demo / "sites-enabled" / "broken.conf"
+    broken.write_text("server {\n    listen 443 ssl;\n    server_name broken.example.test;\n")
+    result = sslint(str(demo), "--format", "json")
+    findings = json.loads(result.stdout)["findings"]
+    syntax = [f for f in findings if f["rule"] == "SSL001"]
+    assert syntax and syntax[0]["file"].endswith("broken.conf") and syntax[0]["line"] == 3
+    assert any(f["rule"] == "SSL005" for f in findings)
+
+
+def test_root_maps_absolute_paths(tmp_path):
+    from pki import build
+
+    etc = tmp_path / "checkout" / "etc" / "nginx"
+    build({"pki": {"root": {"ca": True}, "leaf": {"issuer": "root", "names": ["a.test"]}},
+           "files": {"ssl/a.pem": ["leaf"]}}, etc)
+    (etc / "sites-available").mkdir()
+    (etc / "sites-enabled").mkdir()
+    (etc / "nginx.conf").write_text("events {}\nhttp { include /etc/nginx/sites-enabled/*; }\n")
+    (etc / "sites-available" / "a.conf").write_text(
+        "server {\n  listen 443 ssl;\n  server_name a.test;\n"
+        "  ssl_certificate /etc/nginx/ssl/a.pem;\n  ssl_certificate_key /etc/nginx/ssl/a.key;\n}\n")
+    # an absolute symlink, as Debian's nginx_ensite makes: it must resolve under --root
+    (etc / "sites-enabled" / "a.conf").symlink_to("/etc/nginx/sites-available/a.conf")
+    result = sslint(str(etc), "--root", str(tmp_path / "checkout"), "--format", "json")
+    findings = json.loads(result.stdout)["findings"]
+    assert [f["rule"] for f in findings] == ["SSL002"], findings
+    assert "a.key" in findings[0]["message"] and findings[0]["line"] == 5
+
+
+def test_rules_and_explain():
+    listing = sslint("rules")
+    assert listing.exit_code == 0 and "SSL005  key-mismatch" in listing.output
+    explained = sslint("explain", "ssl005")
+    assert explained.exit_code == 0 and "key values mismatch" in explained.output
+    assert sslint("explain", "SSL999").exit_code == 2
+
+
+def test_version_and_module_entry_point():
+    out = subprocess.run([sys.executable, "-m", "nginxssl", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("sslint ")
+
+
+def test_wheel_carries_the_rule_catalogue(tmp_path):
+    """`sslint explain` must work after a plain `pip install .`, not only from a checkout."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(REPO)],
+                   check=True, capture_output=True)
+    wheel = next(tmp_path.glob("sslint-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    rules = sorted(name for name in names if name.startswith("nginxssl/rules/") and name.endswith(".yaml"))
+    assert len(rules) == len(list((REPO / "rules").glob("*.yaml")))
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (REPO / "README.md").read_text()
+    ci = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert ci in readme
