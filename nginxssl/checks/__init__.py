@@ -39,14 +39,9 @@ class Finding:
     fix: Fix | None = None
 
     @classmethod
-    def at(cls, rule: str, node: Node | None, message: str, site: Site | None = None,
-           fallback: tuple[str, int] = ("", 0), fix: Fix | None = None) -> "Finding":
-        file, line = (node.file, node.line) if node is not None else fallback
-        if site is not None and node is None:
-            file, line = site.file, site.line
-        names = site.name_list if site is not None else ()
-        server = site.server if site is not None else "nginx"
-        return cls(rule, file, line, message, names, server, fix=fix)
+    def at(cls, rule: str, node: Node, message: str, site: Site, fix: Fix | None = None) -> "Finding":
+        """A finding at a directive, for the names of the site it serves."""
+        return cls(rule, node.file, node.line, message, site.name_list, site.server, fix=fix)
 
 
 @dataclass(frozen=True)

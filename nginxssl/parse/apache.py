@@ -6,8 +6,13 @@ splitting and quoting, `<Section>` nesting, `Include`/`IncludeOptional` with
 globs and directories, `Define`/`UnDefine` and `${VAR}` substitution (plus
 Debian's `envvars`), and the read-time conditionals `<IfModule>`,
 `<IfDefine>` and `<IfVersion>`, which are evaluated and spliced away so that
-later stages see the effective configuration. Runtime conditionals
-(`<If>`, `<ElseIf>`, `<Else>`) stay as nodes.
+later stages see the effective configuration, and mod_macro's `Use`, which is
+expanded in place (the `<Macro>` template itself is not configuration).
+Runtime conditionals (`<If>`, `<ElseIf>`, `<Else>`) stay as nodes.
+
+Every node names the file it was read from: the path as included (a Debian
+sites-enabled/ link keeps its name), or under `--root` the resolved on-disk
+path, so a later stage can open it without re-rooting symlinks itself.
 
 Each behaviour follows httpd 2.4 (server/config.c, server/util.c, core.c) as
 checked against a real `apache2 -t`; where httpd would refuse to start, a
@@ -268,6 +273,11 @@ def _matches(pattern: str, name: str) -> bool:
     return fnmatch.fnmatchcase(name, pattern)
 
 
+def _within(path: str, directory: str) -> bool:
+    real_path, real_directory = os.path.realpath(path), os.path.realpath(directory)
+    return os.path.commonpath([real_path, real_directory]) == real_directory
+
+
 def _byte_order(name: str) -> bytes:
     return os.fsencode(name)  # httpd sorts with strcmp
 
@@ -455,11 +465,16 @@ class _Reader:
         real = os.path.realpath(path)
         if real in state.stack:
             chain = " -> ".join(os.path.basename(p) for p in state.stack[state.stack.index(real) :] + [real])
-            self._error(site, path, f"Include of {path} loops back on itself ({chain}); httpd stops with "
-                        f"'Exceeded maximum include depth of {MAX_INCLUDE_DEPTH}'")
+            self._error(
+                site,
+                path,
+                f"Include of {path} loops back on itself ({chain}); "
+                f"httpd stops with 'Exceeded maximum include depth of {MAX_INCLUDE_DEPTH}'",
+            )
             return []
         if len(state.stack) >= MAX_INCLUDE_DEPTH:
-            self._error(site, path, f"Exceeded maximum include depth of {MAX_INCLUDE_DEPTH}, There appears to be a recursion.")
+            message = f"Exceeded maximum include depth of {MAX_INCLUDE_DEPTH}, There appears to be a recursion."
+            self._error(site, path, message)
             return []
         source = self._source(path, real)
         if isinstance(source, OSError):
@@ -505,7 +520,7 @@ class _Reader:
             name = words[0].lower() if words else item.key
             args = tuple(words[1:])
             if name in _READ_TIME_CONDITIONALS:
-                if self._active(name, args, file, item.line):
+                if self._active(name, words[0] if words else item.name, args, file, item.line):
                     out.extend(self._items(item.children, file))
                 continue
             if name == "macro":
@@ -526,7 +541,8 @@ class _Reader:
             )
         if name in ("include", "includeoptional"):
             if len(args) != 1:
-                state.errors.append(ParseError(file, line, f"{written} takes one argument, Name of the config file to be included"))
+                message = f"{written} takes one argument, Name of the config file to be included"
+                state.errors.append(ParseError(file, line, message))
                 return []
             return self._include(args[0], name == "includeoptional", file, line)
         if name == "define" and args:
@@ -618,8 +634,7 @@ class _Reader:
         # like the ServerRoot stands in for it, else the main file's directory.
         # Never the host's directory of that name: a repo lints the same everywhere.
         main_dir = os.path.dirname(os.path.abspath(self.main))
-        real_candidate = os.path.realpath(candidate)
-        if os.path.realpath(main_dir).startswith(real_candidate.rstrip("/") + "/") or os.path.realpath(main_dir) == real_candidate:
+        if _within(main_dir, candidate):
             state.server_root = candidate
             return
         wanted = os.path.basename(candidate.rstrip("/"))
@@ -635,11 +650,11 @@ class _Reader:
 
     # conditionals
 
-    def _active(self, name: str, args: tuple[str, ...], file: str, line: int) -> bool:
+    def _active(self, name: str, written: str, args: tuple[str, ...], file: str, line: int) -> bool:
         if name in ("ifversion", "iffile", "ifdirective", "ifsection"):
             return True  # not knowable from the files alone: keep the content
         if not args:
-            self.state.errors.append(ParseError(file, line, f"<{name_for(name)}> directive requires additional arguments"))
+            self.state.errors.append(ParseError(file, line, f"<{written}> directive requires additional arguments"))
             return True
         negated = args[0].startswith("!")
         subject = args[0][1:] if negated else args[0]
@@ -701,7 +716,9 @@ class _Reader:
             names = [name for name in names if os.path.isdir(os.path.join(directory, name))]
         if not names:
             if not optional:
-                problems.append(f"Include/IncludeOptional: No matches for the wildcard '{component}' in '{directory}', failing")
+                problems.append(
+                    f"Include/IncludeOptional: No matches for the wildcard '{component}' in '{directory}', failing"
+                )
             return []
         found: list[str] = []
         for name in names:
@@ -712,7 +729,9 @@ class _Reader:
                 found.extend(self._plain(path, optional, problems, depth))
         return found
 
-    def _plain(self, path: str, optional: bool, problems: list[str], depth: int) -> list[str]:
+    def _plain(
+        self, path: str, optional: bool, problems: list[str], depth: int, inside: tuple[str, ...] = ()
+    ) -> list[str]:
         """A file is itself; a directory is every entry in it, sorted, recursively (dot files too)."""
         try:
             info = os.stat(path)
@@ -723,8 +742,9 @@ class _Reader:
             return []
         if not stat.S_ISDIR(info.st_mode):
             return [path]
-        if depth >= MAX_INCLUDE_DEPTH:
-            problems.append(f"Exceeded maximum include depth of {MAX_INCLUDE_DEPTH} in directory {path}")
+        real = os.path.realpath(path)
+        if real in inside or depth >= MAX_INCLUDE_DEPTH:
+            problems.append(f"Directory {path} contains itself (through a symbolic link); not read again")
             return []
         try:
             entries = sorted(os.listdir(path), key=_byte_order)
@@ -733,20 +753,9 @@ class _Reader:
             return []
         found: list[str] = []
         for name in entries:
-            found.extend(self._plain(self._on_disk(os.path.join(path, name)), optional, problems, depth + 1))
+            entry = self._on_disk(os.path.join(path, name))
+            found.extend(self._plain(entry, optional, problems, depth + 1, (*inside, real)))
         return found
-
-
-def name_for(key: str) -> str:
-    """The usual spelling of a lower-cased section name, for messages."""
-    return {
-        "ifmodule": "IfModule",
-        "ifdefine": "IfDefine",
-        "ifversion": "IfVersion",
-        "iffile": "IfFile",
-        "ifdirective": "IfDirective",
-        "ifsection": "IfSection",
-    }.get(key, key)
 
 
 # --------------------------------------------------------------------------- public API
