@@ -82,6 +82,12 @@ def lint(
     expiry_days: Annotated[int, typer.Option("--expiry-days", min=0, help="Warn this many days before expiry.")] = 30,
     root: Annotated[Optional[str], typer.Option("--root", help="Map absolute config paths under this directory.")] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the text report.")] = False,
+    diff: Annotated[bool, typer.Option("--diff", help="Print the unified diff of every fix; change nothing.")] = False,
+    fix: Annotated[bool, typer.Option("--fix", help="Apply the fixes atomically, validate with the server, "
+                                      "restore everything if that fails.")] = False,
+    unsafe_fixes: Annotated[bool, typer.Option("--unsafe-fixes", help="Also fixes that can change behaviour "
+                                               "for old clients.")] = False,
+    no_validate: Annotated[bool, typer.Option("--no-validate", help="With --fix: skip `nginx -t` / `apache2 -t`.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
@@ -107,9 +113,18 @@ def lint(
     except UsageError as error:
         raise _fail(str(error)) from None
 
+    if diff and fix:
+        raise _fail("--diff shows the fixes and --fix applies them: choose one")
     loader = Loader()
     results = [run(target, settings, selected, loader=loader) for target in targets]
+    if diff:
+        raise typer.Exit(_show_diff(results, unsafe_fixes))
     findings = [finding for result in results for finding in result.findings]
+    remaining = findings
+    if fix:
+        # The report shows what was found before fixing; the exit code what is left after.
+        after = _apply_fixes(results, settings, selected, unsafe_fixes, not no_validate, loader)
+        remaining = [finding for result in after for finding in result.findings]
     sites = sum(len(result.sites) for result in results)
 
     if format is Format.json:
@@ -121,8 +136,50 @@ def lint(
 
         colour = sys.stdout.isatty() and not no_color and "NO_COLOR" not in os.environ
         report.render(findings, sys.stdout, colour, report.summarize(findings, sites, len(results)))
-    failing = any(at_or_above(finding.severity, fail_on.value) for finding in findings)
+    failing = any(at_or_above(finding.severity, fail_on.value) for finding in remaining)
     raise typer.Exit(1 if failing else 0)
+
+
+def _show_diff(results, unsafe: bool) -> int:
+    """Print every fix as one unified diff; exit 1 when there is something to fix."""
+    from nginxssl.fix.plan import EditConflict
+    from nginxssl.fix.run import show
+
+    text = ""
+    for result in results:
+        try:
+            text += show(list(result.findings), unsafe).diff
+        except EditConflict as error:
+            raise _fail(f"cannot build the fix: {error}") from None
+    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
+    return 1 if text else 0
+
+
+def _apply_fixes(results, settings, selected, unsafe: bool, validate: bool, loader):
+    """Fix each configuration; return the results of linting it again afterwards."""
+    from nginxssl.fix.apply import FixFailed
+    from nginxssl.fix.plan import EditConflict
+    from nginxssl.fix.run import fix
+    from nginxssl.lint import lint as run
+
+    after = []
+    for result in results:
+        def relint(target=result.target):
+            return list(run(target, settings, selected, loader=loader).findings)
+
+        try:
+            outcome = fix(list(result.findings), relint, result.config, settings.root, unsafe, validate)
+        except (FixFailed, EditConflict) as error:
+            typer.echo(f"sslint: --fix changed nothing: {error}", err=True)
+            after.append(result)
+            continue
+        for note in outcome.notes:
+            typer.echo(f"sslint: {note}", err=True)
+        if outcome.fixed:
+            typer.echo(f"sslint: fixed {len(outcome.fixed)} finding{'s' if len(outcome.fixed) != 1 else ''} "
+                       f"in {', '.join(outcome.files)}", err=True)
+        after.append(run(result.target, settings, selected, loader=loader))
+    return after
 
 
 commands_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True)

@@ -39,6 +39,7 @@ def _looks_like_apache(path: str) -> bool:
 
 
 def discover(path: str, server: str | None = None) -> Target:
+    path = os.path.normpath(path)
     if not os.path.lexists(path):
         raise UsageError(f"{path}: no such file or directory")
     if os.path.isdir(path):

@@ -8,6 +8,7 @@ import stat
 from typing import Iterator
 
 from nginxssl.checks import Finding, Fix, Inputs, check
+from nginxssl.checks.edits import replace_args
 from nginxssl.checks.references import Reference, references
 from nginxssl.pki.load import Material, cert_key_fingerprint
 from nginxssl.sites import PathRef
@@ -100,6 +101,7 @@ def cert_key_swapped(inputs: Inputs) -> Iterator[Finding]:
     for reference in references(inputs.sites):
         material = _material(inputs, reference)
         partner = inputs.material.get(reference.partner.path) if reference.partner and reference.partner.path else None
+        server = reference.sites[0].server if reference.sites else "nginx"
         if reference.role == "certificate" and _holds_only_keys(material):
             if _holds_only_certs(partner):
                 yield _finding(
@@ -107,7 +109,9 @@ def cert_key_swapped(inputs: Inputs) -> Iterator[Finding]:
                     f"{reference.directive} {_shown(reference)} holds a private key and "
                     f"{reference.partner.node.directive} \"{reference.partner.raw}\" holds the certificate: "
                     f"the two paths are swapped; {_refuses(inputs, reference)}",
-                    Fix("swap the paths of the certificate and key directives"))
+                    Fix("swap the paths of the certificate and key directives",
+                        (replace_args(reference.ref.node, (reference.partner.raw,), server),
+                         replace_args(reference.partner.node, (reference.ref.raw,), server))))
             else:
                 yield _finding(
                     "SSL004", reference,

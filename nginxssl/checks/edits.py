@@ -1,0 +1,70 @@
+"""The edits a finding's fix is made of: plain data, line-level, on the original text.
+
+A check decides what is wrong and describes the repair as edits; the fixer
+(nginxssl/fix) applies them without re-deciding anything. Every edit names the
+file and line it was computed from, so untouched bytes stay identical.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_NGINX_NEEDS_QUOTES = re.compile(r"""[\s;{}#"'\\]|^$""")
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """Write a file that does not exist yet (a fullchain next to the leaf)."""
+
+    path: str
+    content: bytes
+    like: str | None = None  # copy mode and owner from this file
+
+
+@dataclass(frozen=True)
+class ReplaceArgs:
+    """Replace the arguments of `directive` on `line`, keeping everything else on the line."""
+
+    file: str
+    line: int
+    directive: str
+    args: tuple[str, ...]
+    server: str = "nginx"
+
+
+@dataclass(frozen=True)
+class InsertLine:
+    """Insert `text` as a new line after `line` (inside the block when `line` opens one)."""
+
+    file: str
+    line: int
+    text: str
+
+
+@dataclass(frozen=True)
+class DeleteLine:
+    """Remove the line that holds `directive` (only when the line holds nothing else)."""
+
+    file: str
+    line: int
+    directive: str
+
+
+Edit = NewFile | ReplaceArgs | InsertLine | DeleteLine
+
+
+def nginx_quote(arg: str) -> str:
+    if not _NGINX_NEEDS_QUOTES.search(arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def apache_quote(arg: str) -> str:
+    if arg and not re.search(r"""[\s"'\\]""", arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def replace_args(node, args: tuple[str, ...], server: str = "nginx") -> ReplaceArgs:
+    return ReplaceArgs(node.file, node.line, node.directive, tuple(args), server)

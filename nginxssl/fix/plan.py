@@ -1,0 +1,153 @@
+"""Edits -> new file contents, line-level, on the original bytes.
+
+Each config edit touches one line (or inserts one); every other byte of the file
+stays identical. The result records, per file, which original lines were
+replaced by which new ones, so the diff is built from the edits themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+from nginxssl.checks.edits import DeleteLine, Edit, InsertLine, NewFile, ReplaceArgs, apache_quote, nginx_quote
+
+
+class EditConflict(Exception):
+    """An edit no longer matches the file it was computed from; nothing is changed."""
+
+
+@dataclass
+class Change:
+    """Original lines [start, start + count) (1-based) become `lines`."""
+
+    start: int
+    count: int
+    lines: list[bytes]
+
+
+@dataclass
+class FilePlan:
+    path: str
+    old: bytes | None  # None: a new file
+    new: bytes = b""
+    changes: list[Change] = field(default_factory=list)
+    like: str | None = None  # new files copy mode/owner from this file
+
+
+def _statement_span(line: str, directive: str, server: str) -> tuple[int, int] | None:
+    """(start of the arguments, end of the arguments) of `directive` on `line`."""
+    flags = re.IGNORECASE if server == "apache" else 0
+    for match in re.finditer(rf"(?:(?<=^)|(?<=[\s;{{}}]))({re.escape(directive)})(?=\s)", line, flags):
+        start = match.end(1)
+        if server == "apache":
+            end = len(line.rstrip("\r\n"))
+            return start, end
+        quote = None
+        position = start
+        while position < len(line):
+            char = line[position]
+            if char == "\\":
+                position += 2
+                continue
+            if quote:
+                if char == quote:
+                    quote = None
+            elif char in "\"'":
+                quote = char
+            elif char == ";":
+                return start, position
+            elif char in "{}#\n":
+                break
+            position += 1
+        return None
+    return None
+
+
+def _replace_args(text: str, edit: ReplaceArgs) -> str:
+    span = _statement_span(text, edit.directive, edit.server)
+    if span is None:
+        raise EditConflict(f"{edit.file}:{edit.line}: cannot find `{edit.directive} ...;` on that line")
+    start, end = span
+    # Keep the spacing the author chose around the arguments (aligned columns stay aligned).
+    lead = len(text[start:end]) - len(text[start:end].lstrip())
+    trail = len(text[start:end]) - len(text[start:end].rstrip())
+    quote = apache_quote if edit.server == "apache" else nginx_quote
+    return text[:start + lead] + " ".join(quote(arg) for arg in edit.args) + text[end - trail:end] + text[end:]
+
+
+def _indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _inserted(lines: list[str], index: int, text: str) -> str:
+    """`text` indented like its neighbours: one level in when the anchor line opens a block."""
+    anchor = lines[index]
+    indent = _indent_of(anchor)
+    stripped = anchor.split("#", 1)[0].rstrip()
+    if stripped.endswith("{") or re.match(r"\s*<[A-Za-z]", anchor):
+        inner = next((_indent_of(line) for line in lines[index + 1:] if line.strip() and not line.strip().startswith(("}", "</"))), None)
+        if inner is None or len(inner) <= len(indent):
+            inner = indent + ("\t" if indent.startswith("\t") else "    ")
+        indent = inner
+    ending = "\r\n" if anchor.endswith("\r\n") else "\n"
+    return f"{indent}{text}{ending}"
+
+
+def plan(edits: list[Edit], read=None) -> dict[str, FilePlan]:
+    """Apply every edit in memory; raise EditConflict when one cannot apply cleanly."""
+    read = read or _read
+    plans: dict[str, FilePlan] = {}
+    by_file: dict[str, list[Edit]] = {}
+    for edit in edits:
+        if isinstance(edit, NewFile):
+            if os.path.lexists(edit.path):
+                raise EditConflict(f"{edit.path}: exists already; sslint never overwrites a certificate file")
+            plans[edit.path] = FilePlan(edit.path, None, edit.content, [Change(1, 0, edit.content.splitlines(True))], edit.like)
+        else:
+            by_file.setdefault(edit.file, []).append(edit)
+    for path, file_edits in by_file.items():
+        original = read(path)
+        text = original.decode("utf-8", "surrogateescape")
+        lines = text.splitlines(keepends=True)
+        replaced: dict[int, list[str]] = {}  # original index -> its new lines
+        for edit in sorted(set(file_edits), key=_order):
+            index = edit.line - 1
+            if not 0 <= index < len(lines):
+                raise EditConflict(f"{path}:{edit.line}: the file has only {len(lines)} lines")
+            current = replaced.get(index, [lines[index]])
+            if isinstance(edit, ReplaceArgs):
+                current = [_replace_args(current[0], edit)] + current[1:]
+            elif isinstance(edit, DeleteLine):
+                body = current[0].strip() if current else ""
+                if not body.lower().startswith(edit.directive.lower()) or body.count(";") > 1:
+                    raise EditConflict(f"{path}:{edit.line}: `{edit.directive}` does not stand alone on that line")
+                current = current[1:]
+            elif isinstance(edit, InsertLine):
+                if current and not current[-1].endswith("\n"):
+                    current = current[:-1] + [current[-1] + ("\r\n" if "\r\n" in text else "\n")]
+                current = current + [_inserted(lines, index, edit.text)]
+            replaced[index] = current
+        new_lines = []
+        changes = []
+        for index, line in enumerate(lines):
+            if index in replaced:
+                new = replaced[index]
+                new_lines.extend(new)
+                changes.append(Change(index + 1, 1, [part.encode("utf-8", "surrogateescape") for part in new]))
+            else:
+                new_lines.append(line)
+        plans[path] = FilePlan(path, original, "".join(new_lines).encode("utf-8", "surrogateescape"), changes)
+    return plans
+
+
+def _order(edit: Edit) -> tuple:
+    # On one line: replacements first, then insertions (which go after it), then deletion.
+    kind = {ReplaceArgs: 0, InsertLine: 1, DeleteLine: 2}[type(edit)]
+    return (edit.line, kind, repr(edit))
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
