@@ -1,0 +1,104 @@
+"""Time sslint against crossplane.parse alone and `nginx -t`, on the same generated tree, in one run.
+
+    python benchmarks/run.py [--blocks 5000 --files 500 --certs 1000 --runs 5 --server nginx|apache]
+
+Each tool runs as its own process, several times; the script prints the median
+wall time, the ratio to crossplane.parse and to `nginx -t`, and each tool's peak
+memory (max RSS). Not part of the test suite: tests assert behaviour, never time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from gen_tree import generate  # noqa: E402
+
+_MEASURE = (
+    "import resource, subprocess, sys, time\n"
+    "start = time.perf_counter()\n"
+    "done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
+    "elapsed = time.perf_counter() - start\n"
+    "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "print(elapsed, peak, done.returncode)\n"
+)
+
+
+def measure(command: list[str]) -> tuple[float, int, int]:
+    """(seconds, peak RSS in KiB, exit code) of one run of `command` in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", _MEASURE, *command], capture_output=True, text=True, check=True)
+    seconds, peak, code = out.stdout.split()
+    return float(seconds), int(peak), int(code)
+
+
+def series(command: list[str], runs: int) -> dict:
+    samples = [measure(command) for _ in range(runs)]
+    return {
+        "median_s": statistics.median(sample[0] for sample in samples),
+        "min_s": min(sample[0] for sample in samples),
+        "peak_mib": max(sample[1] for sample in samples) / 1024,
+        "exit": samples[-1][2],
+    }
+
+
+def tools(tree: Path, main: Path, server: str) -> dict[str, list[str]]:
+    sslint = shutil.which("sslint") or str(Path(sys.executable).with_name("sslint"))
+    found = {"sslint": [sslint, str(tree), "--format", "json"]}
+    if server == "nginx":
+        found["crossplane.parse"] = [sys.executable, "-c", f"import crossplane; crossplane.parse({str(main)!r})"]
+        nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+        if nginx:
+            found["nginx -t"] = [nginx, "-t", "-q", "-p", f"{tree}/", "-c", str(main)]
+    else:
+        found["sslint parser alone"] = [
+            sys.executable, "-c", f"from nginxssl.parse.apache import parse_apache; parse_apache({str(main)!r})"]
+    found["sslint --version"] = [sslint, "--version"]
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=5000)
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--certs", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--server", choices=("nginx", "apache"), default="nginx")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="sslint-bench-") as scratch:
+        tree = Path(scratch) / args.server
+        main_config = generate(tree, args.blocks, args.files, args.certs, args.server)
+        results = {name: series(command, args.runs) for name, command in tools(tree, main_config, args.server).items()}
+
+    baseline = results.get("crossplane.parse") or results.get("sslint parser alone")
+    header = (f"{args.server}: {args.blocks} blocks / {args.files} files / {args.certs} certificates; "
+              f"{args.runs} runs; {platform.machine()} {os.cpu_count()} cores; {date.today()}")
+    if args.json:
+        print(json.dumps({"tree": header, "results": results}, indent=2))
+        return
+    print(header)
+    print(f"{'tool':<22}{'median s':>10}{'min s':>9}{'peak MiB':>10}{'× parse':>9}{'× nginx -t':>12}  exit")
+    for name, result in results.items():
+        ratio = result["median_s"] / baseline["median_s"] if baseline else float("nan")
+        nginx = results.get("nginx -t")
+        versus = f"{result['median_s'] / nginx['median_s']:.2f}" if nginx else "-"
+        print(f"{name:<22}{result['median_s']:>10.3f}{result['min_s']:>9.3f}{result['peak_mib']:>10.1f}"
+              f"{ratio:>9.2f}{versus:>12}  {result['exit']}")
+
+
+if __name__ == "__main__":
+    main()
