@@ -1,0 +1,202 @@
+"""SARIF 2.1.0: one log with one run, rule metadata from the catalogue, fixes from the findings' edits.
+
+Code-scanning services (GitHub, GitLab, Azure DevOps) and editors read it. Paths
+under the working directory become relative URIs against %SRCROOT%, others
+absolute file URIs. A finding whose fix carries edits gets a SARIF `fix`: the
+same edits the fixer would apply (nginxssl.fix.plan), expressed as replacements
+of whole original lines, so a consumer applying them gets what `--fix` writes.
+Nothing but findings and the config text of those edits goes into the log:
+new files are fullchain bundles (certificates only), and a fix whose content
+holds a private key is left out rather than risked.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import json
+import os
+import re
+from typing import Iterable, TextIO
+from urllib.parse import quote
+
+from nginxssl import __version__
+from nginxssl.catalogue import Rule, catalogue
+from nginxssl.checks import Finding
+from nginxssl.fix.plan import Change, EditConflict, FilePlan, plan
+
+SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+SRCROOT = "%SRCROOT%"
+LEVELS = {"error": "error", "warning": "warning", "info": "note"}
+# SARIF's newline sequences; a str.splitlines() line may end in others (\x0b, \u2028, ...).
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_KEY_MARKER = b"PRIVATE KEY-----"
+
+
+def _readable(text: str) -> str:
+    """Undecodable bytes of a path or message (surrogate escapes) as \\xNN: SARIF is UTF-8 JSON."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _file_uri(absolute: str) -> str:
+    return "file://" + quote(os.fsencode(absolute), safe="/")
+
+
+def artifact_location(path: str, cwd: str) -> dict:
+    """A relative URI against %SRCROOT% (the working directory) when under it, else an absolute file URI."""
+    absolute = os.path.abspath(os.path.join(cwd, path))
+    relative = os.path.relpath(absolute, cwd)
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return {"uri": _file_uri(absolute)}
+    # quote() also encodes ':', so a first segment like "a:b.conf" cannot read as a URI scheme.
+    return {"uri": quote(os.fsencode(relative), safe="/"), "uriBaseId": SRCROOT}
+
+
+def _descriptor(rule: Rule) -> dict:
+    why = rule.why or rule.summary
+    help_text = f"{rule.fix}\n\n{why}" if rule.fix else why
+    help_markdown = (f"**How to fix**\n\n{rule.fix}\n\n**Why it matters**\n\n{why}" if rule.fix
+                     else f"**Why it matters**\n\n{why}")
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": why},
+        "help": {"text": help_text, "markdown": help_markdown},
+        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "properties": {"servers": list(rule.servers), "fixable": rule.fixable or "no"},
+    }
+
+
+class _Positions:
+    """Offsets in a text -> SARIF (line, column): columns in code points, lines split at CR, LF, CRLF."""
+
+    def __init__(self, text: str):
+        # A BOM does not count: SARIF text regions must not depend on it.
+        self.skip = 1 if text.startswith("\ufeff") else 0
+        self.text = text[self.skip:]
+        self.starts = [0] + [match.end() for match in _NEWLINE.finditer(self.text)]
+        if len(self.starts) > 1 and self.starts[-1] == len(self.text):
+            # The end of a file that ends in a newline is past the last line's newline, not a line of its own.
+            self.starts.pop()
+
+    def at(self, offset: int) -> tuple[int, int]:
+        offset = max(0, offset - self.skip)
+        index = bisect.bisect_right(self.starts, offset) - 1
+        return index + 1, offset - self.starts[index] + 1
+
+
+def _text_replacement(old: str, lines: list[str], change: Change) -> dict:
+    """Original lines [start, start + count), newlines included, replaced by the change's lines."""
+    start = sum(len(line) for line in lines[:change.start - 1])
+    end = start + sum(len(line) for line in lines[change.start - 1:change.start - 1 + change.count])
+    positions = _Positions(old)
+    start_line, start_column = positions.at(start)
+    end_line, end_column = positions.at(end)
+    replacement = {"deletedRegion": {"startLine": start_line, "startColumn": start_column,
+                                     "endLine": end_line, "endColumn": end_column}}
+    inserted = b"".join(change.lines).decode("utf-8")
+    if inserted:
+        replacement["insertedContent"] = {"text": inserted}
+    return replacement
+
+
+def _binary_replacement(lines: list[bytes], change: Change) -> dict:
+    start = sum(len(line) for line in lines[:change.start - 1])
+    length = sum(len(line) for line in lines[change.start - 1:change.start - 1 + change.count])
+    replacement = {"deletedRegion": {"byteOffset": start, "byteLength": length}}
+    inserted = b"".join(change.lines)
+    if inserted:
+        replacement["insertedContent"] = {"binary": base64.b64encode(inserted).decode("ascii")}
+    return replacement
+
+
+def _replacements(file_plan: FilePlan) -> list[dict]:
+    if file_plan.old is None:
+        # A new file: an insertion point at the start of the (empty) artifact.
+        content = _content(file_plan.new)
+        region = ({"startLine": 1, "startColumn": 1, "endColumn": 1} if "text" in content
+                  else {"byteOffset": 0, "byteLength": 0})
+        return [{"deletedRegion": region, "insertedContent": content}]
+    try:
+        old = file_plan.old.decode("utf-8")
+        for change in file_plan.changes:
+            b"".join(change.lines).decode("utf-8")
+    except UnicodeDecodeError:
+        # Not UTF-8: text regions would need an encoding the consumer cannot know; bytes are exact.
+        raw = file_plan.old.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+        lines = [line.encode("utf-8", "surrogateescape") for line in raw]
+        return [_binary_replacement(lines, change) for change in file_plan.changes]
+    # The plan numbered lines with str.splitlines(); offsets come from the same split.
+    lines = old.splitlines(keepends=True)
+    return [_text_replacement(old, lines, change) for change in file_plan.changes]
+
+
+def _content(data: bytes) -> dict:
+    try:
+        return {"text": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"binary": base64.b64encode(data).decode("ascii")}
+
+
+def sarif_fix(finding: Finding, cwd: str) -> dict | None:
+    """The finding's edits as a SARIF fix, or None when it has none or they no longer apply."""
+    if finding.fix is None or not finding.fix.edits:
+        return None
+    try:
+        plans = plan(list(dict.fromkeys(finding.fix.edits)))
+    except (EditConflict, OSError):
+        return None  # the file changed since the lint, or vanished: no fix beats a wrong one
+    changes = []
+    for path in sorted(plans):
+        file_plan = plans[path]
+        if any(_KEY_MARKER in b"".join(change.lines) for change in file_plan.changes):
+            return None
+        if file_plan.old == file_plan.new:
+            continue
+        changes.append({"artifactLocation": artifact_location(path, cwd), "replacements": _replacements(file_plan)})
+    if not changes:
+        return None
+    description = finding.fix.description + ("" if finding.fix.safe else " (unsafe: applied only with --unsafe-fixes)")
+    return {"description": {"text": description}, "artifactChanges": changes,
+            "properties": {"safe": finding.fix.safe}}
+
+
+def _result(finding: Finding, index: dict[str, int], cwd: str, with_fixes: bool) -> dict:
+    result: dict = {"ruleId": finding.rule}
+    if finding.rule in index:
+        result["ruleIndex"] = index[finding.rule]
+    result["level"] = LEVELS.get(finding.severity, "warning")
+    result["message"] = {"text": _readable(finding.message)}
+    if finding.file:
+        physical: dict = {"artifactLocation": artifact_location(finding.file, cwd)}
+        if finding.line >= 1:
+            physical["region"] = {"startLine": finding.line}
+        result["locations"] = [{"physicalLocation": physical}]
+    fix = sarif_fix(finding, cwd) if with_fixes else None
+    if fix is not None:
+        result["fixes"] = [fix]
+    result["properties"] = {"server": finding.server, "names": [_readable(name) for name in finding.names]}
+    return result
+
+
+def log(findings: Iterable[Finding], cwd: str | None = None, with_fixes: bool = True) -> dict:
+    """The SARIF log as a dict; `with_fixes=False` after --fix, when the files no longer match the findings."""
+    cwd = os.path.abspath(cwd or os.getcwd())
+    rules = list(catalogue().values())
+    index = {rule.id: position for position, rule in enumerate(rules)}
+    run = {
+        "tool": {"driver": {"name": "sslint", "version": __version__,
+                            "rules": [_descriptor(rule) for rule in rules]}},
+        "invocations": [{"executionSuccessful": True, "workingDirectory": {"uri": _file_uri(cwd.rstrip("/") + "/")}}],
+        "originalUriBaseIds": {SRCROOT: {"uri": _file_uri(cwd.rstrip("/") + "/")}},
+        "columnKind": "unicodeCodePoints",
+        "defaultEncoding": "utf-8",
+        "results": [_result(finding, index, cwd, with_fixes) for finding in findings],
+    }
+    return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def render(findings: Iterable[Finding], out: TextIO, with_fixes: bool = True, cwd: str | None = None) -> None:
+    json.dump(log(findings, cwd, with_fixes), out, indent=2, ensure_ascii=False)
+    out.write("\n")
