@@ -46,6 +46,7 @@ def _text(value: object) -> str:
 @functools.cache
 def catalogue() -> dict[str, Rule]:
     from ruamel.yaml import YAML  # imported here: `sslint --version` must not pay for it
+    from ruamel.yaml.error import YAMLError
 
     yaml = YAML(typ="safe")
     directory = rules_dir()
@@ -54,8 +55,11 @@ def catalogue() -> dict[str, Rule]:
         if not entry.endswith(".yaml"):
             continue
         path = os.path.join(directory, entry)
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.load(handle)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = yaml.load(handle)
+        except (OSError, YAMLError) as error:
+            raise CatalogueError(f"{path}: {error}") from None
         try:
             rule = Rule(
                 id=data["id"],

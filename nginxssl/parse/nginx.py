@@ -93,8 +93,19 @@ def _parse_one(path: str) -> _FileParse:
         nodes = _to_nodes(parsed["parsed"], path, comments)
         for error in parsed["errors"]:
             message = _WHERE.sub("", str(error["error"]))
-            errors.append(ParseError(path, error.get("line") or 1, message))
+            line = error.get("line")
+            if not message:
+                # crossplane's token stream ran dry inside a statement: nginx says it like this
+                message = 'unexpected end of file, expecting ";" or "}"'
+                line = line or _last_line(path)
+            errors.append(ParseError(path, line or 1, message))
     return _FileParse(nodes, errors, comments)
+
+
+def _last_line(path: str) -> int:
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
 
 
 def find_prefix(path: str) -> str:
