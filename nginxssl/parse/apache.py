@@ -819,6 +819,71 @@ def parse_apache(
     )
 
 
+# Where distributions keep the `-D NAME` flags their service passes to httpd,
+# relative to the main config's directory, and the variable that holds them.
+_SERVICE_FLAGS = (
+    (os.path.join("..", "conf.d", "apache2"), "APACHE2_OPTS"),  # Gentoo: /etc/conf.d/apache2
+    (os.path.join("..", "..", "sysconfig", "httpd"), "OPTIONS"),  # RHEL/CentOS: /etc/sysconfig/httpd
+)
+_DEFINE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def service_defines(main: str) -> tuple[tuple[str, ...], str | None]:
+    """The `-D NAME` flags the distribution's service file gives httpd, and that file.
+
+    Gentoo hides its SSL virtual hosts behind `<IfDefine SSL>`, switched on by
+    APACHE2_OPTS in /etc/conf.d/apache2; RHEL reads OPTIONS from
+    /etc/sysconfig/httpd. Only plain assignments are read, nothing is
+    executed, and only `-D NAME` / `-DNAME` words with a plain name count.
+    """
+    directory = os.path.dirname(os.path.abspath(main))
+    for relative, variable in _SERVICE_FLAGS:
+        path = os.path.normpath(os.path.join(directory, relative))
+        try:
+            text = read_text(path, limit=1024 * 1024)
+        except OSError:
+            continue
+        value = None
+        for raw in text.split("\n"):
+            match = re.match(rf"\s*(?:export\s+)?{variable}=(.*)", raw)
+            if match:
+                value = _shell_value(match.group(1), {})  # the last assignment wins, as in the shell
+        if value is None:
+            continue
+        words = value.split()
+        names = []
+        for index, word in enumerate(words):
+            if word == "-D" and index + 1 < len(words):
+                name = words[index + 1]
+            elif word.startswith("-D") and len(word) > 2:
+                name = word[2:]
+            else:
+                continue
+            if _DEFINE_NAME.match(name):
+                names.append(name)
+        return tuple(dict.fromkeys(names)), path
+    return (), None
+
+
+def fragment_server_root(path: str) -> str | None:
+    """The ServerRoot a lone site file most likely lives under, or None.
+
+    The nearest ancestor (up to four levels) holding apache2.conf or httpd.conf
+    (Debian's /etc/apache2 for sites-available/x.conf), or conf/httpd.conf
+    (RHEL's /etc/httpd for conf.d/x.conf): httpd resolves relative Include and
+    certificate paths against it, not against the site file's directory.
+    """
+    probe = os.path.dirname(os.path.abspath(path))
+    for _ in range(4):
+        if find_apache_main(probe) is not None:
+            return probe
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    return None
+
+
 def find_apache_main(directory: str) -> str | None:
     """apache2.conf, httpd.conf or conf/httpd.conf in `directory`, if there is one."""
     for name in MAIN_NAMES:

@@ -1,0 +1,292 @@
+"""Apache httpd config -> TLS sites, with mod_ssl's way of merging the server config into virtual hosts.
+
+A site is a `<VirtualHost>` that speaks TLS or names certificates itself, and
+the main server (directives outside any virtual host) when it turns
+`SSLEngine on` on its own. Each site sees the directives in force for it:
+
+* every SSL* directive is per server: a virtual host without one inherits the
+  main server config's value, wherever in the files the latter stands (httpd
+  merges after reading everything); within one context the last line wins;
+* SSLCertificateFile / SSLCertificateKeyFile are lists merged position by
+  position: a vhost's first three entries replace the server config's at the
+  same positions, the server config's later ones follow (mod_ssl's behaviour
+  since 2.4.8, kept compatible with the single-value days). The i-th
+  certificate is paired with the i-th key; a certificate without a key file
+  of its own must hold its key itself;
+* TLS is on with `SSLEngine on`; left unset, mod_ssl switches it on for a
+  vhost that has certificates and whose listener speaks `https` (`Listen 443`,
+  `Listen 8443 https`, or `Protocol https`);
+* SSLCertificateChainFile feeds every pair of the site (CertRef.chain);
+  SSLCACertificateFile is Site.trusted_certificate: OpenSSL also completes a
+  served chain from it when the certificate file brings no chain of its own.
+
+Names are the vhost's own ServerName (scheme and port stripped) and
+ServerAlias words (wildcards kept). A vhost without ServerName gets its name
+from the system's host name or reverse DNS at start-up, which a config cannot
+tell: it has no names here. Relative paths resolve against ServerRoot
+(Config.prefix). Site.directives maps each lower-cased SSL* directive (and
+`protocol`) to the node in force, e.g. directives["sslprotocol"].
+"""
+
+from __future__ import annotations
+
+from nginxssl.parse.node import Config, Node
+from nginxssl.parse.sysroot import SymlinkLoop, to_disk
+from nginxssl.sites import CertRef, Listen, PathRef, ServerName, Site
+
+_CERTKEYS_REPLACED = 3  # mod_ssl's CERTKEYS_IDX_MAX + 1: how many list entries a vhost overrides in place
+
+# Directives only the server config may hold; httpd refuses them in a <VirtualHost>.
+_SERVER_ONLY = {
+    "sslpassphrasedialog": "SSLPassPhraseDialog",
+    "sslstaplingcache": "SSLStaplingCache",
+    "sslsessioncache": "SSLSessionCache",
+    "sslrandomseed": "SSLRandomSeed",
+    "sslcryptodevice": "SSLCryptoDevice",
+}
+
+_LISTS = ("sslcertificatefile", "sslcertificatekeyfile")
+
+
+def _is_tls_directive(name: str) -> bool:
+    return name.startswith("ssl") or name == "protocol"
+
+
+def _own(nodes: tuple[Node, ...]) -> dict[str, list[Node]]:
+    """The TLS directives written directly in one context, in order."""
+    found: dict[str, list[Node]] = {}
+    for node in nodes:
+        if not node.is_block and _is_tls_directive(node.directive):
+            found.setdefault(node.directive, []).append(node)
+    return found
+
+
+def _merge_list(base: list[Node], own: list[Node]) -> list[Node]:
+    """SSLCertificateFile/KeyFile: the vhost's entries replace the server config's position by position."""
+    head = own[:_CERTKEYS_REPLACED]
+    return head + base[len(head):] + own[_CERTKEYS_REPLACED:]
+
+
+def _merged(base: dict[str, list[Node]], own: dict[str, list[Node]]) -> dict[str, list[Node]]:
+    merged = dict(base)
+    for name, nodes in own.items():
+        merged[name] = _merge_list(base.get(name, []), nodes) if name in _LISTS else nodes
+    for name in _LISTS:
+        if name in base and name not in own:
+            merged[name] = base[name]
+    return merged
+
+
+def _path_ref(config: Config, node: Node) -> PathRef:
+    raw = node.args[0]
+    if config.fragment and "${" in raw:
+        # Defined by the main config or envvars, which a lone file cannot see. (In a
+        # whole tree an undefined variable stays literal, as httpd leaves it.)
+        return PathRef(raw, None, node, dynamic=True)
+    try:
+        return PathRef(raw, to_disk(raw, config.prefix, config.root), node)
+    except SymlinkLoop:
+        return PathRef(raw, raw, node)
+
+
+def _host_name(text: str) -> str:
+    """`https://a.test:443` -> `a.test`; `[::1]:443` -> `::1`."""
+    name = text.split("://", 1)[1] if "://" in text else text
+    if name.startswith("["):
+        return name[1:].split("]", 1)[0].lower()
+    return name.rsplit(":", 1)[0].lower() if name.count(":") == 1 else name.lower()
+
+
+def _name_port(text: str) -> int | None:
+    name = text.split("://", 1)[1] if "://" in text else text
+    tail = name.rsplit("]", 1)[-1] if name.startswith("[") else name
+    if tail.count(":") == 1 and tail.rsplit(":", 1)[1].isdigit():
+        return int(tail.rsplit(":", 1)[1])
+    return None
+
+
+def _address(word: str, default_port: int | None) -> tuple[str, int | None]:
+    """(address, port) of one `<VirtualHost>` argument; port None: any port.
+
+    `_default_` is an alias of `*` in httpd 2.4.
+    """
+    if word.startswith("["):
+        host, _, rest = word.partition("]")
+        address, port_text = host + "]", rest[1:] if rest.startswith(":") else ""
+    elif word.count(":") == 1:
+        address, port_text = word.split(":")
+    elif ":" in word:  # a bare IPv6 address
+        address, port_text = f"[{word}]", ""
+    else:
+        address, port_text = word, ""
+    if address.lower() == "_default_":
+        address = "*"
+    if port_text.isdigit():
+        port: int | None = int(port_text)
+    elif port_text == "*":
+        port = None
+    else:
+        port = default_port
+    return address, port
+
+
+def _listen_protocols(nodes: tuple[Node, ...]) -> list[tuple[str, int | None, str]]:
+    """(address, port, protocol) of every top-level `Listen [addr:]port [protocol]`."""
+    found = []
+    for node in nodes:
+        if node.directive != "listen" or not node.args:
+            continue
+        address, port = _address(node.args[0], None)
+        if node.args[0].isdigit():
+            address, port = "*", int(node.args[0])
+        protocol = node.args[1].lower() if len(node.args) > 1 else ("https" if port == 443 else "http")
+        found.append((address, port, protocol))
+    return found
+
+
+def _speaks_https(addresses: list[tuple[str, int | None]], listens: list[tuple[str, int | None, str]],
+                  directives: dict[str, list[Node]]) -> bool:
+    protocol = directives.get("protocol")
+    if protocol and protocol[-1].args:
+        return protocol[-1].args[0].lower() == "https"
+    for address, port in addresses:
+        matching = [proto for listen_address, listen_port, proto in listens
+                    if listen_port == port and (address == "*" or listen_address in ("*", address))]
+        if matching:
+            if matching[0] == "https":
+                return True
+        elif port == 443:  # the Listen lives where we cannot see it (a lone site file): httpd's default
+            return True
+    return False
+
+
+def _engine(directives: dict[str, list[Node]]) -> str | None:
+    nodes = directives.get("sslengine")
+    return nodes[-1].args[0].lower() if nodes and nodes[-1].args else None
+
+
+def _names(nodes: tuple[Node, ...]) -> tuple[ServerName, ...]:
+    names: list[ServerName] = []
+    server_name = None
+    for node in nodes:
+        if node.directive == "servername" and node.args:
+            server_name = node
+    if server_name is not None:
+        names.append(ServerName(_host_name(server_name.args[0]), server_name))
+    for node in nodes:
+        if node.directive == "serveralias":
+            names.extend(ServerName(arg.lower(), node) for arg in node.args)
+    return tuple(names)
+
+
+def _certs(config: Config, directives: dict[str, list[Node]]) -> tuple[CertRef, ...]:
+    chain_nodes = directives.get("sslcertificatechainfile", [])
+    chain = _path_ref(config, chain_nodes[-1]) if chain_nodes and chain_nodes[-1].args else None
+    keys = [node for node in directives.get("sslcertificatekeyfile", []) if node.args]
+    pairs = []
+    for index, cert_node in enumerate(node for node in directives.get("sslcertificatefile", []) if node.args):
+        key = _path_ref(config, keys[index]) if index < len(keys) else None
+        pairs.append(CertRef(_path_ref(config, cert_node), key, chain))
+    return tuple(pairs)
+
+
+def _site(config: Config, block: Node, context: str, directives: dict[str, list[Node]], tls: bool,
+          names: tuple[ServerName, ...], listens: tuple[Listen, ...], file: str, line: int) -> Site:
+    certs = _certs(config, directives)
+    errors: list[tuple[Node, str]] = []
+    if tls and not certs:
+        scope = "this virtual host" if context == "virtualhost" else "the server config"
+        errors.append((block, f"TLS is on for {scope} but no SSLCertificateFile is in force for it "
+                              "(AH02572: Failed to configure at least one certificate and key; `apache2 -t` "
+                              "does not notice); add SSLCertificateFile and SSLCertificateKeyFile, or turn "
+                              "SSLEngine off"))
+    if context == "virtualhost":
+        for child in block.children or ():
+            if child.directive in _SERVER_ONLY:
+                errors.append((child, f"{_SERVER_ONLY[child.directive]} cannot occur within <VirtualHost> section"))
+    trusted_nodes = directives.get("sslcacertificatefile", [])
+    trusted = _path_ref(config, trusted_nodes[-1]) if trusted_nodes and trusted_nodes[-1].args else None
+    return Site(
+        server="apache",
+        context=context,
+        node=block,
+        file=file,
+        line=line,
+        names=names,
+        listens=listens,
+        certs=certs,
+        tls=tls,
+        trusted_certificate=trusted,
+        errors=tuple(errors),
+        directives={name: nodes[-1] for name, nodes in directives.items()},
+    )
+
+
+def apache_sites(config: Config) -> tuple[Site, ...]:
+    """The main server when it is a site, then every virtual host that speaks TLS or names a certificate."""
+    top = config.nodes
+    vhosts = [node for node in top if node.directive == "virtualhost" and node.is_block]
+    server_level = tuple(node for node in top if node.directive != "virtualhost")
+    base = _own(server_level)
+    listens = _listen_protocols(server_level)
+    main_names = _names(server_level)
+    main_port = next((_name_port(name.node.args[0]) for name in main_names[:1] if name.node), None)
+
+    # The first vhost named for an address:port answers names no other vhost claims.
+    first_for: dict[tuple[str, int | None], Node] = {}
+    for vhost in vhosts:
+        for word in vhost.args:
+            first_for.setdefault(_address(word, main_port), vhost)
+
+    sites: list[Site] = []
+    inherited_used = False
+    for vhost in vhosts:
+        own = _own(vhost.children or ())
+        directives = _merged(base, own)
+        addresses = [_address(word, main_port) for word in vhost.args]
+        engine = _engine(directives)
+        has_certs = any(node.args for node in directives.get("sslcertificatefile", []))
+        if engine is None:
+            tls = has_certs and _speaks_https(addresses, listens, directives)
+        else:
+            tls = engine == "on"
+        if not tls and not own.get("sslcertificatefile"):
+            continue
+        inherited_used |= tls and any(node in base.get("sslcertificatefile", ())
+                                      for node in directives.get("sslcertificatefile", ()))
+        site_listens = tuple(
+            Listen(vhost, address, port, ssl=tls,
+                   default_server=first_for.get((address, port)) is vhost)
+            for address, port in addresses
+        )
+        sites.append(_site(config, vhost, "virtualhost", directives, tls, _names(vhost.children or ()),
+                           site_listens, vhost.file, vhost.line))
+
+    main = _main_server(config, server_level, base, main_names, listens, sites, inherited_used)
+    return tuple(([main] if main else []) + sites)
+
+
+def _main_server(config: Config, server_level: tuple[Node, ...], base: dict[str, list[Node]],
+                 names: tuple[ServerName, ...], listens: list[tuple[str, int | None, str]],
+                 vhost_sites: list[Site], inherited_used: bool) -> Site | None:
+    """The server config as a site of its own.
+
+    It speaks TLS with `SSLEngine on` outside any vhost. A lone file holding
+    bare SSL* directives (a snippet included by site files) is checked as a
+    TLS pseudo-site without names; so are certificates the server config names
+    but no TLS vhost inherits, since `apache2 -t` still insists they exist.
+    """
+    engine = _engine(base)
+    cert_nodes = base.get("sslcertificatefile", [])
+    anchor = (base.get("sslengine") or cert_nodes or [None])[-1]
+    if anchor is None:
+        return None
+    holder = Node("server", (), anchor.file, anchor.line, server_level)
+    if engine == "on":
+        site_listens = tuple(Listen(None, address, port, ssl=True) for address, port, _protocol in listens)
+        return _site(config, holder, "server", base, True, names, site_listens, anchor.file, anchor.line)
+    if not cert_nodes or inherited_used:
+        return None
+    snippet = config.fragment and not vhost_sites
+    return _site(config, Node("snippet" if snippet else "server", (), anchor.file, anchor.line, server_level),
+                 "snippet" if snippet else "server", base, snippet, (), (), anchor.file, anchor.line)
