@@ -22,6 +22,8 @@ SUBCOMMANDS = ("rules", "explain")
 class Format(str, Enum):
     text = "text"
     json = "json"
+    sarif = "sarif"
+    github = "github"
 
 
 class Level(str, Enum):
@@ -81,6 +83,14 @@ def lint(
     now: Annotated[Optional[str], typer.Option("--now", help="Judge validity at this ISO 8601 time.")] = None,
     expiry_days: Annotated[int, typer.Option("--expiry-days", min=0, help="Warn this many days before expiry.")] = 30,
     root: Annotated[Optional[str], typer.Option("--root", help="Map absolute config paths under this directory.")] = None,
+    ca_file: Annotated[list[str], typer.Option("--ca-file", help="Also trust the CA certificates in this PEM file "
+                                               "(repeatable; e.g. an internal CA).")] = [],
+    no_system_trust: Annotated[bool, typer.Option("--no-system-trust", help="Trust only the --ca-file "
+                                                  "certificates, not the system's bundle.")] = False,
+    intermediates: Annotated[list[str], typer.Option("--intermediates", help="A directory of intermediate "
+                                                     "certificates used to complete chains (repeatable).")] = [],
+    fetch: Annotated[bool, typer.Option("--fetch", help="Download missing intermediates from their AIA "
+                                        "caIssuers URL (http; the only network use).")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the text report.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Print the unified diff of every fix; change nothing.")] = False,
     fix: Annotated[bool, typer.Option("--fix", help="Apply the fixes atomically, validate with the server, "
@@ -97,8 +107,9 @@ def lint(
     from nginxssl.catalogue import CatalogueError, catalogue
     from nginxssl.checks import Settings
     from nginxssl.discover import UsageError, discover
-    from nginxssl.lint import at_or_above, lint as run
+    from nginxssl.lint import at_or_above, chain_analyser, lint as run
     from nginxssl.pki.load import Loader
+    from nginxssl.pki.trust import TrustStoreError
 
     try:
         rules = catalogue()
@@ -107,7 +118,13 @@ def lint(
     if root is not None and not os.path.isdir(root):
         raise _fail(f"--root {root}: not a directory")
     selected = _select(rules, select, ignore)
-    settings = Settings(now=_parse_now(now), expiry_days=expiry_days, root=root)
+    for directory in intermediates:
+        if not os.path.isdir(directory):
+            raise _fail(f"--intermediates {directory}: not a directory")
+    if no_system_trust and not ca_file:
+        raise _fail("--no-system-trust needs at least one --ca-file to trust")
+    settings = Settings(now=_parse_now(now), expiry_days=expiry_days, root=root, ca_files=tuple(ca_file),
+                        intermediates=tuple(intermediates), fetch=fetch, system_trust=not no_system_trust)
     try:
         targets = [discover(path, server.value if server else None) for path in paths]
     except UsageError as error:
@@ -116,7 +133,12 @@ def lint(
     if diff and fix:
         raise _fail("--diff shows the fixes and --fix applies them: choose one")
     loader = Loader()
-    results = [run(target, settings, selected, loader=loader) for target in targets]
+    analyser = chain_analyser(settings, loader)
+    try:
+        analyser.trust  # read once, before any target: a bad --ca-file is a usage error
+    except TrustStoreError as error:
+        raise _fail(f"--ca-file {error.path}: {error.message}") from None
+    results = [run(target, settings, selected, loader=loader, analyser=analyser) for target in targets]
     if diff:
         raise typer.Exit(_show_diff(results, unsafe_fixes))
     findings = [finding for result in results for finding in result.findings]
@@ -131,6 +153,14 @@ def lint(
         from nginxssl.report import json as report
 
         report.render(findings, sys.stdout, sites, [result.config.main for result in results])
+    elif format is Format.sarif:
+        from nginxssl.report import sarif as report
+
+        report.render(findings, sys.stdout, with_fixes=not fix)
+    elif format is Format.github:
+        from nginxssl.report import github, text
+
+        github.render(findings, sys.stdout, text.summarize(findings, sites, len(results)))
     else:
         from nginxssl.report import text as report
 

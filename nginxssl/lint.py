@@ -7,8 +7,10 @@ from dataclasses import dataclass, replace
 from nginxssl.catalogue import SEVERITIES, catalogue
 from nginxssl.checks import Finding, Inputs, Settings, run_checks
 from nginxssl.discover import Target
+from nginxssl.installed import build_for
 from nginxssl.parse.node import Config
 from nginxssl.pki.load import Loader, Material
+from nginxssl.pki.pool import ChainAnalyser
 from nginxssl.sites import Site, sites_of
 
 
@@ -22,9 +24,12 @@ class Result:
 
 def parse(target: Target, root: str | None) -> Config:
     if target.server == "apache":
-        from nginxssl.parse.apache import parse_apache
+        from nginxssl.parse.apache import fragment_server_root, parse_apache, service_defines
 
-        return parse_apache(target.path, root=root, fragment=bool(target.fragment))
+        if target.fragment:  # a lone site file resolves paths against its tree's ServerRoot, if it has one
+            return parse_apache(target.path, root=root, fragment=True, server_root=fragment_server_root(target.path))
+        defines = service_defines(target.path)[0]  # Gentoo's and RHEL's `-D` flags
+        return parse_apache(target.path, root=root, defines=defines)
     from nginxssl.parse.nginx import parse_nginx
 
     return parse_nginx(target.path, root=root, fragment=target.fragment)
@@ -52,12 +57,22 @@ def load(sites: tuple[Site, ...], loader: Loader) -> tuple[dict[str, Material], 
     return material, passwords
 
 
+def chain_analyser(settings: Settings, loader: Loader) -> ChainAnalyser:
+    """One per run: the trust store, the intermediate pools and the diagnoses are shared by every target."""
+    return ChainAnalyser(loader, settings.now, ca_files=settings.ca_files, system_trust=settings.system_trust,
+                         intermediates=settings.intermediates, fetch=settings.fetch, root=settings.root)
+
+
 def lint(target: Target, settings: Settings, selected: tuple[str, ...],
-         severities: dict[str, str] | None = None, loader: Loader | None = None) -> Result:
+         severities: dict[str, str] | None = None, loader: Loader | None = None,
+         analyser: ChainAnalyser | None = None) -> Result:
     config = parse(target, settings.root)
     sites = sites_of(config)
-    material, passwords = load(sites, loader or Loader())
-    inputs = Inputs(config, sites, material, passwords, settings)
+    loader = loader or Loader()
+    material, passwords = load(sites, loader)
+    chains = (analyser or chain_analyser(settings, loader)).analyse(sites, material, config.prefix)
+    build = build_for(config.server, settings.server_version)
+    inputs = Inputs(config, sites, material, passwords, settings, chains=chains, extra={"build": build})
     rules = catalogue()
     order = {path: index for index, path in enumerate(config.files)}
     seen: set[tuple] = set()
@@ -68,7 +83,9 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
             continue
         seen.add(key)
         rule = rules[finding.rule]
-        severity = (severities or {}).get(finding.rule, rule.severity)
+        # A check may lower (or raise) one finding from the rule's default, e.g. an undecidable
+        # SSL401 is info; the user's own choice for the rule still wins.
+        severity = (severities or {}).get(finding.rule) or finding.severity or rule.severity
         findings.append(replace(finding, severity=severity, name=rule.name))
     findings.sort(key=lambda f: (order.get(f.file, len(order)), f.file, f.line, f.rule))
     return Result(target, config, sites, tuple(findings))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from nginxssl.headers import ResponseHeaders, apache_headers, nginx_context, nginx_headers
 from nginxssl.parse.node import Config, Node
 from nginxssl.parse.sysroot import SymlinkLoop, to_disk
 
@@ -62,7 +63,9 @@ class ServerName:
 @dataclass(frozen=True)
 class Site:
     server: str  # "nginx" | "apache"
-    context: str  # "http" | "stream" | "mail" | "snippet" (certificates outside any server block)
+    # nginx: "http" | "stream" | "mail" | "snippet" (certificates outside any server block);
+    # Apache: "virtualhost" | "server" (the main server config) | "snippet"
+    context: str
     node: Node | None  # the server block
     file: str
     line: int
@@ -74,6 +77,7 @@ class Site:
     trusted_certificate: PathRef | None = None
     errors: tuple[tuple[Node, str], ...] = ()  # configuration errors the server refuses to start on
     directives: dict[str, Node] = field(default_factory=dict)  # effective TLS directives, inherited
+    headers: ResponseHeaders | None = None  # response headers per location (HTTP sites only; headers.py)
 
     @property
     def label(self) -> str:
@@ -91,7 +95,7 @@ class Site:
 _INHERITED = (
     "ssl_certificate", "ssl_certificate_key", "ssl_password_file", "ssl_trusted_certificate",
     "ssl_protocols", "ssl_stapling", "ssl_stapling_verify", "ssl_stapling_file", "resolver",
-    "ssl", "ssl_reject_handshake", "ssl_ciphers",
+    "ssl", "ssl_reject_handshake", "ssl_ciphers", "ssl_stapling_responder",
 )
 
 
@@ -106,7 +110,7 @@ def _path_ref(config: Config, node: Node, raw: str) -> PathRef:
         return PathRef(raw, raw, node)
 
 
-def _parse_listen(node: Node, context: str) -> Listen:
+def parse_listen(node: Node, context: str) -> Listen:
     args = node.args
     target = args[0] if args else ""
     flags = set(args[1:])
@@ -158,7 +162,7 @@ def _nginx_site(config: Config, server: Node, context: str, scope: dict[str, lis
     directives = _effective(server, scope)
     errors: list[tuple[Node, str]] = []
 
-    listens = tuple(_parse_listen(node, context) for node in server.each("listen"))
+    listens = tuple(parse_listen(node, context) for node in server.each("listen"))
     if not listens and context == "http":
         listens = (Listen(None, "*", 80),)
 
@@ -207,6 +211,18 @@ def _nginx_site(config: Config, server: Node, context: str, scope: dict[str, lis
     )
 
 
+def listen_socket(listen: Listen) -> tuple[str, int | None]:
+    """The socket a listen binds, as nginx groups them (`443` and `0.0.0.0:443` are one)."""
+    return ("*" if listen.address in ("*", "0.0.0.0") else listen.address), listen.port
+
+
+def tls_sockets(sites: tuple[Site, ...]) -> set[tuple[str, int | None]]:
+    """nginx keeps `ssl` per listening socket: one server's `listen 443 ssl` makes *:443 TLS for
+    every server on it, including ones that wrote a plain `listen 443`."""
+    return {listen_socket(listen) for site in sites if site.server == "nginx" and site.context == "http"
+            for listen in site.listens if listen.ssl}
+
+
 def nginx_sites(config: Config) -> tuple[Site, ...]:
     """Every server block that speaks TLS or names a certificate, in file order."""
     sites: list[Site] = []
@@ -214,10 +230,13 @@ def nginx_sites(config: Config) -> tuple[Site, ...]:
     def servers_in(block_nodes: tuple[Node, ...], context: str, scope: dict[str, list[Node]]) -> None:
         holder = Node(context, (), "", 0, block_nodes)
         scope = _effective(holder, scope)
+        http_level = nginx_context(block_nodes) if context == "http" else None
         for node in block_nodes:
             if node.directive == "server" and node.is_block:
                 site = _nginx_site(config, node, context, scope)
                 if site.tls or site.certs:
+                    if http_level is not None:
+                        site = replace(site, headers=nginx_headers(node, http_level))
                     sites.append(site)
 
     if config.fragment:
@@ -240,4 +259,14 @@ def sites_of(config: Config) -> tuple[Site, ...]:
         return nginx_sites(config)
     from nginxssl.sites_apache import apache_sites  # the Apache model lives beside this one
 
-    return apache_sites(config)
+    server_level = tuple(node for node in config.nodes if node.directive != "virtualhost")
+    return tuple(_with_apache_headers(site, server_level) for site in apache_sites(config))
+
+
+def _with_apache_headers(site: Site, server_level: tuple[Node, ...]) -> Site:
+    """Response headers of a virtual host (or of the main server when it speaks TLS itself)."""
+    if site.context == "virtualhost" and site.node is not None:
+        return replace(site, headers=apache_headers(site.node, server_level))
+    if site.context == "server":
+        return replace(site, headers=apache_headers(Node("server", (), site.file, site.line, server_level)))
+    return site

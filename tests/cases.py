@@ -1,15 +1,23 @@
 """Rule-catalogue cases (rules/*.yaml `cases:`) materialised on disk and linted.
 
 A case holds a config (`nginx:` a site file, or `nginx_main:` a whole
-nginx.conf), the certificates it needs (`pki:`/`files:` in fixtures/pki.py's
-spec format), optional file `modes:`, the rule ids it must raise (`expect:`), the
-time it is judged at (`now:`, default PINNED_NOW) and, where the real server has
-a say, what `nginx -t` answers (`nginx_t: ok|fail`).
+nginx.conf, or `apache:` an Apache site file -- `<VirtualHost>` blocks and
+server-config lines, linted as a lone file), the certificates it needs
+(`pki:`/`files:` in fixtures/pki.py's spec format), optional file `modes:`, the
+rule ids it must raise (`expect:`), the time it is judged at (`now:`, default
+PINNED_NOW), the roots it trusts (`trust: [root.pem]`: files of the case passed
+as --ca-file with the system trust store off; default: the system's), the
+server version it is judged for (`server_version:`, default
+the installed binary's; "none": unknown) and, where the real server has a say,
+what it answers: `nginx -t` (`nginx_t: ok|fail`), `apache2 -t` (`apache_t: ok|fail`) and a real apache2
+start-up on 127.0.0.1 (`apache_start: ok|fail`; mod_ssl loads keys only at
+start-up, so a key mismatch passes `-t` and fails here).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,6 +48,9 @@ def materialise(case: dict, directory: Path) -> Path:
     if "nginx_main" in case:
         config = directory / "nginx.conf"
         config.write_text(case["nginx_main"])
+    elif "apache" in case:
+        config = directory / "site.conf"
+        config.write_text(case["apache"])
     else:
         config = directory / "site.conf"
         config.write_text(case["nginx"])
@@ -61,4 +72,31 @@ def run_case(case: dict, config: Path, **settings) -> Result:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     options = {"now": moment, **settings}
+    if "server_version" in case:  # the nginx build the case is judged for ("none": unknown)
+        options.setdefault("server_version", str(case["server_version"]))
+    if case.get("trust"):  # the case's own roots, written by `files:`, are the only anchors
+        options.setdefault("ca_files", tuple(str(config.parent / name) for name in case["trust"]))
+        options.setdefault("system_trust", False)
     return lint(discover(str(config)), Settings(**options), tuple(catalogue()))
+
+
+_VHOST_OPEN = re.compile(r"^(\s*<VirtualHost)\s+[^>]*>", re.IGNORECASE | re.MULTILINE)
+
+
+def apache_start(site: Path, server_root: Path) -> tuple[bool, str]:
+    """Start a real apache2 on a case's site file: (started, what it said).
+
+    The site's `<VirtualHost ...>` addresses become 127.0.0.1:PORT (one free
+    port) so the server binds nothing else; paths stay relative to `server_root`.
+    """
+    from judges import free_port, running_apache
+
+    port = free_port()
+    text = _VHOST_OPEN.sub(lambda match: f"{match.group(1)} 127.0.0.1:{port}>", site.read_text())
+    try:
+        with running_apache(text, server_root, port=port) as server:
+            return True, server.logs()
+    except RuntimeError as error:
+        if "before serving" not in str(error):
+            raise  # a harness problem, not apache2's verdict
+        return False, str(error)

@@ -63,3 +63,30 @@ def test_real_nginx_agrees(rule_id, case, tmp_path):
     errors = [f for f in result.findings if f.severity == "error"]
     if case["nginx_t"] == "fail":
         assert errors, "nginx -t fails but sslint reports no error"
+
+
+APACHE_CASES = [(rule_id, case) for rule_id, case in CASES if "apache_t" in case or "apache_start" in case]
+
+
+@pytest.mark.parametrize("rule_id,case", APACHE_CASES, ids=[case_id(*entry) for entry in APACHE_CASES])
+def test_real_apache_agrees(rule_id, case, tmp_path):
+    """apache2 is the judge: `apache2 -t` and, where keys matter, a real start-up on 127.0.0.1.
+
+    Where apache2 refuses (either way), sslint must report an error; where it
+    serves, the case's own rule must stay silent (test_case_behaves_as_written).
+    """
+    from cases import apache_start
+    from judges import apache_test, require
+
+    require("apache2")
+    config = materialise(case, tmp_path)
+    if "apache_t" in case:
+        verdict = apache_test(config, tmp_path)
+        assert verdict.ok == (case["apache_t"] == "ok"), verdict.output
+    if "apache_start" in case:
+        started, output = apache_start(config, tmp_path)
+        assert started == (case["apache_start"] == "ok"), output
+    result = run_case(case, config)
+    errors = [f for f in result.findings if f.severity == "error"]
+    if "fail" in (case.get("apache_t"), case.get("apache_start")):
+        assert errors, "apache2 refuses this config but sslint reports no error"

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 from nginxssl.parse.node import Config, Node
 from nginxssl.pki.load import Material
+from nginxssl.pki.pool import ServedChain
 from nginxssl.sites import Site
 
 
@@ -52,6 +53,8 @@ class Settings:
     ca_files: tuple[str, ...] = ()
     intermediates: tuple[str, ...] = ()
     fetch: bool = False
+    system_trust: bool = True  # False: trust only ca_files (--no-system-trust; tests, internal-only CAs)
+    server_version: str | None = None  # "1.22.1", "nginx/1.22.1 OpenSSL/3.0.13", "none"; None: ask the installed binary
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class Inputs:
     passwords: Mapping[str, tuple[bytes, ...] | None]  # ssl_password_file path -> its lines
     settings: Settings
     extra: Mapping[str, object] = field(default_factory=dict)  # per-family derived data (chains, ...)
+    chains: Mapping[tuple, ServedChain] = field(default_factory=dict)  # served_key(pair) -> diagnosis
 
     @property
     def wording(self) -> str:

@@ -9,7 +9,7 @@ from typing import Iterator
 
 from nginxssl.checks import Finding, Fix, Inputs, check
 from nginxssl.checks.edits import replace_args
-from nginxssl.checks.references import Reference, references
+from nginxssl.checks.references import Reference, references, spelled
 from nginxssl.pki.load import Material, cert_key_fingerprint
 from nginxssl.sites import PathRef
 
@@ -39,9 +39,15 @@ def _shown(reference: Reference | PathRef) -> str:
     return f'"{ref.raw}"'
 
 
-def _refuses(inputs: Inputs, reference: Reference) -> str:
+# mod_ssl checks at read time only that a file exists, is regular and is not empty.
+_APACHE_T_REFUSES = ("missing", "not-regular", "empty")
+
+
+def _refuses(inputs: Inputs, reference: Reference, material: Material | None = None) -> str:
     if inputs.config.server == "apache":
-        return "apache2 will fail to start"
+        if material is not None and material.status in _APACHE_T_REFUSES:
+            return "`apache2 -t` fails (\"does not exist or is empty\") and apache2 will not start"
+        return "`apache2 -t` passes, but apache2 will fail to start"
     return f"`nginx -t` fails with '{_NGINX_LOAD_ERROR[reference.role]}' and nginx will not start"
 
 
@@ -60,7 +66,27 @@ def file_missing(inputs: Inputs) -> Iterator[Finding]:
         what = {"missing": "does not exist", "unreadable": f"cannot be read ({material.detail})",
                 "not-regular": material.detail}[material.status]
         yield _finding("SSL002", reference,
-                       f"{reference.directive} {_shown(reference)} {what}; {_refuses(inputs, reference)}")
+                       f"{reference.directive} {_shown(reference)} {what}; {_refuses(inputs, reference, material)}")
+    yield from _apache_key_absent(inputs)
+
+
+def _key_in_certificate_file(inputs: Inputs, reference: Reference) -> bool:
+    """Apache: a certificate without a key file of its own must hold its key itself."""
+    return inputs.config.server == "apache" and reference.role == "certificate" and reference.partner is None
+
+
+def _apache_key_absent(inputs: Inputs) -> Iterator[Finding]:
+    for reference in references(inputs.sites):
+        material = _material(inputs, reference)
+        if not _key_in_certificate_file(inputs, reference) or material is None or not material.usable:
+            continue
+        if material.certs and not material.keys and not material.locked_keys:
+            yield _finding(
+                "SSL002", reference,
+                f"no private key for {reference.directive} {_shown(reference)}: no SSLCertificateKeyFile is "
+                "in force for it and the file holds no key; `apache2 -t` passes, but apache2 will fail to "
+                "start (AH02579: Init: Private key not found): add `SSLCertificateKeyFile /path/to/key` "
+                "right after it")
 
 
 def _conversion(reference: Reference, material: Material) -> str:
@@ -82,10 +108,10 @@ def file_unloadable(inputs: Inputs) -> Iterator[Finding]:
             continue
         detail = material.detail
         if material.status in ("der", "pkcs12"):
-            detail = f"is {detail}, but {reference.sites[0].server if reference.sites else 'the server'} loads PEM only"
+            detail = f"is {detail}, but {inputs.wording} loads PEM only"
         yield _finding("SSL003", reference,
                        f"{reference.directive} {_shown(reference)} {detail}; "
-                       f"{_refuses(inputs, reference)}{_conversion(reference, material)}")
+                       f"{_refuses(inputs, reference, material)}{_conversion(reference, material)}")
 
 
 def _holds_only_keys(material: Material | None) -> bool:
@@ -107,7 +133,7 @@ def cert_key_swapped(inputs: Inputs) -> Iterator[Finding]:
                 yield _finding(
                     "SSL004", reference,
                     f"{reference.directive} {_shown(reference)} holds a private key and "
-                    f"{reference.partner.node.directive} \"{reference.partner.raw}\" holds the certificate: "
+                    f"{spelled(reference.partner.node.directive)} \"{reference.partner.raw}\" holds the certificate: "
                     f"the two paths are swapped; {_refuses(inputs, reference)}",
                     Fix("swap the paths of the certificate and key directives",
                         (replace_args(reference.ref.node, (reference.partner.raw,), server),
@@ -163,7 +189,8 @@ def key_mismatch(inputs: Inputs) -> Iterator[Finding]:
         owner = _owner_of_key(inputs, key.fingerprint, certs.path)
         belongs = f"; that key belongs to {owner}" if owner else ""
         if inputs.config.server == "apache":
-            refusal = "apache2 will fail to start (AH02565: certificate and private key do not match)"
+            refusal = ("`apache2 -t` passes (it does not load keys), but apache2 will fail to start "
+                       "(AH02565: Certificate and private key ... do not match)")
         else:
             refusal = "`nginx -t` fails with 'key values mismatch' and nginx will not start"
         key_node_ref = reference.partner or reference.ref
@@ -178,7 +205,7 @@ def key_mismatch(inputs: Inputs) -> Iterator[Finding]:
 @check("SSL006")
 def key_encrypted(inputs: Inputs) -> Iterator[Finding]:
     for reference in references(inputs.sites):
-        if reference.role != "key":
+        if reference.role != "key" and not _key_in_certificate_file(inputs, reference):
             continue
         material = _material(inputs, reference)
         if material is None or not material.usable or material.keys or not material.locked_keys:
@@ -186,9 +213,9 @@ def key_encrypted(inputs: Inputs) -> Iterator[Finding]:
         site = reference.sites[0] if reference.sites else None
         password_files = site.password_files if site else ()
         if inputs.config.server == "apache":
-            message = (f"{reference.directive} {_shown(reference)} is encrypted; apache2 asks for its passphrase "
-                       "at start-up and, started by systemd, has no terminal to ask: configure "
-                       "SSLPassPhraseDialog exec:/path/to/script or decrypt the key")
+            message = _apache_passphrase(reference, site)
+            if message is None:
+                continue
         elif password_files:
             shown = ", ".join(f'"{ref.raw}"' for ref in password_files)
             message = (f"{reference.directive} {_shown(reference)} is encrypted and no password in "
@@ -198,6 +225,34 @@ def key_encrypted(inputs: Inputs) -> Iterator[Finding]:
                        "configured; nginx asks for the passphrase at start-up, which under systemd has no "
                        "terminal and fails: add `ssl_password_file` or decrypt the key")
         yield _finding("SSL006", reference, message)
+
+
+# Debian's default SSLPassPhraseDialog: it asks on the console (systemd-ask-password --timeout=0).
+_ASKS_A_HUMAN = ("/usr/share/apache2/ask-for-passphrase",)
+
+
+def _apache_passphrase(reference: Reference, site) -> str | None:
+    """Why apache2 cannot open an encrypted key unattended, or None when a program answers for it."""
+    dialog = site.directives.get("sslpassphrasedialog") if site else None
+    value = dialog.args[0] if dialog is not None and dialog.args else "builtin"
+    if reference.role == "certificate":  # the key sits in the certificate file
+        decrypt = (f"or store the key decrypted in a file of its own (mode 600): `openssl pkey -in "
+                   f"{reference.ref.path} -out KEYFILE` and name it in SSLCertificateKeyFile")
+    else:
+        decrypt = (f"or store the key decrypted (mode 600): `openssl pkey -in {reference.ref.path} "
+                   f"-out {reference.ref.path}.plain`")
+    if value.startswith("exec:") and value[len("exec:"):] in _ASKS_A_HUMAN:
+        return (f"{reference.directive} {_shown(reference)} is encrypted and SSLPassPhraseDialog {value} asks "
+                "for the passphrase on the console through systemd-ask-password, with no time limit: after a "
+                "reboot apache2 does not come up until someone types it; point SSLPassPhraseDialog at a "
+                f"script that prints the passphrase (exec:/path/to/script), {decrypt}")
+    if value.startswith(("exec:", "|")):
+        return None  # a program supplies the passphrase; sslint never runs it
+    where = "" if dialog is not None else " (the default)"
+    return (f"{reference.directive} {_shown(reference)} is encrypted and SSLPassPhraseDialog is builtin{where}: "
+            "apache2 asks for the passphrase on its terminal at start-up; started by systemd it has none and "
+            "the start fails; add `SSLPassPhraseDialog exec:/path/to/script` (a script that prints the "
+            f"passphrase) to the server config, {decrypt}")
 
 
 def _group_name(gid: int) -> str:
@@ -212,7 +267,7 @@ def key_permissions(inputs: Inputs) -> Iterator[Finding]:
     if inputs.settings.root is not None:
         return  # a checkout of a config repo has git's modes, not the server's
     for reference in references(inputs.sites):
-        if reference.role != "key":
+        if reference.role != "key" and not _key_in_certificate_file(inputs, reference):
             continue
         material = _material(inputs, reference)
         if material is None or not material.usable or not (material.keys or material.locked_keys):
@@ -237,7 +292,13 @@ def key_permissions(inputs: Inputs) -> Iterator[Finding]:
 @check("SSL008")
 def cert_path_dynamic(inputs: Inputs) -> Iterator[Finding]:
     for reference in references(inputs.sites):
-        if reference.ref.dynamic:
+        if reference.ref.dynamic and inputs.config.server == "apache":
+            yield _finding(
+                "SSL008", reference,
+                f"{reference.directive} \"{reference.ref.raw}\" uses a variable defined outside this file "
+                "(Define or envvars of the main config); sslint cannot know which file is meant and does not "
+                "check it: lint the whole tree (e.g. `sslint /etc/apache2`) to have it checked")
+        elif reference.ref.dynamic:
             yield _finding(
                 "SSL008", reference,
                 f"{reference.directive} \"{reference.ref.raw}\" uses variables resolved at each handshake; "

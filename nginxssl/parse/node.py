@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Node:
+    """Compared and hashed by identity: each node is one place in one file, and
+    hashing a block by value would walk its whole subtree every time."""
+
     directive: str
     args: tuple[str, ...]
     file: str

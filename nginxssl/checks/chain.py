@@ -1,0 +1,370 @@
+"""SSL104-SSL106, SSL201-SSL204: does the served chain lead a browser to a root it trusts?
+
+The load stage diagnosed each served file once (pki.pool, pki.chain): the
+structural fields say what is wrong and where the missing pieces are;
+cryptography's verifier (report.verified / served_verified) confirms. Where the
+two disagree, nothing is reported: a false alarm at 2 a.m. costs more than a
+finding left to `openssl s_client`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+from cryptography import x509
+
+from nginxssl.checks import Finding, Fix, Inputs, check
+from nginxssl.checks.served import Served, day, days, directive_name, label, position, served, shown
+from nginxssl.pki.chain import (
+    ChainReport, Link, common_name, days_left, is_ca, is_self_signed, issued, name_text,
+)
+from nginxssl.pki.pool import AIA
+
+BROWSER_UNTRUSTED = "NET::ERR_CERT_AUTHORITY_INVALID, Firefox SEC_ERROR_UNKNOWN_ISSUER"
+_SELF_SIGNED_CA = "the internal CA that issues it (or, for one host, this certificate)"
+
+
+def _in_use(inputs: Inputs) -> Iterator[Served]:
+    for item in served(inputs):
+        if item.tls:
+            yield item
+
+
+def _name_label(name: x509.Name) -> str:
+    return f"'{common_name(name) or name_text(name)}'"
+
+
+def _certbot(item: Served) -> str:
+    names = [name for name in item.names if name and "*" not in name and not name.startswith(("~", "."))][:3]
+    plugin = "--apache" if item.server == "apache" else "--nginx"
+    domains = " ".join(f"-d {name}" for name in names) or "-d your.site"
+    return f"`certbot {plugin} {domains}`"
+
+
+def ways_out(item: Served, ca: str) -> str:
+    """The two ways out of an untrusted certificate, as DESIGN.md promises them."""
+    return (
+        f"Public site: use a certificate from a public CA (Let's Encrypt: {_certbot(item)}). "
+        f"Intranet: trust {ca} on every client (Debian/Ubuntu: copy it to /usr/local/share/ca-certificates/ "
+        "as a .crt file and run `update-ca-certificates`; Windows: `certutil -addstore root ca.crt`; "
+        "macOS: import it into the System keychain with Keychain Access and set it to Always Trust), "
+        "and run sslint with `--ca-file ca.crt`"
+    )
+
+
+def _undecided(report: ChainReport) -> str:
+    """What the diagnosis could not check (a signature in an algorithm nobody verifies)."""
+    return f" (not decided: {'; '.join(report.notes)})" if report.notes else ""
+
+
+def _trust_text(item: Served) -> str:
+    sources = ", ".join(item.chain.trust_sources) or "no file"
+    return f"the trust store ({sources})" if item.chain.system_trust else f"the trusted roots (--ca-file {sources})"
+
+
+# ---------------------------------------------------------------- SSL104, SSL105
+
+
+@check("SSL104")
+def self_signed_leaf(inputs: Inputs) -> Iterator[Finding]:
+    for item in _in_use(inputs):
+        report = item.chain.report
+        if not report.self_signed_leaf or report.anchor is not None or report.verified:
+            continue
+        yield item.finding("SSL104", (
+            f"certificate {label(report.leaf)} in {item.shown} is self-signed: no browser trusts it "
+            "(NET::ERR_CERT_AUTHORITY_INVALID, Firefox MOZILLA_PKIX_ERROR_SELF_SIGNED_CERT) and every visitor "
+            f"must click through a warning. {ways_out(item, _SELF_SIGNED_CA)}"))
+
+
+def _unknown_root(report: ChainReport) -> bool:
+    """The path climbs through a CA certificate and stops at an issuer found nowhere.
+
+    A CA's issuer that nobody has is, far more often than not, an internal root
+    outside the trust store (the file holds leaf and intermediate, as it should):
+    SSL105's case. An unknown issuer of the leaf itself is a missing intermediate
+    as often as an internal root: SSL201 tells both readings.
+    """
+    unresolved = report.unresolved_issuer
+    return unresolved is not None and len(report.path) > 1 and unresolved.subject is report.path[-1].cert
+
+
+@check("SSL105")
+def untrusted_root(inputs: Inputs) -> Iterator[Finding]:
+    for item in _in_use(inputs):
+        report = item.chain.report
+        if report.verified or report.served_verified or report.self_signed_leaf:
+            continue
+        if _unknown_root(report):
+            top = report.path[-1]
+            issuer = _name_label(report.unresolved_issuer.issuer)
+            where = "" if top.served else f" (found in {_source_text(item, top.origin)})"
+            yield item.finding("SSL105", (
+                f"the chain of {label(report.leaf)} in {item.shown} ends at {label(top.cert)}{where}, issued by "
+                f"{issuer}, which is not in {_trust_text(item)}; browsers show {BROWSER_UNTRUSTED}. If "
+                f"{issuer} is a public CA's intermediate rather than a root, get it from your CA and serve it "
+                f"after {label(top.cert)}. {ways_out(item, issuer)}{_undecided(report)}"))
+            continue
+        root = report.untrusted_root
+        if root is None:
+            continue
+        if root.served:
+            included = (f"; {item.shown} even includes it ({position(root.served_index, len(report.served))}), "
+                        "which does not make it trusted")
+        else:
+            included = f" (found in {_source_text(item, root.origin)})"
+        yield item.finding("SSL105", (
+            f"the chain of {label(report.leaf)} in {item.shown} ends at {label(root.cert)}, a root that is not "
+            f"in {_trust_text(item)}{included}; browsers show {BROWSER_UNTRUSTED}. "
+            f"{ways_out(item, label(root.cert))}{_undecided(report)}"))
+
+
+# ---------------------------------------------------------------- SSL106
+
+
+def _child_of(report: ChainReport, link: Link) -> x509.Certificate | None:
+    for below, above in zip(report.path, report.path[1:]):
+        if above is link:
+            return below.cert
+    return None
+
+
+@check("SSL106")
+def chain_cert_invalid(inputs: Inputs) -> Iterator[Finding]:
+    now = inputs.settings.now
+    for item in _in_use(inputs):
+        report = item.chain.report
+        if report.verified:
+            continue  # the verifier found a path browsers accept: no alarm
+        total = len(report.served)
+        by_link: dict[int, list] = {}
+        for problem in report.invalid_intermediates:
+            if problem.link.served:  # not sent: a pool copy's problems are told in SSL201
+                by_link.setdefault(id(problem.link), []).append(problem)
+        for problems in by_link.values():
+            link = problems[0].link
+            reasons = {problem.reason: problem for problem in problems}
+            where = f"{label(link.cert)} ({position(link.served_index, total)} in {item.shown})"
+            if "expired" in reasons:
+                what = (f"intermediate {where} expired on {day(link.cert.not_valid_after_utc)} "
+                        f"({days(-days_left(link.cert, now))} ago): browsers reject the whole chain with "
+                        "NET::ERR_CERT_DATE_INVALID even though the leaf itself is valid")
+                fix = "replace it with your CA's current intermediate (the one that issued the leaf)"
+            elif "not yet valid" in reasons:
+                what = (f"intermediate {where} is not valid before {day(link.cert.not_valid_before_utc)}: "
+                        "browsers reject the whole chain with NET::ERR_CERT_DATE_INVALID")
+                fix = "serve the intermediate that is valid today"
+            elif "not a CA" in reasons:
+                child = _child_of(report, link)
+                signs = f", which signs {label(child)}," if child is not None else ""
+                what = (f"{where}{signs} is not a CA certificate ({reasons['not a CA'].detail}): browsers "
+                        "reject the chain (NET::ERR_CERT_INVALID; openssl: 'invalid CA certificate')")
+                fix = "a certificate that signs others must be a CA: serve your CA's real intermediate"
+            elif "path length exceeded" in reasons:
+                what = (f"intermediate {where} allows fewer CAs below it than the chain has "
+                        f"({reasons['path length exceeded'].detail}): browsers reject the chain "
+                        "(openssl: 'path length constraint exceeded')")
+                fix = "ask the CA for a chain that respects its path length constraint"
+            else:
+                what = (f"intermediate {where} may not sign certificates ({problems[0].detail}): browsers "
+                        "reject the chain (openssl: 'key usage does not include certificate signing')")
+                fix = "serve your CA's real intermediate"
+            others = [problem.detail for problem in problems[1:]]
+            also = f" (also: {'; '.join(others)})" if others else ""
+            yield item.finding("SSL106", f"{what}{also}; {fix}")
+
+
+# ---------------------------------------------------------------- SSL201
+
+
+def _source_text(item: Served, source: str) -> str:
+    kind = item.chain.origin(source)
+    if kind == AIA:
+        return f"{source} (AIA caIssuers, fetched with --fetch)"
+    return f"{source} ({kind})" if kind else source
+
+
+def _fullchain_name(ref_path: str) -> str:
+    stem, _ext = os.path.splitext(ref_path)
+    return f"{stem}.fullchain.pem"
+
+
+def _completion(item: Served, missing: tuple[Link, ...]) -> str:
+    """What to run so that the file holds the leaf and every missing intermediate."""
+    chain = item.chain
+    directive = directive_name(item.pair.cert)
+    if chain.ready_fullchain:
+        return (f"fix: point {directive} at {chain.ready_fullchain}, which holds exactly the leaf and its "
+                "intermediates")
+    written = _fullchain_name(item.pair.cert.raw)
+    if chain.ready_chain and len(chain.report.served) == 1:
+        on_disk = _fullchain_name(item.pair.cert.path)
+        return (f"fix: `cat {item.pair.cert.path} {chain.ready_chain} > {on_disk}`, then point {directive} "
+                f"at {written}")
+    labels = ", ".join(label(link.cert) for link in missing)
+    return f"fix: write the leaf followed by {labels} (in that order) into {written} and point {directive} at it"
+
+
+@check("SSL201")
+def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
+    for item in _in_use(inputs):
+        chain = item.chain
+        report = chain.report
+        if report.served_verified:
+            continue  # what is sent already verifies: nothing is missing for a browser
+        fix = Fix("serve the leaf and its intermediates in one file", safe=True)
+        if report.missing:
+            invalid = {id(problem.link): problem for problem in report.invalid_intermediates}
+            parts = []
+            for link in report.missing:
+                child = _child_of(report, link)
+                issuer_of = f" (issuer of {label(child)})" if child is not None else ""
+                flaw = invalid.get(id(link))
+                caveat = f" — but that copy is {flaw.reason}: {flaw.detail}" if flaw else ""
+                parts.append(f"{label(link.cert)}{issuer_of}, found in {_source_text(item, link.origin)}{caveat}")
+            noun = "intermediate" if len(parts) == 1 else "intermediates"
+            yield item.finding("SSL201", (
+                f"{item.shown} lacks the {noun} {'; '.join(parts)}; browsers that have not cached it fail "
+                "(Firefox: SEC_ERROR_UNKNOWN_ISSUER; Android, curl, Python; `openssl s_client`: 'unable to "
+                "verify the first certificate') while desktop Chrome may hide the problem by fetching it; "
+                f"{_completion(item, report.missing)}{_undecided(report)}"), fix)
+        unresolved = report.unresolved_issuer
+        if unresolved is not None and not _unknown_root(report):
+            issuer = _name_label(unresolved.issuer)
+            advice = []
+            if chain.aia_urls and not inputs.settings.fetch:
+                advice.append(f"the certificate says its issuer can be downloaded from {chain.aia_urls[0]} "
+                              "(run sslint with --fetch to use it, or download it and convert with "
+                              "`openssl x509 -inform der -in FILE -out issuer.pem`)")
+            if chain.fetch_notes:
+                advice.append("--fetch tried: " + "; ".join(chain.fetch_notes))
+            advice.append(f"if {issuer} is your organisation's own root CA rather than an intermediate, "
+                          "trust it on every client and pass it to sslint with --ca-file")
+            yield item.finding("SSL201", (
+                f"the issuer {issuer} of {label(unresolved.subject)} is not in {item.shown}, and sslint found "
+                f"it nowhere (looked in: {'; '.join(chain.searched)}); browsers cannot build a chain "
+                f"({BROWSER_UNTRUSTED}; openssl: 'unable to get local issuer certificate'); "
+                f"get the intermediate from your CA and serve it after the leaf; {'; '.join(advice)}"
+                f"{_undecided(report)}"), fix)
+
+
+# ---------------------------------------------------------------- SSL202
+
+
+def _key_shown(item: Served) -> str:
+    key = item.pair.key
+    if key is None:
+        return item.shown
+    return f"{directive_name(key)} {shown(key)}"
+
+
+def _refusal(item: Served) -> str:
+    if item.server == "apache":
+        return "apache2 will not start (AH02565: certificate and private key do not match)"
+    return "`nginx -t` fails with 'key values mismatch' and nginx will not start"
+
+
+def _misordered(report: ChainReport) -> tuple[int, int] | None:
+    served = report.served
+    for later in range(1, len(served)):
+        for earlier in range(later):
+            if served[earlier] != served[later] and issued(served[earlier], served[later]):
+                return earlier, later
+    return None
+
+
+@check("SSL202")
+def chain_order(inputs: Inputs) -> Iterator[Finding]:
+    server = inputs.wording
+    for item in _in_use(inputs):
+        report = item.chain.report
+        if report.order_ok:
+            continue
+        served_certs = report.served
+        total = len(served_certs)
+        first = served_certs[0]
+        ready = f"; or point {item.directive} at {item.chain.ready_fullchain}" if item.chain.ready_fullchain else ""
+        fix = Fix("write the leaf first, then each issuer in turn", safe=True)
+        kmi = report.key_matches_index
+        if kmi is not None and kmi > 0:
+            message = (
+                f"{item.shown} starts with {label(first)}, but the key ({_key_shown(item)}) belongs to "
+                f"{label(report.leaf)}, {position(kmi, total)}: the site's certificate must come first; "
+                f"{_refusal(item)}; fix: put {label(report.leaf)} first, then its issuers in order{ready}")
+        elif kmi == 0 and report.leaf_is_ca:
+            real = next((cert for cert in served_certs[1:] if not is_ca(cert)), None)
+            real_text = (f"; the site's own certificate {label(real)} is "
+                         f"{position(served_certs.index(real), total)}") if real is not None else ""
+            message = (
+                f"{item.shown} starts with {label(first)}, a CA certificate, and the key ({_key_shown(item)}) "
+                f"is that CA's private key: {server} starts, but serves the CA certificate as the site's "
+                f"certificate and browsers reject it (it names no host: NET::ERR_CERT_COMMON_NAME_INVALID)"
+                f"{real_text}; reordering alone breaks the key match: put the site's certificate first and "
+                f"point the key directive at its own key — and keep a CA's private key off web servers")
+        elif report.leaf_index != 0:
+            message = (
+                f"{item.shown} starts with {label(first)}, a CA certificate; the site's certificate "
+                f"{label(report.leaf)} is {position(report.leaf_index, total)}: {server} sends the first "
+                f"certificate as the site's and checks the key against it; fix: put {label(report.leaf)} "
+                f"first, then its issuers in order{ready}")
+        else:
+            pair = _misordered(report)
+            if pair is None:
+                continue
+            earlier, later = pair
+            message = (
+                f"in {item.shown}, {label(served_certs[earlier])} ({position(earlier, total)}) comes before "
+                f"{label(served_certs[later])} ({position(later, total)}), which it issued: each certificate "
+                "must be followed by its issuer; browsers usually cope, but stricter TLS clients (older Java, "
+                f"embedded devices) fail to build the chain; fix: leaf first, then each issuer in turn{ready}")
+        yield item.finding("SSL202", message, fix)
+
+
+# ---------------------------------------------------------------- SSL203, SSL204
+
+
+@check("SSL203")
+def chain_contains_root(inputs: Inputs) -> Iterator[Finding]:
+    for item in _in_use(inputs):
+        report = item.chain.report
+        if not report.root_sent or report.anchor is None or report.root_index is None:
+            continue
+        root = report.served[report.root_index]
+        where = f"{label(root)} ({position(report.root_index, len(report.served))} in {item.shown})"
+        size = len(root.tbs_certificate_bytes) + len(root.signature)
+        fix = Fix("drop the root from the served chain", safe=True)
+        if item.chain.auto_chain:
+            where = f"{label(root)} ({item.chain.auto_chain})"
+            message = (f"apache2 sends the root {where}: the certificate file holds no intermediates, so OpenSSL "
+                       f"completes the chain from SSLCACertificateFile, root included; clients trust only their "
+                       f"own copy of a root; to send exactly the leaf and its intermediates, put them in "
+                       f"{item.shown}")
+        elif is_self_signed(root):
+            message = (f"{where} is the root itself: clients trust only their own copy, so sending it adds "
+                       f"about {size:,} bytes to every handshake for nothing; drop it from the file")
+        else:
+            message = (f"{where} is a cross-signed copy of the trusted root {label(report.anchor)}: clients that "
+                       "trust that root ignore it; keep it only if old clients that lack the root need it")
+        yield item.finding("SSL203", message, fix)
+
+
+@check("SSL204")
+def chain_extra_certs(inputs: Inputs) -> Iterator[Finding]:
+    for item in _in_use(inputs):
+        report = item.chain.report
+        total = len(report.served)
+        reversed_chain = report.leaf_is_ca and report.key_matches_index == 0
+        fix = Fix("write the chain without the extra certificates", safe=True)
+        for extra in report.extras:
+            where = f"{label(extra.cert)} ({position(extra.index, total)} in {item.shown})"
+            if extra.reason == "duplicate":
+                message = (f"{where} is a duplicate: the same certificate is already in the file; it is sent on "
+                           "every handshake for nothing; remove the copy")
+            elif extra.reason == "subject-of-leaf" and reversed_chain:
+                continue  # the real leaf behind a CA served first: SSL202 tells that story
+            else:
+                message = (f"{where} is not on the chain of {label(report.leaf)}: it is sent on every handshake, "
+                           "and clients that expect each certificate to certify the one before it (older Java, "
+                           "embedded TLS stacks) may fail; remove it from the file")
+            yield item.finding("SSL204", message, fix)

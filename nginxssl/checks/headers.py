@@ -1,0 +1,362 @@
+"""SSL401-SSL404: the security headers a browser receives from a TLS site, per location.
+
+Reads Site.headers (nginxssl/headers.py): the headers in force in each place a
+response is built, with nginx's add_header inheritance already applied. Only
+Content-Security-Policy (upgrade-insecure-requests) and Strict-Transport-Security
+matter here; other headers (X-Frame-Options, ...) are not this linter's business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Iterable, Iterator
+
+from nginxssl.checks import Finding, Fix, Inputs, check
+from nginxssl.checks.edits import InsertLine, nginx_quote, replace_args
+from nginxssl.headers import (CSP, HSTS, NGINX_SUCCESS_STATUSES, SECURITY_HEADERS, Header, ResponseHeaders,
+                              Scope, Verdict, csp_directive_names, csp_upgrade, hsts)
+from nginxssl.parse.node import Node
+from nginxssl.sites import Site, listen_socket, tls_sockets
+
+_CSP_LINE = {"nginx": 'add_header Content-Security-Policy "upgrade-insecure-requests" always;',
+             "apache": 'Header always set Content-Security-Policy "upgrade-insecure-requests"'}
+_HSTS_LINE = {"nginx": 'add_header Strict-Transport-Security "max-age=31536000" always;',
+              "apache": 'Header always set Strict-Transport-Security "max-age=31536000"'}
+_MIXED = ("browsers block http:// scripts, styles and frames on its pages (the page breaks) and show "
+          "http:// images as 'Not secure', where upgrade-insecure-requests would fetch them over https://")
+_STATUSES = ", ".join(map(str, NGINX_SUCCESS_STATUSES))
+
+
+def _http_sites(inputs: Inputs) -> Iterator[tuple[Site, ResponseHeaders]]:
+    """TLS sites that answer HTTP requests (not a stream proxy, not a handshake-rejecting catch-all).
+
+    A server whose plain `listen 443` shares a socket another server made TLS speaks TLS too.
+    """
+    shared = tls_sockets(inputs.sites)
+    for site in inputs.sites:
+        tls = site.tls or (site.certs and any(listen_socket(listen) in shared for listen in site.listens))
+        if not tls or site.headers is None or not site.headers.scopes:
+            continue
+        reject = site.directives.get("ssl_reject_handshake")
+        if reject is not None and reject.args[:1] == ("on",):
+            continue
+        yield site, site.headers
+
+
+def _who(site: Site) -> str:
+    names = [name for name in site.name_list if name not in ("_", "localhost")]
+    if names:
+        return f"https://{names[0]}"
+    return "this <VirtualHost> (no ServerName)" if site.server == "apache" else "this server block (no server_name)"
+
+
+def _block_word(site: Site) -> str:
+    return "this <VirtualHost>" if site.server == "apache" else "this server block"
+
+
+def _fragment_note(inputs: Inputs) -> str:
+    if not inputs.config.fragment:
+        return ""
+    main = "the main apache2.conf" if inputs.config.server == "apache" else "nginx.conf's http block"
+    return f" (this file was linted on its own: headers set in {main} are not seen)"
+
+
+def grouped(findings: Iterable[Finding]) -> Iterator[Finding]:
+    """One finding per (rule, place, message), naming every site it concerns."""
+    merged: dict[tuple, Finding] = {}
+    for finding in findings:
+        key = (finding.rule, finding.file, finding.line, finding.message)
+        if key in merged:
+            before = merged[key]
+            merged[key] = replace(before, names=tuple(dict.fromkeys(before.names + finding.names)),
+                                  fix=_merged_fix(before.fix, finding.fix))
+        else:
+            merged[key] = finding
+    yield from merged.values()
+
+
+def _merged_fix(first: Fix | None, second: Fix | None) -> Fix | None:
+    """One finding for several sites repairs what each of them needed."""
+    if first is None or second is None:
+        return first or second
+    return replace(first, edits=tuple(dict.fromkeys(first.edits + second.edits)))
+
+
+def _at(rule: str, node: Node | None, site: Site, message: str, fix: Fix | None = None,
+        severity: str = "") -> Finding:
+    """A finding at `node` (else the site's block); `severity` overrides the rule's default."""
+    file, line = (node.file, node.line) if node is not None else (site.file, site.line)
+    return Finding(rule, file, line, message, site.name_list, site.server, severity=severity, fix=fix)
+
+
+def _add_header_line(header: Header) -> str:
+    """The add_header line that re-creates `header` where it is dropped (the security headers
+    with `always`, as SSL403 wants them: one round of --fix, not two)."""
+    always = header.always or header.key in SECURITY_HEADERS
+    return f"add_header {nginx_quote(header.name)} {nginx_quote(header.value)}{' always' if always else ''};"
+
+
+def _opens_own_line(node: Node | None) -> bool:
+    """A line can go right after the block's `{` only when nothing else stands on that line."""
+    return (node is not None and node.children is not None and bool(node.file)
+            and all(child.line != node.line for child in node.children))
+
+
+def _insert(node: Node, lines: Iterable[str]) -> tuple[InsertLine, ...]:
+    return tuple(InsertLine(node.file, node.line, line) for line in dict.fromkeys(lines))
+
+
+def _spelled(header: Header) -> str:
+    return SECURITY_HEADERS.get(header.key, header.name)
+
+
+def _directive(header: Header) -> str:
+    if header.node.directive == "header":
+        return "Header " + " ".join(header.node.args[:3])
+    return f"{header.node.directive} {header.name}"
+
+
+def _content_endpoints(headers: ResponseHeaders) -> list[int]:
+    return [index for index in headers.endpoints() if headers.scopes[index].response == "content"]
+
+
+def _drop_in_chain(headers: ResponseHeaders, index: int, key: str) -> Scope | None:
+    """The scope on the way from the server level to `index` that drops an inherited `key` header."""
+    for scope in headers.chain(index):
+        if scope.replaces and scope.dropped((key,)):
+            return scope
+    return None
+
+
+def _variable_note(verdict: Verdict) -> str:
+    resolution = verdict.resolution
+    if resolution is None or not resolution.via:
+        return ""
+    places = ", ".join(f"{node.directive} at {node.where()}" for node in resolution.via)
+    return f" ({places}{', evaluated for an HTML page' if resolution.for_documents else ''})"
+
+
+# ----------------------------------------------------------------- SSL401
+
+
+@check("SSL401")
+def csp_upgrade_missing(inputs: Inputs) -> Iterator[Finding]:
+    yield from grouped(_csp_findings(inputs))
+
+
+def _csp_findings(inputs: Inputs) -> Iterator[Finding]:
+    for site, headers in _http_sites(inputs):
+        if not headers.serves_content():
+            continue  # a redirect (or a closed connection) has no page to upgrade
+        server = site.server
+        variables = headers.variables
+        base = csp_upgrade(headers.base.headers, variables)
+        missing_here: list[Scope] = []
+        for index in _content_endpoints(headers):
+            scope = headers.scopes[index]
+            verdict = csp_upgrade(scope.headers, variables)
+            if verdict.status == "undecidable":
+                yield _undecidable(site, verdict)
+                continue
+            if verdict.status == "present" or _drop_in_chain(headers, index, CSP) is not None:
+                continue  # a dropped header is SSL402's finding, at the location that drops it
+            header = verdict.header
+            if verdict.reason == "no-upgrade" and header is not None:
+                yield _no_upgrade(site, headers, header, verdict)
+                continue
+            missing_here.append(scope)
+        if not missing_here:
+            continue
+        if base.status != "absent":  # the site has it; sections below take it away (Apache `Header unset`)
+            for scope in missing_here:
+                remover = next((h for h in scope.own if h.key == CSP), None)
+                node = remover.node if remover is not None else scope.node
+                yield _at("SSL401", node, site,
+                          f"{scope.label} removes the Content-Security-Policy that {_who(site)} sets"
+                          f"{f' ({base.header.where()})' if base.header else ''}: on responses from it {_MIXED}; "
+                          f"drop the `{_directive(remover) if remover else 'Header unset'}` there",
+                          Fix("keep the Content-Security-Policy in this section"))
+            continue
+        if base.status == "absent" and base.reason == "report-only" and base.header is not None:
+            message = (f"{_who(site)} sends only Content-Security-Policy-Report-Only "
+                       f"({base.header.where()}): report-only policies never upgrade requests, so {_MIXED}; "
+                       f"add `{_CSP_LINE[server]}` to {_block_word(site)}")
+        else:
+            covered = [scope.label for scope in headers.scopes[1:]
+                       if csp_upgrade(scope.headers, variables).status == "present"]
+            only = f" (only {', '.join(covered[:3])}{' ...' if len(covered) > 3 else ''} sends one)" if covered else ""
+            where = ""
+            if headers.base.response == "content" and missing_here[0] is not headers.base:
+                where = f" on {', '.join(scope.label for scope in missing_here[:3])}"
+            message = (f"{_who(site)} sends no Content-Security-Policy with upgrade-insecure-requests{where}{only}: "
+                       f"{_MIXED}; add `{_CSP_LINE[server]}` to {_block_word(site)}{_fragment_note(inputs)}")
+        edits: tuple = ()
+        if server == "nginx" and _opens_own_line(site.node):
+            base_scope = headers.base
+            # A first add_header in the server stops it inheriting the http level's: repeat those too.
+            kept = [] if base_scope.own or base_scope.inherit != "on" else [
+                _add_header_line(h) for h in base_scope.inherited if h.action == "add"]
+            edits = _insert(site.node, [_CSP_LINE[server], *kept])
+        yield _at("SSL401", site.node, site, message,
+                  Fix(f"add `{_CSP_LINE[server]}` to {_block_word(site)}", edits))
+
+
+def _undecidable(site: Site, verdict: Verdict) -> Finding:
+    """Info, never "missing": the value depends on the request in a way sslint cannot follow."""
+    header = verdict.header
+    resolution = verdict.resolution
+    if header.conditional:
+        why = f"`{_directive(header)}` applies only to some requests ({header.node.args[-1]})"
+    elif resolution is not None and resolution.unknown:
+        why = f"its value {header.value!r} depends on {', '.join(resolution.unknown)}, known only per request"
+    else:
+        values = resolution.values if resolution is not None else ()
+        without = next((v for v in values if "upgrade-insecure-requests" not in csp_directive_names(v)), "")
+        given = f"{without!r} (no upgrade-insecure-requests)" if without.strip() else "no policy at all"
+        why = f"its value {header.value!r}{_variable_note(verdict)} gives some requests {given}, others one with it"
+    return _at("SSL401", header.node, site,
+               f"sslint cannot tell whether {_who(site)} upgrades insecure requests: {why}; check that every "
+               "HTML page gets upgrade-insecure-requests", severity="info")
+
+
+def _no_upgrade(site: Site, headers: ResponseHeaders, header: Header, verdict: Verdict) -> Finding:
+    value = verdict.resolution.values[0] if verdict.resolution and verdict.resolution.values else header.value
+    overriding = next((scope for scope in headers.scopes if header in scope.own and scope is not headers.base
+                       and csp_upgrade(scope.inherited, headers.variables).status == "present"), None)
+    if overriding is not None:
+        lost = csp_upgrade(overriding.inherited, headers.variables).header
+        message = (f"{overriding.label} replaces the Content-Security-Policy with upgrade-insecure-requests "
+                   f"({lost.where() if lost else 'from above'}) with its own ({_directive(header)}), "
+                   f"which has no upgrade-insecure-requests: on responses from there {_MIXED}; "
+                   f"append `; upgrade-insecure-requests` to its value")
+    else:
+        message = (f"the Content-Security-Policy of {_who(site)} ({_directive(header)}: {value!r}"
+                   f"{_variable_note(verdict)}) has no upgrade-insecure-requests: {_MIXED}; "
+                   f"append `; upgrade-insecure-requests` to its value")
+    edits: tuple = ()
+    if site.server == "nginx" and header.node.directive == "add_header" and "$" not in header.value:
+        value = header.value.rstrip().rstrip(";").rstrip()
+        edits = (replace_args(header.node, (header.name, f"{value}; upgrade-insecure-requests",
+                                            *header.node.args[2:])),)
+    return _at("SSL401", header.node, site, message,
+               Fix("append `; upgrade-insecure-requests` to the Content-Security-Policy value", edits))
+
+
+# ----------------------------------------------------------------- SSL402
+
+_CONSEQUENCE = {
+    CSP: "mixed content on those pages is no longer upgraded to https://",
+    HSTS: "browsers are not told there to stay on HTTPS",
+}
+
+
+@check("SSL402")
+def header_inheritance_drop(inputs: Inputs) -> Iterator[Finding]:
+    findings = []
+    for site, headers in _http_sites(inputs):
+        if site.server != "nginx":
+            continue  # Apache merges Header directives down the tree; nothing is dropped silently
+        scopes = headers.scopes if headers.base.response == "content" else headers.scopes[:1]
+        for scope in scopes:
+            if not scope.replaces or scope.response in ("closed", "redirect-http"):
+                continue
+            keys = (HSTS,) if scope.response == "redirect" else (CSP, HSTS)
+            dropped = scope.dropped(keys)
+            if dropped:
+                findings.append(_drop_finding(site, scope, dropped))
+    yield from grouped(findings)
+
+
+def _drop_finding(site: Site, scope: Scope, dropped: tuple[Header, ...]) -> Finding:
+    lost = ", ".join(f"{_spelled(header)} (set at {header.where()})" for header in dropped)
+    keys = list(dict.fromkeys(header.key for header in dropped))
+    consequence = "; ".join(_CONSEQUENCE[key] for key in keys)
+    if scope.inherit == "off" and scope.inherit_node is not None:
+        cause = f"add_header_inherit off ({scope.inherit_node.where()}) stops inheritance"
+        remedy = "repeat them there or drop add_header_inherit off"
+    else:
+        own = scope.own[0]
+        more = f" and {len(scope.own) - 1} more" if len(scope.own) > 1 else ""
+        cause = f"its own add_header {own.name} ({own.where()}{more}) discards every add_header from above"
+        remedy = ("repeat those add_header lines inside it (or keep them in a snippet included at every "
+                  "level; nginx 1.29.3+ also has `add_header_inherit merge;`)")
+    where = scope.label if scope.kind != "server" else f"the server block of {_who(site)}"
+    message = (f"{where}: {cause}, so responses from it go out without {lost}: {consequence}; {remedy}")
+    lines = [_add_header_line(header) for header in dropped]
+    edits = _insert(scope.node, lines) if _opens_own_line(scope.node) else ()
+    return _at("SSL402", scope.node, site, message, Fix(f"repeat inside {scope.label}: {' '.join(lines)}", edits))
+
+
+# ----------------------------------------------------------------- SSL403
+
+
+@check("SSL403")
+def header_not_always(inputs: Inputs) -> Iterator[Finding]:
+    findings = []
+    for site, headers in _http_sites(inputs):
+        if not headers.serves_content():
+            continue  # every response is a redirect, which carries the header anyway
+        seen: set[Node] = set()
+        for index in _content_endpoints(headers):
+            effective = headers.scopes[index].headers
+            always = {header.key for header in effective if header.always}
+            for header in effective:
+                if (header.key not in SECURITY_HEADERS or header.always or header.key in always
+                        or header.action == "more_set" or header.node in seen):
+                    continue
+                seen.add(header.node)
+                findings.append(_not_always(site, header))
+    yield from grouped(findings)
+
+
+def _not_always(site: Site, header: Header) -> Finding:
+    name = _spelled(header)
+    effect = {CSP: "their http:// resources are not upgraded",
+              HSTS: "a browser whose visit meets only error pages is not told to stay on HTTPS"}[header.key]
+    if site.server == "apache":
+        message = (f"Header {header.action} {name} lives in the `onsuccess` table: apache2 drops it from error "
+                   f"responses (404, 500, ...) and from the redirects it generates itself ({effect}); write "
+                   f"`Header always {header.action} {header.name} ...`")
+        fix = Fix("write the Header directive with `always`")
+    else:
+        message = (f"add_header {name} has no `always`: nginx sends it only with {_STATUSES} responses, "
+                   f"so 404 and 5xx pages go out without it ({effect}); append `always`")
+        fix = Fix("append `always` to the add_header directive",
+                  (replace_args(header.node, (*header.node.args[:2], "always")),))
+    return _at("SSL403", header.node, site, message, fix)
+
+
+# ----------------------------------------------------------------- SSL404
+
+
+@check("SSL404")
+def hsts_missing(inputs: Inputs) -> Iterator[Finding]:
+    findings = []
+    for site, headers in _http_sites(inputs):
+        if headers.base.response in ("closed", "redirect-http"):
+            continue  # nothing answers, or it sends browsers to http:// on purpose
+        endpoints = headers.endpoints()
+        verdicts = [hsts(headers.scopes[index].headers, headers.variables) for index in endpoints]
+        if any(verdict.status in ("present", "undecidable") for verdict in verdicts):
+            continue  # one response with HSTS pins the host (drops elsewhere are SSL402)
+        if any(_drop_in_chain(headers, index, HSTS) for index in endpoints):
+            continue
+        wrong = next((verdict for verdict in verdicts if verdict.header is not None), None)
+        if wrong is not None and wrong.header is not None:
+            if wrong.reason == "max-age-0":
+                detail = "max-age=0, which tells browsers to forget the site's HSTS"
+            else:
+                detail = "no max-age, so browsers ignore it"
+            findings.append(_at(
+                "SSL404", wrong.header.node, site,
+                f"the Strict-Transport-Security header of {_who(site)} has {detail}; use a max-age such as "
+                f"31536000 (one year)", Fix("set max-age=31536000")))
+            continue
+        line = _HSTS_LINE[site.server]
+        findings.append(_at(
+            "SSL404", site.node, site,
+            f"{_who(site)} sends no Strict-Transport-Security header: a browser sent to its http:// address "
+            f"(a typed name, an old link) first connects in plain HTTP, where anyone on the network can keep "
+            f"it there; add `{line}` to {_block_word(site)} (add includeSubDomains only when every subdomain "
+            f"serves HTTPS){_fragment_note(inputs)}"))
+    yield from grouped(findings)

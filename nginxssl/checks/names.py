@@ -1,0 +1,326 @@
+"""SSL301-SSL304: does the certificate a browser gets name the host it asked for?
+
+SSL301/SSL302 compare every name of a TLS site with the subjectAltName of
+each certificate it serves (pki.names: RFC 6125, nginx's server_name forms;
+what cannot be decided is not reported). SSL303/SSL304 follow nginx's
+virtual-server selection: which server block answers a name on an
+address:port, and so which certificate the browser gets.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from cryptography import x509
+
+from nginxssl.checks import Finding, Inputs, check
+from nginxssl.checks.served import label, served, shown
+from nginxssl.parse.node import Node
+from nginxssl.pki.chain import common_name
+from nginxssl.pki.names import check_server_name, dns_names, has_san, san_names
+from nginxssl.pki.pool import served_key
+from nginxssl.sites import Listen, ServerName, Site, parse_listen
+
+WRONG_NAME = "NET::ERR_CERT_COMMON_NAME_INVALID (Firefox: SSL_ERROR_BAD_CERT_DOMAIN)"
+_SHOWN_SANS = 6
+_SPELLING = {"servername": "ServerName", "serveralias": "ServerAlias"}
+
+
+def _sans_text(sans: tuple[str, ...]) -> str:
+    if not sans:
+        return "no host at all"
+    shown = ", ".join(sans[:_SHOWN_SANS])
+    return shown if len(sans) <= _SHOWN_SANS else f"{shown}, … ({len(sans):,} names in all)"
+
+
+def _name_site(site: Site) -> bool:
+    """A site browsers reach by name: speaks TLS, in the http context (not stream, mail, a snippet)."""
+    return site.tls and site.context not in ("stream", "mail", "snippet")
+
+
+def _directive(entry: ServerName) -> str:
+    if entry.node is None:
+        return "server_name"
+    return _SPELLING.get(entry.node.directive, entry.node.directive)
+
+
+def _hint(missing: str, sans: tuple[str, ...]) -> str:
+    """Why a near-miss is a miss: www vs apex, wildcard depth."""
+    for san in sans:
+        if missing == "www." + san or san == "www." + missing:
+            return f" (the certificate has {san} but not {missing}: www and the bare domain are two names)"
+        if san.startswith("*.") and missing == san[2:]:
+            return f" ({san} does not cover the bare domain {missing})"
+        if san.startswith("*.") and missing.endswith(san[1:]) and not missing.startswith("*."):
+            return f" ({san} covers exactly one label: not {missing})"
+    if missing.startswith("*."):
+        return (f" (server_name {missing} routes every subdomain here; only a certificate for {missing} "
+                "covers them)")
+    return ""
+
+
+def _reissue(site: Site, missing: str, sans: tuple[str, ...]) -> str:
+    """How to get a certificate naming what it has plus what is missing."""
+    wanted = list(dict.fromkeys([*sans, missing]))
+    if any("*" in name for name in wanted) or len(wanted) > 8:
+        return f"reissue it for {', '.join(wanted[:8])}{', …' if len(wanted) > 8 else ''}"
+    plugin = "--apache" if site.server == "apache" else "--nginx"
+    return f"`certbot {plugin} --expand {' '.join(f'-d {name}' for name in wanted)}`"
+
+
+def _site_chains(inputs: Inputs, site: Site) -> Iterator[tuple[x509.Certificate, str]]:
+    """(leaf, path as shown) for each certificate of the site that the load stage diagnosed."""
+    for pair in site.certs:
+        chain = inputs.chains.get(served_key(pair)) if pair.cert.path else None
+        if chain is not None:
+            yield chain.report.leaf, shown(pair.cert)
+
+
+@check("SSL301")
+def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
+    for site in inputs.sites:
+        if not _name_site(site):
+            continue
+        for leaf, path in _site_chains(inputs, site):
+            if not has_san(leaf):
+                continue  # SSL302: the certificate names no host at all
+            sans = san_names(leaf)
+            for entry in site.names:
+                if not entry.name:
+                    continue
+                verdict = check_server_name(entry.name, sans)
+                if not verdict.not_covered:
+                    continue
+                missing = ", ".join(verdict.missing)
+                hint = _hint(verdict.missing[0], sans)
+                yield Finding.at("SSL301", entry.node, (
+                    f"{_directive(entry)} {entry.name} is not covered by the certificate {label(leaf)} in {path}, "
+                    f"which names {_sans_text(sans)}{hint}; browsers show {WRONG_NAME} for https://{missing}/; "
+                    f"fix: get a certificate that also names {missing} "
+                    f"({_reissue(site, verdict.missing[0], dns_names(leaf))}) "
+                    f"or move the name to a server block whose certificate covers it"), site)
+
+
+@check("SSL302")
+def cert_no_san(inputs: Inputs) -> Iterator[Finding]:
+    for item in served(inputs):
+        if not any(_name_site(site) for site in item.sites):
+            continue
+        report = item.chain.report
+        leaf = report.leaf
+        if has_san(leaf):
+            continue
+        common = common_name(leaf.subject) or ""
+        cn_text = f" (its CN is {common})" if common else ""
+        ca_text = (" It is a CA certificate served as the site's own (see SSL202)." if report.leaf_is_ca else "")
+        for_names = ", ".join(item.names[:6]) or "any host"
+        example = next((name for name in item.names if name and not name.startswith(("~", "."))), "your.site")
+        yield item.finding("SSL302", (
+            f"certificate {label(leaf)} in {item.shown} has no subjectAltName: browsers ignore the subject "
+            f"CN{cn_text} and so match no host against it, and show {WRONG_NAME} for {for_names}.{ca_text} "
+            f"fix: reissue it with the names in subjectAltName (every public CA does; by hand: "
+            f"`openssl req -new -key site.key -subj /CN={example} -addext 'subjectAltName=DNS:{example}'`)"))
+
+
+# ---------------------------------------------------------------- nginx virtual-server selection
+
+
+def _address(listen: Listen) -> str:
+    return "0.0.0.0" if listen.address in ("*", "0.0.0.0") else listen.address
+
+
+def _socket(listen: Listen) -> str:
+    return f"{_address(listen)}:{listen.port}" if listen.port is not None else listen.address
+
+
+def _ssl_on(site: Site) -> bool:
+    node = site.directives.get("ssl")
+    return node is not None and node.args[:1] == ("on",)
+
+
+def tls_listens(site: Site) -> tuple[Listen, ...]:
+    """The listens on which the site speaks TLS (all of them with the removed `ssl on;`)."""
+    if _ssl_on(site):
+        return site.listens
+    return tuple(listen for listen in site.listens if listen.ssl)
+
+
+def _http_tls_sites(inputs: Inputs) -> list[Site]:
+    return [site for site in inputs.sites if site.server == "nginx" and site.context == "http" and site.tls]
+
+
+def _nginx_matches(pattern: str, host: str) -> bool | None:
+    """Does nginx route `host` to a server_name `pattern`? None: a regex we cannot judge."""
+    if pattern.startswith("~"):
+        try:
+            return re.search(pattern[1:], host, re.IGNORECASE) is not None
+        except re.error:
+            return None
+    if pattern == host:
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    if pattern.startswith("."):
+        return host == pattern[1:] or host.endswith(pattern)
+    if pattern.endswith(".*"):
+        return host.startswith(pattern[:-1])
+    return False
+
+
+@dataclass
+class _Socket:
+    """The TLS server blocks on one address:port, indexed the way nginx looks names up."""
+
+    sites: list[Site] = field(default_factory=list)
+    exact: set[str] = field(default_factory=set)
+    patterns: list[str] = field(default_factory=list)  # wildcards and regular expressions
+    default: Site | None = None
+
+    def add(self, site: Site, is_default: bool) -> None:
+        self.sites.append(site)
+        if is_default and self.default is None:
+            self.default = site
+        for name in site.name_list:
+            if name.startswith(("~", "*.", ".")) or name.endswith(".*"):
+                self.patterns.append(name)
+            else:
+                self.exact.add(name)
+
+    @property
+    def default_server(self) -> Site:
+        """The block marked default_server, else the first (nginx's rule)."""
+        return self.default or self.sites[0]
+
+    def answers(self, name: str) -> bool:
+        """Some block here answers `name` (for a wildcard plain name: one at least as broad)."""
+        if name in self.exact:
+            return True
+        for pattern in self.patterns:
+            if name.startswith("*."):
+                if pattern.startswith("~") or pattern in (name, name[1:]):
+                    return True
+                suffix = pattern[1:] if pattern.startswith("*.") else pattern
+                if pattern.startswith(("*.", ".")) and name[1:].endswith(suffix):
+                    return True
+                continue
+            verdict = _nginx_matches(pattern, name)
+            if verdict is None or verdict:
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class _PlainServer:
+    node: Node
+    names: tuple[ServerName, ...]
+    listens: tuple[Listen, ...]
+
+
+def _plain_servers(inputs: Inputs, tls_nodes: set[int]) -> Iterator[_PlainServer]:
+    """http server blocks that speak no TLS at all, with their names and listens."""
+    config = inputs.config
+    blocks = [node.children for node in config.nodes if node.directive == "http" and node.is_block]
+    if config.fragment:
+        blocks.append(config.nodes)  # a lone site file is the inside of `http { }`
+    for body in blocks:
+        http_ssl_on = any(node.directive == "ssl" and node.args[:1] == ("on",) for node in body)
+        for server in (node for node in body if node.directive == "server"):
+            if id(server) in tls_nodes or not server.is_block:
+                continue
+            listens = tuple(parse_listen(node, "http") for node in server.each("listen")) or (Listen(None, "*", 80),)
+            own_ssl = server.last("ssl")
+            if any(listen.ssl for listen in listens) or (own_ssl.args[:1] == ("on",) if own_ssl else http_ssl_on):
+                continue
+            names = tuple(ServerName(arg.lower(), node) for node in server.each("server_name") for arg in node.args)
+            yield _PlainServer(server, names, listens)
+
+
+def _https_socket(plain: Listen, by_socket: dict[str, _Socket]) -> str | None:
+    """The TLS socket https://<name>/ reaches when <name> resolves to the plain listen's address."""
+    if plain.port != 80:
+        return None
+    address = _address(plain)
+    exact = f"{address}:443"
+    if exact in by_socket:
+        return exact
+    wildcard = "[::]:443" if address.startswith("[") else "0.0.0.0:443"
+    if address not in ("0.0.0.0", "[::]") and wildcard in by_socket:
+        return wildcard
+    return None  # a wildcard plain listen with TLS only on specific addresses: cannot tell which
+
+
+@check("SSL303")
+def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
+    if inputs.config.server != "nginx":
+        return
+    tls_sites = _http_tls_sites(inputs)
+    by_socket: dict[str, _Socket] = {}
+    for site in tls_sites:
+        listens: dict[str, bool] = {}
+        for listen in tls_listens(site):
+            listens[_socket(listen)] = listens.get(_socket(listen), False) or listen.default_server
+        for socket, is_default in listens.items():
+            by_socket.setdefault(socket, _Socket()).add(site, is_default)
+    if not by_socket:
+        return
+    leaves_of: dict[int, list[x509.Certificate]] = {}
+    tls_nodes = {id(site.node) for site in tls_sites}
+    for plain in _plain_servers(inputs, tls_nodes):
+        for listen in plain.listens:
+            socket = _https_socket(listen, by_socket)
+            if socket is None:
+                continue
+            tls = by_socket[socket]
+            default = tls.default_server
+            if id(default) not in leaves_of:
+                leaves_of[id(default)] = [leaf for leaf, _path in _site_chains(inputs, default)]
+            leaves = leaves_of[id(default)]
+            if not leaves:
+                continue  # no certificate to fall back to (ssl_reject_handshake, or SSL002-SSL004)
+            for entry in plain.names:
+                name = entry.name
+                if not name or name == "_" or name.startswith(("~", ".")) or name.endswith(".*") or "$" in name:
+                    continue
+                if tls.answers(name):
+                    continue
+                if any(check_server_name(name, san_names(leaf)).covered for leaf in leaves):
+                    continue
+                leaf = leaves[0]
+                yield Finding(
+                    "SSL303", entry.node.file if entry.node else plain.node.file,
+                    entry.node.line if entry.node else plain.node.line, (
+                        f"{name} is served only over plain HTTP ({listen.socket}); https://{name}/ — where a "
+                        f"redirect, HSTS or a typed https:// sends visitors — is answered by the default TLS "
+                        f"server for {socket} ({default.label} at {default.file}:{default.line}), whose "
+                        f"certificate {label(leaf)} names {_sans_text(san_names(leaf))}, not {name}: browsers "
+                        f"show {WRONG_NAME}; fix: serve {name} from a TLS server block with a certificate that "
+                        f"covers it, or stop sending visitors to https://{name}/"),
+                    tuple(entry.name for entry in plain.names if entry.name), "nginx")
+
+
+@check("SSL304")
+def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
+    if inputs.config.server != "nginx":
+        return
+    claimed: dict[tuple[str, str], Site] = {}
+    reported: set[tuple[int, str, str]] = set()
+    for site in _http_tls_sites(inputs):
+        sockets = list(dict.fromkeys(_socket(listen) for listen in tls_listens(site)))
+        for entry in site.names:
+            name = entry.name
+            if name.startswith("~"):
+                continue  # nginx does not compare regular expressions
+            for socket in sockets:
+                first = claimed.setdefault((socket, name), site)
+                if first is site or (id(site), socket, name) in reported:
+                    continue
+                reported.add((id(site), socket, name))
+                shown = f'"{name}"' if name else '"" (no server_name: requests without a Host header)'
+                yield Finding.at("SSL304", entry.node, (
+                    f'server_name {shown} on {socket} is already claimed by the TLS server block at '
+                    f'{first.file}:{first.line}; nginx warns \'conflicting server name "{name}" on {socket}, '
+                    f"ignored' and sends every request for it to that first block, with its certificate and "
+                    f"content: this block never serves it; fix: remove the name from one of the two blocks, or "
+                    f"merge them"), site)

@@ -1,0 +1,439 @@
+"""SSL501, SSL504, SSL505: protocol versions, TLS on the listening socket, OCSP stapling.
+
+What a server enables when a directive is unset, and whether OpenSSL lets a
+protocol through at all, depend on the binary: the build sslint judges for is
+Inputs.extra["build"] (nginxssl/installed.py), None when unknown, in which case
+the message says what was assumed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import replace
+from typing import Iterable, Iterator
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.x509.oid import AuthorityInformationAccessOID
+
+from nginxssl.checks import Finding, Fix, Inputs, check
+from nginxssl.checks.edits import DeleteLine, InsertLine, replace_args
+from nginxssl.checks.headers import grouped
+from nginxssl.installed import Build
+from nginxssl.parse.node import Node
+from nginxssl.pki.chain import issued
+from nginxssl.sites import Listen, Site, listen_socket, tls_sockets
+
+# Protocol names as nginx spells them, oldest first.
+PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+WEAK = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1")
+_NOT_IN_OPENSSL_1_1 = ("SSLv2", "SSLv3")  # absent from OpenSSL 1.1.0+ as built by distributions
+_APACHE_NAMES = {"sslv2": "SSLv2", "sslv3": "SSLv3", "tlsv1": "TLSv1", "tlsv1.1": "TLSv1.1",
+                 "tlsv1.2": "TLSv1.2", "tlsv1.3": "TLSv1.3"}
+_OLD_CLIENTS = "clients that speak nothing newer (Android 4.3 and older, Internet Explorer 10 and older, Java 7)"
+
+
+def _build(inputs: Inputs) -> Build | None:
+    build = inputs.extra.get("build") if inputs.extra else None
+    return build if isinstance(build, Build) else None
+
+
+def _finding(rule: str, node: Node | None, sites: Iterable[Site], message: str, severity: str = "",
+             fix: Fix | None = None) -> Finding:
+    sites = list(sites)
+    first = sites[0]
+    file, line = (node.file, node.line) if node is not None else (first.file, first.line)
+    names = tuple(dict.fromkeys(name for site in sites for name in site.name_list))
+    return Finding(rule, file, line, message, names, first.server, severity=severity, fix=fix)
+
+
+def _who(site: Site) -> str:
+    names = [name for name in site.name_list if name not in ("_", "")]
+    return names[0] if names else f"the server block at {site.file}:{site.line}"
+
+
+# ----------------------------------------------------------------- SSL501
+
+
+def nginx_default_protocols(build: Build) -> tuple[str, ...]:
+    """What nginx enables without ssl_protocols (the default changed in 1.23.4; SSLv3 left in 1.9.1)."""
+    if build.at_least(1, 23, 4):
+        return ("TLSv1.2", "TLSv1.3")
+    if build.at_least(1, 9, 1):
+        return ("TLSv1", "TLSv1.1", "TLSv1.2")
+    return ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2")
+
+
+def nginx_protocols(node: Node) -> tuple[str, ...]:
+    by_lower = {name.lower(): name for name in PROTOCOLS}
+    return tuple(dict.fromkeys(by_lower[arg.lower()] for arg in node.args if arg.lower() in by_lower))
+
+
+def apache_protocols(args: tuple[str, ...], openssl_has_sslv3: bool = False) -> tuple[str, ...]:
+    """mod_ssl's SSLProtocol: words replace the set, `+word` adds, `-word` removes; `all` is every
+    protocol this OpenSSL has (SSLv3 only where OpenSSL still builds it)."""
+    everything = (("SSLv3",) if openssl_has_sslv3 else ()) + ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+    enabled: list[str] = []
+    for word in args:
+        action = word[0] if word[:1] in ("+", "-") else ""
+        name = word[1:] if action else word
+        chosen = everything if name.lower() == "all" else (
+            (_APACHE_NAMES[name.lower()],) if name.lower() in _APACHE_NAMES else ())
+        if action == "-":
+            enabled = [protocol for protocol in enabled if protocol not in chosen]
+        elif action == "+":
+            enabled += [protocol for protocol in chosen if protocol not in enabled]
+        else:
+            enabled = list(chosen)
+    return tuple(protocol for protocol in PROTOCOLS if protocol in enabled)
+
+
+def apache_default_protocols(openssl_has_sslv3: bool = False) -> tuple[str, ...]:
+    """mod_ssl 2.4's default: SSL_PROTOCOL_ALL without SSLv3, i.e. `all -SSLv3`."""
+    return apache_protocols(("all", "-SSLv3"), openssl_has_sslv3)
+
+
+def _seclevel_zero(site: Site) -> bool:
+    ciphers = site.directives.get("ssl_ciphers") or site.directives.get("sslciphersuite")
+    return ciphers is not None and any("@seclevel=0" in arg.lower() for arg in ciphers.args)
+
+
+def _openssl_note(build: Build | None, site: Site, weak: tuple[str, ...]) -> tuple[str, bool]:
+    """(what OpenSSL does with the weak protocols, whether TLS 1.0/1.1 handshakes succeed today)."""
+    if build is None or build.openssl is None:
+        return "", True
+    notes = []
+    live = True
+    gone = [p for p in weak if p in _NOT_IN_OPENSSL_1_1]
+    if gone and build.openssl >= (1, 1, 0):
+        notes.append(f"has no {' or '.join(gone)}")
+    tls10 = [p for p in weak if p in ("TLSv1", "TLSv1.1")]
+    if tls10 and build.openssl >= (3, 0):
+        if _seclevel_zero(site):
+            notes.append(f"accepts {' and '.join(tls10)} because the cipher list says @SECLEVEL=0")
+        else:
+            live = False
+            notes.append(f"refuses {' and '.join(tls10)} at its default security level (alert 'internal "
+                         "error'): dead today, live again with @SECLEVEL=0 in the cipher list or on another OpenSSL")
+    if not notes:
+        return "", live
+    return f"; OpenSSL {build.openssl_text}, which {build.program} here runs with, {' and '.join(notes)}", live
+
+
+def _recommended(build: Build | None, server: str) -> str:
+    if server == "apache":
+        return "SSLProtocol -all +TLSv1.2 +TLSv1.3"
+    if build is not None and not build.at_least(1, 13, 0):
+        return "ssl_protocols TLSv1.2;"
+    return "ssl_protocols TLSv1.2 TLSv1.3;"
+
+
+@check("SSL501")
+def weak_protocols(inputs: Inputs) -> Iterator[Finding]:
+    build = _build(inputs)
+    findings: list[Finding] = []
+    unset: dict[Node | None, list[Site]] = {}
+    http_blocks = _enclosing_blocks(inputs)
+    for site in inputs.sites:
+        if not site.tls:
+            continue
+        node = site.directives.get("ssl_protocols") or site.directives.get("sslprotocol")
+        if node is not None:
+            findings.extend(_explicit(site, node, build))
+        elif site.context != "snippet" and not inputs.config.fragment:
+            # A lone site file: the main config, unseen, usually sets the protocols for every server.
+            unset.setdefault(http_blocks.get(id(site.node)), []).append(site)
+    for block, sites in unset.items():
+        finding = _implicit(sites, block, build, inputs.config.server)
+        if finding is not None:
+            findings.append(finding)
+    yield from grouped(findings)
+
+
+def _enclosing_blocks(inputs: Inputs) -> dict[int, Node]:
+    """id(server block) -> the http/stream block holding it, where one default covers every server."""
+    found: dict[int, Node] = {}
+    for node in inputs.config.nodes:
+        if node.directive in ("http", "stream", "mail") and node.is_block:
+            for child in node.children or ():
+                if child.directive == "server":
+                    found[id(child)] = node
+    return found
+
+
+def _explicit(site: Site, node: Node, build: Build | None) -> Iterator[Finding]:
+    server = site.server
+    if server == "apache":
+        sslv3 = build is not None and build.openssl is not None and build.openssl < (1, 1, 0)
+        enabled = apache_protocols(node.args, sslv3)
+        written = "SSLProtocol " + " ".join(node.args)
+    else:
+        enabled = nginx_protocols(node)
+        written = "ssl_protocols " + " ".join(node.args)
+    weak = tuple(protocol for protocol in enabled if protocol in WEAK)
+    if not weak:
+        return
+    note, _live = _openssl_note(build, site, weak)
+    recommended = _recommended(build, server)
+    words = tuple(recommended.rstrip(";").split()[1:])
+    fix = Fix(f"replace with `{recommended}` (unsafe: {_OLD_CLIENTS} can no longer connect)",
+              (replace_args(node, words, server),), safe=False)
+    if not _handshakes(build, site, enabled):
+        library = f"OpenSSL {build.openssl_text} (what {build.program} here runs with)" \
+            if build is not None and build.openssl else "OpenSSL 1.1.0 and later as distributions build it"
+        gone = [p for p in enabled if p in _NOT_IN_OPENSSL_1_1]
+        dead = [p for p in enabled if p in ("TLSv1", "TLSv1.1")]
+        reasons = ([f"has no {' or '.join(gone)}"] if gone else []) + (
+            [f"refuses {' and '.join(dead)} at its default security level"] if dead else [])
+        yield _finding(
+            "SSL501", node, [site],
+            f"`{written}` enables only {', '.join(enabled)}, and {library} {' and '.join(reasons)}: every "
+            f"handshake fails and browsers show ERR_SSL_VERSION_OR_CIPHER_MISMATCH; use `{recommended}`",
+            severity="error", fix=fix)
+        return
+    yield _finding(
+        "SSL501", node, [site],
+        f"`{written}` enables {', '.join(weak)}: deprecated (RFC 8996) and offered by no current browser, "
+        f"they only serve {_OLD_CLIENTS} over weak crypto (POODLE, BEAST) and fail PCI DSS and SSL Labs "
+        f"audits{note}; use `{recommended}`",
+        fix=fix)
+
+
+def _handshakes(build: Build | None, site: Site, enabled: tuple[str, ...]) -> tuple[str, ...]:
+    """The enabled protocols a handshake can complete with, as far as the OpenSSL in use tells."""
+    modern = build is None or build.openssl is None or build.openssl >= (1, 1, 0)
+    strict = build is not None and build.openssl is not None and build.openssl >= (3, 0) and not _seclevel_zero(site)
+    return tuple(p for p in enabled if not (p in _NOT_IN_OPENSSL_1_1 and modern)
+                 and not (p in ("TLSv1", "TLSv1.1") and strict))
+
+
+def _implicit(sites: list[Site], block: Node | None, build: Build | None, server: str) -> Finding | None:
+    first = sites[0]
+    where = "the http block" if block is not None and block.directive == "http" else (
+        f"the {block.directive} block" if block is not None else "this server block")
+    if server == "apache":
+        where = "the server config (outside any <VirtualHost>)"
+    recommended = _recommended(build, server)
+    directive = "SSLProtocol" if server == "apache" else "ssl_protocols"
+    anchor = block if block is not None and len(sites) > 1 else first.node
+    count = f" for {len(sites)} TLS servers" if len(sites) > 1 else ""
+    edits = ()
+    if server == "nginx" and anchor is not None and anchor.children is not None and anchor.file and all(
+            child.line != anchor.line for child in anchor.children):
+        edits = (InsertLine(anchor.file, anchor.line, recommended),)
+    fix = Fix(f"add `{recommended}` to {where} (unsafe: {_OLD_CLIENTS} can no longer connect)", edits, safe=False)
+    if build is None:
+        if server == "apache":
+            return _finding(
+                "SSL501", anchor, sites,
+                f"{directive} is not set{count}: mod_ssl's default (`all -SSLv3`) enables TLSv1 and TLSv1.1; "
+                f"no apache2 binary here to tell whether its OpenSSL still accepts them; add `{recommended}` "
+                f"to {where}", severity="info", fix=fix)
+        return _finding(
+            "SSL501", anchor, sites,
+            f"{directive} is not set{count}, so the protocols depend on the nginx version: before 1.23.4 the "
+            f"default enables TLSv1 and TLSv1.1 (since 1.23.4: TLSv1.2 TLSv1.3 only); sslint found no nginx "
+            f"binary to tell (--server-version names one) and assumed nothing; add `{recommended}` to {where} "
+            f"to be sure", severity="info", fix=fix)
+    if server == "apache":
+        sslv3 = build.openssl is not None and build.openssl < (1, 1, 0)
+        enabled = apache_default_protocols(sslv3)
+        default = "mod_ssl's default (`all -SSLv3`)"
+    else:
+        enabled = nginx_default_protocols(build)
+        default = f"{build.program}'s default"
+    weak = tuple(protocol for protocol in enabled if protocol in WEAK)
+    if not weak:
+        return None
+    note, live = _openssl_note(build, first, weak)
+    missing13 = "" if "TLSv1.3" in enabled or server == "apache" else ", and not TLSv1.3"
+    return _finding(
+        "SSL501", anchor, sites,
+        f"{directive} is not set{count}, so {default} applies: {' '.join(enabled)}, which enables "
+        f"{', '.join(weak)}{missing13}{note}; add `{recommended}` to {where}",
+        severity="" if live else "info", fix=fix)
+
+
+# ----------------------------------------------------------------- SSL504
+
+
+@check("SSL504")
+def tls_listen_without_ssl(inputs: Inputs) -> Iterator[Finding]:
+    build = _build(inputs)
+    findings: list[Finding] = []
+    shared = tls_sockets(inputs.sites)
+    blocks = _enclosing_blocks(inputs)
+    for site in inputs.sites:
+        if site.server == "apache":
+            findings.extend(_apache_engine_off(site))
+            continue
+        if site.context not in ("http", "mail"):
+            continue
+        ssl_node = site.directives.get("ssl")
+        if ssl_node is not None and ssl_node.args:
+            findings.extend(_ssl_directive(site, ssl_node, build, blocks.get(id(site.node))))
+            if ssl_node.args[0] == "on":
+                continue  # every listen of this server is TLS (or nginx refuses the line)
+        if site.context != "http" or not site.certs:
+            continue
+        tls_ports = {listen.port for listen in site.listens if listen.ssl or listen.quic}
+        for listen in site.listens:
+            if listen.ssl or listen.quic or listen.node is None or listen.address.startswith("unix:"):
+                continue
+            if listen_socket(listen) in shared or listen.port == 80:
+                continue
+            if listen.port in (443, 8443) or listen.port in tls_ports or (
+                    not tls_ports and listen.port not in (8000, 8080)):
+                findings.append(_plain_listen(site, listen))
+    yield from grouped(findings)
+
+
+def _plain_listen(site: Site, listen: Listen) -> Finding:
+    cert = site.certs[0].cert.node
+    written = " ".join(listen.node.args)
+    port = "" if listen.port == 443 else f":{listen.port}"
+    return _finding(
+        "SSL504", listen.node, [site],
+        f"`listen {written}` has no `ssl`, but {_who(site)} names certificates "
+        f"(ssl_certificate at {cert.where()}): nginx answers plain HTTP on port {listen.port}, so "
+        f"https://{_who(site)}{port}/ fails in the browser (ERR_SSL_PROTOCOL_ERROR; Firefox: "
+        f"SSL_ERROR_RX_RECORD_TOO_LONG); write `listen {written} ssl;`",
+        fix=Fix("add `ssl` to the listen directive", (replace_args(listen.node, (*listen.node.args, "ssl")),)))
+
+
+def _ssl_on_edits(site: Site, node: Node, http: Node | None) -> tuple:
+    """`ssl` onto every listen of the server (what `ssl on` did, port 80 included), then the line goes."""
+    if node.args[:1] != ("on",):
+        return ()
+    edits: list = [replace_args(listen.node, (*listen.node.args, "ssl")) for listen in site.listens
+                   if listen.node is not None and not listen.ssl and not listen.quic]
+    parent = next((block for block in (site.node, http) if block is not None
+                   and any(child is node for child in block.children or ())), None)
+    if parent is not None and not any(child.line == node.line and child is not node and child.file == node.file
+                                      for child in parent.children or ()):
+        edits.append(DeleteLine(node.file, node.line, "ssl"))
+    return tuple(edits)
+
+
+def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | None = None) -> Iterator[Finding]:
+    value = node.args[0]
+    edits = _ssl_on_edits(site, node, http)
+    plain80 = [listen for listen in site.listens if listen.port == 80 and listen.node is not None]
+    also = ""
+    if value == "on" and plain80:
+        also = (f"; it also turns `listen {' '.join(plain80[0].node.args)}` ({plain80[0].node.where()}) into TLS, "
+                "so http:// visitors get a broken connection")
+    instead = "write `ssl` on the listen directives instead (listen 443 ssl;) and delete this line" if value == "on" \
+        else "delete this line"
+    if build is not None and build.at_least(1, 25, 1):
+        yield _finding(
+            "SSL504", node, [site],
+            f"`ssl {value}` was removed in nginx 1.25.1: {build.program} refuses to start "
+            f"with 'unknown directive \"ssl\"'{also}; {instead}", severity="error",
+            fix=Fix("move `ssl` onto the listen directives and delete `ssl on`", edits))
+        return
+    if build is not None:
+        today = (f"{build.program} still obeys it (and warns 'the \"ssl\" directive is deprecated, use the "
+                 f"\"listen ... ssl\" directive instead'), making every listen of this server TLS")
+        if value != "on":
+            today = f"{build.program} still accepts it"
+    else:
+        today = ("older nginx obey it, making every listen of the server TLS; which nginx runs this config "
+                 "sslint could not tell")
+    yield _finding(
+        "SSL504", node, [site],
+        f"`ssl {value}` is deprecated since nginx 1.15.0 and removed in 1.25.1, where nginx "
+        f"refuses to start ('unknown directive \"ssl\"'); {today}{also}; {instead}",
+        severity="warning", fix=Fix("move `ssl` onto the listen directives and delete `ssl on`", edits))
+
+
+def _apache_engine_off(site: Site) -> Iterator[Finding]:
+    if site.tls or site.context != "virtualhost" or not site.certs or site.node is None:
+        return
+    ports = [listen.port for listen in site.listens if listen.port not in (80, None)]
+    if not ports:
+        return
+    engine = site.directives.get("sslengine")
+    cause = f"SSLEngine {engine.args[0]} ({engine.where()})" if engine is not None and engine.args else \
+        "no `SSLEngine on`"
+    yield _finding(
+        "SSL504", engine if engine is not None else site.node, [site],
+        f"<VirtualHost {' '.join(site.node.args)}> names certificates (SSLCertificateFile at "
+        f"{site.certs[0].cert.node.where()}) but has {cause}: apache2 answers plain HTTP on port {ports[0]}, "
+        f"so https:// fails in the browser (ERR_SSL_PROTOCOL_ERROR); add `SSLEngine on` to the virtual host",
+        fix=Fix("add `SSLEngine on` to the virtual host"))
+
+
+# ----------------------------------------------------------------- SSL505
+
+
+def _ocsp_urls(cert: x509.Certificate) -> list[str]:
+    try:
+        access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except (x509.ExtensionNotFound, ValueError):
+        return []
+    return [entry.access_location.value for entry in access
+            if entry.access_method == AuthorityInformationAccessOID.OCSP
+            and isinstance(entry.access_location, x509.UniformResourceIdentifier)]
+
+
+def _needs_dns(url: str) -> str | None:
+    """The host name an OCSP URL makes nginx resolve, None for an IP address."""
+    host = urlsplit(url).hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host or None
+    return None
+
+
+@check("SSL505")
+def stapling_misconfigured(inputs: Inputs) -> Iterator[Finding]:
+    findings: list[Finding] = []
+    for site in inputs.sites:
+        if site.server != "nginx" or not site.tls:
+            continue
+        stapling = site.directives.get("ssl_stapling")
+        if stapling is None or stapling.args[:1] != ("on",) or site.directives.get("ssl_stapling_file"):
+            continue  # off, or the response comes from a file: no lookup, no issuer needed
+        responder = site.directives.get("ssl_stapling_responder")
+        resolver = site.directives.get("resolver")
+        trusted = inputs.material.get(site.trusted_certificate.path) \
+            if site.trusted_certificate is not None and site.trusted_certificate.path else None
+        pool = tuple(trusted.certs) if trusted is not None and trusted.usable else ()
+        for pair in site.certs:
+            material = inputs.material.get(pair.cert.path) if pair.cert.path else None
+            if material is None or not material.usable or not material.certs:
+                continue
+            leaf, rest = material.certs[0], tuple(material.certs[1:])
+            subject = leaf.subject.rfc4514_string() or pair.cert.raw
+            ignored = f"nginx logs '\"ssl_stapling\" ignored, {{}}' at start-up and staples nothing for {subject}"
+            if not any(issued(candidate, leaf) for candidate in rest + pool):
+                findings.append(_finding(
+                    "SSL505", stapling, [site],
+                    f"ssl_stapling is on, but the issuer of {subject} is neither in "
+                    f"{pair.cert.raw} nor in ssl_trusted_certificate: "
+                    + ignored.format(f'issuer certificate not found for certificate "{pair.cert.raw}"')
+                    + "; serve the chain (fullchain) or name the intermediate in ssl_trusted_certificate"))
+                continue
+            urls = list(responder.args[:1]) if responder is not None and responder.args else _ocsp_urls(leaf)
+            if not urls:
+                findings.append(_finding(
+                    "SSL505", stapling, [site],
+                    f"ssl_stapling is on, but {subject} names no OCSP responder (several CAs, "
+                    "Let's Encrypt among them, no longer include one): "
+                    + ignored.format(f'no OCSP responder URL in the certificate "{pair.cert.raw}"')
+                    + "; turn ssl_stapling off"))
+                continue
+            host = _needs_dns(urls[0])
+            if host is not None and resolver is None:
+                findings.append(_finding(
+                    "SSL505", stapling, [site],
+                    f"ssl_stapling is on without a resolver: nginx looks the OCSP responder {host} up only "
+                    f"once, at start-up (when that fails: '\"ssl_stapling\" ignored, host not found in OCSP "
+                    f"responder'), then keeps those addresses for good, logging 'no resolver defined to "
+                    f"resolve {host} while requesting certificate status' at every refresh; when the "
+                    f"responder moves, handshakes go out without a stapled response (browsers then ask the "
+                    f"CA themselves); add `resolver 127.0.0.53;` (or your DNS server) to this server or the "
+                    f"http block"))
+    yield from grouped(findings)

@@ -1,0 +1,111 @@
+"""The certificate pairs the sites serve, each once, with the chain the load stage diagnosed.
+
+Shared by the certificate families (validity, chain, names, strength): a
+finding about a certificate file sits at the directive that names it, once,
+with the names of every site that shares that directive.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterator
+
+from cryptography import x509
+
+from nginxssl.checks import Finding, Fix, Inputs
+from nginxssl.checks.references import spelled
+from nginxssl.pki.chain import common_name, name_text
+from nginxssl.pki.pool import ServedChain, served_key
+from nginxssl.sites import CertRef, PathRef, Site
+
+
+@dataclass(frozen=True)
+class Served:
+    """One certificate directive (and its key/chain partners) and the sites that use it."""
+
+    pair: CertRef
+    sites: tuple[Site, ...]
+    chain: ServedChain
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for site in self.sites:
+            for name in site.name_list:
+                seen.setdefault(name, None)
+        return tuple(seen)
+
+    @property
+    def tls(self) -> bool:
+        """At least one site speaks TLS with it (a plain server may only inherit the directive)."""
+        return any(site.tls for site in self.sites)
+
+    @property
+    def server(self) -> str:
+        return self.sites[0].server
+
+    @property
+    def shown(self) -> str:
+        return shown(self.pair.cert)
+
+    @property
+    def directive(self) -> str:
+        return directive_name(self.pair.cert)
+
+    def finding(self, rule: str, message: str, fix: Fix | None = None) -> Finding:
+        node = self.pair.cert.node
+        return Finding(rule, node.file, node.line, message, self.names, self.server, fix=fix)
+
+
+def served(inputs: Inputs) -> Iterator[Served]:
+    """Each certificate directive once, in config order, with every site that uses it."""
+    grouped: dict[tuple, tuple[CertRef, list[Site]]] = {}
+    for site in inputs.sites:
+        for pair in site.certs:
+            if pair.cert.path is None:
+                continue
+            key = (pair.cert.node.file, pair.cert.node.line, served_key(pair))
+            grouped.setdefault(key, (pair, []))[1].append(site)
+    for pair, users in grouped.values():
+        chain = inputs.chains.get(served_key(pair))
+        if chain is not None:
+            yield Served(pair, tuple(users), chain)
+
+
+# ---------------------------------------------------------------- wording
+
+def directive_name(ref: PathRef) -> str:
+    return spelled(ref.node.directive)
+
+
+def shown(ref: PathRef) -> str:
+    """"raw" as written, with the on-disk path when --root or a relative path changes it."""
+    if ref.path and os.path.normpath(ref.raw) != os.path.normpath(ref.path):
+        return f'"{ref.raw}" ({ref.path})'
+    return f'"{ref.raw}"'
+
+
+def label(cert: x509.Certificate) -> str:
+    """A certificate as an admin names it: its CN, else its whole subject."""
+    return f"'{common_name(cert.subject) or name_text(cert.subject)}'"
+
+
+def day(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d}"
+
+
+def days(count: float) -> str:
+    whole = int(abs(count))
+    return f"{whole:,} day" + ("" if whole == 1 else "s")
+
+
+def position(index: int | None, total: int) -> str:
+    if index is None:
+        return ""
+    return f"certificate {index + 1} of {total}"
+
+
+def browser_reloads(server: str) -> str:
+    return "`systemctl reload apache2`" if server == "apache" else "`nginx -s reload`"

@@ -1,0 +1,557 @@
+"""The chain each served certificate file makes, and where missing intermediates were found.
+
+Owns the load-stage half of chain analysis. For every distinct (certificate,
+key, chain file) triple the sites serve, once per run however many sites share
+it: the certificates the server sends, the public half of its key, and a pool
+of intermediates gathered from disk in the order an admin would look —
+
+1. the served file itself (chain.diagnose looks there first),
+2. sibling files in the directory the config names the certificate in (for
+   certbot's live/NAME/cert.pem link: live/NAME, not the archive), most
+   specific first: chain.pem, `*intermediate*`, `*.ca-bundle`, `*bundle*`,
+   fullchain.pem, `*chain*`,
+3. nginx `ssl_trusted_certificate` (Apache `SSLCACertificateFile`) of the sites
+   that serve it,
+4. `--intermediates DIR` (every file below it),
+5. other certificate files the same configuration serves,
+6. the trust store (chain.diagnose's last tier),
+7. AIA caIssuers downloads, only with `--fetch` (http only, short timeout);
+   without it nothing here opens a network connection.
+
+Then pki.chain.diagnose explains the chain. What is "served" follows the
+server: nginx sends the file as it is; mod_ssl lets OpenSSL complete a
+certificate file without intermediates from SSLCACertificateFile (proven
+against a running apache2 by the SSL201 rule cases). Every file is read through
+the Loader (cached by path, size and mtime); the checks only ever see the
+results. Paths in messages are the config's own (without --root).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+import urllib.request
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Iterable, Mapping
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.utils import CryptographyDeprecationWarning
+from cryptography.x509.oid import AuthorityInformationAccessOID
+
+from nginxssl.parse.sysroot import resolve_links, to_disk
+from nginxssl.pki.chain import (
+    MAX_PATH_LENGTH, Candidate, ChainReport, common_name, diagnose, is_self_signed, issued, name_text,
+)
+from nginxssl.pki.load import Loader, Material
+from nginxssl.pki.trust import TrustStore, load_trust_store, system_bundle_path
+from nginxssl.sites import CertRef, PathRef, Site
+
+# Sibling files that commonly hold intermediates (matched case-insensitively on the name),
+# most specific first: a file of intermediates is a better source to name than a fullchain.
+SIBLING_PATTERNS = ("chain.pem", "*intermediate*", "*.ca-bundle", "*bundle*", "fullchain.pem", "*chain*")
+MAX_SIBLINGS = 256  # per directory: a directory of thousands of bundles is not "siblings"
+MAX_POOL_FILES = 20000  # per --intermediates DIR
+FETCH_TIMEOUT = 5.0  # seconds per AIA download
+FETCH_MAX_BYTES = 256 * 1024  # an issuer certificate (or a PKCS#7 bundle of a few) is a few KB
+FETCH_ROUNDS = 4  # issuers fetched one above another, at most
+
+# How an admin reads where a candidate came from.
+SIBLING = "a sibling file"
+TRUSTED_CERTIFICATE = "ssl_trusted_certificate, which nginx never sends"
+APACHE_CA_FILE = "SSLCACertificateFile"
+INTERMEDIATES_DIR = "--intermediates"
+SERVED_ELSEWHERE = "served by another site of this configuration"
+AIA = "downloaded from the AIA caIssuers URL"
+
+ServedKey = tuple[str | None, str | None, str | None]
+
+
+def served_key(pair: CertRef) -> ServedKey:
+    """What identifies one served chain: the certificate, key and chain files on disk."""
+    return (
+        pair.cert.path,
+        pair.key.path if pair.key is not None else None,
+        pair.chain.path if pair.chain is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class ServedChain:
+    """One served certificate file, diagnosed, with where its missing pieces were found."""
+
+    cert_path: str
+    key_path: str | None
+    chain_path: str | None
+    report: ChainReport
+    origins: Mapping[str, str]  # Candidate.source (a path or URL) -> how it was found (SIBLING, ...)
+    searched: tuple[str, ...]  # where issuers were looked for, in order, as an admin reads it
+    ready_fullchain: str | None = None  # as the config would name it: a file holding exactly report.fullchain
+    ready_chain: str | None = None  # on disk: an existing file holding exactly the missing intermediates
+    aia_urls: tuple[str, ...] = ()  # caIssuers URLs of the certificate whose issuer was found nowhere
+    fetch_notes: tuple[str, ...] = ()  # what --fetch tried and what came of it
+    auto_chain: str | None = None  # apache2: the SSLCACertificateFile OpenSSL completed the sent chain from
+    trust_sources: tuple[str, ...] = ()  # files the trust store was read from
+    system_trust: bool = True
+
+    def origin(self, source: str) -> str:
+        return self.origins.get(source, "")
+
+
+# ---------------------------------------------------------------- trust store, once per process
+
+_TRUST_CACHE: dict[tuple, TrustStore] = {}
+
+
+def _stamp(path: str) -> tuple:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return (path, None)
+    return (path, info.st_size, info.st_mtime_ns)
+
+
+def trust_store(ca_files: tuple[str, ...], system: bool) -> TrustStore:
+    """pki.trust.load_trust_store, read once per process while the files are unchanged.
+
+    Raises TrustStoreError for a --ca-file that cannot serve as an anchor.
+    """
+    bundle = system_bundle_path() if system else None
+    key = (system, _stamp(bundle) if bundle else None, tuple(_stamp(path) for path in ca_files))
+    store = _TRUST_CACHE.get(key)
+    if store is None:
+        store = _TRUST_CACHE[key] = load_trust_store(tuple(ca_files), system=system)
+    return store
+
+
+# ---------------------------------------------------------------- candidate indexes
+
+
+def _name_key(name: x509.Name) -> tuple:
+    # Equal under x509.Name's own equality (what the chain builder compares), so
+    # a PrintableString and a UTF8String spelling of one name share a bucket.
+    try:
+        return tuple((attribute.oid.dotted_string, attribute.value) for attribute in name)
+    except Exception:
+        return ()
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+class _Index:
+    """Certificates from one kind of source (SIBLING, ...), looked up by subject name."""
+
+    __slots__ = ("kind", "by_subject", "_seen")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.by_subject: dict[tuple, list[tuple[Candidate, bytes]]] = {}
+        self._seen: set[bytes] = set()
+
+    def add(self, certs: Iterable[x509.Certificate], source: str) -> None:
+        # One entry per certificate: the same intermediate in a thousand fullchains
+        # is one candidate, named by the first file it was found in.
+        for cert in certs:
+            der = _der(cert)
+            if der in self._seen:
+                continue
+            self._seen.add(der)
+            self.by_subject.setdefault(_name_key(cert.subject), []).append((Candidate(cert, source), der))
+
+
+def _relevant(served: tuple[x509.Certificate, ...], tiers: list[_Index],
+              exclude: set[str | None]) -> tuple[tuple[Candidate, ...], dict[str, str]]:
+    """The pool candidates that can lie on an issuer path above `served`, first source
+    first, and how each source was found.
+
+    Following issuer names upward through the indexes keeps the path builder's
+    work proportional to the chain, not to the size of the pool.
+    """
+    wanted = [_name_key(cert.issuer) for cert in served]
+    looked: set[tuple] = set()
+    chosen: list[Candidate] = []
+    origins: dict[str, str] = {}
+    known = {_der(cert) for cert in served}
+    while wanted:
+        subject = wanted.pop(0)
+        if subject in looked:
+            continue
+        looked.add(subject)
+        for tier in tiers:
+            for candidate, der in tier.by_subject.get(subject, ()):
+                if candidate.source in exclude:
+                    continue
+                if der in known:
+                    continue
+                known.add(der)
+                chosen.append(candidate)
+                origins.setdefault(candidate.source, tier.kind)
+                wanted.append(_name_key(candidate.cert.issuer))
+    return tuple(chosen), origins
+
+
+# ---------------------------------------------------------------- AIA
+
+
+def ca_issuers_urls(cert: x509.Certificate) -> tuple[str, ...]:
+    """The caIssuers URLs of the Authority Information Access extension."""
+    try:
+        access = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except Exception:
+        return ()
+    urls = []
+    for description in access:
+        if description.access_method == AuthorityInformationAccessOID.CA_ISSUERS and isinstance(
+            description.access_location, x509.UniformResourceIdentifier
+        ):
+            urls.append(description.access_location.value)
+    return tuple(urls)
+
+
+def parse_downloaded(data: bytes) -> list[x509.Certificate]:
+    """Certificates in an AIA download: DER, PEM, or a PKCS#7 bundle (.p7c) of either."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        if b"-----BEGIN" in data:
+            try:
+                return list(x509.load_pem_x509_certificates(data))
+            except ValueError:
+                try:
+                    return list(pkcs7.load_pem_pkcs7_certificates(data))
+                except ValueError:
+                    return []
+        try:
+            return [x509.load_der_x509_certificate(data)]
+        except ValueError:
+            pass
+        try:
+            return list(pkcs7.load_der_pkcs7_certificates(data))
+        except ValueError:
+            return []
+
+
+def http_fetch(url: str) -> bytes:
+    """GET an http:// URL with a short timeout and a size cap. Raises OSError/ValueError."""
+    if not url.lower().startswith("http://"):
+        raise ValueError("only http:// caIssuers URLs are fetched (that is what CAs publish)")
+    request = urllib.request.Request(url, headers={"User-Agent": "sslint (AIA caIssuers)"})
+    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310 (http only, checked)
+        data = response.read(FETCH_MAX_BYTES + 1)
+    if len(data) > FETCH_MAX_BYTES:
+        raise ValueError(f"larger than {FETCH_MAX_BYTES} bytes")
+    return data
+
+
+# ---------------------------------------------------------------- the analyser
+
+
+@dataclass
+class ChainAnalyser:
+    """Diagnoses served chains for one run: trust store, pools and results shared by every target."""
+
+    loader: Loader
+    now: datetime
+    ca_files: tuple[str, ...] = ()
+    system_trust: bool = True
+    intermediates: tuple[str, ...] = ()
+    fetch: bool = False
+    root: str | None = None  # --root: config paths live under it; messages name them as the config does
+    fetcher: Callable[[str], bytes] = http_fetch  # replaced in tests; only called with fetch=True
+    _trust: TrustStore | None = field(default=None, repr=False)
+    _dir_index: _Index | None = field(default=None, repr=False)
+    _siblings: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
+    _disk: dict[str, str] = field(default_factory=dict, repr=False)  # source as shown -> file on disk
+    _downloads: dict[str, tuple[list[x509.Certificate], str]] = field(default_factory=dict, repr=False)
+    _results: dict[tuple, ServedChain] = field(default_factory=dict, repr=False)
+
+    @property
+    def trust(self) -> TrustStore:
+        """The trust store (read on first use; TrustStoreError for a bad --ca-file)."""
+        if self._trust is None:
+            self._trust = trust_store(self.ca_files, self.system_trust)
+        return self._trust
+
+    # -- sources
+
+    def shown(self, path: str) -> str:
+        """A file as the configuration names it: under --root, without the root."""
+        if self.root is not None:
+            root = os.path.abspath(self.root)
+            absolute = os.path.abspath(path)
+            if absolute == root or absolute.startswith(root + os.sep):
+                return "/" + os.path.relpath(absolute, root)
+        return path
+
+    def _source(self, disk: str) -> str:
+        shown = self.shown(disk)
+        self._disk.setdefault(shown, disk)
+        return shown
+
+    def _written_directory(self, ref: PathRef, prefix: str | None) -> str:
+        """The directory the config names the certificate in: for certbot's live/NAME/cert.pem
+        link, live/NAME (where fullchain.pem is), not the archive directory the link points into."""
+        raw_directory = os.path.dirname(ref.raw)
+        if prefix is not None and not ref.dynamic and not ref.inline:
+            try:
+                return to_disk(raw_directory or ".", prefix, self.root)
+            except OSError:
+                pass
+        return os.path.dirname(ref.path) or "."
+
+    def _sibling_files(self, directory: str, cert_path: str) -> list[tuple[str, str]]:
+        """(as shown, on disk) for the files beside the certificate that may hold intermediates."""
+        found = self._siblings.get(directory)
+        if found is None:
+            ranked = []
+            try:
+                entries = os.listdir(directory)
+            except OSError:
+                entries = []
+            for entry in entries:
+                lowered = entry.lower()
+                rank = next((index for index, pattern in enumerate(SIBLING_PATTERNS)
+                             if fnmatch.fnmatchcase(lowered, pattern)), None)
+                if rank is not None:
+                    ranked.append((rank, entry))
+            found = []
+            for _rank, entry in sorted(ranked)[:MAX_SIBLINGS]:
+                path = os.path.join(directory, entry)
+                disk = path
+                if self.root is not None:
+                    try:
+                        disk = resolve_links(path, self.root)  # absolute link targets stay under --root
+                    except OSError:
+                        continue
+                shown = self.shown(path)
+                self._disk.setdefault(shown, disk)
+                found.append((shown, disk))
+            self._siblings[directory] = found
+        own = os.path.realpath(cert_path)
+        return [(shown, disk) for shown, disk in found if os.path.realpath(disk) != own]
+
+    def _certs_of(self, path: str) -> tuple[x509.Certificate, ...]:
+        try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return ()
+        except OSError:
+            return ()
+        material = self.loader.load(path)
+        return material.certs if material.usable else ()
+
+    def _intermediates_index(self) -> _Index:
+        if self._dir_index is None:
+            index = _Index(INTERMEDIATES_DIR)
+            for directory in self.intermediates:
+                count = 0  # files under --intermediates are named as found: they are not config paths
+                for base, dirs, files in os.walk(directory):
+                    dirs.sort()
+                    for name in sorted(files):
+                        count += 1
+                        if count > MAX_POOL_FILES:
+                            break
+                        path = os.path.join(base, name)
+                        self._disk.setdefault(path, path)
+                        index.add(self._certs_of(path), path)
+            self._dir_index = index
+        return self._dir_index
+
+    def _download(self, url: str) -> tuple[list[x509.Certificate], str]:
+        if url not in self._downloads:
+            try:
+                certs = parse_downloaded(self.fetcher(url))
+                note = f"{url}: {len(certs)} certificate(s)" if certs else f"{url}: no certificate in the response"
+            except Exception as error:  # the network's failures are a note in the finding, never a crash
+                certs, note = [], f"{url}: {getattr(error, 'reason', None) or error or type(error).__name__}"
+            self._downloads[url] = (certs, note)
+        return self._downloads[url]
+
+    # -- analysis
+
+    def analyse(self, sites: tuple[Site, ...], material: Mapping[str, Material],
+                prefix: str | None = None) -> dict[ServedKey, ServedChain]:
+        """A ServedChain for every certificate pair the sites name whose certificate file loaded.
+
+        `prefix` is the directory relative paths in the config resolve against (Config.prefix).
+        """
+        pairs: dict[ServedKey, tuple[CertRef, list[Site]]] = {}
+        for site in sites:
+            for pair in site.certs:
+                if pair.cert.path is None:
+                    continue
+                pairs.setdefault(served_key(pair), (pair, []))[1].append(site)
+
+        served_elsewhere = _Index(SERVED_ELSEWHERE)
+        for key, (pair, users) in pairs.items():
+            for path in (pair.cert.path, pair.chain.path if pair.chain else None):
+                held = material.get(path) if path else None
+                if held is not None and held.usable:
+                    served_elsewhere.add(held.certs, self._source(path))
+
+        results: dict[ServedKey, ServedChain] = {}
+        for key, (pair, users) in pairs.items():
+            trusted = tuple(dict.fromkeys(
+                site.trusted_certificate.path for site in users
+                if site.trusted_certificate is not None and site.trusted_certificate.path
+            ))
+            cache_key = (key, trusted)
+            if cache_key not in self._results:
+                chain = self._analyse_pair(pair, users, material, trusted, served_elsewhere, prefix)
+                if chain is None:
+                    continue
+                self._results[cache_key] = chain
+            results[key] = self._results[cache_key]
+        return results
+
+    def _served(self, pair: CertRef, material: Mapping[str, Material]) -> tuple[tuple[x509.Certificate, ...], object]:
+        held = material.get(pair.cert.path)
+        if held is None or not held.usable or not held.certs:
+            return (), None
+        served = held.certs
+        if pair.chain is not None and pair.chain.path:
+            chain = material.get(pair.chain.path)
+            if chain is not None and chain.usable:
+                served = served + chain.certs
+        key_public = None
+        if pair.key is not None:
+            keys = material.get(pair.key.path) if pair.key.path else None
+            if keys is not None and keys.usable and keys.keys:
+                key_public = keys.keys[0].key
+        elif held.keys:  # Apache: the key may sit in the certificate file
+            key_public = held.keys[0].key
+        return served, key_public
+
+    def _analyse_pair(self, pair: CertRef, users: list[Site], material: Mapping[str, Material],
+                      trusted: tuple[str, ...], served_elsewhere: _Index, prefix: str | None) -> ServedChain | None:
+        served, key_public = self._served(pair, material)
+        if not served:
+            return None
+        own = {self.shown(path) for path in (pair.cert.path, pair.chain.path if pair.chain else None) if path}
+        auto_chain = None
+        if len(served) == 1 and trusted and any(site.server == "apache" for site in users):
+            # mod_ssl leaves OpenSSL's automatic chain building on: a certificate file
+            # without intermediates is sent with the chain OpenSSL builds from
+            # SSLCACertificateFile (root included). nginx turns it off: what
+            # ssl_trusted_certificate holds is never sent.
+            completed = _auto_chain(served[0], [cert for path in trusted for cert in self._certs_of(path)])
+            if len(completed) > 1:
+                served, auto_chain = completed, self.shown(trusted[0])
+
+        searched: list[str] = []
+        tiers: list[_Index] = []
+
+        siblings = _Index(SIBLING)
+        directory = self._written_directory(pair.cert, prefix)
+        sibling_files = [entry for entry in self._sibling_files(directory, pair.cert.path) if entry[0] not in own]
+        sibling_certs: dict[str, tuple[x509.Certificate, ...]] = {}
+        for shown, disk in sibling_files:
+            sibling_certs[shown] = self._certs_of(disk)
+            siblings.add(sibling_certs[shown], shown)
+        tiers.append(siblings)
+        searched.append(f"sibling files in {self.shown(directory)}" if sibling_files
+                        else f"{self.shown(directory)} (no chain or bundle files there)")
+
+        if trusted:
+            apache = any(site.server == "apache" for site in users)
+            index = _Index(APACHE_CA_FILE if apache else TRUSTED_CERTIFICATE)
+            for path in trusted:
+                index.add(self._certs_of(path), self._source(path))
+            tiers.append(index)
+            searched.append(("SSLCACertificateFile " if apache else "ssl_trusted_certificate ")
+                            + ", ".join(self.shown(path) for path in trusted))
+
+        if self.intermediates:
+            tiers.append(self._intermediates_index())
+            searched.extend(f"--intermediates {directory}" for directory in self.intermediates)
+
+        tiers.append(served_elsewhere)
+        searched.append("the other certificate files this configuration serves")
+
+        trust = self.trust
+        store = ", ".join(trust.sources) if trust.sources else "no anchors"
+        searched.append(f"the trust store ({store})" if self.system_trust else f"the --ca-file roots ({store})")
+
+        pool, origins = _relevant(served, tiers, own)
+        report = diagnose(served, key_public, pool, trust, self.now)
+
+        aia_urls: tuple[str, ...] = ()
+        fetch_notes: list[str] = []
+        if report.unresolved_issuer is not None:
+            aia_urls = ca_issuers_urls(report.unresolved_issuer.subject)
+            if self.fetch:
+                fetched = _Index(AIA)
+                tiers.append(fetched)
+                for _round in range(FETCH_ROUNDS):
+                    unresolved = report.unresolved_issuer
+                    if unresolved is None:
+                        break
+                    urls = ca_issuers_urls(unresolved.subject)
+                    if not urls:
+                        fetch_notes.append(f"{_label(unresolved.subject)} names no caIssuers URL to fetch")
+                        break
+                    added = False
+                    for url in urls:
+                        certs, note = self._download(url)
+                        fetch_notes.append(note)
+                        if certs:
+                            fetched.add(certs, url)
+                            added = True
+                    if not added:
+                        break
+                    pool, origins = _relevant(served, tiers, own)
+                    report = diagnose(served, key_public, pool, trust, self.now)
+                searched.append("AIA caIssuers downloads (--fetch)")
+                if report.unresolved_issuer is None:
+                    aia_urls = ()
+
+        ready = None
+        if report.missing or not report.order_ok or report.extras or report.root_sent:
+            wanted = [_der(cert) for cert in report.fullchain]
+            for path, certs in sibling_certs.items():
+                if certs and [_der(cert) for cert in certs] == wanted:
+                    ready = path
+                    break
+
+        ready_chain = None
+        sources = list(dict.fromkeys(link.origin for link in report.missing))
+        if len(sources) == 1 and sources[0] in self._disk:
+            certs = sibling_certs.get(sources[0]) or self._certs_of(self._disk[sources[0]])
+            if [_der(cert) for cert in certs] == [_der(link.cert) for link in report.missing]:
+                ready_chain = self._disk[sources[0]]
+
+        return ServedChain(
+            cert_path=pair.cert.path,
+            key_path=pair.key.path if pair.key is not None else None,
+            chain_path=pair.chain.path if pair.chain is not None else None,
+            report=report,
+            origins=origins,
+            searched=tuple(searched),
+            ready_fullchain=ready,
+            ready_chain=ready_chain,
+            aia_urls=aia_urls,
+            fetch_notes=tuple(fetch_notes),
+            auto_chain=auto_chain,
+            trust_sources=trust.sources,
+            system_trust=self.system_trust,
+        )
+
+
+def _auto_chain(leaf: x509.Certificate, store: list[x509.Certificate]) -> tuple[x509.Certificate, ...]:
+    """The chain OpenSSL builds upward from `leaf` out of `store` (what mod_ssl then sends)."""
+    chain = [leaf]
+    while len(chain) <= MAX_PATH_LENGTH and not is_self_signed(chain[-1]):
+        issuer = next((cert for cert in store if cert not in chain and issued(cert, chain[-1])), None)
+        if issuer is None:
+            break
+        chain.append(issuer)
+    return tuple(chain)
+
+
+def _label(cert: x509.Certificate) -> str:
+    return common_name(cert.subject) or name_text(cert.subject)
+
