@@ -1,12 +1,14 @@
 """The command line: argument parsing and wiring only.
 
-`sslint PATH...` lints; `sslint rules`, `sslint explain ID` are subcommands.
+`sslint PATH...` lints; `sslint rules`, `sslint explain ID`, `sslint certs PATH...` and
+`sslint probe HOST[:PORT] PATH` are subcommands.
 A path that happens to be called `rules` is linted when written as a path
 (`sslint ./rules`): only a bare first word that names a subcommand dispatches.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime, timezone
 from enum import Enum
@@ -16,7 +18,7 @@ import typer
 
 from nginxssl import __version__
 
-SUBCOMMANDS = ("rules", "explain")
+SUBCOMMANDS = ("rules", "explain", "certs", "probe")
 
 
 class Format(str, Enum):
@@ -35,6 +37,31 @@ class Level(str, Enum):
 class Server(str, Enum):
     nginx = "nginx"
     apache = "apache"
+
+
+class CertFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+# Options `sslint` and `sslint certs` share: one spelling, one help text, one meaning.
+ServerOption = Annotated[Optional[Server], typer.Option("--server", help="Force the server type.")]
+NowOption = Annotated[Optional[str], typer.Option("--now", help="Judge validity at this ISO 8601 time.")]
+ExpiryDaysOption = Annotated[Optional[int], typer.Option("--expiry-days", min=0, help="Warn this many days before "
+                                                         "expiry [default: 30].", show_default=False)]
+RootOption = Annotated[Optional[str], typer.Option("--root", help="Map absolute config paths under this directory.")]
+CaFileOption = Annotated[list[str], typer.Option("--ca-file", help="Also trust the CA certificates in this PEM file "
+                                                 "(repeatable; e.g. an internal CA).")]
+NoSystemTrustOption = Annotated[bool, typer.Option("--no-system-trust", help="Trust only the --ca-file "
+                                                   "certificates, not the system's bundle.")]
+IntermediatesOption = Annotated[list[str], typer.Option("--intermediates", help="A directory of intermediate "
+                                                        "certificates used to complete chains (repeatable).")]
+FetchOption = Annotated[bool, typer.Option("--fetch", help="Download missing intermediates from their AIA "
+                                           "caIssuers URL (http; the only network use).")]
+ConfigOption = Annotated[Optional[str], typer.Option("--config", help="Settings file (default: the nearest "
+                                                     ".sslint.yaml or pyproject.toml [tool.sslint]).")]
+NoColorOption = Annotated[bool, typer.Option("--no-color", help="Never colour the text report.")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -78,20 +105,20 @@ def lint(
     format: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
     select: Annotated[list[str], typer.Option("--select", help="Only these rule ids or prefixes (repeatable).")] = [],
     ignore: Annotated[list[str], typer.Option("--ignore", help="Skip these rule ids or prefixes (repeatable).")] = [],
-    fail_on: Annotated[Level, typer.Option("--fail-on", help="Lowest severity that makes the exit code 1.")] = Level.warning,
-    server: Annotated[Optional[Server], typer.Option("--server", help="Force the server type.")] = None,
-    now: Annotated[Optional[str], typer.Option("--now", help="Judge validity at this ISO 8601 time.")] = None,
-    expiry_days: Annotated[int, typer.Option("--expiry-days", min=0, help="Warn this many days before expiry.")] = 30,
-    root: Annotated[Optional[str], typer.Option("--root", help="Map absolute config paths under this directory.")] = None,
-    ca_file: Annotated[list[str], typer.Option("--ca-file", help="Also trust the CA certificates in this PEM file "
-                                               "(repeatable; e.g. an internal CA).")] = [],
-    no_system_trust: Annotated[bool, typer.Option("--no-system-trust", help="Trust only the --ca-file "
-                                                  "certificates, not the system's bundle.")] = False,
-    intermediates: Annotated[list[str], typer.Option("--intermediates", help="A directory of intermediate "
-                                                     "certificates used to complete chains (repeatable).")] = [],
-    fetch: Annotated[bool, typer.Option("--fetch", help="Download missing intermediates from their AIA "
-                                        "caIssuers URL (http; the only network use).")] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="Never colour the text report.")] = False,
+    fail_on: Annotated[Optional[Level], typer.Option("--fail-on", help="Lowest severity that makes the exit code 1 "
+                                                     "[default: warning].", show_default=False)] = None,
+    server: ServerOption = None,
+    now: NowOption = None,
+    expiry_days: ExpiryDaysOption = None,
+    root: RootOption = None,
+    ca_file: CaFileOption = [],
+    no_system_trust: NoSystemTrustOption = False,
+    intermediates: IntermediatesOption = [],
+    fetch: FetchOption = False,
+    require_keys: Annotated[bool, typer.Option("--require-keys", help="With --root: report every absent private "
+                                               "key as an error (config repos usually hold none).")] = False,
+    config: ConfigOption = None,
+    no_color: NoColorOption = False,
     diff: Annotated[bool, typer.Option("--diff", help="Print the unified diff of every fix; change nothing.")] = False,
     fix: Annotated[bool, typer.Option("--fix", help="Apply the fixes atomically, validate with the server, "
                                       "restore everything if that fails.")] = False,
@@ -105,50 +132,52 @@ def lint(
     import os
 
     from nginxssl.catalogue import CatalogueError, catalogue
-    from nginxssl.checks import Settings
-    from nginxssl.discover import UsageError, discover
-    from nginxssl.lint import at_or_above, chain_analyser, lint as run
-    from nginxssl.pki.load import Loader
-    from nginxssl.pki.trust import TrustStoreError
+    from nginxssl.lint import at_or_above, lint as run
 
     try:
         rules = catalogue()
     except CatalogueError as error:
         raise _fail(str(error)) from None
-    if root is not None and not os.path.isdir(root):
-        raise _fail(f"--root {root}: not a directory")
+    project = _project_settings(config, paths)
+    select = select or list(project.select)
+    ignore = ignore or list(project.ignore)
+    fail_on = fail_on or Level(project.fail_on or "warning")
+    require_keys = require_keys or bool(project.require_keys)
+    for rule_id in project.severity:
+        if rule_id not in rules:
+            raise _fail(f"{project.source}: severity names {rule_id!r}, which is no rule id")
     selected = _select(rules, select, ignore)
-    for directory in intermediates:
-        if not os.path.isdir(directory):
-            raise _fail(f"--intermediates {directory}: not a directory")
-    if no_system_trust and not ca_file:
-        raise _fail("--no-system-trust needs at least one --ca-file to trust")
-    settings = Settings(now=_parse_now(now), expiry_days=expiry_days, root=root, ca_files=tuple(ca_file),
-                        intermediates=tuple(intermediates), fetch=fetch, system_trust=not no_system_trust)
-    try:
-        targets = [discover(path, server.value if server else None) for path in paths]
-    except UsageError as error:
-        raise _fail(str(error)) from None
-
     if diff and fix:
         raise _fail("--diff shows the fixes and --fix applies them: choose one")
-    loader = Loader()
-    analyser = chain_analyser(settings, loader)
-    try:
-        analyser.trust  # read once, before any target: a bad --ca-file is a usage error
-    except TrustStoreError as error:
-        raise _fail(f"--ca-file {error.path}: {error.message}") from None
-    results = [run(target, settings, selected, loader=loader, analyser=analyser) for target in targets]
+    settings, targets, loader, analyser = _prepare(
+        paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
+        no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch, require_keys=require_keys)
+
+    def lint_one(target):
+        return run(target, settings, selected, project.severity, loader=loader, analyser=analyser,
+                   ignored_at=project.ignored_at)
+
+    results = [lint_one(target) for target in targets]
     if diff:
         raise typer.Exit(_show_diff(results, unsafe_fixes))
     findings = [finding for result in results for finding in result.findings]
     remaining = findings
     if fix:
         # The report shows what was found before fixing; the exit code what is left after.
-        after = _apply_fixes(results, settings, selected, unsafe_fixes, not no_validate, loader)
+        after = _apply_fixes(results, lint_one, settings.root, unsafe_fixes, not no_validate)
         remaining = [finding for result in after for finding in result.findings]
-    sites = sum(len(result.sites) for result in results)
+    _report(format, findings, results, no_color, with_fixes=not fix)
+    failing = any(at_or_above(finding.severity, fail_on.value) for finding in remaining)
+    raise typer.Exit(1 if failing else 0)
 
+
+def _report(format: Format, findings: list, results: list, no_color: bool, with_fixes: bool = True,
+            summary: str | None = None) -> None:
+    """Findings on stdout in the chosen format (`summary`: the text/github closing line instead of the count)."""
+    from nginxssl.report import text
+
+    sites = sum(len(result.sites) for result in results)
+    summary = summary or text.summarize(findings, sites, len(results))
     if format is Format.json:
         from nginxssl.report import json as report
 
@@ -156,18 +185,72 @@ def lint(
     elif format is Format.sarif:
         from nginxssl.report import sarif as report
 
-        report.render(findings, sys.stdout, with_fixes=not fix)
+        report.render(findings, sys.stdout, with_fixes=with_fixes)
     elif format is Format.github:
-        from nginxssl.report import github, text
+        from nginxssl.report import github
 
-        github.render(findings, sys.stdout, text.summarize(findings, sites, len(results)))
+        github.render(findings, sys.stdout, summary)
     else:
-        from nginxssl.report import text as report
-
         colour = sys.stdout.isatty() and not no_color and "NO_COLOR" not in os.environ
-        report.render(findings, sys.stdout, colour, report.summarize(findings, sites, len(results)))
-    failing = any(at_or_above(finding.severity, fail_on.value) for finding in remaining)
-    raise typer.Exit(1 if failing else 0)
+        text.render(findings, sys.stdout, colour, summary)
+
+
+def _project_settings(explicit: str | None, paths: list[str]):
+    """The settings file that applies: --config, else the nearest one above the first path."""
+    from nginxssl.settings import ProjectSettings, SettingsError, find_settings, load_settings
+
+    path = explicit or (find_settings(paths[0]) if paths else None)
+    if explicit and not os.path.isfile(explicit):
+        raise _fail(f"--config {explicit}: no such file")
+    if path is None:
+        return ProjectSettings()
+    try:
+        return load_settings(path)
+    except SettingsError as error:
+        raise _fail(str(error)) from None
+
+
+def _prepare(paths: list[str], project, *, server: Server | None, now: str | None, expiry_days: int | None,
+             root: str | None, ca_file: list[str], no_system_trust: bool, intermediates: list[str], fetch: bool,
+             require_keys: bool = False):
+    """What `sslint` and `sslint certs` share: the trust, time and path options (over the project's
+    settings file) checked and turned into Settings, the targets, one loader, and one chain analyser
+    whose trust store is already read. Every problem is a usage error (exit 2)."""
+    from nginxssl.checks import Settings
+    from nginxssl.discover import UsageError, discover
+    from nginxssl.lint import chain_analyser
+    from nginxssl.pki.load import Loader
+    from nginxssl.pki.trust import TrustStoreError
+
+    if expiry_days is None:
+        expiry_days = project.expiry_days if project.expiry_days is not None else 30
+    root = root if root is not None else project.root
+    server = server or (Server(project.server) if project.server else None)
+    ca_file = ca_file or list(project.ca_files)
+    intermediates = intermediates or list(project.intermediates)
+    if not no_system_trust and project.system_trust is False:
+        no_system_trust = True
+    if root is not None and not os.path.isdir(root):
+        raise _fail(f"--root {root}: not a directory")
+    for directory in intermediates:
+        if not os.path.isdir(directory):
+            raise _fail(f"--intermediates {directory}: not a directory")
+    if no_system_trust and not ca_file:
+        raise _fail("--no-system-trust needs at least one --ca-file to trust")
+    settings = Settings(now=_parse_now(now), expiry_days=expiry_days, root=root, ca_files=tuple(ca_file),
+                        intermediates=tuple(intermediates), fetch=fetch, system_trust=not no_system_trust,
+                        require_keys=require_keys)
+    try:
+        targets = [discover(path, server.value if server else None) for path in paths]
+    except UsageError as error:
+        raise _fail(str(error)) from None
+    loader = Loader()
+    analyser = chain_analyser(settings, loader)
+    try:
+        analyser.trust  # read once, before any target: a bad --ca-file is a usage error
+    except TrustStoreError as error:
+        raise _fail(f"--ca-file {error.path}: {error.message}") from None
+    return settings, targets, loader, analyser
 
 
 def _show_diff(results, unsafe: bool) -> int:
@@ -178,27 +261,29 @@ def _show_diff(results, unsafe: bool) -> int:
     text = ""
     for result in results:
         try:
-            text += show(list(result.findings), unsafe).diff
+            outcome = show(list(result.findings), unsafe)
         except EditConflict as error:
             raise _fail(f"cannot build the fix: {error}") from None
+        text += outcome.diff
+        for note in outcome.notes:  # what --fix would not do, and why (stderr: the diff stays a patch)
+            typer.echo(f"sslint: {note}", err=True)
     sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
     return 1 if text else 0
 
 
-def _apply_fixes(results, settings, selected, unsafe: bool, validate: bool, loader):
+def _apply_fixes(results, lint_one, root: str | None, unsafe: bool, validate: bool):
     """Fix each configuration; return the results of linting it again afterwards."""
     from nginxssl.fix.apply import FixFailed
     from nginxssl.fix.plan import EditConflict
     from nginxssl.fix.run import fix
-    from nginxssl.lint import lint as run
 
     after = []
     for result in results:
         def relint(target=result.target):
-            return list(run(target, settings, selected, loader=loader).findings)
+            return list(lint_one(target).findings)
 
         try:
-            outcome = fix(list(result.findings), relint, result.config, settings.root, unsafe, validate)
+            outcome = fix(list(result.findings), relint, result.config, root, unsafe, validate)
         except (FixFailed, EditConflict) as error:
             typer.echo(f"sslint: --fix changed nothing: {error}", err=True)
             after.append(result)
@@ -208,7 +293,7 @@ def _apply_fixes(results, settings, selected, unsafe: bool, validate: bool, load
         if outcome.fixed:
             typer.echo(f"sslint: fixed {len(outcome.fixed)} finding{'s' if len(outcome.fixed) != 1 else ''} "
                        f"in {', '.join(outcome.files)}", err=True)
-        after.append(run(result.target, settings, selected, loader=loader))
+        after.append(lint_one(result.target))
     return after
 
 
@@ -242,6 +327,120 @@ def explain_command(rule_id: Annotated[str, typer.Argument(help="A rule id such 
         typer.echo("Why it matters\n" + rule.why + "\n")
     if rule.fix:
         typer.echo("How to fix\n" + rule.fix)
+
+
+@commands_app.command("certs")
+def certs_command(
+    paths: Annotated[list[str], typer.Argument(help="nginx/Apache config directories, main configs or site files.",
+                                               show_default=False)],
+    format: Annotated[CertFormat, typer.Option("--format", help="table for people, json for monitoring, "
+                                               "csv for spreadsheets.")] = CertFormat.table,
+    expiry_days: ExpiryDaysOption = None,
+    now: NowOption = None,
+    server: ServerOption = None,
+    root: RootOption = None,
+    ca_file: CaFileOption = [],
+    no_system_trust: NoSystemTrustOption = False,
+    intermediates: IntermediatesOption = [],
+    fetch: FetchOption = False,
+    config: ConfigOption = None,
+    no_color: NoColorOption = False,
+) -> None:
+    """Every certificate file the configuration serves, once: names, issuer, key, expiry, chain and the
+    sites using it. Exit 1 when one has expired or expires within --expiry-days (a cron check)."""
+    from nginxssl.inventory import Analysed, build
+    from nginxssl.lint import load, parse
+    from nginxssl.report import certs as report
+    from nginxssl.sites import sites_of
+
+    project = _project_settings(config, paths)
+    settings, targets, loader, analyser = _prepare(
+        paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
+        no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch)
+    analysed = []
+    for target in targets:
+        parsed = parse(target, settings.root)
+        for error in parsed.errors:  # the inventory lists what could be read; the lint says the rest
+            typer.echo(f"sslint: {error.file}:{error.line}: {error.message} (`sslint {target.path}` "
+                       "reports it as SSL001)", err=True)
+        sites = sites_of(parsed)
+        material, _passwords = load(sites, loader)
+        chains = analyser.analyse(sites, material, parsed.prefix)
+        analysed.append(Analysed(parsed.main, parsed.prefix, sites, material, chains))
+    inventory = build(analysed, settings.now, settings.expiry_days, analyser.shown)
+
+    if format is CertFormat.json:
+        report.render_json(inventory, sys.stdout)
+    elif format is CertFormat.csv:
+        report.render_csv(inventory, sys.stdout)
+    else:
+        colour = sys.stdout.isatty() and not no_color and "NO_COLOR" not in os.environ
+        report.render_table(inventory, sys.stdout, colour)
+    raise typer.Exit(1 if inventory.expiring else 0)
+
+
+@commands_app.command("probe")
+def probe_command(
+    endpoint: Annotated[str, typer.Argument(metavar="HOST[:PORT]", show_default=False,
+                                            help="The live endpoint: a name or an address; port 443 unless given.")],
+    path: Annotated[str, typer.Argument(metavar="PATH", show_default=False,
+                                        help="The nginx/Apache configuration that should be serving it.")],
+    servername: Annotated[Optional[str], typer.Option("--servername", help="The name sent in SNI [default: HOST "
+                                                      "when it is a name; none for an address].")] = None,
+    format: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=10.0, help="Seconds for resolving, "
+                                           "connecting and the TLS handshake together.")] = 10.0,
+    server: ServerOption = None,
+    root: RootOption = None,
+    config: ConfigOption = None,
+    no_color: NoColorOption = False,
+) -> None:
+    """Compare the certificate a live endpoint serves with the one the configuration names for it (SSL601):
+    one TLS handshake, to HOST only; exit 1 when they differ, 2 when the endpoint cannot be reached."""
+    from nginxssl.catalogue import CatalogueError, catalogue
+    from nginxssl.checks.live import answers_on, choose_site, describe, endpoint_text, tls_ports
+    from nginxssl.lint import at_or_above, lint as run, parse
+    from nginxssl.probe import ProbeError, parse_endpoint, probe
+    from nginxssl.sites import sites_of
+
+    try:
+        wanted = parse_endpoint(endpoint, servername)
+        catalogue()
+    except ProbeError as error:
+        raise _fail(error.message) from None
+    except CatalogueError as error:
+        raise _fail(str(error)) from None
+    project = _project_settings(config, [path])
+    settings, targets, loader, analyser = _prepare(
+        [path], project, server=server, now=None, expiry_days=None, root=root, ca_file=[],
+        no_system_trust=False, intermediates=[], fetch=False)
+    parsed = parse(targets[0], settings.root)
+    sites = sites_of(parsed)
+    if not answers_on(sites, wanted.port):  # decided before any connection: the config cannot describe it
+        ports = tls_ports(sites)
+        elsewhere = f"it speaks TLS on port {', '.join(map(str, ports))}" if ports else "it names no TLS site at all"
+        raise _fail(f"{parsed.main} does not describe {wanted.shown}: no site speaks TLS on port {wanted.port} "
+                    f"({elsewhere})")
+    try:
+        live = probe(wanted, timeout)
+    except ProbeError as error:
+        raise _fail(error.message) from None
+    result = run(targets[0], settings, ("SSL601",), project.severity, loader=loader, analyser=analyser,
+                 ignored_at=project.ignored_at, probe=live)
+    choice = choose_site(result.sites, live)
+    if choice.site is None:  # the same configuration, parsed twice: only if it changed in between
+        raise _fail(f"{result.config.main} does not describe {wanted.shown}: {choice.reason}")
+    answered = f"answered by {choice.described}, chosen by {choice.reason}"
+    if result.findings:
+        summary = f"{endpoint_text(live)} ({live.protocol or 'TLS'}): {answered}"
+    else:
+        summary = (f"{endpoint_text(live)} ({live.protocol or 'TLS'}) serves what the configuration names, "
+                   f"{describe(live.leaf)}: {answered}")
+    if format is not Format.text:
+        typer.echo(f"sslint: {summary}", err=True)
+    _report(format, list(result.findings), [result], no_color, summary=summary)
+    fail_on = project.fail_on or "warning"
+    raise typer.Exit(1 if any(at_or_above(finding.severity, fail_on) for finding in result.findings) else 0)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -62,10 +62,15 @@ class Header:
     node: Node  # the directive
     action: str = "add"  # nginx: add | more_set; Apache: set | append | merge | add | setifempty | edit
     conditional: bool = False  # Apache env=/expr=: only for some requests
+    condition: str = ""  # that condition, as written ("expr=%{CONTENT_TYPE} =~ m#text/html#")
 
     @property
     def key(self) -> str:
         return self.name.lower()
+
+    def for_html_pages(self) -> bool | None:
+        """Does the header go out with an HTML page over TLS? None: sslint cannot tell."""
+        return True if not self.conditional else condition_holds(self.condition)
 
     def where(self) -> str:
         return self.node.where()
@@ -271,6 +276,26 @@ class Verdict:
     resolution: Resolution | None = None
 
 
+_CONTENT_TYPE_MATCH = re.compile(r"^expr=%\{CONTENT_TYPE\}\s*=~\s*(?:m(.)(.*)\1|/(.*)/)([a-z]*)$", re.IGNORECASE)
+_HTTPS_ON = re.compile(r"""^expr=%\{HTTPS\}\s*==\s*(['"])on\1$""", re.IGNORECASE)
+
+
+def condition_holds(condition: str) -> bool | None:
+    """Apache conditions sslint can judge for an HTML page served over TLS: h5bp's
+    `expr=%{CONTENT_TYPE} =~ m#...#i` and `expr=%{HTTPS} == 'on'`; None for anything else."""
+    if _HTTPS_ON.match(condition.strip()):
+        return True
+    match = _CONTENT_TYPE_MATCH.match(condition.strip())
+    if match is None:
+        return None
+    pattern = match.group(2) if match.group(2) is not None else match.group(3)
+    flags = re.IGNORECASE if "i" in match.group(4).lower() else 0
+    try:
+        return any(re.search(pattern, kind, flags) for kind in DOCUMENT_TYPES)
+    except re.error:
+        return None
+
+
 def csp_upgrade(headers: Iterable[Header], variables: Variables) -> Verdict:
     """Does a Content-Security-Policy with upgrade-insecure-requests go out?"""
     headers = tuple(headers)
@@ -278,12 +303,15 @@ def csp_upgrade(headers: Iterable[Header], variables: Variables) -> Verdict:
     undecided: Verdict | None = None
     without: Verdict | None = None
     for header in policies:
+        applies = header.for_html_pages()
+        if applies is False:
+            continue  # never sent with an HTML page
         resolution = variables.resolve(header.value)
         sent = [value for value in resolution.values if value.strip()]
         upgrading = [value for value in sent if "upgrade-insecure-requests" in csp_directive_names(value)]
-        if upgrading and len(upgrading) == len(resolution.values) and not header.conditional:
+        if upgrading and len(upgrading) == len(resolution.values) and applies:
             return Verdict("present", header=header, resolution=resolution)
-        if upgrading or any(UNKNOWN in value for value in sent) or header.conditional:
+        if upgrading or any(UNKNOWN in value for value in sent) or applies is None:
             undecided = undecided or Verdict("undecidable", header=header, resolution=resolution)
         elif sent:
             without = without or Verdict("absent", "no-upgrade", header, resolution)
@@ -306,7 +334,10 @@ def hsts(headers: Iterable[Header], variables: Variables) -> Verdict:
         sent = [value for value in resolution.values if value.strip()]
         if not sent:
             continue
-        if resolution.unknown or header.conditional or len(sent) != len(resolution.values):
+        applies = header.for_html_pages()
+        if applies is False:
+            continue
+        if resolution.unknown or applies is None or len(sent) != len(resolution.values):
             return Verdict("undecidable", header=header, resolution=resolution)
         ages = [hsts_max_age(value) for value in sent]
         if all(age is not None and age > 0 for age in ages):
@@ -517,10 +548,12 @@ def _apache_header(node: Node) -> Header | None:
     rest = args[2:]
     value = rest[0] if rest and action != "unset" else ""
     trailing = rest[2:] if action in ("edit", "edit*") else rest[1:]
-    conditional = any(arg.lower().startswith(("env=", "expr=")) for arg in trailing)
+    condition = next((arg for arg in trailing if arg.lower().startswith(("env=", "expr="))), "")
+    conditional = bool(condition)
     if value.lower().startswith("expr="):
         value = UNKNOWN  # an ap_expr string: known only per request
-    return Header(name, value, table == "always", node, action=action, conditional=conditional)
+    return Header(name, value, table == "always", node, action=action, conditional=conditional,
+                  condition=condition)
 
 
 def _apache_actions(block: Iterable[Node]) -> tuple[Header, ...]:
@@ -555,7 +588,8 @@ def apache_apply(actions: Iterable[Header]) -> tuple[Header, ...]:
             if header.action == "merge" and header.value in [v.strip() for v in first.value.split(",")]:
                 continue
             joined = Header(first.name, f"{first.value}, {header.value}", first.always, header.node,
-                            header.action, first.conditional or header.conditional)
+                            header.action, first.conditional or header.conditional,
+                            first.condition or header.condition)
             table[table.index(first)] = joined
         elif header.action in ("edit", "edit*"):
             table[:] = [Header(h.name, UNKNOWN, h.always, header.node, "edit", True) if h.key == header.key

@@ -3,11 +3,11 @@
 Defaults that decide what a browser meets (nginx's ssl_protocols before and
 after 1.23.4, the `ssl` directive removed in 1.25.1, OpenSSL 3 refusing TLS 1.0
 and 1.1 at its default security level) depend on the binary, not on the
-configuration. `--server-version` (Settings.server_version) names it, e.g.
-"1.22.1" or "nginx/1.22.1 OpenSSL/3.0.13"; otherwise the installed binary is
-asked once (`nginx -V`, `apache2 -v` with `openssl version`). A config
-repository linted on a workstation may have neither: the checks then say what
-they assumed.
+configuration. Settings.server_version names it, e.g. "1.22.1" or
+"nginx/1.22.1 OpenSSL/3.0.13" ("none": judge for no particular version);
+otherwise the installed binary is asked once (`nginx -V`, `apache2 -v` with
+`openssl version`). A config repository linted on a workstation may have no
+binary: the checks then say what they assumed.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Build:
     server: str  # "nginx" | "apache"
     version: tuple[int, ...]
     openssl: tuple[int, ...] | None = None
-    source: str = ""  # "installed" | "--server-version"
+    source: str = ""  # "installed" | "settings"
 
     @property
     def version_text(self) -> str:
@@ -55,7 +55,7 @@ def _numbers(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.split("."))
 
 
-def parse_build(server: str, text: str, source: str = "--server-version") -> Build | None:
+def parse_build(server: str, text: str, source: str = "settings") -> Build | None:
     """`1.22.1`, `nginx/1.22.1 OpenSSL/3.0.13`, or `nginx -V` output; None when no version is in it."""
     openssl_match = _RUNNING.search(text) or _OPENSSL.search(text)
     without_openssl = _OPENSSL.sub("", text)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from nginxssl.catalogue import SEVERITIES, catalogue
-from nginxssl.checks import Finding, Inputs, Settings, run_checks
+from nginxssl.checks import LATE_RULE, Finding, Inputs, Settings, registry, run_checks
 from nginxssl.discover import Target
 from nginxssl.installed import build_for
 from nginxssl.parse.node import Config
 from nginxssl.pki.load import Loader, Material
 from nginxssl.pki.pool import ChainAnalyser
+from nginxssl.probe import Probe
 from nginxssl.sites import Site, sites_of
+from nginxssl.suppress import parse_suppressions, split
 
 
 @dataclass(frozen=True)
@@ -65,14 +68,19 @@ def chain_analyser(settings: Settings, loader: Loader) -> ChainAnalyser:
 
 def lint(target: Target, settings: Settings, selected: tuple[str, ...],
          severities: dict[str, str] | None = None, loader: Loader | None = None,
-         analyser: ChainAnalyser | None = None) -> Result:
+         analyser: ChainAnalyser | None = None,
+         ignored_at: Callable[[str], tuple[str, ...]] | None = None, probe: Probe | None = None) -> Result:
+    """Lint one target. `severities` are the user's per-rule overrides; `ignored_at(file)`
+    names rule ids (or prefixes) the project ignores in that file (per-path-ignores); `probe`
+    is what `sslint probe` read from the live endpoint (SSL601 compares it with the files)."""
     config = parse(target, settings.root)
     sites = sites_of(config)
     loader = loader or Loader()
     material, passwords = load(sites, loader)
     chains = (analyser or chain_analyser(settings, loader)).analyse(sites, material, config.prefix)
     build = build_for(config.server, settings.server_version)
-    inputs = Inputs(config, sites, material, passwords, settings, chains=chains, extra={"build": build})
+    inputs = Inputs(config, sites, material, passwords, settings, chains=chains, extra={"build": build},
+                    probe=probe)
     rules = catalogue()
     order = {path: index for index, path in enumerate(config.files)}
     seen: set[tuple] = set()
@@ -87,6 +95,18 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         # SSL401 is info; the user's own choice for the rule still wins.
         severity = (severities or {}).get(finding.rule) or finding.severity or rule.severity
         findings.append(replace(finding, severity=severity, name=rule.name))
+    if ignored_at is not None:
+        findings = [f for f in findings if not any(f.rule.startswith(word) for word in ignored_at(f.file))]
+    suppressions = parse_suppressions(config.comments)
+    findings, used = split(findings, suppressions)
+    if LATE_RULE in selected:
+        # A suppression is unused only if every rule it names was run.
+        judged = [s for s in suppressions if s not in used
+                  and all(any(rule.startswith(word) for rule in selected) for word in s.rules)]
+        late = replace(inputs, extra={**inputs.extra, "unused_suppressions": tuple(judged)})
+        rule = rules[LATE_RULE]
+        severity = (severities or {}).get(LATE_RULE) or rule.severity
+        findings.extend(replace(f, severity=severity, name=rule.name) for f in registry()[LATE_RULE](late))
     findings.sort(key=lambda f: (order.get(f.file, len(order)), f.file, f.line, f.rule))
     return Result(target, config, sites, tuple(findings))
 

@@ -4,7 +4,8 @@ A case holds a config (`nginx:` a site file, or `nginx_main:` a whole
 nginx.conf, or `apache:` an Apache site file -- `<VirtualHost>` blocks and
 server-config lines, linted as a lone file), the certificates it needs
 (`pki:`/`files:` in fixtures/pki.py's spec format), optional file `modes:`, the
-rule ids it must raise (`expect:`), the time it is judged at (`now:`, default
+rule ids it must raise (`expect:`), a recorded `sslint probe` handshake (`probe:`,
+see rules/SSL601.yaml), the time it is judged at (`now:`, default
 PINNED_NOW), the roots it trusts (`trust: [root.pem]`: files of the case passed
 as --ca-file with the system trust store off; default: the system's), the
 server version it is judged for (`server_version:`, default
@@ -12,6 +13,13 @@ the installed binary's; "none": unknown) and, where the real server has a say,
 what it answers: `nginx -t` (`nginx_t: ok|fail`), `apache2 -t` (`apache_t: ok|fail`) and a real apache2
 start-up on 127.0.0.1 (`apache_start: ok|fail`; mod_ssl loads keys only at
 start-up, so a key mismatch passes `-t` and fails here).
+
+A failing case of a fixable rule says what `--fix` leaves behind (`fixed:`):
+every file that changes, by its path in the case (the config is `site.conf`,
+or `nginx.conf` for `nginx_main:`), as its whole expected text, or as a list
+of entities for a certificate bundle (`a.fullchain.pem: [leaf, inter]`);
+`fixed_nginx_t: ok` has `nginx -t` judge the result. A failing case without
+`fixed:` must come back byte-identical.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from nginxssl.catalogue import catalogue
 from nginxssl.checks import Settings
 from nginxssl.discover import discover
 from nginxssl.lint import Result, lint
+from nginxssl.probe import Endpoint, Probe
 
 PINNED_NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
@@ -77,7 +86,22 @@ def run_case(case: dict, config: Path, **settings) -> Result:
     if case.get("trust"):  # the case's own roots, written by `files:`, are the only anchors
         options.setdefault("ca_files", tuple(str(config.parent / name) for name in case["trust"]))
         options.setdefault("system_trust", False)
-    return lint(discover(str(config)), Settings(**options), tuple(catalogue()))
+    return lint(discover(str(config)), Settings(**options), tuple(catalogue()),
+                probe=recorded_probe(case, config.parent))
+
+
+def recorded_probe(case: dict, directory: Path) -> Probe | None:
+    """The case's `probe:`, a handshake recorded as data: what `sslint probe` would have read."""
+    recorded = case.get("probe")
+    if not recorded:
+        return None
+    from cryptography import x509
+
+    servername = recorded.get("servername")
+    address = str(recorded.get("address") or "")
+    endpoint = Endpoint(servername or address or "127.0.0.1", int(recorded.get("port", 443)), servername)
+    sent = x509.load_pem_x509_certificates((directory / recorded["sent"]).read_bytes())
+    return Probe(endpoint, address, tuple(sent))
 
 
 _VHOST_OPEN = re.compile(r"^(\s*<VirtualHost)\s+[^>]*>", re.IGNORECASE | re.MULTILINE)
@@ -100,3 +124,36 @@ def apache_start(site: Path, server_root: Path) -> tuple[bool, str]:
         if "before serving" not in str(error):
             raise  # a harness problem, not apache2's verdict
         return False, str(error)
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file under `directory` (relative path -> bytes): what a fix may change."""
+    return {str(path.relative_to(directory)): path.read_bytes()
+            for path in sorted(directory.rglob("*")) if path.is_file() and not path.is_symlink()}
+
+
+def run_fix(rule_id: str, case: dict, config: Path) -> Result:
+    """The fixer on the case's findings of `rule_id` only (what `--fix --select RULE` does,
+    with --unsafe-fixes for a rule whose fix is unsafe, no server validation); the re-lint after."""
+    from nginxssl.fix.run import fix
+
+    unsafe = catalogue()[rule_id].fixable == "unsafe"
+    result = run_case(case, config)
+
+    def relint() -> list:
+        return [finding for finding in run_case(case, config).findings if finding.rule == rule_id]
+
+    mine = [finding for finding in result.findings if finding.rule == rule_id]
+    fix(mine, relint, result.config, None, unsafe, validate=False)
+    return run_case(case, config)
+
+
+def expected_after_fix(case: dict, scratch: Path) -> dict[str, bytes]:
+    """The case's `fixed:` as bytes; bundles are written by the same PKI spec into `scratch`."""
+    from pki import build
+
+    bundles = {path: value for path, value in case["fixed"].items() if isinstance(value, list)}
+    if bundles:
+        build({"pki": case.get("pki") or {}, "files": bundles}, scratch)
+    return {path: (scratch / path).read_bytes() if isinstance(value, list) else str(value).encode()
+            for path, value in case["fixed"].items()}

@@ -146,9 +146,15 @@ def test_root_maps_absolute_paths(tmp_path):
     # an absolute symlink, as Debian's nginx_ensite makes: it must resolve under --root
     (etc / "sites-enabled" / "a.conf").symlink_to("/etc/nginx/sites-available/a.conf")
     result = sslint(str(etc), "--root", str(tmp_path / "checkout"), "--format", "json", "--select", "SSL0")
-    findings = json.loads(result.stdout)["findings"]
+    findings = [f for f in json.loads(result.stdout)["findings"] if f["rule"].startswith("SSL00")]
     assert [f["rule"] for f in findings] == ["SSL002"], findings
+    # a config repository holds no keys: one info, not an error per site
+    assert findings[0]["severity"] == "info" and "not in the repository" in findings[0]["message"]
     assert "a.key" in findings[0]["message"] and findings[0]["line"] == 5
+    strict = sslint(str(etc), "--root", str(tmp_path / "checkout"), "--require-keys", "--select", "SSL002",
+                    "--format", "json")
+    [error] = json.loads(strict.stdout)["findings"]
+    assert error["severity"] == "error" and "does not exist" in error["message"]
 
 
 def test_rules_and_explain():

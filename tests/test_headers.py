@@ -350,3 +350,26 @@ def test_h5bp_csp_through_a_map_resolves(h5bp_tree):
     assert "Strict-Transport-Security" in drops[0].message and "Content-Security-Policy" not in drops[0].message
     # The default server answers 444 (no response at all): no header advice for it.
     assert not [f for f in findings if f.rule.startswith("SSL40") and "_" in f.names]
+
+
+H5BP_APACHE = CORPUS / "h5bp-server-configs-apache"
+
+
+def test_h5bp_apache_policy_by_response_type_resolves(tmp_path):
+    """h5bp's Apache snippets send CSP with `expr=%{CONTENT_TYPE} =~ m#text/(html|...)#i` and HSTS
+    with `expr=%{HTTPS} == 'on'`: both hold for an HTML page over TLS, so no SSL401/SSL404."""
+    if not H5BP_APACHE.is_dir():
+        pytest.skip("h5bp Apache corpus not present")
+    tree = tmp_path / "h5bp-apache"
+    shutil.copytree(H5BP_APACHE, tree)
+    site = tree / "test" / "vhosts" / "csp.conf"
+    site.write_text("<VirtualHost *:443>\n    ServerName csp.server.localhost\n"
+                    "    Include h5bp/tls/ssl_engine.conf\n    Include h5bp/tls/certificate_files.conf\n"
+                    "    Include h5bp/security/strict-transport-security.conf\n"
+                    "    Include h5bp/security/content-security-policy.conf\n</VirtualHost>\n")
+    settings = Settings(now=BADSSL_NOW, server_version="2.4.71")
+    findings = lint(discover(str(site), "apache"), settings, tuple(catalogue())).findings
+    assert not [f for f in findings if f.rule in ("SSL401", "SSL403", "SSL404")], findings
+    secure = tree / "test" / "vhosts" / "secure.server.localhost.conf"
+    findings = lint(discover(str(secure), "apache"), settings, tuple(catalogue())).findings
+    assert [f.rule for f in findings if f.rule.startswith("SSL40")] == ["SSL401"]  # HSTS yes, CSP not included

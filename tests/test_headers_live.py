@@ -151,8 +151,8 @@ def predicted(site_headers, scope, status: int, server: str) -> dict[str, bool]:
         if header.key not in (CSP, HSTS):
             continue
         sent_on_status = status in NGINX_SUCCESS_STATUSES if server == "nginx" else status < 400
-        if not (header.always or sent_on_status):
-            continue
+        if not (header.always or sent_on_status) or header.for_html_pages() is False:
+            continue  # every page probed here is HTML (the error pages too)
         values = [value for value in site_headers.variables.resolve(header.value).values if value]
         if not values:
             continue  # an empty value sends nothing
@@ -249,6 +249,13 @@ Header always set Strict-Transport-Security "max-age=600"
     <Location /raw>
         Header unset Content-Security-Policy
     </Location>
+    # h5bp's way: the policy only for documents, by an ap_expr on the response type.
+    AddType text/html .html
+    <Location /h5bp>
+        Header unset Content-Security-Policy
+        Header always set Content-Security-Policy "default-src 'self'; {upgrade}" \
+            "expr=%{{CONTENT_TYPE}} =~ m#text/(html|javascript)|application/pdf|xml#i"
+    </Location>
 </VirtualHost>
 """
 
@@ -258,6 +265,8 @@ APACHE_PROBES = [
     ("a.test", "/api/index.html", "<Location /api>", 200),
     ("a.test", "/api/missing", "<Location /api>", 404),
     ("a.test", "/raw/index.html", "<Location /raw>", 200),
+    ("a.test", "/h5bp/index.html", "<Location /h5bp>", 200),
+    ("a.test", "/h5bp/missing", "<Location /h5bp>", 404),
 ]
 
 
@@ -272,7 +281,7 @@ def test_apache2_sends_what_sslint_predicts(tmp_path):
     result = lint_file(site, "apache")
     probes = [(name, path, label.format(port=port), status) for name, path, label, status in APACHE_PROBES]
     with running_apache(site, tmp_path, port=port) as server:
-        fill(server.docroot, ("api", "raw"))
+        fill(server.docroot, ("api", "raw", "h5bp"))
         os.chmod(server.docroot, 0o755)
         observations = []
         for name, path, _label, _status in probes:
@@ -285,6 +294,7 @@ def test_apache2_sends_what_sslint_predicts(tmp_path):
 
 
 BROKEN = """
+pid {pki}/nginx.pid;  # the fixer's own `nginx -t` must not touch the system's pid file
 events {{}}
 http {{
     access_log off;

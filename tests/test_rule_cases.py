@@ -90,3 +90,66 @@ def test_real_apache_agrees(rule_id, case, tmp_path):
     errors = [f for f in result.findings if f.severity == "error"]
     if "fail" in (case.get("apache_t"), case.get("apache_start")):
         assert errors, "apache2 refuses this config but sslint reports no error"
+
+
+# ---------------------------------------------------------------- fix cases (STYLE.md: as sqlfluff's)
+
+# Fixable rules whose cases do not say yet what --fix leaves behind (their owners add `fixed:`,
+# then take the rule out of this set: the strict xfail fails as soon as a fix case exists).
+PENDING_FIX_CASES = {"SSL401", "SSL402", "SSL403", "SSL501", "SSL504"}
+
+
+def _pending(rule_id: str, strict: bool) -> list:
+    return [pytest.mark.xfail(strict=strict, reason=f"{rule_id}: `fixed:` cases not written yet")] \
+        if rule_id in PENDING_FIX_CASES else []
+
+
+FIXABLE = [pytest.param(rule.id, marks=_pending(rule.id, True), id=rule.id)
+           for rule in sorted(catalogue().values(), key=lambda rule: rule.id) if rule.fixable]
+FIX_CASES = [(rule_id, case) for rule_id, case in CASES if "fixed" in case]
+UNFIXED = [pytest.param(rule_id, case, marks=_pending(rule_id, False), id=case_id(rule_id, case))
+           for rule_id, case in CASES if rule_id in (case.get("expect") or []) and "fixed" not in case]
+
+
+@pytest.mark.parametrize("rule", FIXABLE)
+def test_every_fixable_rule_has_a_fix_case(rule):
+    assert any("fixed" in case for case in catalogue()[rule].cases), f"{rule} is fixable but has no `fixed:` case"
+
+
+@pytest.mark.parametrize("rule_id,case", FIX_CASES, ids=[case_id(*entry) for entry in FIX_CASES])
+def test_fix_case_writes_what_it_says_and_relints_clean(rule_id, case, tmp_path):
+    """--fix changes exactly the files `fixed:` names, into exactly that text; the rule is then
+    silent; a second --fix changes no byte; where the case says so, nginx -t accepts the result."""
+    from cases import expected_after_fix, run_fix, snapshot
+
+    tree = tmp_path / "case"
+    tree.mkdir()
+    config = materialise(case, tree)
+    before = snapshot(tree)
+    after_fix = run_fix(rule_id, case, config)
+    after = snapshot(tree)
+    expected = expected_after_fix(case, tmp_path / "expected")
+    changed = {path for path in before.keys() | after.keys() if before.get(path) != after.get(path)}
+    assert changed == set(expected), f"changed {sorted(changed)}, the case says {sorted(expected)}"
+    for path, data in expected.items():
+        assert after[path] == data, f"{path} after --fix:\n{after[path].decode(errors='replace')}"
+    left = [f"{f.rule} {f.message}" for f in after_fix.findings if f.rule == rule_id]
+    assert not left, left
+    run_fix(rule_id, case, config)
+    assert snapshot(tree) == after, "a second --fix changed something"
+    if "fixed_nginx_t" in case:
+        from judges import nginx_test, require
+
+        require("nginx")
+        verdict = nginx_test(main_config(case, config), prefix=tree)
+        assert verdict.ok == (case["fixed_nginx_t"] == "ok"), verdict.output
+
+
+@pytest.mark.parametrize("rule_id,case", UNFIXED)
+def test_failing_case_without_a_fix_comes_back_byte_identical(rule_id, case, tmp_path):
+    from cases import run_fix, snapshot
+
+    config = materialise(case, tmp_path)
+    before = snapshot(tmp_path)
+    run_fix(rule_id, case, config)
+    assert snapshot(tmp_path) == before

@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 from nginxssl.parse.node import Config, Node
 from nginxssl.pki.load import Material
 from nginxssl.pki.pool import ServedChain
+from nginxssl.probe import Probe
 from nginxssl.sites import Site
 
 
@@ -54,6 +55,7 @@ class Settings:
     intermediates: tuple[str, ...] = ()
     fetch: bool = False
     system_trust: bool = True  # False: trust only ca_files (--no-system-trust; tests, internal-only CAs)
+    require_keys: bool = False  # with --root: an absent key is an error, not one info for the repository
     server_version: str | None = None  # "1.22.1", "nginx/1.22.1 OpenSSL/3.0.13", "none"; None: ask the installed binary
 
 
@@ -66,6 +68,7 @@ class Inputs:
     settings: Settings
     extra: Mapping[str, object] = field(default_factory=dict)  # per-family derived data (chains, ...)
     chains: Mapping[tuple, ServedChain] = field(default_factory=dict)  # served_key(pair) -> diagnosis
+    probe: Probe | None = None  # `sslint probe`: what the live endpoint sent (SSL601)
 
     @property
     def wording(self) -> str:
@@ -93,9 +96,13 @@ def registry() -> dict[str, CheckFn]:
     return REGISTRY
 
 
+# Judged after every other check and the suppressions: which suppressions silenced nothing.
+LATE_RULE = "SSL009"
+
+
 def run_checks(inputs: Inputs, selected: Iterable[str]) -> Iterator[Finding]:
     checks = registry()
     for rule_id in selected:
         function = checks.get(rule_id)
-        if function is not None:
+        if function is not None and rule_id != LATE_RULE:
             yield from function(inputs)

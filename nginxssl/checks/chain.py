@@ -15,6 +15,7 @@ from typing import Iterator
 from cryptography import x509
 
 from nginxssl.checks import Finding, Fix, Inputs, check
+from nginxssl.checks.fullchain import chain_fix, fix_text
 from nginxssl.checks.served import Served, day, days, directive_name, label, position, served, shown
 from nginxssl.pki.chain import (
     ChainReport, Link, common_name, days_left, is_ca, is_self_signed, issued, name_text,
@@ -145,7 +146,7 @@ def chain_cert_invalid(inputs: Inputs) -> Iterator[Finding]:
         for problems in by_link.values():
             link = problems[0].link
             reasons = {problem.reason: problem for problem in problems}
-            where = f"{label(link.cert)} ({position(link.served_index, total)} in {item.shown})"
+            where = f"{label(link.cert)} ({_served_at(item, link.served_index)})"
             if "expired" in reasons:
                 what = (f"intermediate {where} expired on {day(link.cert.not_valid_after_utc)} "
                         f"({days(-days_left(link.cert, now))} ago): browsers reject the whole chain with "
@@ -185,13 +186,33 @@ def _source_text(item: Served, source: str) -> str:
     return f"{source} ({kind})" if kind else source
 
 
+def _served_at(item: Served, index: int) -> str:
+    """Where the index-th served certificate is written: the certificate file, or (Apache) the chain file
+    mod_ssl sends after the file's first certificate."""
+    chain = item.pair.chain
+    total = len(item.chain.report.served)
+    if chain is not None and index > 0:
+        return f"{position(index - 1, total - 1)} in {directive_name(chain)} {shown(chain)}"
+    return f"{position(index, total)} in {item.shown}"
+
+
 def _fullchain_name(ref_path: str) -> str:
     stem, _ext = os.path.splitext(ref_path)
     return f"{stem}.fullchain.pem"
 
 
-def _completion(item: Served, missing: tuple[Link, ...]) -> str:
+def _completion(item: Served, missing: tuple[Link, ...], fix: Fix) -> str:
     """What to run so that the file holds the leaf and every missing intermediate."""
+    if fix.edits:
+        chain = item.chain
+        if chain.fullchain_slot and chain.ready_chain and len(chain.report.served) == 1:
+            return (f"fix: {fix_text(fix)} (by hand: `cat {item.pair.cert.path} {chain.ready_chain} > "
+                    f"{chain.fullchain_slot}`)")
+        return f"fix: {fix_text(fix)}"
+    return f"{_by_hand(item, missing)}; {fix.description}"
+
+
+def _by_hand(item: Served, missing: tuple[Link, ...]) -> str:
     chain = item.chain
     directive = directive_name(item.pair.cert)
     if chain.ready_fullchain:
@@ -213,7 +234,7 @@ def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
         report = chain.report
         if report.served_verified:
             continue  # what is sent already verifies: nothing is missing for a browser
-        fix = Fix("serve the leaf and its intermediates in one file", safe=True)
+        fix = chain_fix(inputs, item)
         if report.missing:
             invalid = {id(problem.link): problem for problem in report.invalid_intermediates}
             parts = []
@@ -228,7 +249,7 @@ def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
                 f"{item.shown} lacks the {noun} {'; '.join(parts)}; browsers that have not cached it fail "
                 "(Firefox: SEC_ERROR_UNKNOWN_ISSUER; Android, curl, Python; `openssl s_client`: 'unable to "
                 "verify the first certificate') while desktop Chrome may hide the problem by fetching it; "
-                f"{_completion(item, report.missing)}{_undecided(report)}"), fix)
+                f"{_completion(item, report.missing, fix)}{_undecided(report)}"), fix)
         unresolved = report.unresolved_issuer
         if unresolved is not None and not _unknown_root(report):
             issuer = _name_label(unresolved.issuer)
@@ -285,7 +306,7 @@ def chain_order(inputs: Inputs) -> Iterator[Finding]:
         total = len(served_certs)
         first = served_certs[0]
         ready = f"; or point {item.directive} at {item.chain.ready_fullchain}" if item.chain.ready_fullchain else ""
-        fix = Fix("write the leaf first, then each issuer in turn", safe=True)
+        fix = chain_fix(inputs, item)
         kmi = report.key_matches_index
         if kmi is not None and kmi > 0:
             message = (
@@ -318,7 +339,7 @@ def chain_order(inputs: Inputs) -> Iterator[Finding]:
                 f"{label(served_certs[later])} ({position(later, total)}), which it issued: each certificate "
                 "must be followed by its issuer; browsers usually cope, but stricter TLS clients (older Java, "
                 f"embedded devices) fail to build the chain; fix: leaf first, then each issuer in turn{ready}")
-        yield item.finding("SSL202", message, fix)
+        yield item.finding("SSL202", f"{message}; {fix_text(fix)}", fix)
 
 
 # ---------------------------------------------------------------- SSL203, SSL204
@@ -331,9 +352,9 @@ def chain_contains_root(inputs: Inputs) -> Iterator[Finding]:
         if not report.root_sent or report.anchor is None or report.root_index is None:
             continue
         root = report.served[report.root_index]
-        where = f"{label(root)} ({position(report.root_index, len(report.served))} in {item.shown})"
+        where = f"{label(root)} ({_served_at(item, report.root_index)})"
         size = len(root.tbs_certificate_bytes) + len(root.signature)
-        fix = Fix("drop the root from the served chain", safe=True)
+        fix = chain_fix(inputs, item)
         if item.chain.auto_chain:
             where = f"{label(root)} ({item.chain.auto_chain})"
             message = (f"apache2 sends the root {where}: the certificate file holds no intermediates, so OpenSSL "
@@ -346,7 +367,7 @@ def chain_contains_root(inputs: Inputs) -> Iterator[Finding]:
         else:
             message = (f"{where} is a cross-signed copy of the trusted root {label(report.anchor)}: clients that "
                        "trust that root ignore it; keep it only if old clients that lack the root need it")
-        yield item.finding("SSL203", message, fix)
+        yield item.finding("SSL203", f"{message}; {fix_text(fix)}", fix)
 
 
 @check("SSL204")
@@ -355,9 +376,9 @@ def chain_extra_certs(inputs: Inputs) -> Iterator[Finding]:
         report = item.chain.report
         total = len(report.served)
         reversed_chain = report.leaf_is_ca and report.key_matches_index == 0
-        fix = Fix("write the chain without the extra certificates", safe=True)
+        fix = chain_fix(inputs, item) if report.extras else None
         for extra in report.extras:
-            where = f"{label(extra.cert)} ({position(extra.index, total)} in {item.shown})"
+            where = f"{label(extra.cert)} ({_served_at(item, extra.index)})"
             if extra.reason == "duplicate":
                 message = (f"{where} is a duplicate: the same certificate is already in the file; it is sent on "
                            "every handshake for nothing; remove the copy")
@@ -367,4 +388,4 @@ def chain_extra_certs(inputs: Inputs) -> Iterator[Finding]:
                 message = (f"{where} is not on the chain of {label(report.leaf)}: it is sent on every handshake, "
                            "and clients that expect each certificate to certify the one before it (older Java, "
                            "embedded TLS stacks) may fail; remove it from the file")
-            yield item.finding("SSL204", message, fix)
+            yield item.finding("SSL204", f"{message}; {fix_text(fix)}", fix)

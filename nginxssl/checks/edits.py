@@ -51,7 +51,25 @@ class DeleteLine:
     directive: str
 
 
-Edit = NewFile | ReplaceArgs | InsertLine | DeleteLine
+@dataclass(frozen=True)
+class ExpectChain:
+    """Not a change: a promise the fixer checks on the planned bytes before it writes anything.
+
+    The file at `path` (as planned, else as it is on disk) must hold certificates only: the
+    leaf first, whose public key is `key_spki` (the key in `key_path`, when that can be read),
+    then each certificate's issuer, no root, and cryptography's verifier must accept it with
+    the trust sslint was run with (`ca_files`, `system_trust`) at `now` (ISO 8601).
+    """
+
+    path: str
+    key_spki: bytes
+    key_path: str | None = None
+    ca_files: tuple[str, ...] = ()
+    system_trust: bool = True
+    now: str = ""
+
+
+Edit = NewFile | ReplaceArgs | InsertLine | DeleteLine | ExpectChain
 
 
 def nginx_quote(arg: str) -> str:

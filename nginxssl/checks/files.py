@@ -5,6 +5,7 @@ from __future__ import annotations
 import grp
 import os
 import stat
+from dataclasses import replace
 from typing import Iterator
 
 from nginxssl.checks import Finding, Fix, Inputs, check
@@ -59,15 +60,35 @@ def _finding(rule: str, reference: Reference, message: str, fix: Fix | None = No
 
 @check("SSL002")
 def file_missing(inputs: Inputs) -> Iterator[Finding]:
+    keys_not_in_repository: list[Reference] = []
     for reference in references(inputs.sites):
         material = _material(inputs, reference)
         if material is None or material.status not in _ABSENT:
+            continue
+        if _expected_outside_repository(inputs, reference, material):
+            keys_not_in_repository.append(reference)
             continue
         what = {"missing": "does not exist", "unreadable": f"cannot be read ({material.detail})",
                 "not-regular": material.detail}[material.status]
         yield _finding("SSL002", reference,
                        f"{reference.directive} {_shown(reference)} {what}; {_refuses(inputs, reference, material)}")
+    if keys_not_in_repository:
+        first = keys_not_in_repository[0]
+        count = len({reference.ref.path for reference in keys_not_in_repository})
+        finding = _finding(
+            "SSL002", first,
+            f"{count} private key{'s' if count != 1 else ''} the configuration names {'are' if count != 1 else 'is'} "
+            f"not in the repository under --root (first: {first.directive} \"{first.ref.raw}\"); config "
+            "repositories usually hold no keys, so the checks that need a key (SSL005-SSL007) were skipped for "
+            f"{'them' if count != 1 else 'it'}; use --require-keys to report each one as an error")
+        yield replace(finding, severity="info")
     yield from _apache_key_absent(inputs)
+
+
+def _expected_outside_repository(inputs: Inputs, reference: Reference, material: Material) -> bool:
+    """With --root, a config repository's absent private key is expected, not an error."""
+    return (inputs.settings.root is not None and not inputs.settings.require_keys
+            and reference.role == "key" and material.status == "missing")
 
 
 def _key_in_certificate_file(inputs: Inputs, reference: Reference) -> bool:

@@ -177,10 +177,16 @@ def _csp_findings(inputs: Inputs) -> Iterator[Finding]:
                           f"drop the `{_directive(remover) if remover else 'Header unset'}` there",
                           Fix("keep the Content-Security-Policy in this section"))
             continue
+        base_scope = headers.base
+        # A first add_header in the server stops it inheriting the http level's: those must be repeated.
+        kept = [] if server != "nginx" or base_scope.own or base_scope.inherit != "on" else [
+            h for h in base_scope.inherited if h.action == "add"]
+        also = (f", and repeat the http-level add_header lines ({', '.join(h.where() for h in kept[:3])}) "
+                "there: a server block with an add_header of its own inherits none") if kept else ""
         if base.status == "absent" and base.reason == "report-only" and base.header is not None:
             message = (f"{_who(site)} sends only Content-Security-Policy-Report-Only "
                        f"({base.header.where()}): report-only policies never upgrade requests, so {_MIXED}; "
-                       f"add `{_CSP_LINE[server]}` to {_block_word(site)}")
+                       f"add `{_CSP_LINE[server]}` to {_block_word(site)}{also}")
         else:
             covered = [scope.label for scope in headers.scopes[1:]
                        if csp_upgrade(scope.headers, variables).status == "present"]
@@ -189,14 +195,10 @@ def _csp_findings(inputs: Inputs) -> Iterator[Finding]:
             if headers.base.response == "content" and missing_here[0] is not headers.base:
                 where = f" on {', '.join(scope.label for scope in missing_here[:3])}"
             message = (f"{_who(site)} sends no Content-Security-Policy with upgrade-insecure-requests{where}{only}: "
-                       f"{_MIXED}; add `{_CSP_LINE[server]}` to {_block_word(site)}{_fragment_note(inputs)}")
+                       f"{_MIXED}; add `{_CSP_LINE[server]}` to {_block_word(site)}{also}{_fragment_note(inputs)}")
         edits: tuple = ()
         if server == "nginx" and _opens_own_line(site.node):
-            base_scope = headers.base
-            # A first add_header in the server stops it inheriting the http level's: repeat those too.
-            kept = [] if base_scope.own or base_scope.inherit != "on" else [
-                _add_header_line(h) for h in base_scope.inherited if h.action == "add"]
-            edits = _insert(site.node, [_CSP_LINE[server], *kept])
+            edits = _insert(site.node, [_CSP_LINE[server], *map(_add_header_line, kept)])
         yield _at("SSL401", site.node, site, message,
                   Fix(f"add `{_CSP_LINE[server]}` to {_block_word(site)}", edits))
 
@@ -205,8 +207,8 @@ def _undecidable(site: Site, verdict: Verdict) -> Finding:
     """Info, never "missing": the value depends on the request in a way sslint cannot follow."""
     header = verdict.header
     resolution = verdict.resolution
-    if header.conditional:
-        why = f"`{_directive(header)}` applies only to some requests ({header.node.args[-1]})"
+    if header.for_html_pages() is None:
+        why = f"`{_directive(header)}` applies only to some requests ({header.condition})"
     elif resolution is not None and resolution.unknown:
         why = f"its value {header.value!r} depends on {', '.join(resolution.unknown)}, known only per request"
     else:
@@ -283,7 +285,9 @@ def _drop_finding(site: Site, scope: Scope, dropped: tuple[Header, ...]) -> Find
     where = scope.label if scope.kind != "server" else f"the server block of {_who(site)}"
     message = (f"{where}: {cause}, so responses from it go out without {lost}: {consequence}; {remedy}")
     lines = [_add_header_line(header) for header in dropped]
-    edits = _insert(scope.node, lines) if _opens_own_line(scope.node) else ()
+    # A location from a snippet shared by several servers would hand one server's headers to all.
+    own_file = scope.node is not None and site.node is not None and scope.node.file == site.node.file
+    edits = _insert(scope.node, lines) if own_file and _opens_own_line(scope.node) else ()
     return _at("SSL402", scope.node, site, message, Fix(f"repeat inside {scope.label}: {' '.join(lines)}", edits))
 
 

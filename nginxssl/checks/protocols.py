@@ -9,7 +9,6 @@ the message says what was assumed.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import replace
 from typing import Iterable, Iterator
 from urllib.parse import urlsplit
 
@@ -215,7 +214,7 @@ def _implicit(sites: list[Site], block: Node | None, build: Build | None, server
         where = "the server config (outside any <VirtualHost>)"
     recommended = _recommended(build, server)
     directive = "SSLProtocol" if server == "apache" else "ssl_protocols"
-    anchor = block if block is not None and len(sites) > 1 else first.node
+    anchor = block if block is not None else first.node  # where the one line for all of them goes
     count = f" for {len(sites)} TLS servers" if len(sites) > 1 else ""
     edits = ()
     if server == "nginx" and anchor is not None and anchor.children is not None and anchor.file and all(
@@ -233,8 +232,8 @@ def _implicit(sites: list[Site], block: Node | None, build: Build | None, server
             "SSL501", anchor, sites,
             f"{directive} is not set{count}, so the protocols depend on the nginx version: before 1.23.4 the "
             f"default enables TLSv1 and TLSv1.1 (since 1.23.4: TLSv1.2 TLSv1.3 only); sslint found no nginx "
-            f"binary to tell (--server-version names one) and assumed nothing; add `{recommended}` to {where} "
-            f"to be sure", severity="info", fix=fix)
+            f"binary to ask and assumed neither; add `{recommended}` to {where} to be sure",
+            severity="info", fix=fix)
     if server == "apache":
         sslv3 = build.openssl is not None and build.openssl < (1, 1, 0)
         enabled = apache_default_protocols(sslv3)

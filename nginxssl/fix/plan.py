@@ -11,7 +11,9 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from nginxssl.checks.edits import DeleteLine, Edit, InsertLine, NewFile, ReplaceArgs, apache_quote, nginx_quote
+from nginxssl.checks.edits import (
+    DeleteLine, Edit, ExpectChain, InsertLine, NewFile, ReplaceArgs, apache_quote, nginx_quote,
+)
 
 
 class EditConflict(Exception):
@@ -101,9 +103,14 @@ def plan(edits: list[Edit], read=None) -> dict[str, FilePlan]:
     plans: dict[str, FilePlan] = {}
     by_file: dict[str, list[Edit]] = {}
     for edit in edits:
+        if isinstance(edit, ExpectChain):
+            continue  # a promise about the result, checked by fix.chains before anything is written
         if isinstance(edit, NewFile):
             if os.path.lexists(edit.path):
                 raise EditConflict(f"{edit.path}: exists already; sslint never overwrites a certificate file")
+            earlier = plans.get(edit.path)
+            if earlier is not None and (earlier.new != edit.content or earlier.like != edit.like):
+                raise EditConflict(f"{edit.path}: two fixes want to write different contents")
             plans[edit.path] = FilePlan(edit.path, None, edit.content, [Change(1, 0, edit.content.splitlines(True))], edit.like)
         else:
             by_file.setdefault(edit.file, []).append(edit)

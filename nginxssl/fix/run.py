@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from nginxssl.checks import Finding
-from nginxssl.checks.edits import Edit
-from nginxssl.fix.apply import Validation, apply, server_binary
+from nginxssl.checks.edits import Edit, ExpectChain
+from nginxssl.fix import chains
+from nginxssl.fix.apply import FixFailed, Validation, apply, run_validation, server_binary
 from nginxssl.fix.diff import render
 from nginxssl.fix.plan import EditConflict, FilePlan, plan
 from nginxssl.parse.node import Config
@@ -67,17 +68,43 @@ def _fingerprint(plans: dict[str, FilePlan]) -> str:
     return digest.hexdigest()
 
 
+def left_to_you(findings: Iterable[Finding]) -> list[str]:
+    """The fixes that carry no edits (sslint cannot or will not make them), one line each."""
+    return [f"left to you: {finding.file}:{finding.line}: {finding.rule}: {finding.fix.description}"
+            for finding in findings if finding.fix is not None and not finding.fix.edits]
+
+
+def planned(chosen: list[Finding]) -> tuple[list[Finding], dict[str, FilePlan], list[str]]:
+    """Plan the edits; drop every finding whose promised chain (ExpectChain) does not hold
+    on the planned bytes, and say why. Raises EditConflict like plan()."""
+    notes: list[str] = []
+    while True:
+        edits = edits_of(chosen)
+        plans = plan(edits)
+        problems = chains.check([edit for edit in edits if isinstance(edit, ExpectChain)], plans)
+        if not problems:
+            return chosen, plans, notes
+        kept = []
+        for finding in chosen:
+            broken = [problems[edit] for edit in finding.fix.edits if edit in problems]
+            if broken:
+                notes.append(f"not fixed: {finding.file}:{finding.line}: {finding.rule}: the chain it would "
+                             f"serve is wrong ({broken[0]}); nothing was written for it")
+            else:
+                kept.append(finding)
+        chosen = kept
+
+
 def show(findings: list[Finding], unsafe: bool) -> Outcome:
-    chosen = fixable(findings, unsafe)
-    plans = plan(edits_of(chosen))
-    return Outcome(diff=render(plans), fixed=chosen, files=sorted(plans))
+    chosen, plans, notes = planned(fixable(findings, unsafe))
+    return Outcome(diff=render(plans), fixed=chosen, files=sorted(plans), notes=left_to_you(findings) + notes)
 
 
 def fix(findings: list[Finding], relint: Callable[[], list[Finding]], config: Config, root: str | None,
         unsafe: bool, validate: bool) -> Outcome:
     """Apply, re-lint, apply what the new lint fixes, at most MAX_ROUNDS times; validate each round."""
     validation, note = validation_for(config, root) if validate else (None, "not validated (--no-validate)")
-    outcome = Outcome(notes=[note] if note else [])
+    outcome = Outcome(notes=([note] if note else []) + left_to_you(findings))
     seen_states: set[str] = set()
     current = findings
     diffs = []
@@ -86,11 +113,14 @@ def fix(findings: list[Finding], relint: Callable[[], list[Finding]], config: Co
         if not chosen:
             break
         try:
-            plans = plan(edits_of(chosen))
+            chosen, plans, refused = planned(chosen)
         except EditConflict as error:
             if not outcome.fixed:
                 raise
             outcome.notes.append(f"stopped after {len(outcome.fixed)} fixes: {error}")
+            break
+        outcome.notes.extend(note for note in refused if note not in outcome.notes)
+        if not chosen:
             break
         state = _fingerprint(plans)
         if state in seen_states:
@@ -98,7 +128,15 @@ def fix(findings: list[Finding], relint: Callable[[], list[Finding]], config: Co
             break
         seen_states.add(state)
         diffs.append(render(plans))
-        apply(plans, validation)
+        try:
+            apply(plans, validation)
+        except FixFailed as error:
+            if validation is not None and not run_validation(validation)[0]:
+                # Restored, and the server still refuses: the tree was broken before sslint touched it.
+                raise FixFailed(f"{error}\nThe configuration fails this check as it was, before any fix, so the "
+                                "server cannot judge the fixes: repair what it names first, or run "
+                                "--fix --no-validate") from None
+            raise
         outcome.fixed.extend(chosen)
         outcome.files.extend(path for path in sorted(plans) if path not in outcome.files)
         current = relint()

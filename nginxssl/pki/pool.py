@@ -45,16 +45,18 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from nginxssl.parse.sysroot import resolve_links, to_disk
 from nginxssl.pki.chain import (
-    MAX_PATH_LENGTH, Candidate, ChainReport, common_name, diagnose, is_self_signed, issued, name_text,
+    MAX_PATH_LENGTH, Candidate, ChainReport, common_name, diagnose, is_ca, is_self_signed, issued, name_text,
 )
 from nginxssl.pki.load import Loader, Material
-from nginxssl.pki.trust import TrustStore, load_trust_store, system_bundle_path
+from nginxssl.pki.trust import TrustStore, load_trust_store, public_key_der, system_bundle_path
 from nginxssl.sites import CertRef, PathRef, Site
 
 # Sibling files that commonly hold intermediates (matched case-insensitively on the name),
 # most specific first: a file of intermediates is a better source to name than a fullchain.
 SIBLING_PATTERNS = ("chain.pem", "*intermediate*", "*.ca-bundle", "*bundle*", "fullchain.pem", "*chain*")
 MAX_SIBLINGS = 256  # per directory: a directory of thousands of bundles is not "siblings"
+MAX_KEY_BYTES = 64 * 1024  # a private key file is a few KB; anything larger is not looked into
+FULLCHAIN_SLOTS = 9  # <stem>.fullchain.pem, <stem>.fullchain-2.pem, ... <stem>.fullchain-9.pem
 MAX_POOL_FILES = 20000  # per --intermediates DIR
 FETCH_TIMEOUT = 5.0  # seconds per AIA download
 FETCH_MAX_BYTES = 256 * 1024  # an issuer certificate (or a PKCS#7 bundle of a few) is a few KB
@@ -66,6 +68,7 @@ TRUSTED_CERTIFICATE = "ssl_trusted_certificate, which nginx never sends"
 APACHE_CA_FILE = "SSLCACertificateFile"
 INTERMEDIATES_DIR = "--intermediates"
 SERVED_ELSEWHERE = "served by another site of this configuration"
+UNSENT = "the certificate file itself, whose chain mod_ssl replaces with SSLCertificateChainFile's"
 AIA = "downloaded from the AIA caIssuers URL"
 
 ServedKey = tuple[str | None, str | None, str | None]
@@ -97,6 +100,12 @@ class ServedChain:
     auto_chain: str | None = None  # apache2: the SSLCACertificateFile OpenSSL completed the sent chain from
     trust_sources: tuple[str, ...] = ()  # files the trust store was read from
     system_trust: bool = True
+    # For the fixer (checks/fullchain.py), prepared here because finding them means reading files:
+    target: ChainReport | None = None  # the chain to serve instead: `report`, or the real leaf's own chain
+    leaf_key: str | None = None  # on disk: the real leaf's key, found beside a bundle whose key is a CA's
+    leaf_key_raw: str | None = None  # leaf_key as the config would name it
+    ready_fullchain_disk: str | None = None  # ready_fullchain on disk
+    fullchain_slot: str | None = None  # on disk: a free <stem>.fullchain.pem beside the leaf (never an existing file)
 
     def origin(self, source: str) -> str:
         return self.origins.get(source, "")
@@ -185,7 +194,7 @@ def _relevant(served: tuple[x509.Certificate, ...], tiers: list[_Index],
         looked.add(subject)
         for tier in tiers:
             for candidate, der in tier.by_subject.get(subject, ()):
-                if candidate.source in exclude:
+                if candidate.source in exclude and tier.kind != UNSENT:
                     continue
                 if der in known:
                     continue
@@ -416,7 +425,9 @@ class ChainAnalyser:
         if pair.chain is not None and pair.chain.path:
             chain = material.get(pair.chain.path)
             if chain is not None and chain.usable:
-                served = served + chain.certs
+                # mod_ssl sends SSLCertificateChainFile's certificates instead of any the certificate
+                # file brings after its first (proven against apache2 2.4 in tests/test_fix_e2e.py).
+                served = served[:1] + chain.certs
         key_public = None
         if pair.key is not None:
             keys = material.get(pair.key.path) if pair.key.path else None
@@ -444,6 +455,13 @@ class ChainAnalyser:
 
         searched: list[str] = []
         tiers: list[_Index] = []
+
+        held = material.get(pair.cert.path)
+        if held is not None and len(held.certs) > len(served[:1]) and served[1:] != held.certs[1:]:
+            unsent = _Index(UNSENT)  # apache2: what the file holds after the leaf but is not sent
+            unsent.add(held.certs[1:], self._source(pair.cert.path))
+            tiers.append(unsent)
+            searched.append(f"the rest of {self.shown(pair.cert.path)}")
 
         siblings = _Index(SIBLING)
         directory = self._written_directory(pair.cert, prefix)
@@ -509,13 +527,27 @@ class ChainAnalyser:
                 if report.unresolved_issuer is None:
                     aia_urls = ()
 
-        ready = None
-        if report.missing or not report.order_ok or report.extras or report.root_sent:
-            wanted = [_der(cert) for cert in report.fullchain]
+        target, leaf_key, leaf_key_raw = report, None, None
+        if report.leaf_is_ca and report.key_matches_index is not None:
+            # The key belongs to a CA of the bundle (badssl.com's reversed chain): the chain to
+            # serve is the real leaf's, with the real leaf's own key, if one lies beside them.
+            target = None
+            found = self._leaf_key(served, pair, prefix)
+            if found is not None:
+                leaf, key_public, leaf_key, leaf_key_raw = found
+                others = tuple(cert for cert in served if cert is not leaf)
+                target = diagnose((leaf, *others), key_public, pool, trust, self.now)
+
+        ready = ready_disk = slot = None
+        needs_fix = report.missing or not report.order_ok or report.extras or report.root_sent
+        if needs_fix and target is not None:
+            wanted = [_der(cert) for cert in target.fullchain]
             for path, certs in sibling_certs.items():
-                if certs and [_der(cert) for cert in certs] == wanted:
-                    ready = path
+                if certs and [_der(cert) for cert in certs] == wanted and self._only_certs(self._disk[path]):
+                    ready, ready_disk = path, self._disk[path]
                     break
+            if ready is None and not pair.cert.dynamic and not pair.cert.inline:
+                slot = _free_slot(directory, os.path.basename(pair.cert.raw))
 
         ready_chain = None
         sources = list(dict.fromkeys(link.origin for link in report.missing))
@@ -538,7 +570,75 @@ class ChainAnalyser:
             auto_chain=auto_chain,
             trust_sources=trust.sources,
             system_trust=self.system_trust,
+            target=target,
+            leaf_key=leaf_key,
+            leaf_key_raw=leaf_key_raw,
+            ready_fullchain_disk=ready_disk,
+            fullchain_slot=slot,
         )
+
+    def _only_certs(self, path: str) -> bool:
+        """The file holds certificates and nothing else (no private key to serve by accident)."""
+        held = self.loader.load(path)
+        return held.usable and bool(held.certs) and not held.keys and not held.locked_keys and not held.broken_blocks
+
+    def _leaf_key(self, served: tuple[x509.Certificate, ...], pair: CertRef,
+                  prefix: str | None) -> tuple[x509.Certificate, object, str, str] | None:
+        """(real leaf, its public key, key file on disk, as the config would name it) for a bundle
+        whose configured key is a CA's: a key file in the key's directory or the certificate's
+        whose public key is that of a non-CA certificate of the bundle."""
+        wanted = {}
+        for cert in served:
+            if not is_ca(cert):
+                spki = public_key_der(cert)
+                if spki is not None:
+                    wanted.setdefault(spki, cert)
+        if not wanted:
+            return None
+        places = []
+        for ref in (pair.key, pair.cert):
+            if ref is not None and not ref.dynamic and not ref.inline:
+                places.append((self._written_directory(ref, prefix), os.path.dirname(ref.raw)))
+        seen: set[str] = set()
+        for directory, raw_directory in places:
+            try:
+                entries = sorted(os.listdir(directory))[:MAX_SIBLINGS]
+            except OSError:
+                continue
+            for entry in entries:
+                path = os.path.join(directory, entry)
+                real = os.path.realpath(path)
+                if real in seen:
+                    continue
+                seen.add(real)
+                try:
+                    info = os.stat(path)
+                except OSError:
+                    continue
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_KEY_BYTES:
+                    continue
+                held = self.loader.load(path)
+                if not held.usable or held.certs or len(held.keys) != 1:
+                    continue  # a key file holds one key and no certificate
+                key = held.keys[0].key
+                try:
+                    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+                except Exception:
+                    continue
+                if spki in wanted:
+                    return wanted[spki], key, path, os.path.join(raw_directory, entry)
+        return None
+
+
+def _free_slot(directory: str, name: str) -> str | None:
+    """The first of <stem>.fullchain.pem, <stem>.fullchain-2.pem, ... that does not exist."""
+    stem = os.path.splitext(name)[0] or name
+    for number in range(1, FULLCHAIN_SLOTS + 1):
+        suffix = "" if number == 1 else f"-{number}"
+        candidate = os.path.join(directory, f"{stem}.fullchain{suffix}.pem")
+        if not os.path.lexists(candidate):
+            return candidate
+    return None
 
 
 def _auto_chain(leaf: x509.Certificate, store: list[x509.Certificate]) -> tuple[x509.Certificate, ...]:

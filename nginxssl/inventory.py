@@ -1,0 +1,327 @@
+"""The certificate inventory: every certificate file a configuration serves, once.
+
+A stage beside the checks, after load: it reads the sites, what the loader
+found in each file and the chain analysis (pki.pool), and builds one row per
+certificate file the configuration names (nginx `ssl_certificate`, Apache
+`SSLCertificateFile`), however many sites share it. It reads no file and knows
+no rule; report/certs.py renders the rows.
+
+The chain status is one word, worst first: self-signed, wrong-order,
+incomplete, untrusted, complete. It is derived from the ChainReport the way the
+lint's rules read it (SSL104, SSL202, SSL201, SSL105), so that `sslint certs`
+and `sslint` never tell two stories about one file: in particular a leaf whose
+issuer was found nowhere is "incomplete" (SSL201 says it may also be an
+internal root), while a chain that climbs through a CA to an issuer found
+nowhere is "untrusted" (SSL105). Expiry is not a chain status: it has columns
+of its own.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Iterable, Mapping
+
+from cryptography import x509
+
+from nginxssl.pki import names
+from nginxssl.pki.chain import ChainReport, common_name, days_left, key_description, name_text, validity
+from nginxssl.pki.load import Material, cert_fingerprint
+from nginxssl.pki.pool import ServedChain, ServedKey, served_key
+from nginxssl.sites import CertRef, PathRef, Site
+
+SELF_SIGNED = "self-signed"
+WRONG_ORDER = "wrong-order"
+INCOMPLETE = "incomplete"
+UNTRUSTED = "untrusted"
+COMPLETE = "complete"
+CHAIN_STATUSES = (SELF_SIGNED, WRONG_ORDER, INCOMPLETE, UNTRUSTED, COMPLETE)  # worst first
+
+# Why a referenced certificate has no expiry: the loader's Material.status words
+# (missing, unreadable, not-regular, too-large, empty, der, pkcs12, garbage), and these.
+NO_CERTIFICATE = "no-certificate"  # the file loads but holds only keys
+DYNAMIC = "dynamic"  # the path uses variables nginx resolves per handshake
+INLINE = "inline"  # nginx `data:` PEM in the configuration itself
+LOADED = "ok"
+
+
+@dataclass(frozen=True)
+class SiteUse:
+    """A site that serves the certificate, and the directive that names it there."""
+
+    file: str
+    line: int
+    names: tuple[str, ...]
+    server: str
+    tls: bool
+    directive_file: str
+    directive_line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """The chain one (certificate, key, chain file) triple makes, in a word and in detail."""
+
+    status: str  # one of CHAIN_STATUSES
+    problems: tuple[str, ...]  # every status word that applies, worst first (empty when complete)
+    key_file: str | None
+    chain_file: str | None
+    certificates: int  # how many certificates the server sends
+    order_ok: bool
+    missing: tuple[str, ...]  # intermediates not sent (found elsewhere), by subject
+    unresolved_issuer: str | None  # an issuer found nowhere
+    anchor: str | None  # the trusted root the chain reaches
+    untrusted_root: str | None  # the root it reaches instead, outside the trust store
+    key_matches: bool | None  # the configured key belongs to the certificate served as the leaf; None: no key read
+    verified: bool  # cryptography's verifier accepts the completed chain at --now
+
+
+@dataclass(frozen=True)
+class CertificateRow:
+    """One certificate file the configuration names."""
+
+    path: str  # as the configuration spells it, made absolute (a certbot live/ link stays a live/ link)
+    resolved: str  # the file read, links resolved, without --root; the directive's text for dynamic paths
+    status: str  # LOADED, a Material.status word, NO_CERTIFICATE, DYNAMIC or INLINE
+    detail: str  # why nothing could be read, in the loader's words
+    sites: tuple[SiteUse, ...]
+    subject: str | None = None
+    names: tuple[str, ...] = ()  # DNS then IP subjectAltNames of the certificate served as the leaf
+    issuer: str | None = None  # the issuer's whole name
+    issuer_label: str | None = None  # the issuer's CN, else its whole name
+    key_type: str | None = None
+    key_bits: int | None = None
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    days_left: float | None = None  # negative once expired
+    validity: str | None = None  # "valid" | "expired" | "not yet valid"
+    expiring: bool = False  # expired, or expires within --expiry-days
+    fingerprint: str | None = None  # sha256 of the leaf, hex
+    serial: str | None = None  # hex
+    chains: tuple[ChainState, ...] = ()
+
+    @property
+    def loaded(self) -> bool:
+        return self.status == LOADED
+
+    @property
+    def checked(self) -> bool:
+        """The configuration names a file sslint can look at before a handshake."""
+        return self.status not in (DYNAMIC, INLINE)
+
+    @property
+    def whole_days(self) -> int | None:
+        """Whole days left (floor: -1 the day after it expired)."""
+        return None if self.days_left is None else math.floor(self.days_left)
+
+    @property
+    def chain_status(self) -> str | None:
+        """The worst status over the ways the file is served; None when no chain was built."""
+        if not self.chains:
+            return None
+        return min((chain.status for chain in self.chains), key=CHAIN_STATUSES.index)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        found = {problem for chain in self.chains for problem in chain.problems}
+        return tuple(status for status in CHAIN_STATUSES if status in found)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    rows: tuple[CertificateRow, ...]  # unreadable files first, then by days left, dynamic paths last
+    now: datetime
+    expiry_days: int
+    configs: tuple[str, ...] = ()
+
+    @property
+    def expiring(self) -> tuple[CertificateRow, ...]:
+        """Rows expired or expiring within --expiry-days: what makes the exit code 1."""
+        return tuple(row for row in self.rows if row.expiring)
+
+    @property
+    def expired(self) -> tuple[CertificateRow, ...]:
+        return tuple(row for row in self.rows if row.validity == "expired")
+
+    @property
+    def unreadable(self) -> tuple[CertificateRow, ...]:
+        return tuple(row for row in self.rows if row.checked and not row.loaded)
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """One configuration after the load stage: what the inventory is built from."""
+
+    main: str
+    prefix: str | None  # where relative paths in the configuration resolve (Config.prefix)
+    sites: tuple[Site, ...]
+    material: Mapping[str, Material]
+    chains: Mapping[ServedKey, ServedChain]
+
+
+# ---------------------------------------------------------------- chain status
+
+
+def chain_problems(report: ChainReport) -> tuple[str, ...]:
+    """Every status word that applies to a chain, worst first, as the lint's rules decide them."""
+    problems = []
+    if report.self_signed_leaf and report.anchor is None and not report.verified:  # SSL104
+        problems.append(SELF_SIGNED)
+    if not report.order_ok:  # SSL202
+        problems.append(WRONG_ORDER)
+    unresolved = report.unresolved_issuer
+    # An issuer found nowhere above a CA certificate is, far more often than not, an
+    # internal root (SSL105); above the leaf itself it may as well be a missing intermediate (SSL201).
+    above_ca = unresolved is not None and len(report.path) > 1 and unresolved.subject is report.path[-1].cert
+    if not report.served_verified and (report.missing or (unresolved is not None and not above_ca)):
+        problems.append(INCOMPLETE)
+    trusted = report.verified or report.served_verified
+    if not trusted and not report.self_signed_leaf and (above_ca or report.untrusted_root is not None):
+        problems.append(UNTRUSTED)
+    return tuple(problems)
+
+
+def _label(name: x509.Name) -> str:
+    return common_name(name) or name_text(name)
+
+
+def chain_state(chain: ServedChain, pair: CertRef, material: Mapping[str, Material], prefix: str | None,
+                shown: Callable[[str], str]) -> ChainState:
+    report = chain.report
+    problems = chain_problems(report)
+    key_matches = None
+    key = material.get(chain.key_path) if chain.key_path else material.get(chain.cert_path)
+    if key is not None and key.usable and key.keys:
+        key_matches = report.key_matches_index == report.leaf_index
+    return ChainState(
+        status=problems[0] if problems else COMPLETE,
+        problems=problems,
+        key_file=_written(pair.key, prefix, shown) if pair.key is not None and pair.key.path else None,
+        chain_file=_written(pair.chain, prefix, shown) if pair.chain is not None and pair.chain.path else None,
+        certificates=len(report.served),
+        order_ok=report.order_ok,
+        missing=tuple(_label(link.cert.subject) for link in report.missing),
+        unresolved_issuer=name_text(report.unresolved_issuer.issuer) if report.unresolved_issuer else None,
+        anchor=_label(report.anchor.subject) if report.anchor is not None else None,
+        untrusted_root=_label(report.untrusted_root.cert.subject) if report.untrusted_root is not None else None,
+        key_matches=key_matches,
+        verified=report.verified,
+    )
+
+
+# ---------------------------------------------------------------- rows
+
+
+def _written(ref: PathRef, prefix: str | None, shown: Callable[[str], str]) -> str:
+    """The path as the directive spells it, absolute: what the admin wrote and will look for."""
+    if "$" in ref.raw:  # Apache ${VAR}: only the resolved path means anything
+        return shown(ref.path)
+    if os.path.isabs(ref.raw):
+        return os.path.normpath(ref.raw)
+    if prefix is not None:
+        return shown(os.path.normpath(os.path.join(prefix, ref.raw)))
+    return shown(ref.path)
+
+
+def _site_use(site: Site, pair: CertRef) -> SiteUse:
+    node = pair.cert.node
+    return SiteUse(site.file, site.line, site.name_list, site.server, site.tls, node.file, node.line)
+
+
+def _leaf_fields(leaf: x509.Certificate, now: datetime, expiry_days: int) -> dict:
+    left = days_left(leaf, now)
+    state = validity(leaf, now)
+    described = key_description(leaf)
+    try:
+        serial = format(leaf.serial_number, "x")
+    except Exception:  # a serial cryptography refuses to parse is still a certificate to list
+        serial = None
+    return {
+        "subject": name_text(leaf.subject),
+        "names": names.san_names(leaf),
+        "issuer": name_text(leaf.issuer),
+        "issuer_label": _label(leaf.issuer),
+        "key_type": described[0] if described else None,
+        "key_bits": described[1] if described else None,
+        "not_before": leaf.not_valid_before_utc,
+        "not_after": leaf.not_valid_after_utc,
+        "days_left": left,
+        "validity": state,
+        # As SSL101/SSL103 judge it: expired, or at most --expiry-days left.
+        "expiring": state == "expired" or (state == "valid" and left <= expiry_days),
+        "fingerprint": cert_fingerprint(leaf),
+        "serial": serial,
+    }
+
+
+def _sort_key(row: CertificateRow) -> tuple:
+    # A referenced file nothing can be read from stops the server: it leads. Paths
+    # resolved per handshake cannot be judged: they close the list.
+    if not row.checked:
+        return (2, 0.0, row.path)
+    if row.days_left is None:
+        return (0, 0.0, row.path)
+    return (1, row.days_left, row.path)
+
+
+def build(configs: Iterable[Analysed], now: datetime, expiry_days: int,
+          shown: Callable[[str], str] = lambda path: path) -> Inventory:
+    """One row per certificate file the configurations name, each once, with every site serving it.
+
+    A file is one file however it is spelled (links resolved); the row shows the first
+    spelling. `shown` turns a path on disk into the configuration's view of it
+    (ChainAnalyser.shown strips --root). The sites listed are those that speak TLS with
+    it; a file only plain-HTTP servers inherit (an http-level ssl_certificate) lists
+    those instead, so that every row says who names it.
+    """
+    grouped: dict[tuple, dict] = {}
+    mains: list[str] = []
+    for config in configs:
+        mains.append(config.main)
+        for site in config.sites:
+            for pair in site.certs:
+                ref = pair.cert
+                key = ("file", ref.path) if ref.path is not None else ("dynamic", ref.raw)
+                entry = grouped.setdefault(key, {"ref": ref, "prefix": config.prefix, "material": None,
+                                                 "chains": [], "sites": {}})
+                if ref.path is not None and entry["material"] is None:
+                    entry["material"] = config.material.get(ref.path)
+                chain = config.chains.get(served_key(pair)) if ref.path is not None else None
+                if chain is not None and all(chain is not seen[0] for seen in entry["chains"]):
+                    entry["chains"].append((chain, pair, config.material, config.prefix))
+                entry["sites"].setdefault((site.file, site.line, ref.node.file, ref.node.line), _site_use(site, pair))
+
+    rows = []
+    for entry in grouped.values():
+        ref = entry["ref"]
+        uses = tuple(entry["sites"].values())
+        serving = tuple(use for use in uses if use.tls) or uses
+        if ref.path is None:
+            status = INLINE if ref.inline else DYNAMIC
+            detail = ("PEM inline in the configuration (data:)" if ref.inline
+                      else "the path holds variables the server resolves per handshake; not checked")
+            rows.append(CertificateRow(ref.raw, ref.raw, status, detail, serving))
+            continue
+        path, resolved = _written(ref, entry["prefix"], shown), shown(ref.path)
+        held: Material | None = entry["material"]
+        if held is None or not held.usable:
+            status = held.status if held is not None else "missing"
+            detail = held.detail if held is not None else "not read"
+            rows.append(CertificateRow(path, resolved, status, detail, serving))
+            continue
+        if not entry["chains"]:
+            what = "private keys" if held.keys or held.locked_keys else "nothing usable"
+            rows.append(CertificateRow(path, resolved, NO_CERTIFICATE, f"holds {what} but no certificate", serving))
+            continue
+        chains = tuple(chain_state(*served, shown) for served in entry["chains"])
+        leaf = entry["chains"][0][0].report.leaf  # the certificate the server presents as the site's
+        rows.append(CertificateRow(path, resolved, LOADED, "", serving, chains=chains,
+                                   **_leaf_fields(leaf, now, expiry_days)))
+    rows.sort(key=_sort_key)
+    return Inventory(tuple(rows), now, expiry_days, tuple(mains))
