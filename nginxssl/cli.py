@@ -301,14 +301,23 @@ commands_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_
 
 
 @commands_app.command("rules")
-def rules_command() -> None:
+def rules_command(
+    markdown: Annotated[bool, typer.Option("--markdown", help="A Markdown table (README.md carries this one).")] = False,
+) -> None:
     """List every rule: id, name, default severity, what --fix does."""
     from nginxssl.catalogue import catalogue
 
     rules = catalogue()
+    fixes = {"safe": "fix", "unsafe": "unsafe fix"}
+    if markdown:
+        typer.echo("| id | name | severity | --fix | what it finds |\n|---|---|---|---|---|")
+        for rule in rules.values():
+            summary = rule.summary.replace("|", "\\|")
+            typer.echo(f"| {rule.id} | {rule.name} | {rule.severity} | {fixes.get(rule.fixable, '–')} | {summary} |")
+        return
     width = max(len(rule.name) for rule in rules.values())
     for rule in rules.values():
-        fixable = {"safe": "fix", "unsafe": "unsafe fix"}.get(rule.fixable, "")
+        fixable = fixes.get(rule.fixable, "")
         typer.echo(f"{rule.id}  {rule.name:<{width}}  {rule.severity:<7}  {fixable:<10}  {rule.summary}".rstrip())
 
 

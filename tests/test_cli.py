@@ -184,3 +184,10 @@ def test_readme_test_command_is_what_ci_runs():
     readme = (REPO / "README.md").read_text()
     ci = (REPO / ".ci" / "run").read_text().strip().splitlines()[-1]
     assert ci in readme
+
+
+def test_readme_rule_table_is_the_catalogue():
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("<!-- rules:start")
+    table = readme[readme.index("\n", start) + 1:readme.index("<!-- rules:end -->")]
+    assert table == sslint("rules", "--markdown").stdout
