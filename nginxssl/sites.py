@@ -270,3 +270,12 @@ def _with_apache_headers(site: Site, server_level: tuple[Node, ...]) -> Site:
     if site.context == "server":
         return replace(site, headers=apache_headers(Node("server", (), site.file, site.line, server_level)))
     return site
+
+
+def names_of(sites) -> tuple[str, ...]:
+    """The server names of several sites, each once, in order."""
+    seen: dict[str, None] = {}
+    for site in sites:
+        for name in site.name_list:
+            seen.setdefault(name, None)
+    return tuple(seen)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from nginxssl.sites import PathRef, Site
+from nginxssl.sites import PathRef, Site, names_of
 
 # Apache directives are stored lower-cased; messages use the documented spelling.
 _SPELLING = {
@@ -30,11 +30,7 @@ class Reference:
 
     @property
     def names(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for site in self.sites:
-            for name in site.name_list:
-                seen.setdefault(name, None)
-        return tuple(seen)
+        return names_of(self.sites)
 
     @property
     def directive(self) -> str:

@@ -18,7 +18,7 @@ from nginxssl.checks import Finding, Fix, Inputs
 from nginxssl.checks.references import spelled
 from nginxssl.pki.chain import common_name, name_text
 from nginxssl.pki.pool import ServedChain, served_key
-from nginxssl.sites import CertRef, PathRef, Site
+from nginxssl.sites import CertRef, PathRef, Site, names_of
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,7 @@ class Served:
 
     @property
     def names(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for site in self.sites:
-            for name in site.name_list:
-                seen.setdefault(name, None)
-        return tuple(seen)
+        return names_of(self.sites)
 
     @property
     def tls(self) -> bool:
