@@ -270,12 +270,16 @@ def test_reversed_chain_without_the_leafs_key_is_refused_and_says_why(tmp_path):
     findings = chain_findings(config, tmp_path)
     (finding,) = [f for f in findings if f.rule == "SSL202"]
     assert not finding.fix.edits
-    assert "sslint --fix cannot do this: the key is the CA 'Fix Test Inter''s" in finding.message
+    assert "sslint --fix cannot do this: the configured key belongs to the CA 'Fix Test Inter'" in finding.message
     assert "'a.test'" in finding.fix.description
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    shown = sslint(str(config), "--diff", "--now", NOW_TEXT, "--no-system-trust", "--ca-file",
+                   str(tmp_path / "root.pem"), "--select", "SSL2")
+    assert shown.exit_code == 0 and shown.stdout == ""  # nothing to apply ...
+    assert "SSL202 not fixed automatically: the configured key belongs to the CA" in shown.stderr  # ... and why, beside the patch
     result = sslint(str(config), "--fix", "--now", NOW_TEXT, "--no-system-trust", "--ca-file",
                     str(tmp_path / "root.pem"), "--select", "SSL2")
-    assert "left to you" in result.output and "SSL202" in result.output
+    assert "SSL202 not fixed automatically: the configured key belongs to the CA" in result.output
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
@@ -356,7 +360,9 @@ def test_apache_served_chain_is_the_chain_files_not_the_certificate_files(tmp_pa
                    "    SSLCertificateKeyFile a.key\n    SSLCertificateChainFile junk.pem\n</VirtualHost>\n")
     findings = chain_findings(config, tmp_path)
     assert {f.rule for f in findings} == {"SSL201", "SSL203"}
-    assert DeleteLine(str(config), 6, "SSLCertificateChainFile") in edits_of(findings, DeleteLine)
+    # full.pem already holds exactly the chain: the chain file goes, nothing is written or repointed.
+    assert set(edits_of(findings, DeleteLine)) == {DeleteLine(str(config), 6, "SSLCertificateChainFile")}
+    assert not edits_of(findings, NewFile) and not edits_of(findings, ReplaceArgs)
 
 
 def test_refusals_and_the_rule_cases_cover_every_chain_rule():
@@ -370,3 +376,37 @@ def test_the_plan_refuses_two_contents_for_one_new_file(tmp_path):
 
     with pytest.raises(EditConflict, match="different contents"):
         plan([NewFile(str(tmp_path / "a.pem"), b"one"), NewFile(str(tmp_path / "a.pem"), b"two")])
+
+
+def test_an_existing_fullchain_that_is_exactly_right_is_reused_not_rewritten(tmp_path):
+    config = build(tmp_path, {"a.pem": ["inter", "leaf"], "a.key": {"key": "leaf"},
+                              "a.fullchain.pem": ["leaf", "inter"]}, site("a.pem", "a.key"))
+    findings = chain_findings(config, tmp_path)
+    assert [f.rule for f in findings] == ["SSL202"]
+    assert not edits_of(findings, NewFile)
+    assert edits_of(findings, ReplaceArgs) == [ReplaceArgs(str(config), 4, "ssl_certificate", ("a.fullchain.pem",))]
+
+
+def test_dropping_a_cross_signed_root_copy_needs_unsafe_fixes(tmp_path):
+    """A cross-signed copy of a trusted root is what clients without that root build on."""
+    PKI["root_x"] = {"ca": True, "issuer": "other_root", "cn": "Fix Test Root", "key_of": "root"}
+    try:
+        config = build(tmp_path, {"a.pem": ["leaf", "inter", "root_x"], "a.key": {"key": "leaf"}},
+                       site("a.pem", "a.key"))
+        findings = chain_findings(config, tmp_path)
+    finally:
+        del PKI["root_x"]
+    (finding,) = [f for f in findings if f.rule == "SSL203"]
+    assert "cross-signed copy" in finding.message
+    assert finding.fix.edits and not finding.fix.safe and "unsafe" in finding.fix.description
+
+
+def test_a_new_file_already_written_with_the_same_bytes_is_not_a_conflict(tmp_path):
+    """Two targets (`sslint /etc/nginx /etc/apache2 --fix`) may share a certificate directory:
+    the second finds the first's fullchain already written and only repoints its directive."""
+    from nginxssl.fix.plan import EditConflict
+
+    (tmp_path / "a.fullchain.pem").write_bytes(b"same")
+    assert plan([NewFile(str(tmp_path / "a.fullchain.pem"), b"same")]) == {}
+    with pytest.raises(EditConflict, match="never overwrites"):
+        plan([NewFile(str(tmp_path / "a.fullchain.pem"), b"other")])

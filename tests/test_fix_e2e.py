@@ -381,3 +381,33 @@ def test_badssl_chains_fixed_under_root_verify_with_openssl(tmp_path):
     settled = snapshot(root / "corpus")
     sslint(*args, "--fix")
     assert snapshot(root / "corpus") == settled
+
+
+def test_apache_sends_the_chain_file_instead_of_the_certificate_files_own_chain(tmp_path):
+    """mod_ssl's SSLCertificateChainFile replaces the intermediates the certificate file holds
+    (what pki.pool models): sslint reports the chain apache2 really sends, and --fix repairs it."""
+    require("apache2")
+    require("openssl")
+    from pki import build
+
+    port = free_port()
+    build({"pki": PKI, "files": {"ca/root.pem": ["root"], "full.pem": ["a", "inter"], "a.key": {"key": "a"},
+                                 "extra.pem": ["root"]}}, tmp_path)
+    site = tmp_path / "site.conf"
+    site.write_text(f"<VirtualHost 127.0.0.1:{port}>\n    ServerName a.test\n    SSLEngine on\n"
+                    "    SSLCertificateFile full.pem\n    SSLCertificateKeyFile a.key\n"
+                    "    SSLCertificateChainFile extra.pem\n</VirtualHost>\n")
+    with running_apache(site, tmp_path, port=port):
+        assert subjects(served_chain_pem(port, "a.test")) == ["CN=a.test", "CN=E2E Root"]
+        assert not s_client_verify(port, "a.test", tmp_path / "ca/root.pem").ok
+    args = [str(site), "--server", "apache", "--ca-file", str(tmp_path / "ca/root.pem"), "--select", "SSL2"]
+    report = sslint(*args)
+    assert "SSL201" in report.stdout and "'E2E Inter'" in report.stdout and "full.pem" in report.stdout
+    fixed = sslint(*args, "--fix")
+    assert "changed nothing" not in fixed.output, fixed.output
+    # full.pem already holds the right chain: only the chain file goes, no new file is written.
+    assert "SSLCertificateChainFile" not in site.read_text() and "SSLCertificateFile full.pem" in site.read_text()
+    assert not list(tmp_path.glob("*.fullchain*.pem"))
+    with running_apache(site, tmp_path, port=port):
+        verdict = s_client_verify(port, "a.test", tmp_path / "ca/root.pem")
+        assert verdict.ok and verdict.chain_subjects == ["CN=a.test", "CN=E2E Inter"], verdict.output

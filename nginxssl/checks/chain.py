@@ -209,7 +209,7 @@ def _completion(item: Served, missing: tuple[Link, ...], fix: Fix) -> str:
             return (f"fix: {fix_text(fix)} (by hand: `cat {item.pair.cert.path} {chain.ready_chain} > "
                     f"{chain.fullchain_slot}`)")
         return f"fix: {fix_text(fix)}"
-    return f"{_by_hand(item, missing)}; {fix.description}"
+    return f"{_by_hand(item, missing)}; {fix_text(fix)}"
 
 
 def _by_hand(item: Served, missing: tuple[Link, ...]) -> str:

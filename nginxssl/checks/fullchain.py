@@ -80,7 +80,7 @@ def _item_key(item: Served) -> tuple:
 
 
 def _refusal(reason: str) -> Fix:
-    return Fix(f"{REFUSED}: {reason}", (), True)
+    return Fix(reason, (), True)  # no edits: the description says why
 
 
 def _want(inputs: Inputs, item: Served) -> _Want | str:
@@ -94,25 +94,36 @@ def _want(inputs: Inputs, item: Served) -> _Want | str:
         whose = f"the key of {label(real)}" if real is not None else "the site's own key"
         places = " or ".join(dict.fromkeys(f'"{os.path.dirname(ref.raw) or "."}"' for ref in (pair.key, pair.cert)
                                            if ref is not None))
-        return (f"the key is the CA {label(report.leaf)}'s and no key file in {places} is {whose}; "
-                f"point {directive_name(pair.key) if pair.key else 'the key directive'} at it, then run --fix again")
+        return (f"the configured key belongs to the CA {label(report.leaf)}, and no key file in {places} is "
+                f"{whose}; point {directive_name(pair.key) if pair.key else 'the key directive'} at it, then run "
+                "--fix again")
     if target.unresolved_issuer is not None:
         issuer = target.unresolved_issuer
         fetch = (" (or run with --fetch to download it from the certificate's AIA URL)"
                  if chain.aia_urls and not inputs.settings.fetch else "")
         return (f"the issuer '{name_text(issuer.issuer)}' of {label(issuer.subject)} was found nowhere, so "
                 f"no complete chain can be written; get it from your CA{fetch}")
-    if pair.key is None or not pair.key.path:
+    if pair.key is None:
         if item.server == "apache":
             return (f"the private key sits in {shown(pair.cert)} itself and sslint never copies a private key "
                     "into a new file; move it into its own file named by SSLCertificateKeyFile, then run --fix again")
         return "no ssl_certificate_key is configured for this certificate"
+    if not pair.key.path:
+        return f"the key's path {shown(pair.key)} is only known at handshake time"
     if target.key_matches_index is None:
         return (f"the key ({directive_name(pair.key)} {shown(pair.key)}) belongs to no certificate of the file "
-                "(SSL005): a reordered chain would not start nginx either")
+                f"(SSL005): a reordered chain would not start {inputs.wording} either")
     if not target.verified:
         return (f"even completed, the chain of {label(target.leaf)} does not verify ({target.verify_error}); "
                 "sslint writes only chains that verify")
+    if chain.cert_file_ready and pair.chain is not None:
+        # The file already holds exactly the chain; only the chain file mod_ssl sends instead is in the way.
+        chain_ref = pair.chain
+        description = (f"delete {directive_name(chain_ref)} {shown(chain_ref)}: {shown(pair.cert)} already holds "
+                       f"exactly the leaf and its intermediates, and mod_ssl sends the chain file instead")
+        edits = (DeleteLine(chain_ref.node.file, chain_ref.node.line, directive_name(chain_ref)),
+                 _promise(inputs, pair.cert.path, target, pair.key.path))
+        return _Want(edits, description, _der(target.leaf), (pair.cert.raw,), None, None, True)
     if chain.ready_fullchain_disk:
         path, new_file = chain.ready_fullchain_disk, None
     elif chain.fullchain_slot:
@@ -143,16 +154,21 @@ def _want(inputs: Inputs, item: Served) -> _Want | str:
         edits.append(DeleteLine(pair.chain.node.file, pair.chain.node.line, directive_name(pair.chain)))
         description += (f"; delete {directive_name(pair.chain)} {shown(pair.chain)}, which mod_ssl would send "
                         "instead of the chain in the new file")
-    leaf_spki = public_key_der(target.leaf) or b""
-    settings = inputs.settings
-    edits.append(ExpectChain(path, leaf_spki, key_path, tuple(os.path.abspath(f) for f in settings.ca_files),
-                             settings.system_trust, settings.now.isoformat()))
+    edits.append(_promise(inputs, path, target, key_path))
     # A served cross-signed copy of a trusted root is what old clients lacking that root build on.
     cross_signed = report.root_sent and report.root_index is not None and not is_self_signed(
         report.served[report.root_index])
     if cross_signed:
         description += " (unsafe: drops the cross-signed root copy that old clients may need)"
     return _Want(tuple(edits), description, _der(target.leaf), cert_args, key_args, new_file, not cross_signed)
+
+
+def _promise(inputs: Inputs, path: str, target: ChainReport, key_path: str | None) -> ExpectChain:
+    """What the fixer checks on the bytes before writing: `path` serves `target`'s leaf with this key."""
+    settings = inputs.settings
+    return ExpectChain(path, public_key_der(target.leaf) or b"", key_path,
+                       tuple(os.path.abspath(name) for name in settings.ca_files), settings.system_trust,
+                       settings.now.isoformat())
 
 
 _CACHE: list = []  # [(inputs, fixes)]: the last run's decisions; holding `inputs` keeps its id unique
@@ -259,4 +275,4 @@ def fix_text(fix: Fix) -> str:
     """How a finding's message ends: what --fix does, or why it cannot."""
     if fix.edits:
         return f"`sslint --fix` will {fix.description}"
-    return fix.description
+    return f"{REFUSED}: {fix.description}"

@@ -107,6 +107,8 @@ def plan(edits: list[Edit], read=None) -> dict[str, FilePlan]:
             continue  # a promise about the result, checked by fix.chains before anything is written
         if isinstance(edit, NewFile):
             if os.path.lexists(edit.path):
+                if _holds(edit.path, edit.content, read):
+                    continue  # written already (by the fix of another target sharing the directory)
                 raise EditConflict(f"{edit.path}: exists already; sslint never overwrites a certificate file")
             earlier = plans.get(edit.path)
             if earlier is not None and (earlier.new != edit.content or earlier.like != edit.like):
@@ -153,6 +155,13 @@ def _order(edit: Edit) -> tuple:
     # On one line: replacements first, then insertions (which go after it), then deletion.
     kind = {ReplaceArgs: 0, InsertLine: 1, DeleteLine: 2}[type(edit)]
     return (edit.line, kind, repr(edit))
+
+
+def _holds(path: str, content: bytes, read) -> bool:
+    try:
+        return os.path.isfile(path) and read(path) == content
+    except OSError:
+        return False
 
 
 def _read(path: str) -> bytes:

@@ -70,7 +70,7 @@ def _fingerprint(plans: dict[str, FilePlan]) -> str:
 
 def left_to_you(findings: Iterable[Finding]) -> list[str]:
     """The fixes that carry no edits (sslint cannot or will not make them), one line each."""
-    return [f"left to you: {finding.file}:{finding.line}: {finding.rule}: {finding.fix.description}"
+    return [f"{finding.file}:{finding.line}: {finding.rule} not fixed automatically: {finding.fix.description}"
             for finding in findings if finding.fix is not None and not finding.fix.edits]
 
 
@@ -88,7 +88,7 @@ def planned(chosen: list[Finding]) -> tuple[list[Finding], dict[str, FilePlan], 
         for finding in chosen:
             broken = [problems[edit] for edit in finding.fix.edits if edit in problems]
             if broken:
-                notes.append(f"not fixed: {finding.file}:{finding.line}: {finding.rule}: the chain it would "
+                notes.append(f"{finding.file}:{finding.line}: {finding.rule} not fixed: the chain it would "
                              f"serve is wrong ({broken[0]}); nothing was written for it")
             else:
                 kept.append(finding)

@@ -21,9 +21,17 @@ of intermediates gathered from disk in the order an admin would look —
 Then pki.chain.diagnose explains the chain. What is "served" follows the
 server: nginx sends the file as it is; mod_ssl lets OpenSSL complete a
 certificate file without intermediates from SSLCACertificateFile (proven
-against a running apache2 by the SSL201 rule cases). Every file is read through
-the Loader (cached by path, size and mtime); the checks only ever see the
-results. Paths in messages are the config's own (without --root).
+against a running apache2 by the SSL201 rule cases), and sends
+SSLCertificateChainFile's certificates instead of any the certificate file
+holds after its first (proven by tests/test_fix_e2e.py). Every file is read
+through the Loader (cached by path, size and mtime); the checks only ever see
+the results. Paths in messages are the config's own (without --root).
+
+For the fullchain fix (checks/fullchain.py) the same pass prepares what needs
+reading files: the chain to serve (`target`; for a bundle whose key is a CA's,
+the real leaf's chain with the leaf's own key file, looked for beside the key
+and the certificate), an existing sibling holding exactly that chain, and a
+free `<stem>.fullchain[-N].pem` name beside the leaf.
 """
 
 from __future__ import annotations
@@ -106,6 +114,7 @@ class ServedChain:
     leaf_key_raw: str | None = None  # leaf_key as the config would name it
     ready_fullchain_disk: str | None = None  # ready_fullchain on disk
     fullchain_slot: str | None = None  # on disk: a free <stem>.fullchain.pem beside the leaf (never an existing file)
+    cert_file_ready: bool = False  # the certificate file itself holds exactly target.fullchain (Apache: a chain file spoils it)
 
     def origin(self, source: str) -> str:
         return self.origins.get(source, "")
@@ -539,9 +548,11 @@ class ChainAnalyser:
                 target = diagnose((leaf, *others), key_public, pool, trust, self.now)
 
         ready = ready_disk = slot = None
+        cert_file_ready = False
         needs_fix = report.missing or not report.order_ok or report.extras or report.root_sent
         if needs_fix and target is not None:
             wanted = [_der(cert) for cert in target.fullchain]
+            cert_file_ready = held is not None and [_der(cert) for cert in held.certs] == wanted
             for path, certs in sibling_certs.items():
                 if certs and [_der(cert) for cert in certs] == wanted and self._only_certs(self._disk[path]):
                     ready, ready_disk = path, self._disk[path]
@@ -575,6 +586,7 @@ class ChainAnalyser:
             leaf_key_raw=leaf_key_raw,
             ready_fullchain_disk=ready_disk,
             fullchain_slot=slot,
+            cert_file_ready=cert_file_ready,
         )
 
     def _only_certs(self, path: str) -> bool:
