@@ -193,3 +193,10 @@ def test_fix_with_nothing_to_fix_leaves_certbot_roundtrip_files_identical(tmp_pa
         result = sslint(str(path), "--server", "nginx", "--fix", "--no-validate", "--ignore", "SSL4", "--ignore", "SSL5")
         assert result.exit_code in (0, 1, 2)
     assert {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()} == before
+
+
+def test_arguments_that_keep_their_value_keep_their_quotes(tmp_path):
+    site = tmp_path / "a.conf"
+    site.write_text("add_header Strict-Transport-Security 'max-age=31536000';\n")
+    edit = ReplaceArgs(str(site), 1, "add_header", ("Strict-Transport-Security", "max-age=31536000", "always"))
+    assert plan([edit])[str(site)].new == b"add_header Strict-Transport-Security 'max-age=31536000' always;\n"

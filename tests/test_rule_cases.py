@@ -94,21 +94,10 @@ def test_real_apache_agrees(rule_id, case, tmp_path):
 
 # ---------------------------------------------------------------- fix cases (STYLE.md: as sqlfluff's)
 
-# Fixable rules whose cases do not say yet what --fix leaves behind (their owners add `fixed:`,
-# then take the rule out of this set: the strict xfail fails as soon as a fix case exists).
-PENDING_FIX_CASES = {"SSL401", "SSL402", "SSL403", "SSL501", "SSL504"}
-
-
-def _pending(rule_id: str, strict: bool) -> list:
-    return [pytest.mark.xfail(strict=strict, reason=f"{rule_id}: `fixed:` cases not written yet")] \
-        if rule_id in PENDING_FIX_CASES else []
-
-
-FIXABLE = [pytest.param(rule.id, marks=_pending(rule.id, True), id=rule.id)
-           for rule in sorted(catalogue().values(), key=lambda rule: rule.id) if rule.fixable]
+FIXABLE = sorted(rule.id for rule in catalogue().values() if rule.fixable)
 FIX_CASES = [(rule_id, case) for rule_id, case in CASES if "fixed" in case]
-UNFIXED = [pytest.param(rule_id, case, marks=_pending(rule_id, False), id=case_id(rule_id, case))
-           for rule_id, case in CASES if rule_id in (case.get("expect") or []) and "fixed" not in case]
+UNFIXED = [(rule_id, case) for rule_id, case in CASES
+           if rule_id in (case.get("expect") or []) and "fixed" not in case]
 
 
 @pytest.mark.parametrize("rule", FIXABLE)
@@ -145,7 +134,7 @@ def test_fix_case_writes_what_it_says_and_relints_clean(rule_id, case, tmp_path)
         assert verdict.ok == (case["fixed_nginx_t"] == "ok"), verdict.output
 
 
-@pytest.mark.parametrize("rule_id,case", UNFIXED)
+@pytest.mark.parametrize("rule_id,case", UNFIXED, ids=[case_id(*entry) for entry in UNFIXED])
 def test_failing_case_without_a_fix_comes_back_byte_identical(rule_id, case, tmp_path):
     from cases import run_fix, snapshot
 

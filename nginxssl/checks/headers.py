@@ -8,6 +8,7 @@ matter here; other headers (X-Frame-Options, ...) are not this linter's business
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Iterable, Iterator
 
@@ -93,7 +94,15 @@ def _add_header_line(header: Header) -> str:
     """The add_header line that re-creates `header` where it is dropped (the security headers
     with `always`, as SSL403 wants them: one round of --fix, not two)."""
     always = header.always or header.key in SECURITY_HEADERS
-    return f"add_header {nginx_quote(header.name)} {nginx_quote(header.value)}{' always' if always else ''};"
+    return f"add_header {nginx_quote(header.name)} {_quoted_value(header.value)}{' always' if always else ''};"
+
+
+def _quoted_value(value: str) -> str:
+    """A header value in double quotes, as the lines it repeats are written almost everywhere
+    (`"max-age=31536000"`, `"upgrade-insecure-requests"`); a lone variable stays bare, as h5bp writes it."""
+    if re.fullmatch(r"\$(\w+|\{\w+\})", value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _opens_own_line(node: Node | None) -> bool:

@@ -76,7 +76,20 @@ def _replace_args(text: str, edit: ReplaceArgs) -> str:
     lead = len(text[start:end]) - len(text[start:end].lstrip())
     trail = len(text[start:end]) - len(text[start:end].rstrip())
     quote = apache_quote if edit.server == "apache" else nginx_quote
-    return text[:start + lead] + " ".join(quote(arg) for arg in edit.args) + text[end - trail:end] + text[end:]
+    # An argument that keeps its value keeps its spelling: the author's quotes stay.
+    written = _tokens(text[start:end])
+    spelled = [raw if raw is not None and value == arg else quote(arg)
+               for arg, (raw, value) in zip(edit.args, written + [(None, None)] * len(edit.args))]
+    return text[:start + lead] + " ".join(spelled) + text[end - trail:end] + text[end:]
+
+
+def _tokens(span: str) -> list[tuple[str, str]]:
+    """(as written, value) of each argument in `span`: quotes removed, backslash escapes resolved."""
+    found = []
+    for match in re.finditer(r'"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|((?:[^\s"\'\\]|\\.)+)', span):
+        inner = next(group for group in match.groups() if group is not None)
+        found.append((match.group(0), re.sub(r"\\(.)", r"\1", inner)))
+    return found
 
 
 def _indent_of(line: str) -> str:
