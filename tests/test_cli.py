@@ -191,3 +191,14 @@ def test_readme_rule_table_is_the_catalogue():
     start = readme.index("<!-- rules:start")
     table = readme[readme.index("\n", start) + 1:readme.index("<!-- rules:end -->")]
     assert table == sslint("rules", "--markdown").stdout
+
+
+def test_shell_completion_offers_options_and_their_values():
+    import os as _os
+
+    env = {**_os.environ, "_SSLINT_COMPLETE": "complete_bash", "COMP_WORDS": "sslint --format ", "COMP_CWORD": "2"}
+    out = subprocess.run([sys.executable, "-m", "nginxssl"], env=env, capture_output=True, text=True)
+    assert set(out.stdout.split()) == {"text", "json", "sarif", "github"}
+    script = subprocess.run([sys.executable, "-m", "nginxssl", "--show-completion", "bash"],
+                            capture_output=True, text=True, env={**_os.environ, "SHELL": "/bin/bash"})
+    assert "_SSLINT_COMPLETE" in script.stdout
