@@ -1,15 +1,22 @@
 """Time sslint against crossplane.parse alone and `nginx -t`, on the same generated tree, in one run.
 
-    python benchmarks/run.py [--blocks 5000 --files 500 --certs 1000 --runs 5 --server nginx|apache]
+    python benchmarks/run.py [--blocks 5000 --files 500 --certs 1000 --runs 5 --server nginx|apache] [--growth]
 
 Each tool runs as its own process, several times; the script prints the median
-wall time, the ratio to crossplane.parse and to `nginx -t`, and each tool's peak
-memory (max RSS). Not part of the test suite: tests assert behaviour, never time.
+wall time, the ratio to crossplane.parse (Apache: to sslint's own parser alone)
+and to `nginx -t`, and each tool's peak memory (max RSS of its largest process).
+`sslint` runs as configured (a second process on a machine with two cores);
+`sslint, one process` forces SSLINT_JOBS=1. `--growth` also times sslint on a
+tree ten times as large and prints the ratio. sslint's bytecode is compiled
+first, as pip does on install (this machine sets PYTHONDONTWRITEBYTECODE, which
+would otherwise make every run compile nginxssl/ anew). Not part of the test
+suite: tests assert behaviour, never time.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -56,7 +63,8 @@ def series(command: list[str], runs: int) -> dict:
 
 def tools(tree: Path, main: Path, server: str) -> dict[str, list[str]]:
     sslint = shutil.which("sslint") or str(Path(sys.executable).with_name("sslint"))
-    found = {"sslint": [sslint, str(tree), "--format", "json"]}
+    found = {"sslint": [sslint, str(tree), "--format", "json"],
+             "sslint, one process": ["env", "SSLINT_JOBS=1", sslint, str(tree), "--format", "json"]}
     if server == "nginx":
         found["crossplane.parse"] = [sys.executable, "-c", f"import crossplane; crossplane.parse({str(main)!r})"]
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
@@ -69,27 +77,28 @@ def tools(tree: Path, main: Path, server: str) -> dict[str, list[str]]:
     return found
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", type=int, default=5000)
-    parser.add_argument("--files", type=int, default=500)
-    parser.add_argument("--certs", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--server", choices=("nginx", "apache"), default="nginx")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    args = parser.parse_args()
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as handle:
+            model = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
 
+
+def bench(args: argparse.Namespace, blocks: int, files: int, certs: int) -> tuple[str, dict]:
     with tempfile.TemporaryDirectory(prefix="sslint-bench-") as scratch:
         tree = Path(scratch) / args.server
-        main_config = generate(tree, args.blocks, args.files, args.certs, args.server)
+        main_config = generate(tree, blocks, files, certs, args.server)
         results = {name: series(command, args.runs) for name, command in tools(tree, main_config, args.server).items()}
+    header = (f"{args.server}: {blocks} blocks / {files} files / {certs} certificates; "
+              f"{args.runs} runs; {machine()}; {date.today()}")
+    return header, results
 
+
+def show(header: str, results: dict) -> None:
     baseline = results.get("crossplane.parse") or results.get("sslint parser alone")
-    header = (f"{args.server}: {args.blocks} blocks / {args.files} files / {args.certs} certificates; "
-              f"{args.runs} runs; {platform.machine()} {os.cpu_count()} cores; {date.today()}")
-    if args.json:
-        print(json.dumps({"tree": header, "results": results}, indent=2))
-        return
     print(header)
     print(f"{'tool':<22}{'median s':>10}{'min s':>9}{'peak MiB':>10}{'× parse':>9}{'× nginx -t':>12}  exit")
     for name, result in results.items():
@@ -98,6 +107,32 @@ def main() -> None:
         versus = f"{result['median_s'] / nginx['median_s']:.2f}" if nginx else "-"
         print(f"{name:<22}{result['median_s']:>10.3f}{result['min_s']:>9.3f}{result['peak_mib']:>10.1f}"
               f"{ratio:>9.2f}{versus:>12}  {result['exit']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=5000)
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--certs", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--server", choices=("nginx", "apache"), default="nginx")
+    parser.add_argument("--growth", action="store_true", help="also time a tree ten times as large")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    compileall.compile_dir(str(HERE.parent / "nginxssl"), quiet=1)
+
+    runs = [bench(args, args.blocks, args.files, args.certs)]
+    if args.growth:
+        runs.append(bench(args, args.blocks * 10, args.files * 10, args.certs * 10))
+    if args.json:
+        print(json.dumps([{"tree": header, "results": results} for header, results in runs], indent=2))
+        return
+    for header, results in runs:
+        show(header, results)
+        print()
+    if args.growth:
+        small, large = (results["sslint"]["median_s"] for _header, results in runs)
+        print(f"growth: sslint on {args.blocks * 10} blocks takes {large / small:.2f}× its time on {args.blocks}")
 
 
 if __name__ == "__main__":

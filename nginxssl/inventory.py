@@ -306,7 +306,9 @@ def build(configs: Iterable[Analysed], now: datetime, expiry_days: int,
             status = INLINE if ref.inline else DYNAMIC
             detail = ("PEM inline in the configuration (data:)" if ref.inline
                       else "the path holds variables the server resolves per handshake; not checked")
-            rows.append(CertificateRow(ref.raw, ref.raw, status, detail, serving))
+            # An inline value is the PEM itself, and may hold a private key: name where it is, never what.
+            named = f"data: ({ref.node.directive} at {ref.node.file}:{ref.node.line})" if ref.inline else ref.raw
+            rows.append(CertificateRow(named, named, status, detail, serving))
             continue
         path, resolved = _written(ref, entry["prefix"], shown), shown(ref.path)
         held: Material | None = entry["material"]

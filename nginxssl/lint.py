@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Iterator
 
 from nginxssl.catalogue import SEVERITIES, catalogue
 from nginxssl.checks import LATE_RULE, Finding, Inputs, Settings, registry, run_checks
 from nginxssl.discover import Target
 from nginxssl.installed import build_for
 from nginxssl.parse.node import Config
+from nginxssl.parse.sysroot import main_under_root
 from nginxssl.pki.load import Loader, Material
-from nginxssl.pki.pool import ChainAnalyser
+from nginxssl.pki.pool import ChainAnalyser, served_key
 from nginxssl.probe import Probe
 from nginxssl.sites import Site, sites_of
 from nginxssl.suppress import parse_suppressions, split
+from nginxssl.workers import Forked, two_processes
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Result:
 
 
 def parse(target: Target, root: str | None) -> Config:
+    if root is not None:
+        target = replace(target, path=main_under_root(target.path, root))
     if target.server == "apache":
         from nginxssl.parse.apache import fragment_server_root, parse_apache, service_defines
 
@@ -38,8 +42,10 @@ def parse(target: Target, root: str | None) -> Config:
     return parse_nginx(target.path, root=root, fragment=target.fragment)
 
 
-def load(sites: tuple[Site, ...], loader: Loader) -> tuple[dict[str, Material], dict[str, tuple[bytes, ...] | None]]:
-    """Read every file the sites name, once; keys are opened with their site's passwords."""
+def load(sites: tuple[Site, ...], loader: Loader, wanted: Callable[[str], bool] | None = None,
+         ) -> tuple[dict[str, Material], dict[str, tuple[bytes, ...] | None]]:
+    """Read every file the sites name (or the ones `wanted` picks), once; keys are opened with
+    the passwords of the first site that names them."""
     passwords: dict[str, tuple[bytes, ...] | None] = {}
     for site in sites:
         for ref in site.password_files:
@@ -55,6 +61,8 @@ def load(sites: tuple[Site, ...], loader: Loader) -> tuple[dict[str, Material], 
             refs.extend((pair.cert, pair.key, pair.chain))
         for ref in refs:
             if ref is None or ref.path is None or ref.path in material:
+                continue
+            if wanted is not None and not wanted(ref.path):
                 continue
             material[ref.path] = loader.load(ref.path, site_passwords)
     return material, passwords
@@ -76,8 +84,20 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
     config = parse(target, settings.root)
     sites = sites_of(config)
     loader = loader or Loader()
+    analyser = analyser or chain_analyser(settings, loader)
+    # Not with --fetch: two processes could each download the same issuer.
+    parallel = two_processes(len(sites)) and not settings.fetch
+    if parallel:
+        # Every other served pair is diagnosed by a second process (workers.py), which reads
+        # the files again for itself; the parent reads them, does its half, then takes the child's.
+        pairs = list(dict.fromkeys(served_key(pair) for site in sites for pair in site.certs if pair.cert.path))
+        theirs = set(pairs[1::2])
+        helper = Forked(lambda: _diagnose_share(sites, loader, analyser, config.prefix, theirs.__contains__))
     material, passwords = load(sites, loader)
-    chains = (analyser or chain_analyser(settings, loader)).analyse(sites, material, config.prefix)
+    if parallel:
+        analyser.analyse(sites, material, config.prefix, share=lambda key: key not in theirs)
+        analyser.remember(helper.result() or {})  # a failed child leaves its half to the next line
+    chains = analyser.analyse(sites, material, config.prefix)
     build = build_for(config.server, settings.server_version)
     inputs = Inputs(config, sites, material, passwords, settings, chains=chains, extra={"build": build},
                     probe=probe)
@@ -85,7 +105,7 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
     order = {path: index for index, path in enumerate(config.files)}
     seen: set[tuple] = set()
     findings = []
-    for finding in run_checks(inputs, selected):
+    for finding in (_run_in_two(inputs, selected) if parallel else run_checks(inputs, selected)):
         key = (finding.rule, finding.file, finding.line, finding.message)
         if key in seen:
             continue
@@ -109,6 +129,43 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         findings.extend(replace(f, severity=severity, name=rule.name) for f in registry()[LATE_RULE](late))
     findings.sort(key=lambda f: (order.get(f.file, len(order)), f.file, f.line, f.rule))
     return Result(target, config, sites, tuple(findings))
+
+
+def _diagnose_share(sites: tuple[Site, ...], loader: Loader, analyser: ChainAnalyser, prefix: str,
+                    share: Callable[[tuple], bool]) -> dict[tuple, object]:
+    """In the second process: the diagnoses of the pairs `share` picks. It reads their files and
+    every served certificate file (where other pairs' missing intermediates may be found), not
+    the other pairs' keys, the costliest files to read."""
+    needed: set[str] = set()
+    for site in sites:
+        for pair in site.certs:
+            needed.update(ref.path for ref in (pair.cert, pair.chain) if ref is not None and ref.path)
+            if pair.key is not None and pair.key.path and share(served_key(pair)):
+                needed.add(pair.key.path)
+    material, _passwords = load(sites, loader, needed.__contains__)
+    before = analyser.diagnosed()
+    analyser.analyse(sites, material, prefix, share=share)
+    return {key: chain for key, chain in analyser.diagnosed().items() if key not in before}
+
+
+# The certificate and name families (SSL1xx-SSL3xx) go to the second process, the files,
+# headers and protocols families stay: on the benchmark tree the halves cost about the same.
+_SECOND_PROCESS_FAMILIES = ("SSL1", "SSL2", "SSL3")
+
+
+def _run_in_two(inputs: Inputs, selected: tuple[str, ...]) -> Iterator[Finding]:
+    """run_checks(inputs, selected), half of the rules run by a second process; same order."""
+    checks = registry()
+    runnable = [rule for rule in selected if rule != LATE_RULE and rule in checks]
+    theirs = [rule for rule in runnable if rule.startswith(_SECOND_PROCESS_FAMILIES)]
+    helper = Forked(lambda: {rule: list(checks[rule](inputs)) for rule in theirs})
+    by_rule = {rule: list(checks[rule](inputs)) for rule in runnable if rule not in theirs}
+    answered = helper.result()
+    if answered is None:  # the child failed: run its rules here
+        answered = {rule: list(checks[rule](inputs)) for rule in theirs}
+    by_rule.update(answered)
+    for rule in runnable:
+        yield from by_rule[rule]
 
 
 def at_or_above(severity: str, threshold: str) -> bool:

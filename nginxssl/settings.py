@@ -93,6 +93,8 @@ def find_settings(start: str) -> str | None:
 
 def _has_tool_table(path: str) -> bool:
     try:
+        if os.stat(path).st_size == 0:  # empty, or a link to a kernel interface (/proc/kmsg) that blocks a reader
+            return False
         with open(path, encoding="utf-8") as handle:
             return any(line.strip().startswith("[tool.sslint") for line in handle)
     except (OSError, UnicodeDecodeError):
@@ -112,6 +114,8 @@ def _read_yaml(path: str) -> tuple[dict, dict[str, int]]:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
+        if os.stat(path).st_size == 0:  # empty, or a link to a kernel interface (/proc/kmsg) that blocks a reader
+            return {}, {}
         with open(path, encoding="utf-8") as handle:
             data = YAML(typ="rt").load(handle)
     except MarkedYAMLError as error:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from nginxssl.headers import ResponseHeaders, apache_headers, nginx_context, nginx_headers
+from nginxssl.headers import NginxContext, ResponseHeaders, apache_headers, nginx_context, nginx_headers
 from nginxssl.parse.node import Config, Node
 from nginxssl.parse.sysroot import SymlinkLoop, to_disk
 
@@ -158,7 +158,10 @@ def _effective(block: Node, inherited: dict[str, list[Node]]) -> dict[str, list[
     return merged
 
 
-def _nginx_site(config: Config, server: Node, context: str, scope: dict[str, list[Node]]) -> Site:
+def _nginx_site(config: Config, server: Node, context: str, scope: dict[str, list[Node]],
+                http_level: NginxContext | None = None) -> Site:
+    """One server block as a Site; with `http_level`, a TLS site gets its response headers too
+    (built here rather than by dataclasses.replace afterwards, which cost as much as the site)."""
     directives = _effective(server, scope)
     errors: list[tuple[Node, str]] = []
 
@@ -194,6 +197,7 @@ def _nginx_site(config: Config, server: Node, context: str, scope: dict[str, lis
     ssl_on = directives.get("ssl", [])
     uses_ssl_on = bool(ssl_on) and ssl_on[-1].args[:1] == ("on",)
     tls = any(listen.ssl or listen.quic for listen in listens) or uses_ssl_on
+    headers = nginx_headers(server, http_level) if http_level is not None and (tls or certs) else None
     return Site(
         server="nginx",
         context=context,
@@ -208,6 +212,7 @@ def _nginx_site(config: Config, server: Node, context: str, scope: dict[str, lis
         trusted_certificate=trusted,
         errors=tuple(errors),
         directives={name: nodes[-1] for name, nodes in directives.items()},
+        headers=headers,
     )
 
 
@@ -233,10 +238,8 @@ def nginx_sites(config: Config) -> tuple[Site, ...]:
         http_level = nginx_context(block_nodes) if context == "http" else None
         for node in block_nodes:
             if node.directive == "server" and node.is_block:
-                site = _nginx_site(config, node, context, scope)
+                site = _nginx_site(config, node, context, scope, http_level)
                 if site.tls or site.certs:
-                    if http_level is not None:
-                        site = replace(site, headers=nginx_headers(node, http_level))
                     sites.append(site)
 
     if config.fragment:

@@ -55,8 +55,20 @@ class Served:
         return Finding(rule, node.file, node.line, message, self.names, self.server, fix=fix)
 
 
+# The grouping of the inputs last asked about: a dozen checks ask for it in one run, and on
+# thousands of sites regrouping each time cost more than the checks themselves.
+_last: tuple = ()
+
+
 def served(inputs: Inputs) -> Iterator[Served]:
     """Each certificate directive once, in config order, with every site that uses it."""
+    global _last
+    if not (_last and _last[0] is inputs.sites and _last[1] is inputs.chains):
+        _last = (inputs.sites, inputs.chains, tuple(_group(inputs)))
+    return iter(_last[2])
+
+
+def _group(inputs: Inputs) -> Iterator[Served]:
     grouped: dict[tuple, tuple[CertRef, list[Site]]] = {}
     for site in inputs.sites:
         for pair in site.certs:

@@ -9,9 +9,11 @@ file removed. Temporary files a killed run left behind are removed first.
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from nginxssl.fix.plan import FilePlan
 
 TEMP_PREFIX = ".sslint-"
 TEMP_SUFFIX = ".tmp"
+FAULT_ENV = "SSLINT_FAULT"  # tests only (tests/test_fix_faults.py); see _fault()
 
 
 class FixFailed(Exception):
@@ -45,6 +48,33 @@ def _fsync_directory(directory: str) -> None:
         os.close(descriptor)
 
 
+_fault_steps = {"any": 0, "written": 0}
+
+
+def _fault(step: str, path: str) -> None:
+    """Fault injection for tests; nothing happens unless $SSLINT_FAULT is set.
+
+    Every write has two steps, "written" (the temporary is fsynced, not yet
+    renamed) and "renamed"; they are counted together in one process.
+    `kill:N` sends SIGKILL to this process at the N-th step (a crash or power
+    cut between any two steps of a fix); `enospc:N` makes the N-th write fail
+    at its "written" step as a full disk would.
+    """
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    action, _, number = spec.partition(":")
+    _fault_steps["any"] += 1
+    if step == "written":
+        _fault_steps["written"] += 1
+    if not number.isdigit():
+        return
+    if action == "kill" and _fault_steps["any"] == int(number):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if action == "enospc" and step == "written" and _fault_steps["written"] == int(number):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+
 def write_atomic(path: str, data: bytes, like: str | None = None) -> None:
     target = os.path.realpath(path)
     directory = os.path.dirname(target)
@@ -62,6 +92,7 @@ def write_atomic(path: str, data: bytes, like: str | None = None) -> None:
                     os.fchown(handle.fileno(), info.st_uid, info.st_gid)
             else:
                 os.fchmod(handle.fileno(), 0o644)
+        _fault("written", target)
         os.replace(temporary, target)
     except BaseException:
         try:
@@ -70,6 +101,7 @@ def write_atomic(path: str, data: bytes, like: str | None = None) -> None:
             pass
         raise
     _fsync_directory(directory)
+    _fault("renamed", target)
 
 
 def remove_stale_temporaries(paths: list[str]) -> None:
@@ -106,7 +138,9 @@ def run_validation(validation: Validation) -> tuple[bool, str]:
 
 def apply(plans: dict[str, FilePlan], validation: Validation | None) -> None:
     """Write every plan; validate; on any failure restore everything and raise FixFailed."""
-    ordered = [plans[path] for path in sorted(plans)]
+    # New files (fullchains) before the edits that point at them: a run killed in between leaves
+    # an unused new file, never a configuration that names a file not yet written.
+    ordered = [plans[path] for path in sorted(plans, key=lambda path: (plans[path].old is not None, path))]
     remove_stale_temporaries([plan.path for plan in ordered])
     done: list[FilePlan] = []
     try:

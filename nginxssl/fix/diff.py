@@ -28,6 +28,27 @@ def display_path(path: str) -> str:
     return relative if not relative.startswith("..") else absolute.lstrip("/")
 
 
+_GIT_ESCAPES = {0x07: "\\a", 0x08: "\\b", 0x09: "\\t", 0x0A: "\\n", 0x0B: "\\v", 0x0C: "\\f", 0x0D: "\\r",
+                0x22: '\\"', 0x5C: "\\\\"}
+
+
+def header_name(prefix: str, path: str) -> str:
+    """`prefix` and the path for a `---`/`+++` line, in double quotes with C escapes the way git
+    writes a name holding a control character, a double quote or bytes that are not UTF-8
+    (`git apply` reads it back); any other name as it is."""
+    name = prefix + display_path(path)
+    raw = name.encode("utf-8", "surrogateescape")
+    try:
+        raw.decode("utf-8")
+        plain = not any(byte < 0x20 or byte in (0x22, 0x7F) for byte in raw)
+    except UnicodeDecodeError:
+        plain = False
+    if plain:
+        return name
+    return '"' + "".join(_GIT_ESCAPES.get(byte) or (chr(byte) if 0x20 <= byte < 0x7F else f"\\{byte:03o}")
+                         for byte in raw) + '"'
+
+
 def _add(hunk: Hunk, line_type: str, line: bytes) -> None:
     text = _text(line)
     if text.endswith("\n"):
@@ -62,7 +83,7 @@ def _groups(changes: list[Change]) -> list[list[Change]]:
 
 
 def _patched_file(plan: FilePlan) -> PatchedFile:
-    target = "b/" + display_path(plan.path)
+    target = header_name("b/", plan.path)
     if plan.old is None:
         patched = PatchedFile(source="/dev/null", target=target)
         new_lines = plan.new.splitlines(True)
@@ -71,7 +92,7 @@ def _patched_file(plan: FilePlan) -> PatchedFile:
             _add(hunk, "+", line)
         patched.append(hunk)
         return patched
-    patched = PatchedFile(source="a/" + display_path(plan.path), target=target)
+    patched = PatchedFile(source=header_name("a/", plan.path), target=target)
     old_lines = plan.old.splitlines(True)
     offset = 0
     for group in _groups(plan.changes):

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from nginxssl.checks import Finding
-from nginxssl.checks.edits import Edit, ExpectChain
+from nginxssl.checks.edits import Edit, ExpectChain, NewFile
 from nginxssl.fix import chains
-from nginxssl.fix.apply import FixFailed, Validation, apply, run_validation, server_binary
+from nginxssl.fix.apply import FixFailed, Validation, apply, remove_stale_temporaries, run_validation, server_binary
 from nginxssl.fix.diff import render
 from nginxssl.fix.plan import EditConflict, FilePlan, plan
 from nginxssl.parse.node import Config
@@ -103,6 +103,10 @@ def show(findings: list[Finding], unsafe: bool) -> Outcome:
 def fix(findings: list[Finding], relint: Callable[[], list[Finding]], config: Config, root: str | None,
         unsafe: bool, validate: bool) -> Outcome:
     """Apply, re-lint, apply what the new lint fixes, at most MAX_ROUNDS times; validate each round."""
+    # A killed run's temporaries go even when this run has nothing to write (httpd reads every
+    # file of an included directory, dot files too).
+    remove_stale_temporaries([*config.files, *(edit.path for finding in findings if finding.fix is not None
+                                               for edit in finding.fix.edits if isinstance(edit, NewFile))])
     validation, note = validation_for(config, root) if validate else (None, "not validated (--no-validate)")
     outcome = Outcome(notes=([note] if note else []) + left_to_you(findings))
     seen_states: set[str] = set()

@@ -30,6 +30,23 @@ def to_disk(path: str, base: str, root: str | None) -> str:
     return resolve_links(os.path.join(base, path), root)
 
 
+def _below(root: str, path: str) -> list[str] | None:
+    """The components of `path` after it reaches `root` (an absolute, normal path), `..` left in
+    place for the caller to stop at the root; None when `path` never passes through `root`.
+
+    Not os.path.abspath(path): it would resolve `<root>/etc/../../../tmp/x` to /tmp/x, out of
+    the root, before anyone could stop it there.
+    """
+    components = os.path.join(os.getcwd(), path).split("/")
+    reached = "/"
+    for index, component in enumerate(components):
+        if reached == root:
+            return components[index:]
+        if component:
+            reached = os.path.normpath(os.path.join(reached, component))
+    return [] if reached == root else None
+
+
 def resolve_links(path: str, root: str) -> str:
     """Follow symlinks in `path` component by component, re-rooting absolute targets under `root`.
 
@@ -37,7 +54,7 @@ def resolve_links(path: str, root: str) -> str:
     limit raises SymlinkLoop.
     """
     root = os.path.abspath(root)
-    parts = os.path.abspath(path)[len(root):].strip("/").split("/") if os.path.abspath(path).startswith(root) else None
+    parts = _below(root, path)
     if parts is None:
         return path
     current = root
@@ -62,3 +79,13 @@ def resolve_links(path: str, root: str) -> str:
             continue
         current = candidate
     return current
+
+
+def main_under_root(path: str, root: str) -> str:
+    """The file named on the command line, followed under `root` when the kernel's way through its
+    links would leave it (a checkout's nginx.conf linked to /etc/nginx/nginx.conf): --root means
+    nothing outside the root is read, and --fix writes nothing there."""
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    if os.path.commonpath([real, real_root]) == real_root:
+        return path
+    return resolve_links(path, root)

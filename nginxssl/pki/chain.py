@@ -27,7 +27,7 @@ from cryptography.x509.oid import NameOID
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder
 
 from nginxssl.pki import names
-from nginxssl.pki.load import describe_public
+from nginxssl.pki.load import describe_public, per_certificate
 from nginxssl.pki.trust import TrustStore, authority_key_id, public_key_der, subject_key_id
 
 MAX_PATH_LENGTH = 10  # longer than any public chain; stops loops between cross-signed CAs
@@ -217,11 +217,13 @@ def _extension(cert: x509.Certificate, kind: type) -> object | None:
         return None
 
 
+@per_certificate
 def is_ca(cert: x509.Certificate) -> bool:
     constraints = _extension(cert, x509.BasicConstraints)
     return bool(constraints is not None and constraints.ca)
 
 
+@per_certificate
 def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
@@ -257,8 +259,25 @@ def key_weakness(cert: x509.Certificate) -> tuple[str, int] | None:
     return None
 
 
+# (id(cert), id(issuer)) -> (cert, issuer, verdict): an intermediate's signature by its root is
+# checked once, not once for every leaf below it.
+_SIGNATURES: dict[tuple[int, int], tuple[x509.Certificate, x509.Certificate, bool | None]] = {}
+
+
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
     """True/False when the signature was checked; None when it could not be."""
+    key = (id(cert), id(issuer))
+    hit = _SIGNATURES.get(key)
+    if hit is not None and hit[0] is cert and hit[1] is issuer:
+        return hit[2]
+    if len(_SIGNATURES) >= 100_000:
+        _SIGNATURES.clear()
+    verdict = _check_signature(cert, issuer)
+    _SIGNATURES[key] = (cert, issuer, verdict)
+    return verdict
+
+
+def _check_signature(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
     try:
         cert.verify_directly_issued_by(issuer)
         return True
@@ -303,6 +322,7 @@ def _may_issue(issuer: x509.Certificate, cert: x509.Certificate) -> bool:
     return authority is None or subject is None or authority == subject
 
 
+@per_certificate
 def is_self_signed(cert: x509.Certificate) -> bool:
     if not _may_issue(cert, cert):
         return False
@@ -401,14 +421,42 @@ def _choose_leaf(served: tuple[x509.Certificate, ...], key_public: PublicKeyType
     return 0, None
 
 
+MAX_ISSUER_KEYS = 4  # distinct keys under one issuer name that _order_ok tries for one certificate
+
+
+def _name_key(name: x509.Name) -> object:
+    """A dict key equal for equal names; a name that cannot be hashed equals nothing (as in _names_equal)."""
+    try:
+        hash(name)
+    except Exception:
+        return object()
+    return name
+
+
 def _order_ok(served: tuple[x509.Certificate, ...], leaf_index: int) -> bool:
     """The leaf is first and no certificate comes before one it issued."""
     if leaf_index != 0:
         return False
-    for later in range(1, len(served)):
-        for earlier in range(later):
-            if _der(served[earlier]) != _der(served[later]) and issued(served[earlier], served[later]):
+    # Only an earlier certificate whose subject is the later one's issuer can have issued it:
+    # looking those up by name keeps a bundle of thousands of certificates linear, not quadratic.
+    # Whether one certificate issued another depends only on its subject, key and key identifier:
+    # each of those is tried once per later certificate, and no more of them than any real chain
+    # holds (a bundle of a thousand look-alike CAs would otherwise cost a million signature checks).
+    ders = [_der(cert) for cert in served]
+    earlier_by_subject: dict[object, list[int]] = {}
+    for later, cert in enumerate(served):
+        tried: set[tuple] = set()
+        for earlier in earlier_by_subject.get(_name_key(cert.issuer), ()):
+            issuer = served[earlier]
+            identity = (public_key_der(issuer), subject_key_id(issuer))
+            if ders[earlier] == ders[later] or identity in tried:
+                continue
+            if len(tried) >= MAX_ISSUER_KEYS:
+                break
+            tried.add(identity)
+            if issued(issuer, cert):
                 return False
+        earlier_by_subject.setdefault(_name_key(cert.subject), []).append(later)
     return True
 
 
@@ -586,11 +634,15 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
     on_path = {link.served_index for link in path if link.served}
     path_der = {_der(link.cert) for link in path}
     extras = []
+    served_der = [_der(cert) for cert in served]
+    first_index = {}
+    for index, der in enumerate(served_der):
+        first_index.setdefault(der, index)
     for index, cert in enumerate(served):
         if index in on_path:
             continue
-        der = _der(cert)
-        if der in path_der or any(_der(other) == der for other in served[:index]):
+        der = served_der[index]
+        if der in path_der or first_index[der] < index:
             reason = "duplicate"
         elif issued(leaf, cert):
             reason = "subject-of-leaf"

@@ -8,11 +8,14 @@ nothing downstream holds or can print key material.
 
 from __future__ import annotations
 
+import errno
+import functools
 import hashlib
 import os
 import re
 import stat
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -28,6 +31,8 @@ _KEY_LABELS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTE
                b"DSA PRIVATE KEY", b"OPENSSH PRIVATE KEY"}
 _CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
 _PKCS7_DATA_OID = bytes.fromhex("06092a864886f70d010701")
+_REMEMBERED = 100_000  # certificates per_certificate remembers before starting afresh
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,30 @@ class Material:
     @property
     def usable(self) -> bool:
         return self.status == "ok"
+
+
+def per_certificate(function: Callable[[x509.Certificate], T]) -> Callable[[x509.Certificate], T]:
+    """Remember `function(cert)` for as long as the run holds the certificate.
+
+    A leaf shared by a hundred sites is asked for its names, key identifiers and
+    DER by every check and every chain step; each answer is computed once. Keyed
+    by identity (hashing a certificate hashes its DER, which costs as much as some
+    of the answers), with the certificate kept so its id cannot be reused.
+    """
+    cache: dict[int, tuple[x509.Certificate, T]] = {}
+
+    @functools.wraps(function)
+    def remembered(cert: x509.Certificate) -> T:
+        hit = cache.get(id(cert))
+        if hit is not None and hit[0] is cert:
+            return hit[1]
+        if len(cache) >= _REMEMBERED:
+            cache.clear()
+        value = function(cert)
+        cache[id(cert)] = (cert, value)
+        return value
+
+    return remembered
 
 
 def fingerprint_public(public_key: object) -> str:
@@ -159,6 +188,26 @@ def _decode_binary(data: bytes) -> tuple[str, str]:
     return "garbage", "no PEM certificate or key"
 
 
+def read_nonblocking(path: str, limit: int) -> bytes:
+    """At most `limit` bytes of a file the caller stat'ed as regular, opened so that nothing blocks:
+    a FIFO swapped in since the stat is refused, and a kernel interface that reports itself as a
+    regular file (/proc/kmsg) answers EAGAIN instead of waiting forever."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "is not a regular file (a FIFO, socket or device)")
+        chunks = []
+        while limit > 0:
+            chunk = os.read(descriptor, min(limit, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            limit -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
 class Loader:
     """Reads each file once per (path, size, mtime); passwords come from ssl_password_file."""
 
@@ -189,8 +238,7 @@ class Loader:
         if info.st_size > MAX_PKI_BYTES:
             return Material(path, "too-large", f"is {info.st_size} bytes; no certificate bundle is that large", **owner)
         try:
-            with open(path, "rb") as handle:
-                data = handle.read(MAX_PKI_BYTES + 1)
+            data = read_nonblocking(path, MAX_PKI_BYTES + 1)
         except OSError as error:
             return Material(path, "unreadable", error.strerror or str(error), **owner)
         if not data.strip():
@@ -210,7 +258,6 @@ class Loader:
             info = os.stat(path)
             if not stat.S_ISREG(info.st_mode) or info.st_size > 1024 * 1024:
                 return None
-            with open(path, "rb") as handle:
-                return tuple(line.rstrip(b"\r\n") for line in handle.read().splitlines() if line)
+            return tuple(line.rstrip(b"\r\n") for line in read_nonblocking(path, 1024 * 1024).splitlines() if line)
         except OSError:
             return None

@@ -13,12 +13,15 @@ unlikely to put in a server_name. Certificates carry A-labels anyway.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import warnings
 from dataclasses import dataclass
 
 from cryptography import x509
+
+from nginxssl.pki.load import per_certificate
 
 COVERED = "covered"
 NOT_COVERED = "not covered"
@@ -58,26 +61,31 @@ def _san(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
         return None
 
 
-def dns_names(cert: x509.Certificate) -> tuple[str, ...]:
-    """The certificate's dNSName SANs, lower-case, in certificate order."""
+# Several checks ask for the same leaf's names, once per site that serves it.
+@per_certificate
+def _san_values(cert: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...]]:
     san = _san(cert)
     if san is None:
-        return ()
+        return (), ()
     try:
-        return tuple(str(name).lower() for name in san.get_values_for_type(x509.DNSName))
+        dns = tuple(str(name).lower() for name in san.get_values_for_type(x509.DNSName))
     except Exception:
-        return ()
+        dns = ()
+    try:
+        ips = tuple(str(address) for address in san.get_values_for_type(x509.IPAddress))
+    except Exception:
+        ips = ()
+    return dns, ips
+
+
+def dns_names(cert: x509.Certificate) -> tuple[str, ...]:
+    """The certificate's dNSName SANs, lower-case, in certificate order."""
+    return _san_values(cert)[0]
 
 
 def ip_addresses(cert: x509.Certificate) -> tuple[str, ...]:
     """The certificate's iPAddress SANs as text ("192.0.2.1", "2001:db8::1")."""
-    san = _san(cert)
-    if san is None:
-        return ()
-    try:
-        return tuple(str(address) for address in san.get_values_for_type(x509.IPAddress))
-    except Exception:
-        return ()
+    return _san_values(cert)[1]
 
 
 def san_names(cert: x509.Certificate) -> tuple[str, ...]:
@@ -111,8 +119,11 @@ def to_ascii(host: str) -> str | None:
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip().strip("[]")
+    if ":" not in text and not text.replace(".", "").isdigit():
+        return None  # neither IPv6 (has a colon) nor IPv4 (digits and dots): skip the costly ValueError
     try:
-        return ipaddress.ip_address(text.strip().strip("[]"))
+        return ipaddress.ip_address(text)
     except ValueError:
         return None
 
@@ -133,11 +144,14 @@ def covers(pattern: str, hostname: str) -> bool:
     browsers refuse them. IP addresses match only IP addresses, by value.
     """
     host_ip = _ip(hostname)
+    return _covers(_prepared((pattern,))[0], host_ip, None if host_ip is not None else to_ascii(hostname))
+
+
+def _covers(prepared: tuple[str, object, str | None], host_ip: object, host: str | None) -> bool:
+    """covers() with both sides worked out: `host` is the A-label form, when not an IP address."""
+    _pattern, pattern_ip, pattern_text = prepared
     if host_ip is not None:
-        pattern_ip = _ip(pattern)
         return pattern_ip is not None and pattern_ip == host_ip
-    pattern_text = to_ascii(pattern)
-    host = to_ascii(hostname)
     if pattern_text is None or host is None:
         return False
     if "*" in host:
@@ -155,9 +169,17 @@ def covers(pattern: str, hostname: str) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _prepared(sans: tuple[str, ...]) -> tuple[tuple[str, object, str | None], ...]:
+    """Each SAN with its IP address and A-label form, worked out once per certificate."""
+    return tuple((san, _ip(san), to_ascii(san)) for san in sans)
+
+
 def covering(sans: tuple[str, ...], hostname: str) -> tuple[str, ...]:
     """The SANs that cover `hostname`."""
-    return tuple(san for san in sans if covers(san, hostname))
+    host_ip = _ip(hostname)
+    host = None if host_ip is not None else to_ascii(hostname)
+    return tuple(prepared[0] for prepared in _prepared(sans) if _covers(prepared, host_ip, host))
 
 
 # ---------------------------------------------------------------- nginx server_name forms

@@ -55,7 +55,7 @@ from nginxssl.parse.sysroot import resolve_links, to_disk
 from nginxssl.pki.chain import (
     MAX_PATH_LENGTH, Candidate, ChainReport, common_name, diagnose, is_ca, is_self_signed, issued, name_text,
 )
-from nginxssl.pki.load import Loader, Material
+from nginxssl.pki.load import Loader, Material, per_certificate
 from nginxssl.pki.trust import TrustStore, load_trust_store, public_key_der, system_bundle_path
 from nginxssl.sites import CertRef, PathRef, Site
 
@@ -158,6 +158,7 @@ def _name_key(name: x509.Name) -> tuple:
         return ()
 
 
+@per_certificate
 def _der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
@@ -368,6 +369,8 @@ class ChainAnalyser:
             for directory in self.intermediates:
                 count = 0  # files under --intermediates are named as found: they are not config paths
                 for base, dirs, files in os.walk(directory):
+                    if count >= MAX_POOL_FILES:
+                        break  # and walk no further: `--intermediates /` would otherwise visit every directory
                     dirs.sort()
                     for name in sorted(files):
                         count += 1
@@ -392,10 +395,14 @@ class ChainAnalyser:
     # -- analysis
 
     def analyse(self, sites: tuple[Site, ...], material: Mapping[str, Material],
-                prefix: str | None = None) -> dict[ServedKey, ServedChain]:
+                prefix: str | None = None,
+                share: Callable[[ServedKey], bool] | None = None) -> dict[ServedKey, ServedChain]:
         """A ServedChain for every certificate pair the sites name whose certificate file loaded.
 
         `prefix` is the directory relative paths in the config resolve against (Config.prefix).
+        `share`, when given, picks the pairs to diagnose now; the others are answered only if
+        already diagnosed (lint.py splits the pairs between two processes with it, then hands
+        each process's diagnoses to the other's analyser with `remember`).
         """
         pairs: dict[ServedKey, tuple[CertRef, list[Site]]] = {}
         for site in sites:
@@ -419,12 +426,23 @@ class ChainAnalyser:
             ))
             cache_key = (key, trusted)
             if cache_key not in self._results:
+                if share is not None and not share(key):
+                    continue
                 chain = self._analyse_pair(pair, users, material, trusted, served_elsewhere, prefix)
                 if chain is None:
                     continue
                 self._results[cache_key] = chain
             results[key] = self._results[cache_key]
         return results
+
+    def diagnosed(self) -> dict[tuple, ServedChain]:
+        """Every diagnosis made so far, by (served key, trusted files): what `remember` takes."""
+        return dict(self._results)
+
+    def remember(self, diagnosed: Mapping[tuple, ServedChain]) -> None:
+        """Take diagnoses made by another analyser with the same settings (a second process)."""
+        for cache_key, chain in diagnosed.items():
+            self._results.setdefault(cache_key, chain)
 
     def _served(self, pair: CertRef, material: Mapping[str, Material]) -> tuple[tuple[x509.Certificate, ...], object]:
         held = material.get(pair.cert.path)

@@ -8,14 +8,18 @@ public key (a cross-signed or re-issued copy of a root counts as the root).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import Store
+
+from nginxssl.pki.load import MAX_PKI_BYTES, per_certificate, read_nonblocking
 
 # Debian/Ubuntu, then Fedora/RHEL, then Alpine/macOS-style locations.
 SYSTEM_BUNDLES = (
@@ -39,6 +43,7 @@ class TrustStoreError(Exception):
         self.message = message
 
 
+@per_certificate
 def subject_key_id(cert: x509.Certificate) -> bytes | None:
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
@@ -46,6 +51,7 @@ def subject_key_id(cert: x509.Certificate) -> bytes | None:
         return None
 
 
+@per_certificate
 def public_key_der(cert: x509.Certificate) -> bytes | None:
     """SubjectPublicKeyInfo DER: compares keys of any type without loading them twice."""
     try:
@@ -67,6 +73,9 @@ class TrustStore:
     _by_subject_and_key: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _der: frozenset = field(default_factory=frozenset, init=False, repr=False, compare=False)
     _store: list = field(default_factory=list, init=False, repr=False, compare=False)  # [Store], built on first use
+    # anchor_for answers by id(cert) (with the certificate, so the id stays its own): a chain
+    # builder asks about the same intermediate once for every leaf below it.
+    _anchor_of: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_key_id: dict[bytes, list[x509.Certificate]] = {}
@@ -123,6 +132,16 @@ class TrustStore:
         A served copy of a root, or a cross-signed certificate carrying a root's
         subject and key, ends the path exactly as the root itself would.
         """
+        hit = self._anchor_of.get(id(cert))
+        if hit is not None and hit[0] is cert:
+            return hit[1]
+        if len(self._anchor_of) >= 100_000:
+            self._anchor_of.clear()
+        anchor = self._find_anchor(cert)
+        self._anchor_of[id(cert)] = (cert, anchor)
+        return anchor
+
+    def _find_anchor(self, cert: x509.Certificate) -> x509.Certificate | None:
         try:
             subject = cert.subject.public_bytes()
         except Exception:
@@ -136,6 +155,7 @@ class TrustStore:
         return cert.public_bytes(serialization.Encoding.DER) in self._der
 
 
+@per_certificate
 def authority_key_id(cert: x509.Certificate) -> bytes | None:
     try:
         return cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
@@ -168,9 +188,19 @@ def _split_pem(data: bytes, path: str) -> tuple[list[x509.Certificate], list[str
 
 
 def _read_bundle(path: str) -> tuple[list[x509.Certificate], list[str]]:
-    """Certificates in a PEM bundle (or one DER certificate). OSError propagates."""
-    with open(path, "rb") as handle:
-        data = handle.read()
+    """Certificates in a PEM bundle (or one DER certificate). OSError propagates.
+
+    Stat before opening: a FIFO or /dev/zero named by --ca-file (or a settings
+    file anyone can commit) must not block sslint or fill its memory.
+    """
+    info = os.stat(path)
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "is not a regular file (a FIFO, socket or device)", path)
+    if info.st_size > MAX_PKI_BYTES:
+        raise OSError(errno.EFBIG, f"is {info.st_size} bytes; no CA bundle is that large", path)
+    data = read_nonblocking(path, MAX_PKI_BYTES + 1)
     if b"-----BEGIN" in data:
         return _split_pem(data, path)
     if not data.strip():

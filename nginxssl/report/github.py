@@ -8,12 +8,14 @@ message; additionally `:` and `,` in property values (file, title).
 from __future__ import annotations
 
 import os
+import re
 from typing import TextIO
 
 from nginxssl.checks import Finding
 from nginxssl.report import text
 
 COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")  # CR, LF: escape_data's
 
 
 def escape_data(value: str) -> str:
@@ -25,8 +27,11 @@ def escape_property(value: str) -> str:
 
 
 def _readable(value: str) -> str:
-    """Undecodable bytes of a path (surrogate escapes) as \\xNN, so the line can be written."""
-    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    """Undecodable bytes of a path (surrogate escapes) as \\xNN, so the line can be written; other
+    control characters than CR and LF (escape_data's) as \\xNN too, so none reaches the log raw."""
+    value = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}" if ord(match.group()) < 0x100
+                        else f"\\u{ord(match.group()):04x}", value)
 
 
 def workspace_path(path: str, base: str | None = None) -> str:

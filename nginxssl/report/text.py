@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, TextIO
 
 from nginxssl.checks import Finding
@@ -11,9 +12,20 @@ _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
 
 
+# Control characters other than tab, and the Unicode line separators. A file name may hold any of
+# them: raw, they would split a report line or, ESC above all, drive the terminal showing it.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
 def one_line(text: str) -> str:
-    """Paths may hold newlines; a report line must stay one line."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    """Paths may hold newlines and other control characters; a report line must stay one plain line."""
+    return _CONTROL.sub(_escape, text)
 
 
 def render(findings: Iterable[Finding], out: TextIO, colour: bool, summary: str) -> None:

@@ -1,0 +1,171 @@
+"""What the performance work (issue #8) changed must not change a single finding or byte.
+
+- the second process (workers.py) gives exactly the findings of one process;
+- the hand-written JSON report is byte for byte what json.dump(indent=2) wrote;
+- the catalogue read without `cases:` holds what the whole YAML holds;
+- certificates, keys and OIDs survive the trip between processes.
+
+Timings are never asserted here: benchmarks/run.py measures them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings as hypothesis_settings, strategies as st
+
+from nginxssl.catalogue import catalogue
+from nginxssl.checks import Finding, Fix, Settings
+from nginxssl.checks.edits import InsertLine, NewFile
+from nginxssl.discover import discover
+from nginxssl.lint import lint
+from nginxssl.report import json as json_report
+from nginxssl.workers import Forked, _dumps
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from gen_tree import generate  # noqa: E402
+
+NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
+BADSSL = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "badssl.com"
+if not BADSSL.is_dir():
+    BADSSL = Path(os.environ.get("SSLINT_CORPUS", "/work/shared/corpus")) / "badssl.com"
+
+
+def _findings(target: str, jobs: str, monkeypatch, server: str | None = None, **options) -> tuple[Finding, ...]:
+    """lint()'s findings with one process or two; with two, every child must have answered
+    (a failed child's work is done by the parent, which would prove nothing here)."""
+    monkeypatch.setenv("SSLINT_JOBS", jobs)
+    answers = []
+    result = Forked.result
+
+    def recorded(self):
+        answer = result(self)
+        answers.append(answer is not None)
+        return answer
+
+    monkeypatch.setattr(Forked, "result", recorded)
+    found = lint(discover(target, server), Settings(now=NOW, **options), tuple(catalogue()))
+    monkeypatch.setattr(Forked, "result", result)
+    assert answers == ([True, True] if jobs == "2" else []), answers
+    return found.findings
+
+
+@pytest.mark.parametrize("server", ["nginx", "apache"])
+def test_two_processes_find_what_one_finds_on_a_generated_tree(tmp_path, monkeypatch, server):
+    main = generate(tmp_path / server, 300, 12, 60, server)
+    one = _findings(str(main), "1", monkeypatch)
+    two = _findings(str(main), "2", monkeypatch)
+    assert one and {f.rule for f in one} >= {"SSL105", "SSL301"}
+    assert two == one
+
+
+@pytest.mark.skipif(not BADSSL.is_dir(), reason="badssl.com corpus absent")
+def test_two_processes_find_what_one_finds_on_badssl(tmp_path, monkeypatch):
+    from test_badssl import sysroot
+
+    root = sysroot(tmp_path)
+    options = dict(root=str(root), system_trust=False,
+                   ca_files=(str(BADSSL / "certs/sets/test/gen/crt/ca-root.crt"),))
+    one = _findings(str(root / "etc/nginx"), "1", monkeypatch, **options)
+    two = _findings(str(root / "etc/nginx"), "2", monkeypatch, **options)
+    assert len(one) > 50 and any(f.fix for f in one)  # chains, names, fixes: the heavy answers
+    assert two == one
+
+
+def test_two_processes_through_the_command_line(tmp_path):
+    main = generate(tmp_path / "tree", 120, 6, 30, "nginx")
+    outputs = []
+    for jobs in ("1", "2"):
+        done = subprocess.run([sys.executable, "-m", "nginxssl", str(main), "--now", "2026-12-01T00:00:00Z",
+                               "--format", "json"], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "SSLINT_JOBS": jobs})
+        assert done.returncode == 1, done.stderr
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1]
+
+
+def test_a_failing_child_leaves_its_work_to_the_parent(tmp_path, monkeypatch):
+    main = generate(tmp_path / "tree", 40, 4, 10, "nginx")
+    one = _findings(str(main), "1", monkeypatch)
+
+    def failed(self):  # what result() says of a child that died: None (its pipe is closed unread)
+        os.close(self._read)
+        os.waitpid(self._pid, 0)
+
+    monkeypatch.setattr("nginxssl.workers.Forked.result", failed)
+    monkeypatch.setenv("SSLINT_JOBS", "2")
+    assert lint(discover(str(main)), Settings(now=NOW), tuple(catalogue())).findings == one
+
+
+def test_certificates_keys_and_names_cross_between_processes(tmp_path):
+    main = generate(tmp_path / "tree", 4, 1, 2, "nginx")
+    from nginxssl.pki.load import Loader
+
+    material = Loader().load(str(main.parent / "ssl" / "cert1.pem"))
+    key = Loader().load(str(main.parent / "ssl" / "cert1.key"))
+    answer = Forked(lambda: (material.certs, material.certs[0], key.keys[0], material.certs[0].subject)).result()
+    certs, first, public, subject = answer
+    assert certs == material.certs and first is certs[0]  # one pickle keeps identities inside it
+    assert public.fingerprint == key.keys[0].fingerprint and public.key == key.keys[0].key
+    assert subject == material.certs[0].subject
+    assert Forked(lambda: 1 / 0).result() is None
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_TEXT, _TEXT, st.integers(0, 10**6), st.lists(_TEXT, max_size=3), st.booleans()),
+                max_size=4))
+def test_json_report_is_what_json_dump_wrote(rows):
+    findings = []
+    for message, file, line, names, fixable in rows:
+        fix = Fix("f", (InsertLine(file, line, "x"),)) if fixable else None
+        findings.append(Finding("SSL201", file, line, message, tuple(names), "nginx", "error", "chain-incomplete",
+                                fix))
+    out = io.StringIO()
+    json_report.render(findings, out, 3, ["/etc/nginx/nginx.conf"])
+    summary = {severity: sum(1 for f in findings if f.severity == severity) for severity in ("error", "warning", "info")}
+    summary.update({"findings": len(findings), "sites": 3, "configs": ["/etc/nginx/nginx.conf"]})
+    expected = io.StringIO()
+    json.dump({"version": json_report.__version__, "findings": [json_report.as_dict(f) for f in findings],
+               "summary": summary}, expected, indent=2, ensure_ascii=False)
+    assert out.getvalue() == expected.getvalue() + "\n"
+
+
+def test_catalogue_without_cases_holds_what_the_whole_yaml_holds():
+    from ruamel.yaml import YAML
+
+    from nginxssl.catalogue import _cases
+
+    yaml = YAML(typ="safe")
+    for rule in catalogue().values():
+        with open(rule.source, encoding="utf-8") as handle:
+            whole = yaml.load(handle)
+        assert (rule.id, rule.name, rule.severity) == (whole["id"], whole["name"], whole["severity"])
+        assert rule.summary == str(whole["summary"]).strip() and rule.fix == str(whole.get("fix") or "").strip()
+        # Read afresh: other tests may have changed the remembered cases (they are plain dicts).
+        assert _cases.__wrapped__(rule.source) == tuple(whole.get("cases") or ()), rule.id
+        assert whole.get("cases"), rule.id
+
+
+def test_picklable_answers_hold_new_files():
+    finding = Finding("SSL201", "a", 1, "m", fix=Fix("f", (NewFile("/x", b"\x00pem"),)))
+    assert Forked(lambda: finding).result() == finding
+    assert _dumps(finding)
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(st.text(st.sampled_from("ab \t\u00a0\u2028\x0b\\\"'#<>"), max_size=30))
+def test_apache_words_split_fast_as_they_split_slowly(text):
+    from nginxssl.parse.apache import _split_quoted, split_words
+
+    assert split_words(text) == _split_quoted(text)
