@@ -533,13 +533,36 @@ def test_a_latin1_file_name_in_a_config_is_found(tmp_path, pki, server):
     """nginx and httpd take file names as bytes: a latin-1 config naming a latin-1 file finds it."""
     if server == "nginx":
         pytest.xfail("crossplane decodes configs with errors='replace': the latin-1 name becomes U+FFFD "
-                     "and the existing file is reported missing (SSL002); see the Safety notes")
+                     "and the existing file is reported missing (SSL002)")
     shutil.copy(pki / "a.key", tmp_path / "a.key")
     shutil.copy(pki / "a.pem", tmp_path / os.fsdecode(b"\xe9t\xe9.pem"))
     config = tmp_path / ("nginx.conf" if server == "nginx" else "apache2.conf")
     config.write_bytes(LATIN1_NGINX if server == "nginx" else LATIN1_APACHE)
     done = lint(config, "--ca-file", pki / "root.pem", "--select", "SSL0")
     assert "SSL002" not in done.stdout, done.stdout
+
+
+def test_nul_bytes_in_paths(tmp_path):
+    """A NUL ends the path, as it ends the C string the servers open; never a ValueError."""
+    (tmp_path / "nginx").mkdir()
+    (tmp_path / "nginx" / "nginx.conf").write_bytes(
+        b"events {}\nhttp {\n    include x\x00.conf;\n    include y\x00*.conf;\n    server {\n        listen 443 ssl;\n"
+        b"        server_name a.test;\n        ssl_certificate \"a\x00b.pem\";\n        ssl_certificate_key k\x00.pem;\n"
+        b"        ssl_password_file p\x00;\n        ssl_trusted_certificate t\x00;\n    }\n}\n")
+    (tmp_path / "apache").mkdir()
+    (tmp_path / "apache" / "apache2.conf").write_bytes(
+        b"ServerRoot /tmp\x00/x\nInclude x\x00.conf\nIncludeOptional y\x00/*.conf\nInclude z/\x00*.conf\n"
+        b"<VirtualHost *:443>\n    ServerName a.test\n    SSLEngine on\n    SSLCertificateFile a\x00.pem\n"
+        b"    SSLCertificateKeyFile b\x00.pem\n    SSLCertificateChainFile c\x00.pem\n</VirtualHost>\n")
+    for tree in (tmp_path / "nginx", tmp_path / "apache"):
+        for args in ([], ["--root", tree], ["--format", "json"]):
+            done = lint(tree, *args)
+            assert done.returncode == 1 and "SSL002" in done.stdout, done.stdout
+        assert lint(tree, "--diff").returncode in (0, 1)
+        assert sslint("certs", tree, "--now", NOW).returncode == 0
+    (tmp_path / "nginx" / ".sslint.yaml").write_text('ca-files: ["a\\0b"]\n')
+    done = lint(tmp_path / "nginx")
+    assert done.returncode == 2 and "--ca-file" in done.stderr and "no such file" in done.stderr, done.stderr
 
 
 def test_an_empty_tree_and_empty_configs(tmp_path):

@@ -26,7 +26,6 @@ import io
 import json
 import os
 import re
-import shutil
 import socket
 import stat
 import subprocess
@@ -172,7 +171,7 @@ def assert_no_secret(where: str, data: bytes, secrets: dict[str, bytes]) -> None
     assert not leaked, f"{where} holds key material: {leaked[:5]}"
 
 
-def cli(*args: str, stdin: str = "") -> typer.testing.Result:
+def cli(*args: str) -> typer.testing.Result:
     app = commands_app if args and args[0] in ("certs", "rules", "explain", "probe") else lint_app
     return typer.testing.CliRunner().invoke(app, list(args), catch_exceptions=False)
 

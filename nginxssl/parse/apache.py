@@ -734,7 +734,7 @@ class _Reader:
         return nodes
 
     def _expand(self, pattern: str, optional: bool, problems: list[str]) -> list[str]:
-        parts = pattern.split("/")
+        parts = pattern.split("\x00", 1)[0].split("/")  # a NUL ends the C string httpd opens
         first_wild = next((index for index, part in enumerate(parts) if _has_wildcard(part)), None)
         try:
             if first_wild is None:

@@ -21,8 +21,10 @@ def to_disk(path: str, base: str, root: str | None) -> str:
     """The on-disk path of `path` as written in a config.
 
     `base` is the on-disk directory relative paths resolve from (already under
-    `root` when one is given); absolute paths are mapped under `root`.
+    `root` when one is given); absolute paths are mapped under `root`. A NUL
+    byte ends the path, as it ends the C string nginx and httpd open.
     """
+    path = path.split("\x00", 1)[0]
     if root is None:
         return os.path.normpath(os.path.join(base, path))
     if os.path.isabs(path):

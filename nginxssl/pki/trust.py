@@ -193,7 +193,10 @@ def _read_bundle(path: str) -> tuple[list[x509.Certificate], list[str]]:
     Stat before opening: a FIFO or /dev/zero named by --ca-file (or a settings
     file anyone can commit) must not block sslint or fill its memory.
     """
-    info = os.stat(path)
+    try:
+        info = os.stat(path)
+    except ValueError:  # a NUL byte (a settings file can hold one): no file has that name
+        raise FileNotFoundError(errno.ENOENT, "no such file", path) from None
     if stat.S_ISDIR(info.st_mode):
         raise IsADirectoryError(errno.EISDIR, "is a directory", path)
     if not stat.S_ISREG(info.st_mode):
