@@ -200,3 +200,11 @@ def test_arguments_that_keep_their_value_keep_their_quotes(tmp_path):
     site.write_text("add_header Strict-Transport-Security 'max-age=31536000';\n")
     edit = ReplaceArgs(str(site), 1, "add_header", ("Strict-Transport-Security", "max-age=31536000", "always"))
     assert plan([edit])[str(site)].new == b"add_header Strict-Transport-Security 'max-age=31536000' always;\n"
+
+
+def test_lines_are_counted_at_newlines_only(tmp_path):
+    """A form feed is an ordinary character to nginx; str.splitlines would count it as a line break."""
+    site = tmp_path / "a.conf"
+    site.write_bytes(b'ssl_certificate "certs/\x0c";\nadd_header X-A "1";\n')
+    new = plan([ReplaceArgs(str(site), 2, "add_header", ("X-A", "1", "always"))])[str(site)].new
+    assert new == b'ssl_certificate "certs/\x0c";\nadd_header X-A "1" always;\n'

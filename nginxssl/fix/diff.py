@@ -11,7 +11,7 @@ import os
 from unidiff import PatchSet
 from unidiff.patch import Hunk, Line, PatchedFile
 
-from nginxssl.fix.plan import Change, FilePlan
+from nginxssl.fix.plan import Change, FilePlan, config_lines
 
 CONTEXT = 3
 _NO_NEWLINE = " No newline at end of file\n"
@@ -86,14 +86,14 @@ def _patched_file(plan: FilePlan) -> PatchedFile:
     target = header_name("b/", plan.path)
     if plan.old is None:
         patched = PatchedFile(source="/dev/null", target=target)
-        new_lines = plan.new.splitlines(True)
+        new_lines = config_lines(plan.new)
         hunk = Hunk(0, 0, 1, len(new_lines))
         for line in new_lines:
             _add(hunk, "+", line)
         patched.append(hunk)
         return patched
     patched = PatchedFile(source=header_name("a/", plan.path), target=target)
-    old_lines = plan.old.splitlines(True)
+    old_lines = config_lines(plan.old)
     offset = 0
     for group in _groups(plan.changes):
         first, last = group[0], group[-1]
@@ -104,10 +104,24 @@ def _patched_file(plan: FilePlan) -> PatchedFile:
         for change in group:
             for number in range(position, change.start):
                 _add(hunk, " ", old_lines[number - 1])
-            for number in range(change.start, change.start + change.count):
-                _add(hunk, "-", old_lines[number - 1])
-            for line in change.lines:
+            removed = old_lines[change.start - 1:change.start - 1 + change.count]
+            added = list(change.lines)
+            # An insertion is recorded as "this line becomes itself plus a new one": show the
+            # unchanged lines at either end as context, not as removed and added again.
+            head = 0
+            while head < min(len(removed), len(added)) and removed[head] == added[head]:
+                head += 1
+            tail = 0
+            while tail < min(len(removed), len(added)) - head and removed[-1 - tail] == added[-1 - tail]:
+                tail += 1
+            for line in removed[:head]:
+                _add(hunk, " ", line)
+            for line in removed[head:len(removed) - tail]:
+                _add(hunk, "-", line)
+            for line in added[head:len(added) - tail]:
                 _add(hunk, "+", line)
+            for line in removed[len(removed) - tail:]:
+                _add(hunk, " ", line)
             position = change.start + change.count
         for number in range(position, end + 1):
             _add(hunk, " ", old_lines[number - 1])

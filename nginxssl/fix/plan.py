@@ -38,6 +38,18 @@ class FilePlan:
     like: str | None = None  # new files copy mode/owner from this file
 
 
+def config_lines(text):
+    """Lines as the servers count them: split at \\n only (str.splitlines also splits at form
+    feeds, \\x1c, U+2028 ... which nginx and apache2 treat as ordinary characters). Works on
+    str and bytes; every line keeps its newline."""
+    newline = "\n" if isinstance(text, str) else b"\n"
+    parts = text.split(newline)
+    lines = [part + newline for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
 def _statement_span(line: str, directive: str, server: str) -> tuple[int, int] | None:
     """(start of the arguments, end of the arguments) of `directive` on `line`."""
     flags = re.IGNORECASE if server == "apache" else 0
@@ -126,13 +138,13 @@ def plan(edits: list[Edit], read=None) -> dict[str, FilePlan]:
             earlier = plans.get(edit.path)
             if earlier is not None and (earlier.new != edit.content or earlier.like != edit.like):
                 raise EditConflict(f"{edit.path}: two fixes want to write different contents")
-            plans[edit.path] = FilePlan(edit.path, None, edit.content, [Change(1, 0, edit.content.splitlines(True))], edit.like)
+            plans[edit.path] = FilePlan(edit.path, None, edit.content, [Change(1, 0, config_lines(edit.content))], edit.like)
         else:
             by_file.setdefault(edit.file, []).append(edit)
     for path, file_edits in by_file.items():
         original = read(path)
         text = original.decode("utf-8", "surrogateescape")
-        lines = text.splitlines(keepends=True)
+        lines = config_lines(text)
         replaced: dict[int, list[str]] = {}  # original index -> its new lines
         for edit in sorted(set(file_edits), key=_order):
             index = edit.line - 1

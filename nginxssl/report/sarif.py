@@ -23,7 +23,7 @@ from urllib.parse import quote
 from nginxssl import __version__
 from nginxssl.catalogue import Rule, catalogue
 from nginxssl.checks import Finding
-from nginxssl.fix.plan import Change, EditConflict, FilePlan, plan
+from nginxssl.fix.plan import Change, EditConflict, FilePlan, config_lines, plan
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"
@@ -124,11 +124,11 @@ def _replacements(file_plan: FilePlan) -> list[dict]:
             b"".join(change.lines).decode("utf-8")
     except UnicodeDecodeError:
         # Not UTF-8: text regions would need an encoding the consumer cannot know; bytes are exact.
-        raw = file_plan.old.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+        raw = config_lines(file_plan.old.decode("utf-8", "surrogateescape"))
         lines = [line.encode("utf-8", "surrogateescape") for line in raw]
         return [_binary_replacement(lines, change) for change in file_plan.changes]
-    # The plan numbered lines with str.splitlines(); offsets come from the same split.
-    lines = old.splitlines(keepends=True)
+    # The plan numbered lines with config_lines(); offsets come from the same split.
+    lines = config_lines(old)
     return [_text_replacement(old, lines, change) for change in file_plan.changes]
 
 
