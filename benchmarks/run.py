@@ -2,11 +2,14 @@
 
     python benchmarks/run.py [--blocks 5000 --files 500 --certs 1000 --runs 5 --server nginx|apache] [--growth]
 
-Each tool runs as its own process, several times; the script prints the median
+Each tool runs as its own process, several times (in rounds, one run of each tool
+per round, so that a busy spell of the machine slows all of them alike); the
+script prints the median
 wall time, the ratio to crossplane.parse (Apache: to sslint's own parser alone)
 and to `nginx -t`, and each tool's peak memory (max RSS of its largest process).
 `sslint` runs as configured (a second process on a machine with two cores);
-`sslint, one process` forces SSLINT_JOBS=1. `--growth` also times sslint on a
+`sslint, one process` forces SSLINT_JOBS=1; `--against DIR` adds another
+checkout of sslint (before/after numbers). `--growth` also times sslint on a
 tree ten times as large and prints the ratio. sslint's bytecode is compiled
 first, as pip does on install (this machine sets PYTHONDONTWRITEBYTECODE, which
 would otherwise make every run compile nginxssl/ anew). Not part of the test
@@ -51,8 +54,17 @@ def measure(command: list[str]) -> tuple[float, int, int]:
     return float(seconds), int(peak), int(code)
 
 
-def series(command: list[str], runs: int) -> dict:
-    samples = [measure(command) for _ in range(runs)]
+def interleaved(commands: dict[str, list[str]], runs: int) -> dict[str, dict]:
+    """Each tool once per round, `runs` rounds: a machine busy with something else for a
+    while slows every tool alike, instead of whichever ran in that stretch."""
+    samples: dict[str, list] = {name: [] for name in commands}
+    for _round in range(runs):
+        for name, command in commands.items():
+            samples[name].append(measure(command))
+    return {name: summarize(found) for name, found in samples.items()}
+
+
+def summarize(samples: list[tuple[float, int, int]]) -> dict:
     return {
         "median_s": statistics.median(sample[0] for sample in samples),
         "min_s": min(sample[0] for sample in samples),
@@ -61,10 +73,14 @@ def series(command: list[str], runs: int) -> dict:
     }
 
 
-def tools(tree: Path, main: Path, server: str) -> dict[str, list[str]]:
+def tools(tree: Path, main: Path, server: str, against: str | None = None) -> dict[str, list[str]]:
     sslint = shutil.which("sslint") or str(Path(sys.executable).with_name("sslint"))
     found = {"sslint": [sslint, str(tree), "--format", "json"],
              "sslint, one process": ["env", "SSLINT_JOBS=1", sslint, str(tree), "--format", "json"]}
+    if against:  # another checkout of sslint (an older commit), imported before anything else
+        found["sslint --against"] = [
+            sys.executable, "-c", f"import sys; sys.path.insert(0, {str(against)!r}); "
+            "from nginxssl.cli import main; main()", str(tree), "--format", "json"]
     if server == "nginx":
         found["crossplane.parse"] = [sys.executable, "-c", f"import crossplane; crossplane.parse({str(main)!r})"]
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
@@ -91,7 +107,7 @@ def bench(args: argparse.Namespace, blocks: int, files: int, certs: int) -> tupl
     with tempfile.TemporaryDirectory(prefix="sslint-bench-") as scratch:
         tree = Path(scratch) / args.server
         main_config = generate(tree, blocks, files, certs, args.server)
-        results = {name: series(command, args.runs) for name, command in tools(tree, main_config, args.server).items()}
+        results = interleaved(tools(tree, main_config, args.server, args.against), args.runs)
     header = (f"{args.server}: {blocks} blocks / {files} files / {certs} certificates; "
               f"{args.runs} runs; {machine()}; {date.today()}")
     return header, results
@@ -117,9 +133,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--server", choices=("nginx", "apache"), default="nginx")
     parser.add_argument("--growth", action="store_true", help="also time a tree ten times as large")
+    parser.add_argument("--against", metavar="DIR", help="also time the sslint checked out in DIR "
+                        "(e.g. `git archive OLD | tar -x -C DIR`), for before/after numbers")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
-    compileall.compile_dir(str(HERE.parent / "nginxssl"), quiet=1)
+    for checkout in (HERE.parent, *([Path(args.against)] if args.against else [])):
+        compileall.compile_dir(str(checkout / "nginxssl"), quiet=1)
 
     runs = [bench(args, args.blocks, args.files, args.certs)]
     if args.growth:

@@ -8,7 +8,7 @@ sorted, a missing explicit file is fatal), under a `--root` sysroot when one is
 given, with cycle detection. crossplane's `combine=True` is not used: it
 mislabels the file of statements after an include. Files in the plain grammar
 every ordinary config uses are read by parse/nginx_plain.py instead, which
-gives crossplane's statements ten times faster (proven identical on the
+gives crossplane's statements five times faster (proven identical on the
 corpus); everything else, and every error message, is crossplane's.
 """
 
@@ -18,8 +18,6 @@ import glob
 import os
 import re
 import stat
-
-import crossplane
 
 from nginxssl.parse.nginx_plain import parse_plain
 from nginxssl.parse.node import Comment, Config, Node, ParseError
@@ -31,7 +29,7 @@ MAX_CONFIG_BYTES = 16 * 1024 * 1024
 # deep, is a million copies of the last): stop there rather than hang.
 INCLUDED_STATEMENTS = 50_000
 INCLUDED_TIMES = 100
-# Plain files are read by nginx_plain (ten times faster, identical statements; see its docstring),
+# Plain files are read by nginx_plain (five times faster, identical statements; see its docstring),
 # the rest by crossplane. SSLINT_NGINX_READER=crossplane sends every file to crossplane.
 PLAIN_READER = os.environ.get("SSLINT_NGINX_READER", "") != "crossplane"
 _MAIN_CONTEXTS = {"http", "events", "stream", "mail"}
@@ -106,6 +104,8 @@ def _parse_one(path: str) -> _FileParse:
             plain = None  # crossplane says why
         if plain is not None:
             return _FileParse(plain[0], [], plain[1])
+    import crossplane  # only for files the plain reader declines: most runs never import it
+
     try:
         payload = crossplane.parse(
             path, single=True, comments=True, check_ctx=False, check_args=False, catch_errors=True

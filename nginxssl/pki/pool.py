@@ -39,7 +39,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
-import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -128,7 +127,7 @@ _TRUST_CACHE: dict[tuple, TrustStore] = {}
 def _stamp(path: str) -> tuple:
     try:
         info = os.stat(path)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in the name; load_trust_store says so
         return (path, None)
     return (path, info.st_size, info.st_mtime_ns)
 
@@ -259,6 +258,8 @@ def http_fetch(url: str) -> bytes:
     """GET an http:// URL with a short timeout and a size cap. Raises OSError/ValueError."""
     if not url.lower().startswith("http://"):
         raise ValueError("only http:// caIssuers URLs are fetched (that is what CAs publish)")
+    import urllib.request  # only with --fetch: importing it costs every run some 30 ms
+
     request = urllib.request.Request(url, headers={"User-Agent": "sslint (AIA caIssuers)"})
     with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310 (http only, checked)
         data = response.read(FETCH_MAX_BYTES + 1)
