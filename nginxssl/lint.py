@@ -96,9 +96,13 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
     material, passwords = load(sites, loader)
     if parallel:
         analyser.analyse(sites, material, config.prefix, share=lambda key: key not in theirs)
+        # While the second process may still be at its half: what the checks need next.
+        registry()
+        build = build_for(config.server, settings.server_version)
         analyser.remember(helper.result() or {})  # a failed child leaves its half to the next line
+    else:
+        build = build_for(config.server, settings.server_version)
     chains = analyser.analyse(sites, material, config.prefix)
-    build = build_for(config.server, settings.server_version)
     inputs = Inputs(config, sites, material, passwords, settings, chains=chains, extra={"build": build},
                     probe=probe)
     rules = catalogue()
