@@ -154,11 +154,19 @@ def lint(
         paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
         no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch, require_keys=require_keys)
 
-    def lint_one(target):
-        return run(target, settings, selected, project.severity, loader=loader, analyser=analyser,
-                   ignored_at=project.ignored_at)
+    from nginxssl.progress import for_stream, silent
 
-    results = [lint_one(target) for target in targets]
+    progress = for_stream(sys.stderr)
+
+    def lint_one(target, progress=silent):
+        return run(target, settings, selected, project.severity, loader=loader, analyser=analyser,
+                   ignored_at=project.ignored_at, progress=progress)
+
+    try:  # the first pass only: --fix's own passes print their notes on stderr
+        results = [lint_one(target, progress or silent) for target in targets]
+    finally:
+        if progress is not None:  # the report, a diff or an error starts on a clean line
+            progress.close()
     if diff:
         raise typer.Exit(_show_diff(results, unsafe_fixes))
     findings = [finding for result in results for finding in result.findings]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 from nginxssl.catalogue import SEVERITIES, catalogue
-from nginxssl.checks import LATE_RULE, Finding, Inputs, Settings, registry, run_checks
+from nginxssl.checks import LATE_RULE, Finding, Inputs, Settings, registry
 from nginxssl.discover import Target
 from nginxssl.installed import build_for
 from nginxssl.parse.node import Config
@@ -14,6 +14,7 @@ from nginxssl.parse.sysroot import main_under_root
 from nginxssl.pki.load import Loader, Material
 from nginxssl.pki.pool import ChainAnalyser, served_key
 from nginxssl.probe import Probe
+from nginxssl.progress import Report, silent
 from nginxssl.sites import Site, sites_of
 from nginxssl.suppress import parse_suppressions, split
 from nginxssl.workers import Forked, two_processes
@@ -43,7 +44,7 @@ def parse(target: Target, root: str | None) -> Config:
 
 
 def load(sites: tuple[Site, ...], loader: Loader, wanted: Callable[[str], bool] | None = None,
-         ) -> tuple[dict[str, Material], dict[str, tuple[bytes, ...] | None]]:
+         progress: Report = silent) -> tuple[dict[str, Material], dict[str, tuple[bytes, ...] | None]]:
     """Read every file the sites name (or the ones `wanted` picks), once; keys are opened with
     the passwords of the first site that names them."""
     passwords: dict[str, tuple[bytes, ...] | None] = {}
@@ -52,7 +53,8 @@ def load(sites: tuple[Site, ...], loader: Loader, wanted: Callable[[str], bool] 
             if ref.path and ref.path not in passwords:
                 passwords[ref.path] = loader.read_lines(ref.path)
     material: dict[str, Material] = {}
-    for site in sites:
+    for number, site in enumerate(sites, start=1):
+        progress("reading certificate and key files", number, len(sites))
         site_passwords = tuple(
             line for ref in site.password_files for line in (passwords.get(ref.path) or ()) if ref.path
         )
@@ -77,11 +79,15 @@ def chain_analyser(settings: Settings, loader: Loader) -> ChainAnalyser:
 def lint(target: Target, settings: Settings, selected: tuple[str, ...],
          severities: dict[str, str] | None = None, loader: Loader | None = None,
          analyser: ChainAnalyser | None = None,
-         ignored_at: Callable[[str], tuple[str, ...]] | None = None, probe: Probe | None = None) -> Result:
+         ignored_at: Callable[[str], tuple[str, ...]] | None = None, probe: Probe | None = None,
+         progress: Report = silent) -> Result:
     """Lint one target. `severities` are the user's per-rule overrides; `ignored_at(file)`
     names rule ids (or prefixes) the project ignores in that file (per-path-ignores); `probe`
-    is what `sslint probe` read from the live endpoint (SSL601 compares it with the files)."""
+    is what `sslint probe` read from the live endpoint (SSL601 compares it with the files);
+    `progress(stage, done, total)` hears how far the run is (progress.py draws it)."""
+    progress(f"reading {target.path}", 0, 0)
     config = parse(target, settings.root)
+    progress("finding the sites", 0, 0)
     sites = sites_of(config)
     loader = loader or Loader()
     analyser = analyser or chain_analyser(settings, loader)
@@ -93,23 +99,25 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         pairs = list(dict.fromkeys(served_key(pair) for site in sites for pair in site.certs if pair.cert.path))
         theirs = set(pairs[1::2])
         helper = Forked(lambda: _diagnose_share(sites, loader, analyser, config.prefix, theirs.__contains__))
-    material, passwords = load(sites, loader)
+    material, passwords = load(sites, loader, progress=progress)
     if parallel:
-        analyser.analyse(sites, material, config.prefix, share=lambda key: key not in theirs)
+        analyser.analyse(sites, material, config.prefix, share=lambda key: key not in theirs, progress=progress)
         # While the second process may still be at its half: what the checks need next.
         registry()
         build = build_for(config.server, settings.server_version)
         analyser.remember(helper.result() or {})  # a failed child leaves its half to the next line
     else:
         build = build_for(config.server, settings.server_version)
-    chains = analyser.analyse(sites, material, config.prefix)
+    chains = analyser.analyse(sites, material, config.prefix, progress=progress)
     inputs = Inputs(config, sites, material, passwords, settings, chains=chains, extra={"build": build},
                     probe=probe)
     rules = catalogue()
     order = {path: index for index, path in enumerate(config.files)}
     seen: set[tuple] = set()
     findings = []
-    for finding in (_run_in_two(inputs, selected) if parallel else run_checks(inputs, selected)):
+    runnable = [rule for rule in selected if rule != LATE_RULE and rule in registry()]
+    checked = _run_in_two(inputs, runnable, progress) if parallel else _run_here(inputs, runnable, progress)
+    for finding in checked:
         key = (finding.rule, finding.file, finding.line, finding.message)
         if key in seen:
             continue
@@ -157,17 +165,30 @@ def _diagnose_share(sites: tuple[Site, ...], loader: Loader, analyser: ChainAnal
 _SECOND_PROCESS_FAMILIES = ("SSL1", "SSL2", "SSL3")
 
 
-def _run_in_two(inputs: Inputs, selected: tuple[str, ...]) -> Iterator[Finding]:
-    """run_checks(inputs, selected), half of the rules run by a second process; same order."""
+def _run_here(inputs: Inputs, runnable: list[str], progress: Report) -> Iterator[Finding]:
+    """Each rule's check in turn (their findings in rule order)."""
     checks = registry()
-    runnable = [rule for rule in selected if rule != LATE_RULE and rule in checks]
+    for done, rule in enumerate(runnable):
+        progress("checking", done, len(runnable))
+        yield from checks[rule](inputs)
+    progress("checking", len(runnable), len(runnable))
+
+
+def _run_in_two(inputs: Inputs, runnable: list[str], progress: Report) -> Iterator[Finding]:
+    """_run_here(inputs, runnable), half of the rules run by a second process; same order."""
+    checks = registry()
     theirs = [rule for rule in runnable if rule.startswith(_SECOND_PROCESS_FAMILIES)]
     helper = Forked(lambda: {rule: list(checks[rule](inputs)) for rule in theirs})
-    by_rule = {rule: list(checks[rule](inputs)) for rule in runnable if rule not in theirs}
+    by_rule = {}
+    for rule in runnable:
+        if rule not in theirs:
+            progress("checking", len(by_rule), len(runnable))
+            by_rule[rule] = list(checks[rule](inputs))
     answered = helper.result()
     if answered is None:  # the child failed: run its rules here
         answered = {rule: list(checks[rule](inputs)) for rule in theirs}
     by_rule.update(answered)
+    progress("checking", len(runnable), len(runnable))
     for rule in runnable:
         yield from by_rule[rule]
 

@@ -397,13 +397,15 @@ class ChainAnalyser:
 
     def analyse(self, sites: tuple[Site, ...], material: Mapping[str, Material],
                 prefix: str | None = None,
-                share: Callable[[ServedKey], bool] | None = None) -> dict[ServedKey, ServedChain]:
+                share: Callable[[ServedKey], bool] | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> dict[ServedKey, ServedChain]:
         """A ServedChain for every certificate pair the sites name whose certificate file loaded.
 
         `prefix` is the directory relative paths in the config resolve against (Config.prefix).
         `share`, when given, picks the pairs to diagnose now; the others are answered only if
         already diagnosed (lint.py splits the pairs between two processes with it, then hands
-        each process's diagnoses to the other's analyser with `remember`).
+        each process's diagnoses to the other's analyser with `remember`). `progress(stage, done,
+        total)` hears of each pair diagnosed.
         """
         pairs: dict[ServedKey, tuple[CertRef, list[Site]]] = {}
         for site in sites:
@@ -420,7 +422,9 @@ class ChainAnalyser:
                     served_elsewhere.add(held.certs, self._source(path))
 
         results: dict[ServedKey, ServedChain] = {}
-        for key, (pair, users) in pairs.items():
+        for number, (key, (pair, users)) in enumerate(pairs.items(), start=1):
+            if progress is not None:
+                progress("checking certificate chains", number, len(pairs))
             trusted = tuple(dict.fromkeys(
                 site.trusted_certificate.path for site in users
                 if site.trusted_certificate is not None and site.trusted_certificate.path

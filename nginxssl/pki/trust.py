@@ -14,6 +14,7 @@ import re
 import stat
 import warnings
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -218,6 +219,19 @@ def _read_bundle(path: str) -> tuple[list[x509.Certificate], list[str]]:
         return [], [f"{path}: not a PEM bundle nor a DER certificate: {error}"]
 
 
+def _system_candidates() -> Iterator[str]:
+    """The system bundle, then certifi's: certifi (and the zipfile machinery its lookup
+    imports) is only imported on a machine without a bundle of its own."""
+    path = system_bundle_path()
+    if path:
+        yield path
+    try:
+        import certifi
+    except ImportError:
+        return
+    yield certifi.where()
+
+
 def system_bundle_path() -> str | None:
     for path in SYSTEM_BUNDLES:
         if os.path.isfile(path):
@@ -245,14 +259,7 @@ def load_trust_store(ca_files: tuple[str, ...] = (), *, system: bool = True) -> 
                 anchors.append(cert)
 
     if system:
-        candidates = [path for path in (system_bundle_path(),) if path]
-        try:
-            import certifi
-
-            candidates.append(certifi.where())
-        except ImportError:
-            pass
-        for path in candidates:
+        for path in _system_candidates():
             try:
                 certs, broken = _read_bundle(path)
             except OSError as error:
