@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterable, Iterator, Mapping
 
 from nginxssl.parse.node import Node
@@ -210,6 +211,10 @@ class Variables:
         return list(dict.fromkeys(options))[:_MAX_VALUES] or [""]
 
 
+# Apache header values hold mod_headers' %{...}e specifiers: known only per request.
+_APACHE_VARIABLES = Variables(pattern=_APACHE_FORMAT)
+
+
 @dataclass(frozen=True)
 class ResponseHeaders:
     """The response headers of one site, per scope; scopes[0] is the server (or virtual host) level."""
@@ -360,6 +365,11 @@ class NginxContext:
     inherit_node: Node | None = None
     maps: Mapping[str, MapDef] = field(default_factory=dict)
 
+    @cached_property
+    def variables(self) -> Variables:
+        """The variables of its servers that `set` none of their own: one object for all of them."""
+        return Variables(self.maps)
+
 
 def _add_headers(block: Iterable[Node]) -> tuple[Header, ...]:
     found = []
@@ -480,49 +490,51 @@ def _label(node: Node) -> str:
 
 def _sets(server: Node) -> dict[str, tuple[Node, ...]]:
     found: dict[str, list[Node]] = {}
-
-    def visit(block: tuple[Node, ...]) -> None:
-        for node in block:
-            if node.directive == "set" and node.args:
-                found.setdefault(node.args[0].lstrip("$").strip("{}").lower(), []).append(node)
-            if node.children and node.directive in ("location", "if", "server", "limit_except"):
-                visit(node.children)
-
-    visit(server.children or ())
+    _collect_sets(server.children or (), found)
     return {name: tuple(nodes) for name, nodes in found.items()}
+
+
+# The recursive walks in this module are plain functions, not closures: a closure that calls
+# itself is a reference cycle, left to the cyclic garbage collector once per server block.
+def _collect_sets(block: tuple[Node, ...], found: dict[str, list[Node]]) -> None:
+    for node in block:
+        if node.directive == "set" and node.args:
+            found.setdefault(node.args[0].lstrip("$").strip("{}").lower(), []).append(node)
+        if node.children and node.directive in ("location", "if", "server", "limit_except"):
+            _collect_sets(node.children, found)
 
 
 def nginx_headers(server: Node, context: NginxContext) -> ResponseHeaders:
     """Scopes of one nginx server block with the headers in force in each."""
     scopes: list[Scope] = []
-    http_headers = _merge(context.headers, (), "on")
-
-    def level(block_node: Node, kind: str, label: str, parent: int | None, inherited: tuple[Header, ...],
-              more: tuple[Header, ...], mode: str, mode_node: Node | None) -> None:
-        block = block_node.children or ()
-        own = _add_headers(block)
-        own_mode = _inherit_mode(block)
-        if own_mode is not None:
-            mode, mode_node = own_mode.args[0], own_mode
-        more = _more_set_headers(block) + more
-        headers = _merge(own, inherited, mode)
-        response, response_node = _response(block)
-        catch_all = kind == "location" and block_node.args == ("/",)
-        scopes.append(Scope(kind, block_node, label, parent, own, inherited, headers + more,
-                            response, response_node, mode, mode_node, catch_all))
-        index = len(scopes) - 1
-        for child in block:
-            if not child.is_block:
-                continue
-            if child.directive == "location" or (child.directive == "if" and kind != "server"):
-                child_label = _label(child)
-                if kind != "server":  # name the enclosing block, not the whole chain
-                    child_label = f"{child_label} in {_label(block_node)}"
-                level(child, child.directive, child_label, index, headers, more, mode, mode_node)
-
-    level(server, "server", "server block", None, http_headers, context.more, context.inherit, context.inherit_node)
     # The server level's `inherited` is the http level's own list.
-    return ResponseHeaders("nginx", tuple(scopes), Variables(context.maps, _sets(server)))
+    _nginx_level(scopes, server, "server", "server block", None, _merge(context.headers, (), "on"), context.more,
+                 context.inherit, context.inherit_node)
+    sets = _sets(server)
+    return ResponseHeaders("nginx", tuple(scopes), Variables(context.maps, sets) if sets else context.variables)
+
+
+def _nginx_level(scopes: list[Scope], block_node: Node, kind: str, label: str, parent: int | None,
+                 inherited: tuple[Header, ...], more: tuple[Header, ...], mode: str, mode_node: Node | None) -> None:
+    """Append the scope of `block_node`, then those of the locations (and `if`s in them) inside it."""
+    block = block_node.children or ()
+    own = _add_headers(block)
+    own_mode = _inherit_mode(block)
+    if own_mode is not None:
+        mode, mode_node = own_mode.args[0], own_mode
+    more = _more_set_headers(block) + more
+    headers = _merge(own, inherited, mode)
+    response, response_node = _response(block)
+    catch_all = kind == "location" and block_node.args == ("/",)
+    index = len(scopes)
+    scopes.append(Scope(kind, block_node, label, parent, own, inherited, headers + more,
+                        response, response_node, mode, mode_node, catch_all))
+    for child in block:
+        if (child.directive == "location" or (child.directive == "if" and kind != "server")) and child.is_block:
+            child_label = _label(child)
+            if kind != "server":  # name the enclosing block, not the whole chain
+                child_label = f"{child_label} in {_label(block_node)}"
+            _nginx_level(scopes, child, child.directive, child_label, index, headers, more, mode, mode_node)
 
 
 # ----------------------------------------------------------------- Apache
@@ -531,6 +543,7 @@ def nginx_headers(server: Node, context: NginxContext) -> ResponseHeaders:
 # the Apache parser (lower-case directive names).
 APACHE_SECTIONS = ("location", "locationmatch", "directory", "directorymatch", "files", "filesmatch",
                    "if", "elseif", "else", "proxy", "proxymatch")
+_SECTIONS = frozenset(APACHE_SECTIONS)
 _APACHE_ACTIONS = ("add", "append", "merge", "set", "setifempty", "unset", "edit", "edit*", "echo", "note")
 
 
@@ -605,37 +618,54 @@ def _apache_label(node: Node) -> str:
     return f"<{spelled} {' '.join(node.args)}>".replace(" >", ">")
 
 
-def apache_headers(vhost: Node, server_config: tuple[Node, ...] = ()) -> ResponseHeaders:
+@dataclass(frozen=True)
+class ApacheContext:
+    """What the main server config hands down to every virtual host: its Header actions."""
+
+    actions: tuple[Header, ...] = ()
+    headers: tuple[Header, ...] = ()  # those actions applied
+
+
+def apache_context(server_config: tuple[Node, ...]) -> ApacheContext:
+    actions = _apache_actions(server_config)
+    return ApacheContext(actions, apache_apply(actions))
+
+
+def apache_headers(vhost: Node, server_config: tuple[Node, ...] = (),
+                   context: ApacheContext | None = None) -> ResponseHeaders:
     """Scopes of one Apache <VirtualHost>: the host itself, then each section inside it.
 
     `server_config` holds the main server's top-level nodes: their `Header`
-    directives apply to every virtual host, before the host's own. A request
-    can match several sections at once (a <Directory> and a <Location>);
-    each section is computed here on top of the host alone, in isolation.
+    directives apply to every virtual host, before the host's own (`context`:
+    the same, worked out once for many hosts). A request can match several
+    sections at once (a <Directory> and a <Location>); each section is
+    computed here on top of the host alone, in isolation.
     """
-    base_actions = _apache_actions(server_config) + _apache_actions(vhost.children or ())
-    base_headers = apache_apply(base_actions)
-    inherited = apache_apply(_apache_actions(server_config))
+    if context is None:
+        context = apache_context(server_config)
+    block = vhost.children or ()
+    own = _apache_actions(block)
+    base_actions = context.actions + own
     # mod_headers appends each level's actions to the enclosing ones: "merge", never a silent drop.
     scopes: list[Scope] = [
-        Scope("vhost", vhost, f"<VirtualHost {' '.join(vhost.args)}>", None,
-              _apache_actions(vhost.children or ()), inherited, base_headers,
-              *_apache_response(vhost.children or ()), inherit="merge"),
+        Scope("vhost", vhost, f"<VirtualHost {' '.join(vhost.args)}>", None, own, context.headers,
+              apache_apply(base_actions) if own else context.headers, *_apache_response(block), inherit="merge"),
     ]
+    _apache_sections(scopes, block, 0, base_actions)
+    return ResponseHeaders("apache", tuple(scopes), _APACHE_VARIABLES)
 
-    def visit(block: tuple[Node, ...], parent: int, actions: tuple[Header, ...]) -> None:
-        for node in block:
-            if not node.is_block or node.directive not in APACHE_SECTIONS:
-                continue
-            own = _apache_actions(node.children or ())
-            combined = actions + own
-            scopes.append(Scope(node.directive, node, _apache_label(node), parent, own,
-                                scopes[parent].headers, apache_apply(combined),
-                                *_apache_response(node.children or ()), inherit="merge"))
-            visit(node.children or (), len(scopes) - 1, combined)
 
-    visit(vhost.children or (), 0, base_actions)
-    return ResponseHeaders("apache", tuple(scopes), Variables(pattern=_APACHE_FORMAT))
+def _apache_sections(scopes: list[Scope], block: tuple[Node, ...], parent: int, actions: tuple[Header, ...]) -> None:
+    """Append a scope for each section in `block`, and for the sections nested in it."""
+    for node in block:
+        if node.directive not in _SECTIONS or not node.is_block:
+            continue
+        own = _apache_actions(node.children or ())
+        combined = actions + own
+        scopes.append(Scope(node.directive, node, _apache_label(node), parent, own,
+                            scopes[parent].headers, apache_apply(combined),
+                            *_apache_response(node.children or ()), inherit="merge"))
+        _apache_sections(scopes, node.children or (), len(scopes) - 1, combined)
 
 
 def _apache_response(block: Iterable[Node]) -> tuple[str, Node | None]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from nginxssl.headers import NginxContext, ResponseHeaders, apache_headers, nginx_context, nginx_headers
+from nginxssl.headers import NginxContext, ResponseHeaders, nginx_context, nginx_headers
 from nginxssl.parse.node import Config, Node
 from nginxssl.parse.sysroot import SymlinkLoop, to_disk
 
@@ -92,28 +92,44 @@ class Site:
 # ---------------------------------------------------------------- nginx
 
 # Directives whose value a server block inherits from http/stream/mail when it has none itself.
-_INHERITED = (
+_INHERITED = frozenset({
     "ssl_certificate", "ssl_certificate_key", "ssl_password_file", "ssl_trusted_certificate",
     "ssl_protocols", "ssl_stapling", "ssl_stapling_verify", "ssl_stapling_file", "resolver",
     "ssl", "ssl_reject_handshake", "ssl_ciphers", "ssl_stapling_responder",
-)
+})
 
 
-def _path_ref(config: Config, node: Node, raw: str) -> PathRef:
+class DiskPaths:
+    """Where the paths one config names are on disk, each looked up once: thousands of servers
+    name the same few certificate files, and with --root every lookup walks symlinks."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._found: dict[str, str] = {}
+
+    def __call__(self, raw: str) -> str:
+        path = self._found.get(raw)
+        if path is None:
+            try:
+                path = to_disk(raw, self.config.prefix, self.config.root)
+            except SymlinkLoop:
+                path = raw
+            self._found[raw] = path
+        return path
+
+
+def _path_ref(disk_paths: DiskPaths, node: Node, raw: str) -> PathRef:
     if raw.startswith("data:"):
         return PathRef(raw, None, node, inline=True)
-    if _VARIABLE.search(raw):
+    if "$" in raw and _VARIABLE.search(raw):
         return PathRef(raw, None, node, dynamic=True)
-    try:
-        return PathRef(raw, to_disk(raw, config.prefix, config.root), node)
-    except SymlinkLoop:
-        return PathRef(raw, raw, node)
+    return PathRef(raw, disk_paths(raw), node)
 
 
 def parse_listen(node: Node, context: str) -> Listen:
     args = node.args
     target = args[0] if args else ""
-    flags = set(args[1:])
+    flags = args[1:]
     address, port = "*", None
     if target.startswith("unix:"):
         address = target
@@ -143,76 +159,100 @@ def _port(text: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _effective(block: Node, inherited: dict[str, list[Node]]) -> dict[str, list[Node]]:
-    """The TLS directives in force in `block`: its own, else the enclosing context's.
-
-    nginx merges each directive separately; array directives such as
-    ssl_certificate are inherited as a whole only when the block sets none.
-    """
+def _own_tls(nodes: tuple[Node, ...]) -> dict[str, list[Node]]:
+    """The inheritable TLS directives among `nodes`, each name with all its lines."""
     own: dict[str, list[Node]] = {}
-    for child in block.children or ():
-        if child.directive in _INHERITED:
-            own.setdefault(child.directive, []).append(child)
-    merged = dict(inherited)
-    merged.update(own)
-    return merged
+    for node in nodes:
+        if node.directive in _INHERITED:
+            own.setdefault(node.directive, []).append(node)
+    return own
 
 
-def _nginx_site(config: Config, server: Node, context: str, scope: dict[str, list[Node]],
-                http_level: NginxContext | None = None) -> Site:
-    """One server block as a Site; with `http_level`, a TLS site gets its response headers too
-    (built here rather than by dataclasses.replace afterwards, which cost as much as the site)."""
-    directives = _effective(server, scope)
-    errors: list[tuple[Node, str]] = []
+@dataclass(frozen=True, slots=True)
+class _Enclosing:
+    """What an http/stream/mail block hands down to its servers, worked out once for all of them.
 
-    listens = tuple(parse_listen(node, context) for node in server.each("listen"))
+    nginx merges each directive separately; array directives such as ssl_certificate
+    are inherited as a whole only when the server sets none.
+    """
+
+    context: str
+    directives: dict[str, list[Node]]  # the inheritable TLS directives written there
+    last: dict[str, Node]  # the one in force for each
+    headers: NginxContext | None = None  # http only: add_header, add_header_inherit and maps
+
+    @classmethod
+    def of(cls, context: str, block_nodes: tuple[Node, ...], headers: NginxContext | None = None) -> _Enclosing:
+        directives = _own_tls(block_nodes)
+        return cls(context, directives, {name: nodes[-1] for name, nodes in directives.items()}, headers)
+
+
+def _nginx_site(disk_paths: DiskPaths, server: Node, enclosing: _Enclosing) -> Site:
+    """One server block as a Site; in http, a TLS site gets its response headers too (built here
+    rather than by dataclasses.replace afterwards, which cost as much as the site)."""
+    context = enclosing.context
+    own: dict[str, list[Node]] = {}
+    listens: list[Listen] = []
+    names: list[ServerName] = []
+    tls = False
+    for child in server.children or ():
+        directive = child.directive
+        if directive == "listen":
+            listen = parse_listen(child, context)
+            listens.append(listen)
+            tls = tls or listen.ssl or listen.quic
+        elif directive == "server_name":
+            for arg in child.args:
+                names.append(ServerName(arg.lower(), child))
+        elif directive in _INHERITED:
+            own.setdefault(directive, []).append(child)
     if not listens and context == "http":
-        listens = (Listen(None, "*", 80),)
+        listens.append(Listen(None, "*", 80))
+    if not names and context == "http":
+        names.append(ServerName("", None))
 
-    names = tuple(
-        ServerName(arg.lower(), node) for node in server.each("server_name") for arg in node.args
-    )
-    if context == "http" and not names:
-        names = (ServerName("", None),)
+    inherited = enclosing.directives
+    directives = dict(enclosing.last)
+    for name, nodes in own.items():
+        directives[name] = nodes[-1]
 
-    cert_nodes = directives.get("ssl_certificate", [])
-    key_nodes = directives.get("ssl_certificate_key", [])
+    errors: list[tuple[Node, str]] = []
+    cert_nodes = own.get("ssl_certificate") or inherited.get("ssl_certificate", ())
+    key_nodes = own.get("ssl_certificate_key") or inherited.get("ssl_certificate_key", ())
     certs = []
     for index, cert_node in enumerate(cert_nodes):
         if not cert_node.args:
             continue
-        cert = _path_ref(config, cert_node, cert_node.args[0])
+        cert = _path_ref(disk_paths, cert_node, cert_node.args[0])
         key = None
         if index < len(key_nodes) and key_nodes[index].args:
-            key = _path_ref(config, key_nodes[index], key_nodes[index].args[0])
+            key = _path_ref(disk_paths, key_nodes[index], key_nodes[index].args[0])
         else:
             errors.append((cert_node, f'no "ssl_certificate_key" is defined for certificate "{cert.raw}"'))
         certs.append(CertRef(cert, key))
 
-    password_files = tuple(
-        _path_ref(config, node, node.args[0]) for node in directives.get("ssl_password_file", []) if node.args
-    )
-    trusted_nodes = directives.get("ssl_trusted_certificate", [])
-    trusted = _path_ref(config, trusted_nodes[-1], trusted_nodes[-1].args[0]) if trusted_nodes and trusted_nodes[-1].args else None
-    ssl_on = directives.get("ssl", [])
-    uses_ssl_on = bool(ssl_on) and ssl_on[-1].args[:1] == ("on",)
-    tls = any(listen.ssl or listen.quic for listen in listens) or uses_ssl_on
-    headers = nginx_headers(server, http_level) if http_level is not None and (tls or certs) else None
+    password_nodes = own.get("ssl_password_file") or inherited.get("ssl_password_file", ())
+    password_files = tuple(_path_ref(disk_paths, node, node.args[0]) for node in password_nodes if node.args)
+    trusted_node = directives.get("ssl_trusted_certificate")
+    trusted = _path_ref(disk_paths, trusted_node, trusted_node.args[0]) if trusted_node and trusted_node.args else None
+    ssl_on = directives.get("ssl")
+    tls = tls or (ssl_on is not None and ssl_on.args[:1] == ("on",))
+    http_level = enclosing.headers
     return Site(
         server="nginx",
         context=context,
         node=server,
         file=server.file,
         line=server.line,
-        names=names,
-        listens=listens,
+        names=tuple(names),
+        listens=tuple(listens),
         certs=tuple(certs),
         tls=tls,
         password_files=password_files,
         trusted_certificate=trusted,
         errors=tuple(errors),
-        directives={name: nodes[-1] for name, nodes in directives.items()},
-        headers=headers,
+        directives=directives,
+        headers=nginx_headers(server, http_level) if http_level is not None and (tls or certs) else None,
     )
 
 
@@ -231,29 +271,28 @@ def tls_sockets(sites: tuple[Site, ...]) -> set[tuple[str, int | None]]:
 def nginx_sites(config: Config) -> tuple[Site, ...]:
     """Every server block that speaks TLS or names a certificate, in file order."""
     sites: list[Site] = []
+    disk_paths = DiskPaths(config)
 
-    def servers_in(block_nodes: tuple[Node, ...], context: str, scope: dict[str, list[Node]]) -> None:
-        holder = Node(context, (), "", 0, block_nodes)
-        scope = _effective(holder, scope)
-        http_level = nginx_context(block_nodes) if context == "http" else None
+    def servers_in(block_nodes: tuple[Node, ...], context: str) -> None:
+        enclosing = _Enclosing.of(context, block_nodes, nginx_context(block_nodes) if context == "http" else None)
         for node in block_nodes:
             if node.directive == "server" and node.is_block:
-                site = _nginx_site(config, node, context, scope, http_level)
+                site = _nginx_site(disk_paths, node, enclosing)
                 if site.tls or site.certs:
                     sites.append(site)
 
     if config.fragment:
         # A lone file is read as the inside of `http { }`: site files hold server
         # blocks; snippets hold bare ssl_* directives, checked as a pseudo-site.
-        servers_in(config.nodes, "http", {})
+        servers_in(config.nodes, "http")
         has_server = any(node.directive == "server" for node in config.nodes)
         if not has_server and any(node.directive == "ssl_certificate" for node in config.nodes):
             holder = Node("snippet", (), config.main, 1, config.nodes)
-            site = _nginx_site(config, holder, "snippet", {})
+            site = _nginx_site(disk_paths, holder, _Enclosing("snippet", {}, {}))
             sites.append(replace(site, tls=True, names=(), listens=()))
     for node in config.nodes:
         if node.directive in ("http", "stream", "mail") and node.is_block:
-            servers_in(node.children, node.directive, {})
+            servers_in(node.children, node.directive)
     return tuple(sites)
 
 
@@ -262,17 +301,7 @@ def sites_of(config: Config) -> tuple[Site, ...]:
         return nginx_sites(config)
     from nginxssl.sites_apache import apache_sites  # the Apache model lives beside this one
 
-    server_level = tuple(node for node in config.nodes if node.directive != "virtualhost")
-    return tuple(_with_apache_headers(site, server_level) for site in apache_sites(config))
-
-
-def _with_apache_headers(site: Site, server_level: tuple[Node, ...]) -> Site:
-    """Response headers of a virtual host (or of the main server when it speaks TLS itself)."""
-    if site.context == "virtualhost" and site.node is not None:
-        return replace(site, headers=apache_headers(site.node, server_level))
-    if site.context == "server":
-        return replace(site, headers=apache_headers(Node("server", (), site.file, site.line, server_level)))
-    return site
+    return apache_sites(config)
 
 
 def names_of(sites) -> tuple[str, ...]:

@@ -30,9 +30,9 @@ tell: it has no names here. Relative paths resolve against ServerRoot
 
 from __future__ import annotations
 
+from nginxssl.headers import ResponseHeaders, apache_context, apache_headers
 from nginxssl.parse.node import Config, Node
-from nginxssl.parse.sysroot import SymlinkLoop, to_disk
-from nginxssl.sites import CertRef, Listen, PathRef, ServerName, Site
+from nginxssl.sites import CertRef, DiskPaths, Listen, PathRef, ServerName, Site
 
 _CERTKEYS_REPLACED = 3  # mod_ssl's CERTKEYS_IDX_MAX + 1: how many list entries a vhost overrides in place
 
@@ -48,16 +48,13 @@ _SERVER_ONLY = {
 _LISTS = ("sslcertificatefile", "sslcertificatekeyfile")
 
 
-def _is_tls_directive(name: str) -> bool:
-    return name.startswith("ssl") or name == "protocol"
-
-
 def _own(nodes: tuple[Node, ...]) -> dict[str, list[Node]]:
-    """The TLS directives written directly in one context, in order."""
+    """The TLS directives (SSL* and Protocol) written directly in one context, in order."""
     found: dict[str, list[Node]] = {}
     for node in nodes:
-        if not node.is_block and _is_tls_directive(node.directive):
-            found.setdefault(node.directive, []).append(node)
+        name = node.directive
+        if (name.startswith("ssl") or name == "protocol") and not node.is_block:
+            found.setdefault(name, []).append(node)
     return found
 
 
@@ -71,22 +68,16 @@ def _merged(base: dict[str, list[Node]], own: dict[str, list[Node]]) -> dict[str
     merged = dict(base)
     for name, nodes in own.items():
         merged[name] = _merge_list(base.get(name, []), nodes) if name in _LISTS else nodes
-    for name in _LISTS:
-        if name in base and name not in own:
-            merged[name] = base[name]
     return merged
 
 
-def _path_ref(config: Config, node: Node) -> PathRef:
+def _path_ref(disk_paths: DiskPaths, node: Node) -> PathRef:
     raw = node.args[0]
-    if config.fragment and "${" in raw:
+    if disk_paths.config.fragment and "${" in raw:
         # Defined by the main config or envvars, which a lone file cannot see. (In a
         # whole tree an undefined variable stays literal, as httpd leaves it.)
         return PathRef(raw, None, node, dynamic=True)
-    try:
-        return PathRef(raw, to_disk(raw, config.prefix, config.root), node)
-    except SymlinkLoop:
-        return PathRef(raw, raw, node)
+    return PathRef(raw, disk_paths(raw), node)
 
 
 def _host_name(text: str) -> str:
@@ -166,33 +157,34 @@ def _engine(directives: dict[str, list[Node]]) -> str | None:
 
 
 def _names(nodes: tuple[Node, ...]) -> tuple[ServerName, ...]:
-    names: list[ServerName] = []
+    """The last ServerName first, then every ServerAlias word in order."""
     server_name = None
+    aliases: list[ServerName] = []
     for node in nodes:
         if node.directive == "servername" and node.args:
             server_name = node
-    if server_name is not None:
-        names.append(ServerName(_host_name(server_name.args[0]), server_name))
-    for node in nodes:
-        if node.directive == "serveralias":
-            names.extend(ServerName(arg.lower(), node) for arg in node.args)
-    return tuple(names)
+        elif node.directive == "serveralias":
+            aliases.extend(ServerName(arg.lower(), node) for arg in node.args)
+    if server_name is None:
+        return tuple(aliases)
+    return (ServerName(_host_name(server_name.args[0]), server_name), *aliases)
 
 
-def _certs(config: Config, directives: dict[str, list[Node]]) -> tuple[CertRef, ...]:
+def _certs(disk_paths: DiskPaths, directives: dict[str, list[Node]]) -> tuple[CertRef, ...]:
     chain_nodes = directives.get("sslcertificatechainfile", [])
-    chain = _path_ref(config, chain_nodes[-1]) if chain_nodes and chain_nodes[-1].args else None
+    chain = _path_ref(disk_paths, chain_nodes[-1]) if chain_nodes and chain_nodes[-1].args else None
     keys = [node for node in directives.get("sslcertificatekeyfile", []) if node.args]
     pairs = []
     for index, cert_node in enumerate(node for node in directives.get("sslcertificatefile", []) if node.args):
-        key = _path_ref(config, keys[index]) if index < len(keys) else None
-        pairs.append(CertRef(_path_ref(config, cert_node), key, chain))
+        key = _path_ref(disk_paths, keys[index]) if index < len(keys) else None
+        pairs.append(CertRef(_path_ref(disk_paths, cert_node), key, chain))
     return tuple(pairs)
 
 
-def _site(config: Config, block: Node, context: str, directives: dict[str, list[Node]], tls: bool,
-          names: tuple[ServerName, ...], listens: tuple[Listen, ...], file: str, line: int) -> Site:
-    certs = _certs(config, directives)
+def _site(disk_paths: DiskPaths, block: Node, context: str, directives: dict[str, list[Node]], tls: bool,
+          names: tuple[ServerName, ...], listens: tuple[Listen, ...], file: str, line: int,
+          headers: ResponseHeaders | None) -> Site:
+    certs = _certs(disk_paths, directives)
     errors: list[tuple[Node, str]] = []
     if tls and not certs:
         scope = "this virtual host" if context == "virtualhost" else "the server config"
@@ -205,7 +197,7 @@ def _site(config: Config, block: Node, context: str, directives: dict[str, list[
             if child.directive in _SERVER_ONLY:
                 errors.append((child, f"{_SERVER_ONLY[child.directive]} cannot occur within <VirtualHost> section"))
     trusted_nodes = directives.get("sslcacertificatefile", [])
-    trusted = _path_ref(config, trusted_nodes[-1]) if trusted_nodes and trusted_nodes[-1].args else None
+    trusted = _path_ref(disk_paths, trusted_nodes[-1]) if trusted_nodes and trusted_nodes[-1].args else None
     return Site(
         server="apache",
         context=context,
@@ -219,11 +211,13 @@ def _site(config: Config, block: Node, context: str, directives: dict[str, list[
         trusted_certificate=trusted,
         errors=tuple(errors),
         directives={name: nodes[-1] for name, nodes in directives.items()},
+        headers=headers,
     )
 
 
 def apache_sites(config: Config) -> tuple[Site, ...]:
-    """The main server when it is a site, then every virtual host that speaks TLS or names a certificate."""
+    """The main server when it is a site, then every virtual host that speaks TLS or names a certificate,
+    each with its response headers."""
     top = config.nodes
     vhosts = [node for node in top if node.directive == "virtualhost" and node.is_block]
     server_level = tuple(node for node in top if node.directive != "virtualhost")
@@ -231,19 +225,22 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
     listens = _listen_protocols(server_level)
     main_names = _names(server_level)
     main_port = next((_name_port(name.node.args[0]) for name in main_names[:1] if name.node), None)
+    disk_paths = DiskPaths(config)
+    header_context = apache_context(server_level)
+    vhost_addresses = [(vhost, [_address(word, main_port) for word in vhost.args]) for vhost in vhosts]
 
     # The first vhost named for an address:port answers names no other vhost claims.
     first_for: dict[tuple[str, int | None], Node] = {}
-    for vhost in vhosts:
-        for word in vhost.args:
-            first_for.setdefault(_address(word, main_port), vhost)
+    for vhost, addresses in vhost_addresses:
+        for address in addresses:
+            first_for.setdefault(address, vhost)
 
     sites: list[Site] = []
-    inherited_used = False
-    for vhost in vhosts:
+    base_certs = base.get("sslcertificatefile", [])
+    inherited_used = False  # does a TLS vhost serve a certificate of the server config's?
+    for vhost, addresses in vhost_addresses:
         own = _own(vhost.children or ())
         directives = _merged(base, own)
-        addresses = [_address(word, main_port) for word in vhost.args]
         engine = _engine(directives)
         has_certs = any(node.args for node in directives.get("sslcertificatefile", []))
         if engine is None:
@@ -252,21 +249,21 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
             tls = engine == "on"
         if not tls and not own.get("sslcertificatefile"):
             continue
-        inherited_used |= tls and any(node in base.get("sslcertificatefile", ())
-                                      for node in directives.get("sslcertificatefile", ()))
+        if tls and base_certs and not inherited_used:
+            inherited_used = any(node in base_certs for node in directives["sslcertificatefile"])
         site_listens = tuple(
             Listen(vhost, address, port, ssl=tls,
                    default_server=first_for.get((address, port)) is vhost)
             for address, port in addresses
         )
-        sites.append(_site(config, vhost, "virtualhost", directives, tls, _names(vhost.children or ()),
-                           site_listens, vhost.file, vhost.line))
+        sites.append(_site(disk_paths, vhost, "virtualhost", directives, tls, _names(vhost.children or ()),
+                           site_listens, vhost.file, vhost.line, apache_headers(vhost, context=header_context)))
 
-    main = _main_server(config, server_level, base, main_names, listens, sites, inherited_used)
+    main = _main_server(disk_paths, server_level, base, main_names, listens, sites, inherited_used)
     return tuple(([main] if main else []) + sites)
 
 
-def _main_server(config: Config, server_level: tuple[Node, ...], base: dict[str, list[Node]],
+def _main_server(disk_paths: DiskPaths, server_level: tuple[Node, ...], base: dict[str, list[Node]],
                  names: tuple[ServerName, ...], listens: list[tuple[str, int | None, str]],
                  vhost_sites: list[Site], inherited_used: bool) -> Site | None:
     """The server config as a site of its own.
@@ -284,9 +281,16 @@ def _main_server(config: Config, server_level: tuple[Node, ...], base: dict[str,
     holder = Node("server", (), anchor.file, anchor.line, server_level)
     if engine == "on":
         site_listens = tuple(Listen(None, address, port, ssl=True) for address, port, _protocol in listens)
-        return _site(config, holder, "server", base, True, names, site_listens, anchor.file, anchor.line)
+        return _site(disk_paths, holder, "server", base, True, names, site_listens, anchor.file, anchor.line,
+                     _server_headers(anchor, server_level))
     if not cert_nodes or inherited_used:
         return None
-    snippet = config.fragment and not vhost_sites
-    return _site(config, Node("snippet" if snippet else "server", (), anchor.file, anchor.line, server_level),
-                 "snippet" if snippet else "server", base, snippet, (), (), anchor.file, anchor.line)
+    snippet = disk_paths.config.fragment and not vhost_sites
+    return _site(disk_paths, Node("snippet" if snippet else "server", (), anchor.file, anchor.line, server_level),
+                 "snippet" if snippet else "server", base, snippet, (), (), anchor.file, anchor.line,
+                 None if snippet else _server_headers(anchor, server_level))
+
+
+def _server_headers(anchor: Node, server_level: tuple[Node, ...]) -> ResponseHeaders:
+    """The server config's response headers: its own Header lines, none of any virtual host's."""
+    return apache_headers(Node("server", (), anchor.file, anchor.line, server_level))
