@@ -93,32 +93,42 @@ def _unknown_root(report: ChainReport) -> bool:
 
 @check("SSL105")
 def untrusted_root(inputs: Inputs) -> Iterator[Finding]:
+    # The sites of one certificate file share every word but the certbot command: each file's once.
+    texts: dict[tuple, tuple[str, str, str] | None] = {}
     for item in _in_use(inputs):
-        report = item.chain.report
-        if report.verified or report.served_verified or report.self_signed_leaf:
-            continue
-        if _unknown_root(report):
-            top = report.path[-1]
-            issuer = _name_label(report.unresolved_issuer.issuer)
-            where = "" if top.served else f" (found in {_source_text(item, top.origin)})"
-            yield item.finding("SSL105", (
-                f"the chain of {label(report.leaf)} in {item.shown} ends at {label(top.cert)}{where}, issued by "
+        key = (id(item.chain), item.shown)
+        if key not in texts:
+            texts[key] = _untrusted_root_text(item)
+        text = texts[key]
+        if text is not None:
+            before, ca, after = text
+            yield item.finding("SSL105", f"{before}{ways_out(item, ca)}{after}")
+
+
+def _untrusted_root_text(item: Served) -> tuple[str, str, str] | None:
+    """SSL105's message about the chain of `item` as (before the ways out, the CA to trust, after)."""
+    report = item.chain.report
+    if report.verified or report.served_verified or report.self_signed_leaf:
+        return None
+    if _unknown_root(report):
+        top = report.path[-1]
+        issuer = _name_label(report.unresolved_issuer.issuer)
+        where = "" if top.served else f" (found in {_source_text(item, top.origin)})"
+        return (f"the chain of {label(report.leaf)} in {item.shown} ends at {label(top.cert)}{where}, issued by "
                 f"{issuer}, which is not in {_trust_text(item)}; browsers show {BROWSER_UNTRUSTED}. If "
                 f"{issuer} is a public CA's intermediate rather than a root, get it from your CA and serve it "
-                f"after {label(top.cert)}. {ways_out(item, issuer)}{_undecided(report)}"))
-            continue
-        root = report.untrusted_root
-        if root is None:
-            continue
-        if root.served:
-            included = (f"; {item.shown} even includes it ({position(root.served_index, len(report.served))}), "
-                        "which does not make it trusted")
-        else:
-            included = f" (found in {_source_text(item, root.origin)})"
-        yield item.finding("SSL105", (
-            f"the chain of {label(report.leaf)} in {item.shown} ends at {label(root.cert)}, a root that is not "
-            f"in {_trust_text(item)}{included}; browsers show {BROWSER_UNTRUSTED}. "
-            f"{ways_out(item, label(root.cert))}{_undecided(report)}"))
+                f"after {label(top.cert)}. ", issuer, _undecided(report))
+    root = report.untrusted_root
+    if root is None:
+        return None
+    if root.served:
+        included = (f"; {item.shown} even includes it ({position(root.served_index, len(report.served))}), "
+                    "which does not make it trusted")
+    else:
+        included = f" (found in {_source_text(item, root.origin)})"
+    return (f"the chain of {label(report.leaf)} in {item.shown} ends at {label(root.cert)}, a root that is not "
+            f"in {_trust_text(item)}{included}; browsers show {BROWSER_UNTRUSTED}. ",
+            label(root.cert), _undecided(report))
 
 
 # ---------------------------------------------------------------- SSL106
@@ -234,6 +244,10 @@ def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
         report = chain.report
         if report.served_verified:
             continue  # what is sent already verifies: nothing is missing for a browser
+        unresolved = report.unresolved_issuer
+        found_nowhere = unresolved is not None and not _unknown_root(report)
+        if not report.missing and not found_nowhere:
+            continue
         fix = chain_fix(inputs, item)
         if report.missing:
             invalid = {id(problem.link): problem for problem in report.invalid_intermediates}
@@ -250,8 +264,7 @@ def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
                 "(Firefox: SEC_ERROR_UNKNOWN_ISSUER; Android, curl, Python; `openssl s_client`: 'unable to "
                 "verify the first certificate') while desktop Chrome may hide the problem by fetching it; "
                 f"{_completion(item, report.missing, fix)}{_undecided(report)}"), fix)
-        unresolved = report.unresolved_issuer
-        if unresolved is not None and not _unknown_root(report):
+        if found_nowhere:
             issuer = _name_label(unresolved.issuer)
             advice = []
             if chain.aia_urls and not inputs.settings.fetch:

@@ -11,7 +11,7 @@ from typing import Iterator
 from nginxssl.checks import Finding, Fix, Inputs, check
 from nginxssl.checks.edits import replace_args
 from nginxssl.checks.references import Reference, references, spelled
-from nginxssl.pki.load import Material, cert_key_fingerprint
+from nginxssl.pki.load import Material, cert_key_fingerprint, per_certificate
 from nginxssl.sites import PathRef
 
 _ABSENT = ("missing", "unreadable", "not-regular")
@@ -98,8 +98,10 @@ def _key_in_certificate_file(inputs: Inputs, reference: Reference) -> bool:
 
 def _apache_key_absent(inputs: Inputs) -> Iterator[Finding]:
     for reference in references(inputs.sites):
+        if not _key_in_certificate_file(inputs, reference):
+            continue
         material = _material(inputs, reference)
-        if not _key_in_certificate_file(inputs, reference) or material is None or not material.usable:
+        if material is None or not material.usable:
             continue
         if material.certs and not material.keys and not material.locked_keys:
             yield _finding(
@@ -143,14 +145,19 @@ def _holds_only_certs(material: Material | None) -> bool:
     return material is not None and material.usable and bool(material.certs) and not material.keys and not material.locked_keys
 
 
+def _partner_material(inputs: Inputs, reference: Reference) -> Material | None:
+    """What the file of the reference's partner holds (the key of a certificate, the certificate of a key)."""
+    partner = reference.partner
+    return inputs.material.get(partner.path) if partner is not None and partner.path else None
+
+
 @check("SSL004")
 def cert_key_swapped(inputs: Inputs) -> Iterator[Finding]:
     for reference in references(inputs.sites):
         material = _material(inputs, reference)
-        partner = inputs.material.get(reference.partner.path) if reference.partner and reference.partner.path else None
-        server = reference.sites[0].server if reference.sites else "nginx"
         if reference.role == "certificate" and _holds_only_keys(material):
-            if _holds_only_certs(partner):
+            if _holds_only_certs(_partner_material(inputs, reference)):
+                server = reference.sites[0].server if reference.sites else "nginx"
                 yield _finding(
                     "SSL004", reference,
                     f"{reference.directive} {_shown(reference)} holds a private key and "
@@ -165,8 +172,7 @@ def cert_key_swapped(inputs: Inputs) -> Iterator[Finding]:
                     f"{reference.directive} {_shown(reference)} holds a private key, not a certificate; "
                     f"{_refuses(inputs, reference)}; point it at the certificate (or fullchain) file")
         elif reference.role == "key" and _holds_only_certs(material):
-            cert_material = inputs.material.get(reference.partner.path) if reference.partner and reference.partner.path else None
-            if _holds_only_keys(cert_material):
+            if _holds_only_keys(_partner_material(inputs, reference)):
                 continue  # reported once, at the certificate directive, as a swap
             yield _finding(
                 "SSL004", reference,
@@ -181,12 +187,16 @@ def _key_material(inputs: Inputs, reference: Reference) -> Material | None:
     return _material(inputs, reference)  # Apache: the key may sit in the certificate file
 
 
+# A certificate file shared by several sites is compared with its key once per certificate, not per site.
+_key_fingerprint = per_certificate(cert_key_fingerprint)
+
+
 def _owner_of_key(inputs: Inputs, fingerprint: str, skip: str) -> str | None:
     for path, material in inputs.material.items():
         if path == skip or not material.usable:
             continue
         for cert in material.certs:
-            if cert_key_fingerprint(cert) == fingerprint:
+            if _key_fingerprint(cert) == fingerprint:
                 subject = cert.subject.rfc4514_string() or "a certificate with no subject"
                 return f"{subject} in {path}"
     return None
@@ -202,8 +212,7 @@ def key_mismatch(inputs: Inputs) -> Iterator[Finding]:
         if certs is None or keys is None or not certs.usable or not keys.usable or not certs.certs or not keys.keys:
             continue
         key = keys.keys[0]
-        served = {cert_key_fingerprint(cert) for cert in certs.certs}
-        if key.fingerprint in served:
+        if any(_key_fingerprint(cert) == key.fingerprint for cert in certs.certs):
             continue  # matches the leaf, or another certificate of the bundle: chain order (SSL202)
         leaf = certs.certs[0]
         subject = leaf.subject.rfc4514_string() or "no subject"

@@ -36,6 +36,7 @@ from nginxssl.checks import Fix, Inputs
 from nginxssl.checks.edits import DeleteLine, ExpectChain, NewFile, replace_args
 from nginxssl.checks.served import Served, directive_name, label, served, shown
 from nginxssl.pki.chain import ChainReport, is_ca, is_self_signed, name_text
+from nginxssl.pki.load import per_certificate
 from nginxssl.pki.pool import served_key
 from nginxssl.pki.trust import public_key_der
 
@@ -101,7 +102,7 @@ def _want(inputs: Inputs, item: Served) -> _Want | str:
         issuer = target.unresolved_issuer
         fetch = (" (or run with --fetch to download it from the certificate's AIA URL)"
                  if chain.aia_urls and not inputs.settings.fetch else "")
-        return (f"the issuer '{name_text(issuer.issuer)}' of {label(issuer.subject)} was found nowhere, so "
+        return (f"the issuer '{_issuer_text(issuer.subject)}' of {label(issuer.subject)} was found nowhere, so "
                 f"no complete chain can be written; get it from your CA{fetch}")
     if pair.key is None:
         if item.server == "apache":
@@ -163,6 +164,12 @@ def _want(inputs: Inputs, item: Served) -> _Want | str:
     return _Want(tuple(edits), description, _der(target.leaf), cert_args, key_args, new_file, not cross_signed)
 
 
+@per_certificate  # the same words for every site that serves the certificate
+def _issuer_text(cert: x509.Certificate) -> str:
+    """The name of the certificate's issuer, as an admin reads it."""
+    return name_text(cert.issuer)
+
+
 def _promise(inputs: Inputs, path: str, target: ChainReport, key_path: str | None) -> ExpectChain:
     """What the fixer checks on the bytes before writing: `path` serves `target`'s leaf with this key."""
     settings = inputs.settings
@@ -182,10 +189,10 @@ def chain_fix(inputs: Inputs, item: Served) -> Fix:
 
 
 def _decide(inputs: Inputs) -> dict[tuple, Fix]:
-    items = list(served(inputs))
+    items = [(_item_key(item), item) for item in served(inputs)]
     wants: dict[tuple, _Want | str | None] = {}
-    for item in items:
-        wants[_item_key(item)] = _want(inputs, item) if needs_fix(item.chain.report) else None
+    for key, item in items:
+        wants[key] = _want(inputs, item) if needs_fix(item.chain.report) else None
 
     # Refusing one site's fix can make another's unsafe (a chain file both would delete): repeat
     # until nothing more is refused.
@@ -204,7 +211,7 @@ def _decide(inputs: Inputs) -> dict[tuple, Fix]:
     return fixes
 
 
-def _conflicts(items: list[Served], wants: dict[tuple, "_Want | str | None"]) -> dict[tuple, str]:
+def _conflicts(items: list[tuple[tuple, Served]], wants: dict[tuple, "_Want | str | None"]) -> dict[tuple, str]:
     """Fixes that would change what another site serves: key -> why it is refused."""
     refused: dict[tuple, str] = {}
 
@@ -215,18 +222,21 @@ def _conflicts(items: list[Served], wants: dict[tuple, "_Want | str | None"]) ->
 
     # A directive shared by several sites (http-level ssl_certificate, a server config
     # SSLCertificateFile, an included snippet with different keys) changes for all of them.
-    by_node: dict[tuple, list[Served]] = {}
-    for item in items:
+    by_node: dict[tuple, list[tuple[tuple, Served]]] = {}
+    for key, item in items:
         node = item.pair.cert.node
-        by_node.setdefault((node.file, node.line), []).append(item)
+        by_node.setdefault((node.file, node.line), []).append((key, item))
     for (file, line), group in by_node.items():
-        chosen = [wants[_item_key(item)] for item in group if isinstance(wants[_item_key(item)], _Want)]
-        if len(group) < 2 or not chosen:
+        if len(group) < 2:
+            continue
+        chosen = [wants[key] for key, _item in group if isinstance(wants[key], _Want)]
+        if not chosen:
             continue
         first = chosen[0]
+        first_item = group[0][1]
         agree = True
-        for item in group:
-            want = wants[_item_key(item)]
+        for key, item in group:
+            want = wants[key]
             if isinstance(want, _Want):
                 agree &= (want.cert_args, want.key_args, want.leaf) == (first.cert_args, first.key_args, first.leaf)
             elif want is None:  # fine as it is: the complete chain of the same leaf is fine too
@@ -234,20 +244,19 @@ def _conflicts(items: list[Served], wants: dict[tuple, "_Want | str | None"]) ->
             else:
                 agree = False
         if not agree:
-            names = ", ".join(dict.fromkeys(name for item in group for name in item.names)) or "several sites"
-            refuse([_item_key(item) for item in group],
-                   f"{directive_name(group[0].pair.cert)} at {file}:{line} is shared by sites that need different "
+            names = ", ".join(dict.fromkeys(name for _key, item in group for name in item.names)) or "several sites"
+            refuse([key for key, _item in group],
+                   f"{directive_name(first_item.pair.cert)} at {file}:{line} is shared by sites that need different "
                    f"chains or keys ({names}); give each its own directive, then run --fix again")
 
     # A key directive repointed, or a chain file deleted, must not pull the ground from under another site.
     for attribute, what in (("key", "key directive"), ("chain", "SSLCertificateChainFile")):
-        users: dict[tuple, list[Served]] = {}
-        for item in items:
+        users: dict[tuple, list[tuple]] = {}
+        for key, item in items:
             ref = getattr(item.pair, attribute)
             if ref is not None:
-                users.setdefault((ref.node.file, ref.node.line), []).append(item)
-        for (file, line), group in users.items():
-            keys = [_item_key(item) for item in group]
+                users.setdefault((ref.node.file, ref.node.line), []).append(key)
+        for (file, line), keys in users.items():
             touching = [key for key in keys if isinstance(wants[key], _Want)
                         and (attribute == "chain" or wants[key].key_args is not None)]
             if not touching:

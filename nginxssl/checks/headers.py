@@ -9,7 +9,7 @@ matter here; other headers (X-Frame-Options, ...) are not this linter's business
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Iterable, Iterator
 
 from nginxssl.checks import Finding, Fix, Inputs, check
@@ -28,20 +28,44 @@ _MIXED = ("browsers block http:// scripts, styles and frames on its pages (the p
 _STATUSES = ", ".join(map(str, NGINX_SUCCESS_STATUSES))
 
 
-def _http_sites(inputs: Inputs) -> Iterator[tuple[Site, ResponseHeaders]]:
+@dataclass(frozen=True)
+class _HttpSite:
+    """A TLS site that answers HTTP requests, and the scopes its responses come from."""
+
+    site: Site
+    headers: ResponseHeaders
+    endpoints: tuple[int, ...]  # headers.endpoints()
+    pages: tuple[int, ...]  # those that answer with content, not a redirect or a closed connection
+
+
+# The sites last asked about: each of SSL401-SSL404 asks for them in one run.
+_last: tuple = ()
+
+
+def _http_sites(inputs: Inputs) -> Iterator[_HttpSite]:
     """TLS sites that answer HTTP requests (not a stream proxy, not a handshake-rejecting catch-all).
 
     A server whose plain `listen 443` shares a socket another server made TLS speaks TLS too.
     """
-    shared = tls_sockets(inputs.sites)
-    for site in inputs.sites:
+    global _last
+    if not (_last and _last[0] is inputs.sites):
+        _last = (inputs.sites, tuple(_answering(inputs.sites)))
+    return iter(_last[1])
+
+
+def _answering(sites: tuple[Site, ...]) -> Iterator[_HttpSite]:
+    shared = tls_sockets(sites)
+    for site in sites:
         tls = site.tls or (site.certs and any(listen_socket(listen) in shared for listen in site.listens))
-        if not tls or site.headers is None or not site.headers.scopes:
+        headers = site.headers
+        if not tls or headers is None or not headers.scopes:
             continue
         reject = site.directives.get("ssl_reject_handshake")
         if reject is not None and reject.args[:1] == ("on",):
             continue
-        yield site, site.headers
+        endpoints = headers.endpoints()
+        pages = tuple(index for index in endpoints if headers.scopes[index].response == "content")
+        yield _HttpSite(site, headers, endpoints, pages)
 
 
 def _who(site: Site) -> str:
@@ -125,10 +149,6 @@ def _directive(header: Header) -> str:
     return f"{header.node.directive} {header.name}"
 
 
-def _content_endpoints(headers: ResponseHeaders) -> list[int]:
-    return [index for index in headers.endpoints() if headers.scopes[index].response == "content"]
-
-
 def _drop_in_chain(headers: ResponseHeaders, index: int, key: str) -> Scope | None:
     """The scope on the way from the server level to `index` that drops an inherited `key` header."""
     for scope in headers.chain(index):
@@ -154,14 +174,14 @@ def csp_upgrade_missing(inputs: Inputs) -> Iterator[Finding]:
 
 
 def _csp_findings(inputs: Inputs) -> Iterator[Finding]:
-    for site, headers in _http_sites(inputs):
-        if not headers.serves_content():
+    for http in _http_sites(inputs):
+        if not http.pages:
             continue  # a redirect (or a closed connection) has no page to upgrade
+        site, headers = http.site, http.headers
         server = site.server
         variables = headers.variables
-        base = csp_upgrade(headers.base.headers, variables)
         missing_here: list[Scope] = []
-        for index in _content_endpoints(headers):
+        for index in http.pages:
             scope = headers.scopes[index]
             verdict = csp_upgrade(scope.headers, variables)
             if verdict.status == "undecidable":
@@ -176,6 +196,7 @@ def _csp_findings(inputs: Inputs) -> Iterator[Finding]:
             missing_here.append(scope)
         if not missing_here:
             continue
+        base = csp_upgrade(headers.base.headers, variables)
         if base.status != "absent":  # the site has it; sections below take it away (Apache `Header unset`)
             for scope in missing_here:
                 remover = next((h for h in scope.own if h.key == CSP), None)
@@ -264,7 +285,8 @@ _CONSEQUENCE = {
 @check("SSL402")
 def header_inheritance_drop(inputs: Inputs) -> Iterator[Finding]:
     findings = []
-    for site, headers in _http_sites(inputs):
+    for http in _http_sites(inputs):
+        site, headers = http.site, http.headers
         if site.server != "nginx":
             continue  # Apache merges Header directives down the tree; nothing is dropped silently
         scopes = headers.scopes if headers.base.response == "content" else headers.scopes[:1]
@@ -306,19 +328,19 @@ def _drop_finding(site: Site, scope: Scope, dropped: tuple[Header, ...]) -> Find
 @check("SSL403")
 def header_not_always(inputs: Inputs) -> Iterator[Finding]:
     findings = []
-    for site, headers in _http_sites(inputs):
-        if not headers.serves_content():
+    for http in _http_sites(inputs):
+        if not http.pages:
             continue  # every response is a redirect, which carries the header anyway
         seen: set[Node] = set()
-        for index in _content_endpoints(headers):
-            effective = headers.scopes[index].headers
+        for index in http.pages:
+            effective = http.headers.scopes[index].headers
             always = {header.key for header in effective if header.always}
             for header in effective:
                 if (header.key not in SECURITY_HEADERS or header.always or header.key in always
                         or header.action == "more_set" or header.node in seen):
                     continue
                 seen.add(header.node)
-                findings.append(_not_always(site, header))
+                findings.append(_not_always(http.site, header))
     yield from grouped(findings)
 
 
@@ -345,10 +367,11 @@ def _not_always(site: Site, header: Header) -> Finding:
 @check("SSL404")
 def hsts_missing(inputs: Inputs) -> Iterator[Finding]:
     findings = []
-    for site, headers in _http_sites(inputs):
+    fragment_note = _fragment_note(inputs)
+    for http in _http_sites(inputs):
+        site, headers, endpoints = http.site, http.headers, http.endpoints
         if headers.base.response in ("closed", "redirect-http"):
             continue  # nothing answers, or it sends browsers to http:// on purpose
-        endpoints = headers.endpoints()
         verdicts = [hsts(headers.scopes[index].headers, headers.variables) for index in endpoints]
         if any(verdict.status in ("present", "undecidable") for verdict in verdicts):
             continue  # one response with HSTS pins the host (drops elsewhere are SSL402)
@@ -371,5 +394,5 @@ def hsts_missing(inputs: Inputs) -> Iterator[Finding]:
             f"{_who(site)} sends no Strict-Transport-Security header: a browser sent to its http:// address "
             f"(a typed name, an old link) first connects in plain HTTP, where anyone on the network can keep "
             f"it there; add `{line}` to {_block_word(site)} (add includeSubDomains only when every subdomain "
-            f"serves HTTPS){_fragment_note(inputs)}"))
+            f"serves HTTPS){fragment_note}"))
     yield from grouped(findings)

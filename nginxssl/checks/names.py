@@ -64,10 +64,10 @@ def _hint(missing: str, sans: tuple[str, ...]) -> str:
 def _reissue(site: Site, missing: str, sans: tuple[str, ...]) -> str:
     """How to get a certificate naming what it has plus what is missing."""
     wanted = list(dict.fromkeys([*sans, missing]))
-    if any("*" in name for name in wanted) or len(wanted) > 8:
+    if len(wanted) > 8 or any("*" in name for name in wanted):
         return f"reissue it for {', '.join(wanted[:8])}{', …' if len(wanted) > 8 else ''}"
     plugin = "--apache" if site.server == "apache" else "--nginx"
-    return f"`certbot {plugin} --expand {' '.join(f'-d {name}' for name in wanted)}`"
+    return f"`certbot {plugin} --expand {' '.join(['-d ' + name for name in wanted])}`"
 
 
 def _site_chains(inputs: Inputs, site: Site) -> Iterator[tuple[x509.Certificate, str]]:
@@ -84,9 +84,9 @@ def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
         if not _name_site(site):
             continue
         for leaf, path in _site_chains(inputs, site):
-            if not has_san(leaf):
-                continue  # SSL302: the certificate names no host at all
             sans = san_names(leaf)
+            if not sans:
+                continue  # SSL302: the certificate names no host at all
             for entry in site.names:
                 if not entry.name:
                     continue
@@ -256,6 +256,9 @@ def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
     if inputs.config.server != "nginx":
         return
     tls_sites = _http_tls_sites(inputs)
+    plain_servers = list(_plain_servers(inputs, {id(site.node) for site in tls_sites}))
+    if not plain_servers:
+        return  # no plain-HTTP server block: no name can fall to a TLS default
     by_socket: dict[str, _Socket] = {}
     for site in tls_sites:
         listens: dict[str, bool] = {}
@@ -266,8 +269,7 @@ def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
     if not by_socket:
         return
     leaves_of: dict[int, list[x509.Certificate]] = {}
-    tls_nodes = {id(site.node) for site in tls_sites}
-    for plain in _plain_servers(inputs, tls_nodes):
+    for plain in plain_servers:
         for listen in plain.listens:
             socket = _https_socket(listen, by_socket)
             if socket is None:

@@ -50,20 +50,24 @@ def references(sites: tuple[Site, ...]) -> Iterator[Reference]:
 
 
 def _group(sites: tuple[Site, ...]) -> Iterator[Reference]:
-    grouped: dict[tuple, list] = {}
+    grouped: dict[tuple, tuple[str, PathRef, list[Site], PathRef | None]] = {}
     for site in sites:
         entries: list[tuple[str, PathRef | None, PathRef | None]] = []
         for pair in site.certs:
             entries.append(("certificate", pair.cert, pair.key))
             entries.append(("key", pair.key, pair.cert))
             entries.append(("chain", pair.chain, pair.cert))
-        entries.extend(("password file", ref, None) for ref in site.password_files)
+        for ref in site.password_files:
+            entries.append(("password file", ref, None))
         entries.append(("trusted certificate", site.trusted_certificate, None))
         for role, ref, partner in entries:
             if ref is None:
                 continue
             key = (role, ref.node.file, ref.node.line, ref.raw,
                    partner.path if partner is not None else None)
-            grouped.setdefault(key, [role, ref, [], partner])[2].append(site)
+            group = grouped.get(key)
+            if group is None:
+                group = grouped[key] = (role, ref, [], partner)
+            group[2].append(site)
     for role, ref, users, partner in grouped.values():
         yield Reference(role, ref, tuple(users), partner)

@@ -17,6 +17,7 @@ from cryptography import x509
 from nginxssl.checks import Finding, Fix, Inputs
 from nginxssl.checks.references import spelled
 from nginxssl.pki.chain import common_name, name_text
+from nginxssl.pki.load import per_certificate
 from nginxssl.pki.pool import ServedChain, served_key
 from nginxssl.sites import CertRef, PathRef, Site, names_of
 
@@ -28,23 +29,14 @@ class Served:
     pair: CertRef
     sites: tuple[Site, ...]
     chain: ServedChain
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return names_of(self.sites)
-
-    @property
-    def tls(self) -> bool:
-        """At least one site speaks TLS with it (a plain server may only inherit the directive)."""
-        return any(site.tls for site in self.sites)
+    # Worked out once when grouping: a dozen checks ask each of thousands of items.
+    names: tuple[str, ...]  # the server names of every site, each once
+    shown: str  # the certificate's path as messages write it
+    tls: bool  # at least one site speaks TLS with it (a plain server may only inherit the directive)
 
     @property
     def server(self) -> str:
         return self.sites[0].server
-
-    @property
-    def shown(self) -> str:
-        return shown(self.pair.cert)
 
     @property
     def directive(self) -> str:
@@ -79,7 +71,8 @@ def _group(inputs: Inputs) -> Iterator[Served]:
     for pair, users in grouped.values():
         chain = inputs.chains.get(served_key(pair))
         if chain is not None:
-            yield Served(pair, tuple(users), chain)
+            yield Served(pair, tuple(users), chain, names_of(users), shown(pair.cert),
+                         any(site.tls for site in users))
 
 
 # ---------------------------------------------------------------- wording
@@ -95,6 +88,7 @@ def shown(ref: PathRef) -> str:
     return f'"{ref.raw}"'
 
 
+@per_certificate  # the same leaf and intermediates are named in thousands of messages
 def label(cert: x509.Certificate) -> str:
     """A certificate as an admin names it: its CN, else its whole subject."""
     return f"'{common_name(cert.subject) or name_text(cert.subject)}'"

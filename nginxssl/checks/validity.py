@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from datetime import datetime
+from typing import Callable, Iterator
+
+from cryptography import x509
 
 from nginxssl.checks import Finding, Inputs, check
 from nginxssl.checks.served import Served, browser_reloads, day, days, label, served
@@ -27,13 +30,20 @@ def _in_use(inputs: Inputs) -> Iterator[Served]:
             yield item
 
 
-@check("SSL101")
-def cert_expired(inputs: Inputs) -> Iterator[Finding]:
+def _leaves_judged(inputs: Inputs, judged: Callable[[x509.Certificate, datetime], bool]
+                   ) -> Iterator[tuple[Served, x509.Certificate]]:
+    """Each served leaf that `judged` (expired, not yet valid) at --now, with its item."""
     now = inputs.settings.now
     for item in _in_use(inputs):
         leaf = item.chain.report.leaf
-        if not is_expired(leaf, now):
-            continue
+        if judged(leaf, now):
+            yield item, leaf
+
+
+@check("SSL101")
+def cert_expired(inputs: Inputs) -> Iterator[Finding]:
+    now = inputs.settings.now
+    for item, leaf in _leaves_judged(inputs, is_expired):
         ago = -days_left(leaf, now)
         yield item.finding("SSL101", (
             f"certificate {label(leaf)} in {item.shown} expired on {day(leaf.not_valid_after_utc)} "
@@ -45,10 +55,7 @@ def cert_expired(inputs: Inputs) -> Iterator[Finding]:
 @check("SSL102")
 def cert_not_yet_valid(inputs: Inputs) -> Iterator[Finding]:
     now = inputs.settings.now
-    for item in _in_use(inputs):
-        leaf = item.chain.report.leaf
-        if not is_not_yet_valid(leaf, now):
-            continue
+    for item, leaf in _leaves_judged(inputs, is_not_yet_valid):
         ahead = (leaf.not_valid_before_utc - now).total_seconds() / 86400
         yield item.finding("SSL102", (
             f"certificate {label(leaf)} in {item.shown} is not valid before "

@@ -88,6 +88,7 @@ def ip_addresses(cert: x509.Certificate) -> tuple[str, ...]:
     return _san_values(cert)[1]
 
 
+@per_certificate
 def san_names(cert: x509.Certificate) -> tuple[str, ...]:
     """DNS names then IP addresses: everything a browser matches a host against."""
     return dns_names(cert) + ip_addresses(cert)
@@ -178,18 +179,46 @@ def _prepared(sans: tuple[str, ...]) -> tuple[tuple[str, object, str | None], ..
 def covering(sans: tuple[str, ...], hostname: str) -> tuple[str, ...]:
     """The SANs that cover `hostname`."""
     host_ip = _ip(hostname)
-    host = None if host_ip is not None else to_ascii(hostname)
+    return _covering(sans, host_ip, None if host_ip is not None else to_ascii(hostname))
+
+
+def _covering(sans: tuple[str, ...], host_ip: object, host: str | None) -> tuple[str, ...]:
+    if host_ip is None and host is not None and "*" not in host:
+        by_text = _plain_sans(sans)
+        if by_text is not None:
+            return by_text.get(host, ())
     return tuple(prepared[0] for prepared in _prepared(sans) if _covers(prepared, host_ip, host))
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_sans(sans: tuple[str, ...]) -> dict[str, tuple[str, ...]] | None:
+    """The SANs by A-label form, when none is a wildcard: a plain host name is then covered by
+    exactly the SANs spelled as it is (one look-up for each of a certificate's many sites)."""
+    by_text: dict[str, list[str]] = {}
+    for san, _ip, text in _prepared(sans):
+        if text is None:
+            continue
+        if "*" in text:
+            return None
+        by_text.setdefault(text, []).append(san)
+    return {text: tuple(found) for text, found in by_text.items()}
 
 
 # ---------------------------------------------------------------- nginx server_name forms
 
 
 def _exact(name: str, sans: tuple[str, ...], written: str, reason: str | None = None) -> NameVerdict:
-    found = covering(sans, name)
+    host_ip = _ip(name)
+    return _judged(name, sans, written, host_ip, None if host_ip is not None else to_ascii(name), reason)
+
+
+def _judged(name: str, sans: tuple[str, ...], written: str, host_ip: object, host: str | None,
+            reason: str | None = None) -> NameVerdict:
+    """_exact() with the host's forms already worked out (its IP address, else its A-label form)."""
+    found = _covering(sans, host_ip, host)
     if found:
         return NameVerdict(written, COVERED, covered_by=found, reason=reason)
-    return NameVerdict(written, NOT_COVERED, missing=(to_ascii(name) or name,), reason=reason)
+    return NameVerdict(written, NOT_COVERED, missing=(host or to_ascii(name) or name,), reason=reason)
 
 
 _REGEX_LITERAL = re.compile(r"^\^?((?:[A-Za-z0-9-]|\\\.)+)\$?$")
@@ -203,6 +232,10 @@ def _regex_literal(regex: str) -> str | None:
     if match is None:
         return None
     return match.group(1).replace("\\.", ".")
+
+
+# The common case, none of the forms below: a lower-case ASCII host name, its own A-label form.
+_PLAIN_HOST = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)*")
 
 
 def check_server_name(server_name: str, sans: tuple[str, ...]) -> NameVerdict:
@@ -223,6 +256,8 @@ def check_server_name(server_name: str, sans: tuple[str, ...]) -> NameVerdict:
     """
     written = server_name
     name = server_name.strip()
+    if _PLAIN_HOST.fullmatch(name) and not name.replace(".", "").isdigit():  # digits and dots: maybe IPv4
+        return _judged(name, sans, written, None, name)
     if name in ("", '""', "''"):
         return NameVerdict(written, CANNOT_CHECK, reason="empty server_name: matches requests without a Host header")
     if name == "_":
@@ -235,8 +270,9 @@ def check_server_name(server_name: str, sans: tuple[str, ...]) -> NameVerdict:
             return NameVerdict(written, CANNOT_CHECK,
                                reason="regular expression: the hosts it matches cannot be listed")
         return _exact(literal, sans, written, reason="regular expression matching exactly one host")
-    if _ip(name) is not None:
-        return _exact(name, sans, written)
+    name_ip = _ip(name)
+    if name_ip is not None:
+        return _judged(name, sans, written, name_ip, None)
     if name.startswith("."):
         apex = name[1:]
         if not apex:
@@ -256,6 +292,7 @@ def check_server_name(server_name: str, sans: tuple[str, ...]) -> NameVerdict:
     if "*" in name:
         # nginx refuses other wildcard forms at start-up (config-syntax's business).
         return NameVerdict(written, CANNOT_CHECK, reason="wildcard not at either end: nginx rejects this form")
-    if to_ascii(name) is None:
+    host = to_ascii(name)
+    if host is None:
         return NameVerdict(written, CANNOT_CHECK, reason="not a valid host name (IDNA conversion failed)")
-    return _exact(name, sans, written)
+    return _judged(name, sans, written, None, host)
