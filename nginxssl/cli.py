@@ -63,6 +63,8 @@ FetchOption = Annotated[bool, typer.Option("--fetch", help="Download missing int
 ConfigOption = Annotated[Optional[str], typer.Option("--config", help="Settings file (default: the nearest "
                                                      ".sslint.yaml or pyproject.toml [tool.sslint]).")]
 NoColorOption = Annotated[bool, typer.Option("--no-color", help="Never colour the text report.")]
+FailOnOption = Annotated[Optional[Level], typer.Option("--fail-on", help="Lowest severity that makes the exit code 1 "
+                                                       "[default: warning].", show_default=False)]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -106,8 +108,7 @@ def lint(
     format: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
     select: Annotated[list[str], typer.Option("--select", help="Only these rule ids or prefixes (repeatable).")] = [],
     ignore: Annotated[list[str], typer.Option("--ignore", help="Skip these rule ids or prefixes (repeatable).")] = [],
-    fail_on: Annotated[Optional[Level], typer.Option("--fail-on", help="Lowest severity that makes the exit code 1 "
-                                                     "[default: warning].", show_default=False)] = None,
+    fail_on: FailOnOption = None,
     server: ServerOption = None,
     now: NowOption = None,
     expiry_days: ExpiryDaysOption = None,
@@ -408,6 +409,7 @@ def probe_command(
     format: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=10.0, help="Seconds for resolving, "
                                            "connecting and the TLS handshake together.")] = 10.0,
+    fail_on: FailOnOption = None,
     server: ServerOption = None,
     root: RootOption = None,
     config: ConfigOption = None,
@@ -457,8 +459,8 @@ def probe_command(
     if format is not Format.text:
         typer.echo(f"sslint: {summary}", err=True)
     _report(format, list(result.findings), [result], no_color, summary=summary)
-    fail_on = project.fail_on or "warning"
-    raise typer.Exit(1 if any(at_or_above(finding.severity, fail_on) for finding in result.findings) else 0)
+    threshold = fail_on.value if fail_on else project.fail_on or "warning"
+    raise typer.Exit(1 if any(at_or_above(finding.severity, threshold) for finding in result.findings) else 0)
 
 
 def main(argv: list[str] | None = None) -> None:

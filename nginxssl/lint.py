@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
+from typing import Callable
 
 from nginxssl.catalogue import SEVERITIES, catalogue
 from nginxssl.checks import LATE_RULE, Finding, Inputs, Settings, registry
@@ -95,14 +95,18 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
     parallel = two_processes(len(sites)) and not settings.fetch
     if parallel:
         # Every other served pair is diagnosed by a second process (workers.py), which reads
-        # the files again for itself; the parent reads them, does its half, then takes the child's.
+        # the files it needs for itself; the parent reads the files of its own half, does its
+        # half, then reads the rest (the checks need every file) while the child finishes.
         pairs = list(dict.fromkeys(served_key(pair) for site in sites for pair in site.certs if pair.cert.path))
         theirs = set(pairs[1::2])
         helper = Forked(lambda: _diagnose_share(sites, loader, analyser, config.prefix, theirs.__contains__))
-    material, passwords = load(sites, loader, progress=progress)
-    if parallel:
+        later = _key_files(sites, theirs.__contains__) - _key_files(sites, lambda key: key not in theirs)
+        material, _passwords = load(sites, loader, lambda path: path not in later, progress=progress)
         analyser.analyse(sites, material, config.prefix, share=lambda key: key not in theirs, progress=progress)
+    material, passwords = load(sites, loader, progress=progress)  # when parallel: the files read above, and `later`
+    if parallel:
         # While the second process may still be at its half: what the checks need next.
+        catalogue()
         registry()
         build = build_for(config.server, settings.server_version)
         analyser.remember(helper.result() or {})  # a failed child leaves its half to the next line
@@ -112,21 +116,27 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
     inputs = Inputs(config, sites, material, passwords, settings, chains=chains, extra={"build": build},
                     probe=probe)
     rules = catalogue()
+    checks = registry()
+
+    def findings_of(rule_id: str) -> list[Finding]:
+        rule = rules[rule_id]
+        chosen = (severities or {}).get(rule_id)
+        # A check may lower (or raise) one finding from the rule's default, e.g. an undecidable
+        # SSL401 is info; the user's own choice for the rule still wins.
+        return [replace(finding, severity=chosen or finding.severity or rule.severity, name=rule.name)
+                for finding in checks[rule_id](inputs)]
+
+    runnable = [rule for rule in selected if rule != LATE_RULE and rule in checks]
+    by_rule = _run_in_two(findings_of, runnable, progress) if parallel else _run_here(findings_of, runnable, progress)
     order = {path: index for index, path in enumerate(config.files)}
     seen: set[tuple] = set()
     findings = []
-    runnable = [rule for rule in selected if rule != LATE_RULE and rule in registry()]
-    checked = _run_in_two(inputs, runnable, progress) if parallel else _run_here(inputs, runnable, progress)
-    for finding in checked:
-        key = (finding.rule, finding.file, finding.line, finding.message)
-        if key in seen:
-            continue
-        seen.add(key)
-        rule = rules[finding.rule]
-        # A check may lower (or raise) one finding from the rule's default, e.g. an undecidable
-        # SSL401 is info; the user's own choice for the rule still wins.
-        severity = (severities or {}).get(finding.rule) or finding.severity or rule.severity
-        findings.append(replace(finding, severity=severity, name=rule.name))
+    for rule in runnable:
+        for finding in by_rule[rule]:
+            key = (finding.rule, finding.file, finding.line, finding.message)
+            if key not in seen:
+                seen.add(key)
+                findings.append(finding)
     if ignored_at is not None:
         findings = [f for f in findings if not any(f.rule.startswith(word) for word in ignored_at(f.file))]
     suppressions = parse_suppressions(config.comments)
@@ -148,16 +158,20 @@ def _diagnose_share(sites: tuple[Site, ...], loader: Loader, analyser: ChainAnal
     """In the second process: the diagnoses of the pairs `share` picks. It reads their files and
     every served certificate file (where other pairs' missing intermediates may be found), not
     the other pairs' keys, the costliest files to read."""
-    needed: set[str] = set()
+    needed = _key_files(sites, share)
     for site in sites:
         for pair in site.certs:
             needed.update(ref.path for ref in (pair.cert, pair.chain) if ref is not None and ref.path)
-            if pair.key is not None and pair.key.path and share(served_key(pair)):
-                needed.add(pair.key.path)
     material, _passwords = load(sites, loader, needed.__contains__)
     before = analyser.diagnosed()
     analyser.analyse(sites, material, prefix, share=share)
     return {key: chain for key, chain in analyser.diagnosed().items() if key not in before}
+
+
+def _key_files(sites: tuple[Site, ...], share: Callable[[tuple], bool]) -> set[str]:
+    """The key files of the served pairs `share` picks."""
+    return {pair.key.path for site in sites for pair in site.certs
+            if pair.key is not None and pair.key.path and share(served_key(pair))}
 
 
 # The certificate and name families (SSL1xx-SSL3xx) go to the second process, the files,
@@ -165,32 +179,30 @@ def _diagnose_share(sites: tuple[Site, ...], loader: Loader, analyser: ChainAnal
 _SECOND_PROCESS_FAMILIES = ("SSL1", "SSL2", "SSL3")
 
 
-def _run_here(inputs: Inputs, runnable: list[str], progress: Report) -> Iterator[Finding]:
-    """Each rule's check in turn (their findings in rule order)."""
-    checks = registry()
-    for done, rule in enumerate(runnable):
-        progress("checking", done, len(runnable))
-        yield from checks[rule](inputs)
-    progress("checking", len(runnable), len(runnable))
-
-
-def _run_in_two(inputs: Inputs, runnable: list[str], progress: Report) -> Iterator[Finding]:
-    """_run_here(inputs, runnable), half of the rules run by a second process; same order."""
-    checks = registry()
-    theirs = [rule for rule in runnable if rule.startswith(_SECOND_PROCESS_FAMILIES)]
-    helper = Forked(lambda: {rule: list(checks[rule](inputs)) for rule in theirs})
+def _run_here(findings_of: Callable[[str], list[Finding]], runnable: list[str],
+              progress: Report, total: int | None = None) -> dict[str, list[Finding]]:
+    """Each rule's findings, rule by rule (`total`: the rules of the whole run, when these are a share)."""
+    total = total or len(runnable)
     by_rule = {}
     for rule in runnable:
-        if rule not in theirs:
-            progress("checking", len(by_rule), len(runnable))
-            by_rule[rule] = list(checks[rule](inputs))
+        progress("checking", len(by_rule), total)
+        by_rule[rule] = findings_of(rule)
+    progress("checking", len(by_rule), total)
+    return by_rule
+
+
+def _run_in_two(findings_of: Callable[[str], list[Finding]], runnable: list[str],
+                progress: Report) -> dict[str, list[Finding]]:
+    """_run_here(findings_of, runnable, progress), half of the rules run by a second process."""
+    theirs = [rule for rule in runnable if rule.startswith(_SECOND_PROCESS_FAMILIES)]
+    helper = Forked(lambda: {rule: findings_of(rule) for rule in theirs})
+    by_rule = _run_here(findings_of, [rule for rule in runnable if rule not in theirs], progress, len(runnable))
     answered = helper.result()
     if answered is None:  # the child failed: run its rules here
-        answered = {rule: list(checks[rule](inputs)) for rule in theirs}
+        answered = {rule: findings_of(rule) for rule in theirs}
     by_rule.update(answered)
     progress("checking", len(runnable), len(runnable))
-    for rule in runnable:
-        yield from by_rule[rule]
+    return by_rule
 
 
 def at_or_above(severity: str, threshold: str) -> bool:

@@ -162,6 +162,14 @@ def test_same_leaf_other_chain_until_the_reload(renewal):
         assert stale.exit_code == 1, stale.output
         assert "another chain after it: it sends no certificate after the leaf" in stale.stdout
         assert "the files make ['sslint Test Inter CA']" in stale.stdout
+        lowered = directory / "lowered.yaml"  # a team that treats a pending reload as a warning
+        lowered.write_text("severity:\n  SSL601: warning\n")
+        warned = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", "--config", str(lowered),
+                              str(directory / "nginx.conf"))
+        assert warned.exit_code == 1 and " SSL601 " in warned.stdout  # --fail-on's default is warning
+        tolerated = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", "--config", str(lowered),
+                                 "--fail-on", "error", str(directory / "nginx.conf"))
+        assert tolerated.exit_code == 0 and " SSL601 " in tolerated.stdout, tolerated.output
 
         reload(server)
         assert len(served_chain_pem(port, "a.test")) == 2  # the judge: leaf and intermediate now

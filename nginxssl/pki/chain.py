@@ -355,8 +355,9 @@ class _PathBuilder:
 
     def find_issuer(self, cert: x509.Certificate, seen: set[bytes]) -> Link | None:
         unchecked: Link | None = None
-        store_links = tuple(Link(anchor, TRUST_STORE) for anchor in self.trust.issuer_candidates(cert))
-        for tier in (self.served_links, self.pool_links, store_links):
+        for tier in (self.served_links, self.pool_links, None):
+            if tier is None:  # the trust store, asked only when nothing served or pooled issued `cert`
+                tier = tuple(Link(anchor, TRUST_STORE) for anchor in self.trust.issuer_candidates(cert))
             verified = []
             for link in tier:
                 if _der(link.cert) in seen or not _may_issue(link.cert, cert):
@@ -553,10 +554,12 @@ def verification_name(leaf: x509.Certificate) -> str:
 
 
 def _subject(name: str) -> x509.GeneralName:
-    try:
-        return x509.IPAddress(ipaddress.ip_address(name))
-    except ValueError:
-        return x509.DNSName(names.to_ascii(name) or name)
+    if ":" in name or name.replace(".", "").isdigit():  # an IP address can only look like this
+        try:
+            return x509.IPAddress(ipaddress.ip_address(name))
+        except ValueError:
+            pass
+    return x509.DNSName(names.to_ascii(name) or name)
 
 
 def verify(leaf: x509.Certificate, intermediates: list[x509.Certificate], trust: TrustStore,
@@ -663,7 +666,11 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
     name = hostname if hostname else verification_name(leaf)
     verified, verify_error = verify(leaf, [link.cert for link in path[1:]], trust, now, name)
     served_name = hostname if hostname else verification_name(served[0])
-    served_verified, served_verify_error = verify(served[0], list(served[1:]), trust, now, served_name)
+    if served[0] is leaf and served_name == name and served[1:] == tuple(link.cert for link in path[1:]):
+        # What is served is the path itself (the usual, correct chain): the same question, once.
+        served_verified, served_verify_error = verified, verify_error
+    else:
+        served_verified, served_verify_error = verify(served[0], list(served[1:]), trust, now, served_name)
 
     return ChainReport(
         served=served,

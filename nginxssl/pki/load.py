@@ -126,7 +126,11 @@ def cert_key_fingerprint(cert: x509.Certificate) -> str | None:
         return None
 
 
-def _decode_pem(data: bytes, passwords: tuple[bytes, ...]) -> tuple[list, list, int, list[str]]:
+def _decode_pem(data: bytes, passwords: tuple[bytes, ...],
+                known: dict[bytes, x509.Certificate]) -> tuple[list, list, int, list[str]]:
+    """Certificates, keys, locked keys and broken blocks of a PEM file. A certificate block
+    already read from another file (`known`, by its bytes) is that same object: the
+    intermediate in a thousand fullchains is one certificate, whose facts are computed once."""
     certs: list[x509.Certificate] = []
     keys: list[PublicKey] = []
     locked = 0
@@ -135,10 +139,15 @@ def _decode_pem(data: bytes, passwords: tuple[bytes, ...]) -> tuple[list, list, 
         label = match.group(1)
         block = match.group(0)
         if label in _CERT_LABELS:
-            try:
-                certs.append(x509.load_pem_x509_certificate(block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE")))
-            except ValueError as error:
-                broken.append(f"{label.decode()}: {error}")
+            cert = known.get(block)
+            if cert is None:
+                try:
+                    cert = x509.load_pem_x509_certificate(block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE"))
+                except ValueError as error:
+                    broken.append(f"{label.decode()}: {error}")
+                    continue
+                known[block] = cert
+            certs.append(cert)
         elif label in _KEY_LABELS:
             key, was_locked, problem = _decode_key(block, passwords)
             if key is not None:
@@ -213,6 +222,7 @@ class Loader:
 
     def __init__(self) -> None:
         self._cache: dict[tuple[str, tuple[bytes, ...]], tuple[tuple[int, int], Material]] = {}
+        self._certificates: dict[bytes, x509.Certificate] = {}  # by PEM block: one object per certificate
 
     def load(self, path: str, passwords: tuple[bytes, ...] = ()) -> Material:
         try:
@@ -246,7 +256,7 @@ class Loader:
         if b"-----BEGIN" not in data:
             status, detail = _decode_binary(data)
             return Material(path, status, detail, **owner)
-        certs, keys, locked, broken = _decode_pem(data, passwords)
+        certs, keys, locked, broken = _decode_pem(data, passwords, self._certificates)
         if not certs and not keys and not locked:
             detail = "; ".join(broken) if broken else "holds PEM blocks but no certificate or private key"
             return Material(path, "garbage", detail, broken_blocks=tuple(broken), **owner)

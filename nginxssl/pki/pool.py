@@ -567,7 +567,8 @@ class ChainAnalyser:
             found = self._leaf_key(served, pair, prefix)
             if found is not None:
                 leaf, key_public, leaf_key, leaf_key_raw = found
-                others = tuple(cert for cert in served if cert is not leaf)
+                first = served.index(leaf)  # a bundle may hold the leaf twice: the other copy stays
+                others = served[:first] + served[first + 1:]
                 target = diagnose((leaf, *others), key_public, pool, trust, self.now)
 
         ready = ready_disk = slot = None
