@@ -14,7 +14,10 @@ one token at a time for everything else.
 What "plain" means. The reader takes the grammar every ordinary file uses:
 directives, bare, single- and double-quoted arguments with backslash escapes,
 `{ }` blocks, `;`, `#` comments (also between arguments), `\\r\\n` line ends,
-and crossplane's treatment of `if (...)` arguments. Anything else makes it
+and crossplane's treatment of `if (...)` arguments. A lone `\\r` is read as nginx
+reads it, not as crossplane does: a blank between words, a character of a quoted
+word, never a line break (crossplane's universal newlines would move every later
+line number and rename a file called "c\\r.pem"). Anything else makes it
 return None and the caller hands the file to crossplane, which then decides
 everything, including every error message:
 
@@ -82,8 +85,10 @@ def parse_plain(data: bytes, file: str) -> tuple[tuple[Node, ...], list[Comment]
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if "\r" in text:  # crossplane reads in universal-newline mode
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r\n" in text:  # crossplane reads in universal-newline mode; for CRLF files that changes nothing nginx sees
+        text = text.replace("\r\n", "\n")
+    # A lone CR stays what nginx makes of it (crossplane would read a line break): blank
+    # between words, part of a quoted word (a file name), never the end of a line.
     if "${" in text:
         return None
 
