@@ -551,6 +551,26 @@ def test_envvars_reader_expands_only_earlier_exports() -> None:
     }
 
 
+def test_envvars_reader_backslashes_follow_the_shell_quoting() -> None:
+    # Unquoted a backslash escapes any character; inside "..." only " \ $ and `; inside '...' none.
+    text = (
+        "export A=1\n"
+        "export UNQUOTED=a\\ b\\x\\$A\\\\\n"
+        'export DOUBLE="\\" \\\\ \\$A \\` \\x $A"\n'
+        "export SINGLE='\\$A \\'\n"
+        "export TRAILING=end\\\n"
+        "export UNQUOTED_TICK=\\`x\n"
+    )
+    assert read_envvars(text) == {
+        "A": "1",
+        "UNQUOTED": "a bx$A\\",
+        "DOUBLE": '" \\ $A ` \\x 1',
+        "SINGLE": "\\$A \\",
+        "TRAILING": "end\\",
+        "UNQUOTED_TICK": "`x",
+    }
+
+
 # --------------------------------------------------------------------------- conditionals
 
 

@@ -326,6 +326,10 @@ def read_envvars(text: str) -> dict[str, str]:
     return values
 
 
+# What a backslash escapes inside "..." (POSIX); unquoted it escapes any character, inside '...' none.
+_DOUBLE_QUOTED_ESCAPES = frozenset('"\\$`')
+
+
 def _shell_value(text: str, known: dict[str, str]) -> str | None:
     out = []
     index = 0
@@ -350,32 +354,22 @@ def _shell_value(text: str, known: dict[str, str]) -> str | None:
             else:
                 out.append(char)
             index += 1
-        elif quote == '"':
-            if char == '"':
-                quote = ""
-                index += 1
-            elif char == "\\" and index + 1 < len(text) and text[index + 1] in '"\\$`':
-                out.append(text[index + 1])
-                index += 2
-            elif char == "$":
-                index = expand(index)
-            else:
-                out.append(char)
-                index += 1
+            continue
+        # Unquoted or inside "...": the same but for where the word ends and what a backslash escapes.
+        if not quote and (char.isspace() or char in ";&|#"):
+            break
+        following = text[index + 1 : index + 2]
+        if char == '"' or (char == "'" and not quote):
+            quote = "" if quote else char
+            index += 1
+        elif char == "\\" and following and (not quote or following in _DOUBLE_QUOTED_ESCAPES):
+            out.append(following)
+            index += 2
+        elif char == "$":
+            index = expand(index)
         else:
-            if char.isspace() or char in ";&|#":
-                break
-            if char in "'\"":
-                quote = char
-                index += 1
-            elif char == "\\" and index + 1 < len(text):
-                out.append(text[index + 1])
-                index += 2
-            elif char == "$":
-                index = expand(index)
-            else:
-                out.append(char)
-                index += 1
+            out.append(char)
+            index += 1
     return "".join(out)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import fields
 from datetime import datetime
 from typing import TextIO
 
@@ -132,33 +133,13 @@ def render_table(inventory: Inventory, out: TextIO, colour: bool) -> None:
 # ---------------------------------------------------------------- JSON
 
 
-def _chain_dict(chain: ChainState) -> dict:
-    return {
-        "status": chain.status,
-        "problems": list(chain.problems),
-        "key_file": chain.key_file,
-        "chain_file": chain.chain_file,
-        "certificates": chain.certificates,
-        "order_ok": chain.order_ok,
-        "missing": list(chain.missing),
-        "unresolved_issuer": chain.unresolved_issuer,
-        "anchor": chain.anchor,
-        "untrusted_root": chain.untrusted_root,
-        "key_matches": chain.key_matches,
-        "verified": chain.verified,
-    }
+def _record_dict(record: ChainState | SiteUse) -> dict:
+    """A served chain or a site for JSON: every field under its own name, in order, tuples as lists.
 
-
-def _site_dict(use: SiteUse) -> dict:
-    return {
-        "file": use.file,
-        "line": use.line,
-        "names": list(use.names),
-        "server": use.server,
-        "tls": use.tls,
-        "directive_file": use.directive_file,
-        "directive_line": use.directive_line,
-    }
+    The JSON mirrors inventory's dataclass, so a field added there is reported here too.
+    """
+    values = {field.name: getattr(record, field.name) for field in fields(record)}
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
 
 
 def as_dict(row: CertificateRow) -> dict:
@@ -183,9 +164,9 @@ def as_dict(row: CertificateRow) -> dict:
         "chain": None if not row.chains else {
             "status": row.chain_status,
             "problems": list(row.problems),
-            "served": [_chain_dict(chain) for chain in row.chains],
+            "served": [_record_dict(chain) for chain in row.chains],
         },
-        "sites": [_site_dict(use) for use in row.sites],
+        "sites": [_record_dict(use) for use in row.sites],
     }
 
 
