@@ -170,21 +170,9 @@ class Analysed:
 
 def chain_problems(report: ChainReport) -> tuple[str, ...]:
     """Every status word that applies to a chain, worst first, as the lint's rules decide them."""
-    problems = []
-    if report.self_signed_leaf and report.anchor is None and not report.verified:  # SSL104
-        problems.append(SELF_SIGNED)
-    if not report.order_ok:  # SSL202
-        problems.append(WRONG_ORDER)
-    unresolved = report.unresolved_issuer
-    # An issuer found nowhere above a CA certificate is, far more often than not, an
-    # internal root (SSL105); above the leaf itself it may as well be a missing intermediate (SSL201).
-    above_ca = unresolved is not None and len(report.path) > 1 and unresolved.subject is report.path[-1].cert
-    if not report.served_verified and (report.missing or (unresolved is not None and not above_ca)):
-        problems.append(INCOMPLETE)
-    trusted = report.verified or report.served_verified
-    if not trusted and not report.self_signed_leaf and (above_ca or report.untrusted_root is not None):
-        problems.append(UNTRUSTED)
-    return tuple(problems)
+    verdicts = ((SELF_SIGNED, report.self_signed_untrusted), (WRONG_ORDER, not report.order_ok),
+                (INCOMPLETE, report.incomplete), (UNTRUSTED, report.untrusted))  # SSL104, SSL202, SSL201, SSL105
+    return tuple(status for status, applies in verdicts if applies)
 
 
 def _label(name: x509.Name) -> str:

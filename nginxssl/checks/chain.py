@@ -71,24 +71,12 @@ def _trust_text(item: Served) -> str:
 def self_signed_leaf(inputs: Inputs) -> Iterator[Finding]:
     for item in _in_use(inputs):
         report = item.chain.report
-        if not report.self_signed_leaf or report.anchor is not None or report.verified:
+        if not report.self_signed_untrusted:
             continue
         yield item.finding("SSL104", (
             f"certificate {label(report.leaf)} in {item.shown} is self-signed: no browser trusts it "
             "(NET::ERR_CERT_AUTHORITY_INVALID, Firefox MOZILLA_PKIX_ERROR_SELF_SIGNED_CERT) and every visitor "
             f"must click through a warning. {ways_out(item, _SELF_SIGNED_CA)}"))
-
-
-def _unknown_root(report: ChainReport) -> bool:
-    """The path climbs through a CA certificate and stops at an issuer found nowhere.
-
-    A CA's issuer that nobody has is, far more often than not, an internal root
-    outside the trust store (the file holds leaf and intermediate, as it should):
-    SSL105's case. An unknown issuer of the leaf itself is a missing intermediate
-    as often as an internal root: SSL201 tells both readings.
-    """
-    unresolved = report.unresolved_issuer
-    return unresolved is not None and len(report.path) > 1 and unresolved.subject is report.path[-1].cert
 
 
 @check("SSL105")
@@ -108,9 +96,9 @@ def untrusted_root(inputs: Inputs) -> Iterator[Finding]:
 def _untrusted_root_text(item: Served) -> tuple[str, str, str] | None:
     """SSL105's message about the chain of `item` as (before the ways out, the CA to trust, after)."""
     report = item.chain.report
-    if report.verified or report.served_verified or report.self_signed_leaf:
+    if not report.untrusted:
         return None
-    if _unknown_root(report):
+    if report.unknown_root:
         top = report.path[-1]
         issuer = _name_label(report.unresolved_issuer.issuer)
         where = "" if top.served else f" (found in {_source_text(item, top.origin)})"
@@ -119,8 +107,6 @@ def _untrusted_root_text(item: Served) -> tuple[str, str, str] | None:
                 f"{issuer} is a public CA's intermediate rather than a root, get it from your CA and serve it "
                 f"after {label(top.cert)}. ", issuer, _undecided(report))
     root = report.untrusted_root
-    if root is None:
-        return None
     if root.served:
         included = (f"; {item.shown} even includes it ({position(root.served_index, len(report.served))}), "
                     "which does not make it trusted")
@@ -242,11 +228,7 @@ def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
     for item in _in_use(inputs):
         chain = item.chain
         report = chain.report
-        if report.served_verified:
-            continue  # what is sent already verifies: nothing is missing for a browser
-        unresolved = report.unresolved_issuer
-        found_nowhere = unresolved is not None and not _unknown_root(report)
-        if not report.missing and not found_nowhere:
+        if not report.incomplete:  # what is sent verifies, or nothing is missing from it
             continue
         fix = chain_fix(inputs, item)
         if report.missing:
@@ -264,7 +246,8 @@ def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
                 "(Firefox: SEC_ERROR_UNKNOWN_ISSUER; Android, curl, Python; `openssl s_client`: 'unable to "
                 "verify the first certificate') while desktop Chrome may hide the problem by fetching it; "
                 f"{_completion(item, report.missing, fix)}{_undecided(report)}"), fix)
-        if found_nowhere:
+        unresolved = report.unresolved_issuer
+        if unresolved is not None and not report.unknown_root:  # found nowhere above the leaf itself
             issuer = _name_label(unresolved.issuer)
             advice = []
             if chain.aia_urls and not inputs.settings.fetch:

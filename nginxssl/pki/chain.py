@@ -163,6 +163,41 @@ class ChainReport:
         """The path ends at a trust anchor or a self-signed root (trusted or not)."""
         return self.unresolved_issuer is None
 
+    # The verdicts of the chain rules, here once for the checks (checks/chain.py) and the
+    # inventory (`sslint certs`), which must never disagree.
+
+    @property
+    def unknown_root(self) -> bool:
+        """The path climbs through a CA certificate and stops at an issuer found nowhere.
+
+        A CA's issuer that nobody has is, far more often than not, an internal root
+        outside the trust store (the file holds leaf and intermediate, as it should):
+        SSL105's case. An unknown issuer of the leaf itself is a missing intermediate
+        as often as an internal root: SSL201 tells both readings.
+        """
+        unresolved = self.unresolved_issuer
+        return unresolved is not None and len(self.path) > 1 and unresolved.subject is self.path[-1].cert
+
+    @property
+    def self_signed_untrusted(self) -> bool:
+        """SSL104: a self-signed leaf that no anchor stands for."""
+        return self.self_signed_leaf and self.anchor is None and not self.verified
+
+    @property
+    def incomplete(self) -> bool:
+        """SSL201: what is sent does not verify, and an intermediate is missing from it (found
+        elsewhere, or found nowhere above the leaf itself)."""
+        if self.served_verified:
+            return False
+        return bool(self.missing) or (self.unresolved_issuer is not None and not self.unknown_root)
+
+    @property
+    def untrusted(self) -> bool:
+        """SSL105: the chain ends at a root, or at a CA's issuer, that the trust store lacks."""
+        if self.verified or self.served_verified or self.self_signed_leaf:
+            return False
+        return self.unknown_root or self.untrusted_root is not None
+
 
 # ---------------------------------------------------------------- certificate facts
 
