@@ -479,4 +479,22 @@ def main(argv: list[str] | None = None) -> None:
         app = typer.main.get_command(commands_app)
     else:
         app = typer.main.get_command(lint_app)
-    app.main(args=args, prog_name="sslint")
+    try:
+        app.main(args=args, prog_name="sslint")
+    except SystemExit as done:
+        if argv is not None or not (done.code is None or isinstance(done.code, int)):
+            raise
+        _leave(done.code or 0)
+
+
+def _leave(code: int) -> None:
+    """End the `sslint` process now that everything is written: tearing down the objects
+    of a large run one by one (the interpreter's exit) took 0.3-0.5 s of a 5,000-site run,
+    for nothing. Nothing runs at exit: every file is written and closed, every child
+    process waited for, before the report is printed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away (`| head`): its loss, not an error
+            pass
+    os._exit(code)

@@ -161,6 +161,8 @@ class Variables:
     pattern: re.Pattern = _NGINX_VARIABLE
 
     def resolve(self, template: str) -> Resolution:
+        if self.pattern.search(template) is None:  # no variable: most header values
+            return Resolution((template,), (), (), False)
         unknown: dict[str, None] = {}
         via: dict[Node, None] = {}
         documents = [False]

@@ -9,6 +9,7 @@ layout of a particular server.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 
@@ -84,8 +85,8 @@ class Site:
         names = [entry.name for entry in self.names if entry.name]
         return names[0] if names else f"{self.file}:{self.line}"
 
-    @property
-    def name_list(self) -> tuple[str, ...]:
+    @functools.cached_property
+    def name_list(self) -> tuple[str, ...]:  # asked for by every finding of the site: built once
         return tuple(entry.name for entry in self.names if entry.name)
 
 

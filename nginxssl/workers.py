@@ -19,6 +19,7 @@ the parent does the work itself: the findings never depend on the child.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import pickle
@@ -110,6 +111,9 @@ class Forked(Generic[T]):
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: compute, send, and leave without running the parent's exit handlers
+            # No collection in the child: it lives a second, and a collection writes to every
+            # object it scans, copying the parent's memory page by page.
+            gc.disable()
             status = 0
             try:
                 os.close(read)

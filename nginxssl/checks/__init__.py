@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Mapping
 
 from nginxssl.parse.node import Config, Node
 from nginxssl.pki.load import Material
@@ -99,10 +99,3 @@ def registry() -> dict[str, CheckFn]:
 # Judged after every other check and the suppressions: which suppressions silenced nothing.
 LATE_RULE = "SSL009"
 
-
-def run_checks(inputs: Inputs, selected: Iterable[str]) -> Iterator[Finding]:
-    checks = registry()
-    for rule_id in selected:
-        function = checks.get(rule_id)
-        if function is not None and rule_id != LATE_RULE:
-            yield from function(inputs)

@@ -11,7 +11,7 @@ from typing import Iterator
 from nginxssl.checks import Finding, Fix, Inputs, check
 from nginxssl.checks.edits import replace_args
 from nginxssl.checks.references import Reference, references, spelled
-from nginxssl.pki.load import Material, cert_key_fingerprint, per_certificate
+from nginxssl.pki.load import Material, cert_key_fingerprint
 from nginxssl.sites import PathRef
 
 _ABSENT = ("missing", "unreadable", "not-regular")
@@ -187,16 +187,12 @@ def _key_material(inputs: Inputs, reference: Reference) -> Material | None:
     return _material(inputs, reference)  # Apache: the key may sit in the certificate file
 
 
-# A certificate file shared by several sites is compared with its key once per certificate, not per site.
-_key_fingerprint = per_certificate(cert_key_fingerprint)
-
-
 def _owner_of_key(inputs: Inputs, fingerprint: str, skip: str) -> str | None:
     for path, material in inputs.material.items():
         if path == skip or not material.usable:
             continue
         for cert in material.certs:
-            if _key_fingerprint(cert) == fingerprint:
+            if cert_key_fingerprint(cert) == fingerprint:
                 subject = cert.subject.rfc4514_string() or "a certificate with no subject"
                 return f"{subject} in {path}"
     return None
@@ -212,7 +208,7 @@ def key_mismatch(inputs: Inputs) -> Iterator[Finding]:
         if certs is None or keys is None or not certs.usable or not keys.usable or not certs.certs or not keys.keys:
             continue
         key = keys.keys[0]
-        if any(_key_fingerprint(cert) == key.fingerprint for cert in certs.certs):
+        if any(cert_key_fingerprint(cert) == key.fingerprint for cert in certs.certs):
             continue  # matches the leaf, or another certificate of the bundle: chain order (SSL202)
         leaf = certs.certs[0]
         subject = leaf.subject.rfc4514_string() or "no subject"

@@ -119,6 +119,7 @@ def cert_fingerprint(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
+@per_certificate
 def cert_key_fingerprint(cert: x509.Certificate) -> str | None:
     try:
         return fingerprint_public(cert.public_key())
