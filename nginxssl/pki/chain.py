@@ -57,6 +57,16 @@ _MANUAL_SIGNATURES = {
     "1.2.840.10040.4.3": ("DSA", hashes.SHA1),
 }
 
+# The usual signature algorithms: (issuer key type, PKCS#1 v1.5 padding (RSA) or not (ECDSA), hash).
+_DIRECT_SIGNATURES = {
+    "1.2.840.113549.1.1.11": (rsa.RSAPublicKey, True, hashes.SHA256),
+    "1.2.840.113549.1.1.12": (rsa.RSAPublicKey, True, hashes.SHA384),
+    "1.2.840.113549.1.1.13": (rsa.RSAPublicKey, True, hashes.SHA512),
+    "1.2.840.10045.4.3.2": (ec.EllipticCurvePublicKey, False, hashes.SHA256),
+    "1.2.840.10045.4.3.3": (ec.EllipticCurvePublicKey, False, hashes.SHA384),
+    "1.2.840.10045.4.3.4": (ec.EllipticCurvePublicKey, False, hashes.SHA512),
+}
+
 MIN_RSA_BITS = 2048
 MIN_EC_BITS = 256
 
@@ -313,6 +323,25 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
 
 
 def _check_signature(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
+    # The signatures of nearly every certificate are checked with the issuer's key directly
+    # (a third of the time of verify_directly_issued_by, which also compares the names that
+    # every caller has compared already); anything else goes the long way.
+    try:
+        kind, padded, hash_type = _DIRECT_SIGNATURES[cert.signature_algorithm_oid.dotted_string]
+        key = issuer.public_key()
+    except Exception:
+        key = kind = None
+    if isinstance(key, kind or ()):
+        try:
+            if padded:
+                key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hash_type())
+            else:
+                key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hash_type()))
+            return True
+        except InvalidSignature:
+            return False
+        except Exception:
+            pass
     try:
         cert.verify_directly_issued_by(issuer)
         return True
