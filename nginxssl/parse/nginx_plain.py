@@ -17,12 +17,12 @@ directives, bare, single- and double-quoted arguments with backslash escapes,
 and crossplane's treatment of `if (...)` arguments. A lone `\\r` is read as nginx
 reads it, not as crossplane does: a blank between words, a character of a quoted
 word, never a line break (crossplane's universal newlines would move every later
-line number and rename a file called "c\\r.pem"). Anything else makes it
+line number and rename a file called "c\\r.pem"); so is a byte that is not UTF-8 (kept
+as a surrogate escape, the file name nginx opens; crossplane writes U+FFFD). Anything else makes it
 return None and the caller hands the file to crossplane, which then decides
 everything, including every error message:
 
-- text that is not UTF-8 (crossplane replaces bad bytes) or holds `${`
-  (crossplane's parameter-expansion rule is idiosyncratic);
+- text that holds `${` (crossplane's parameter-expansion rule is idiosyncratic);
 - whatever the expression cannot read to the end of the file: an unterminated
   quote, a comment or a bare word on the last line without a line end, a lone
   trailing backslash;
@@ -81,10 +81,9 @@ def _if_args(args: list[str]) -> None:
 
 def parse_plain(data: bytes, file: str) -> tuple[tuple[Node, ...], list[Comment]] | None:
     """The nodes and comments crossplane would give for this file, or None when it is not plain."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
+    # nginx reads bytes: a byte that is not UTF-8 (a latin-1 file name) stays that byte
+    # (crossplane would replace it with U+FFFD, and the file would not be found).
+    text = data.decode("utf-8", "surrogateescape")
     if "\r\n" in text:  # crossplane reads in universal-newline mode; for CRLF files that changes nothing nginx sees
         text = text.replace("\r\n", "\n")
     # A lone CR stays what nginx makes of it (crossplane would read a line break): blank
