@@ -117,6 +117,10 @@ def lint(
     no_system_trust: NoSystemTrustOption = False,
     intermediates: IntermediatesOption = [],
     fetch: FetchOption = False,
+    server_version: Annotated[Optional[str], typer.Option(
+        "--server-version", metavar="VERSION", show_default=False,
+        help="Judge protocol defaults for this server build, e.g. 1.22.1 or 'nginx/1.22.1 OpenSSL/3.0.13' "
+             "('none': no particular version) [default: the installed nginx/apache2].")] = None,
     require_keys: Annotated[bool, typer.Option("--require-keys", help="With --root: report every absent private "
                                                "key as an error (config repos usually hold none).")] = False,
     config: ConfigOption = None,
@@ -153,7 +157,8 @@ def lint(
         raise _fail("--diff shows the fixes and --fix applies them: choose one")
     settings, targets, loader, analyser = _prepare(
         paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
-        no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch, require_keys=require_keys)
+        no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch, require_keys=require_keys,
+        server_version=server_version)
 
     from nginxssl.progress import for_stream, silent
 
@@ -222,7 +227,7 @@ def _project_settings(explicit: str | None, paths: list[str]):
 
 def _prepare(paths: list[str], project, *, server: Server | None, now: str | None, expiry_days: int | None,
              root: str | None, ca_file: list[str], no_system_trust: bool, intermediates: list[str], fetch: bool,
-             require_keys: bool = False):
+             require_keys: bool = False, server_version: str | None = None):
     """What `sslint` and `sslint certs` share: the trust, time and path options (over the project's
     settings file) checked and turned into Settings, the targets, one loader, and one chain analyser
     whose trust store is already read. Every problem is a usage error (exit 2)."""
@@ -247,9 +252,16 @@ def _prepare(paths: list[str], project, *, server: Server | None, now: str | Non
             raise _fail(f"--intermediates {directory}: not a directory")
     if no_system_trust and not ca_file:
         raise _fail("--no-system-trust needs at least one --ca-file to trust")
+    if server_version is not None:
+        from nginxssl.settings import server_version_problem
+
+        problem = server_version_problem(server_version)
+        if problem:
+            raise _fail(f"--server-version {server_version!r}: {problem}")
+    server_version = server_version if server_version is not None else project.server_version
     settings = Settings(now=_parse_now(now), expiry_days=expiry_days, root=root, ca_files=tuple(ca_file),
                         intermediates=tuple(intermediates), fetch=fetch, system_trust=not no_system_trust,
-                        require_keys=require_keys)
+                        require_keys=require_keys, server_version=server_version)
     try:
         targets = [discover(path, server.value if server else None) for path in paths]
     except UsageError as error:

@@ -36,6 +36,7 @@ class ProjectSettings:
     root: str | None = None
     server: str | None = None
     require_keys: bool | None = None
+    server_version: str | None = None
     per_path_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def ignored_at(self, path: str) -> tuple[str, ...]:
@@ -49,6 +50,15 @@ class ProjectSettings:
             if _glob_match(pattern, relative):
                 found.extend(rules)
         return tuple(found)
+
+
+def server_version_problem(text: str) -> str | None:
+    """What is wrong with a --server-version / server-version value, or None."""
+    from nginxssl.installed import parse_build
+
+    if text.strip().lower() in ("none", "unknown") or parse_build("nginx", text) is not None:
+        return None
+    return "no version number in it (e.g. 1.22.1, 'nginx/1.22.1 OpenSSL/3.0.13', or none)"
 
 
 def _glob_match(pattern: str, path: str) -> bool:
@@ -162,7 +172,7 @@ def _read_pyproject(path: str) -> tuple[dict, dict[str, int]]:
 _KEYS = {
     "select": list, "ignore": list, "severity": dict, "fail-on": str, "expiry-days": int, "ca-files": list,
     "intermediates": list, "system-trust": bool, "root": str, "server": str, "require-keys": bool,
-    "per-path-ignores": dict,
+    "per-path-ignores": dict, "server-version": str,
 }
 
 
@@ -209,6 +219,11 @@ def _build(path: str, data: dict, lines: dict[str, int]) -> ProjectSettings:
         if data["server"] not in ("nginx", "apache"):
             raise fail("server", "server must be nginx or apache")
         values["server"] = data["server"]
+    if "server-version" in data:
+        problem = server_version_problem(data["server-version"])
+        if problem:
+            raise fail("server-version", f"server-version {data['server-version']!r}: {problem}")
+        values["server_version"] = data["server-version"]
     if "system-trust" in data:
         values["system_trust"] = data["system-trust"]
     if "require-keys" in data:

@@ -108,3 +108,30 @@ def test_inline_suppressions_and_the_unused_ones(repo):
     everything = [(f["rule"], f["line"]) for f in json.loads(sslint(str(site), "--format", "json").stdout)["findings"]]
     assert ("SSL401", 2) not in everything and ("SSL009", 2) not in everything
     assert ("SSL404", 2) in everything
+
+
+def test_server_version_from_the_command_line_and_the_file(repo):
+    """A config repo linted where no nginx runs: judge the protocol defaults of production's build."""
+    main = repo / "nginx.conf"
+    main.write_text("events {}\nhttp {\n    include sites/*.conf;\n}\n")
+    old = sslint(str(main), "--format", "json", "--select", "SSL501", "--server-version", "1.22.1")
+    assert rules_of(old) == ["SSL501"] and "nginx 1.22.1's default" in old.stdout
+    assert rules_of(sslint(str(main), "--format", "json", "--select", "SSL501", "--server-version",
+                           "nginx/1.25.1 OpenSSL/3.0.13")) == []  # since 1.23.4: TLSv1.2 TLSv1.3 only
+    unknown = json.loads(sslint(str(main), "--format", "json", "--select", "SSL501", "--server-version", "none").stdout)
+    assert [f["severity"] for f in unknown["findings"]] == ["info"]
+    assert "judged for server-version none" in unknown["findings"][0]["message"]
+
+    (repo / ".sslint.yaml").write_text("select: [SSL501]\nserver-version: '1.22.1'\n")
+    assert rules_of(sslint(str(main), "--format", "json")) == ["SSL501"]
+    assert rules_of(sslint(str(main), "--format", "json", "--server-version", "1.26.0")) == []  # the command line wins
+
+
+def test_a_server_version_without_a_version_is_a_usage_error(repo):
+    main = repo / "nginx.conf"
+    main.write_text("events {}\nhttp {\n    include sites/*.conf;\n}\n")
+    result = typer.testing.CliRunner().invoke(lint_app, [str(main), "--server-version", "latest"])
+    assert result.exit_code == 2 and "--server-version 'latest': no version number in it" in result.output
+    (repo / ".sslint.yaml").write_text("select: [SSL501]\nserver-version: latest\n")
+    result = typer.testing.CliRunner().invoke(lint_app, [str(main)])
+    assert result.exit_code == 2 and ".sslint.yaml:2: server-version 'latest'" in result.output

@@ -143,7 +143,7 @@ def weak_protocols(inputs: Inputs) -> Iterator[Finding]:
             # A lone site file: the main config, unseen, usually sets the protocols for every server.
             unset.setdefault(http_blocks.get(id(site.node)), []).append(site)
     for block, sites in unset.items():
-        finding = _implicit(sites, block, build, inputs.config.server)
+        finding = _implicit(sites, block, build, inputs.config.server, inputs.settings.server_version is not None)
         if finding is not None:
             findings.append(finding)
     yield from grouped(findings)
@@ -206,7 +206,9 @@ def _handshakes(build: Build | None, site: Site, enabled: tuple[str, ...]) -> tu
                  and not (p in ("TLSv1", "TLSv1.1") and strict))
 
 
-def _implicit(sites: list[Site], block: Node | None, build: Build | None, server: str) -> Finding | None:
+def _implicit(sites: list[Site], block: Node | None, build: Build | None, server: str,
+              chosen: bool = False) -> Finding | None:
+    """`chosen`: the build is the user's (--server-version), not the installed binary's."""
     first = sites[0]
     where = "the http block" if block is not None and block.directive == "http" else (
         f"the {block.directive} block" if block is not None else "this server block")
@@ -226,13 +228,14 @@ def _implicit(sites: list[Site], block: Node | None, build: Build | None, server
             return _finding(
                 "SSL501", anchor, sites,
                 f"{directive} is not set{count}: mod_ssl's default (`all -SSLv3`) enables TLSv1 and TLSv1.1; "
-                f"no apache2 binary here to tell whether its OpenSSL still accepts them; add `{recommended}` "
-                f"to {where}", severity="info", fix=fix)
+                f"{'judged for server-version none, sslint cannot tell' if chosen else 'no apache2 binary here to tell'}"
+                f" whether its OpenSSL still accepts them; add `{recommended}` to {where}", severity="info", fix=fix)
         return _finding(
             "SSL501", anchor, sites,
             f"{directive} is not set{count}, so the protocols depend on the nginx version: before 1.23.4 the "
-            f"default enables TLSv1 and TLSv1.1 (since 1.23.4: TLSv1.2 TLSv1.3 only); sslint found no nginx "
-            f"binary to ask and assumed neither; add `{recommended}` to {where} to be sure",
+            f"default enables TLSv1 and TLSv1.1 (since 1.23.4: TLSv1.2 TLSv1.3 only); "
+            f"{'judged for server-version none, sslint' if chosen else 'sslint found no nginx binary to ask and'} "
+            f"assumed neither; add `{recommended}` to {where} to be sure",
             severity="info", fix=fix)
     if server == "apache":
         sslv3 = build.openssl is not None and build.openssl < (1, 1, 0)

@@ -352,6 +352,8 @@ class ChainAnalyser:
                 self._disk.setdefault(shown, disk)
                 found.append((shown, disk))
             self._siblings[directory] = found
+        if not found:
+            return []
         own = os.path.realpath(cert_path)
         return [(shown, disk) for shown, disk in found if os.path.realpath(disk) != own]
 
