@@ -56,9 +56,10 @@ def discover(path: str, server: str | None = None) -> Target:
     problem = readable_regular_file(path)
     if problem:
         raise UsageError(f"{path}: {problem}")
-    if server == "apache" or (server is None and _looks_like_apache(path)):
-        name = os.path.basename(path)
-        return _apache_target(path, fragment=name not in ("apache2.conf", "httpd.conf"))
+    name = os.path.basename(path)
+    # apache2.conf / httpd.conf are Apache's by name, even when they hold nothing but an Include.
+    if server == "apache" or (server is None and (name in _APACHE_MAINS or _looks_like_apache(path))):
+        return _apache_target(path, fragment=name not in _APACHE_MAINS)
     return Target(path, "nginx", None)
 
 

@@ -169,3 +169,28 @@ def test_apache2_t_accepts_a_key_mismatch_that_stops_the_start(pki_dir: Path) ->
         with running_apache(site, pki_dir, port=port):
             pass
     assert "AH02565" in str(refused.value)
+
+
+def test_stapling_without_a_cache_passes_apache2_t_and_stops_the_start(pki_dir: Path) -> None:
+    port = free_port()
+    site = pki_dir / "site.conf"
+    site.write_text(f"<VirtualHost 127.0.0.1:{port}>\nServerName a.test\nSSLEngine on\nSSLUseStapling on\n"
+                    "SSLStaplingForceURL http://127.0.0.1:9/\n"
+                    "SSLCertificateFile fullchain.pem\nSSLCertificateKeyFile leaf.key\n</VirtualHost>\n")
+    main = pki_dir / "apache2.conf"  # the whole configuration: the server config is in view
+    main.write_text("Include site.conf\n")
+    settings = Settings(now=NOW, ca_files=(str(pki_dir / "root.pem"),), system_trust=False)
+    (finding,) = [f for f in lint(discover(str(main)), settings, ("SSL505",)).findings]
+    assert (finding.file, finding.line, finding.severity) == (str(site), 4, "error")
+    assert "AH01958" in finding.message and "`apache2 -t` passes" in finding.message
+    assert apache_test(site, pki_dir).ok  # the judge's syntax check...
+    with pytest.raises(RuntimeError, match=r"exited \(status \d+\) before serving") as refused:
+        with running_apache(site, pki_dir, port=port):
+            pass
+    assert "AH01958" in str(refused.value)  # ...and its start-up, which refuses
+
+    main.write_text("SSLStaplingCache shmcb:ocsp-cache(32768)\nInclude site.conf\n")
+    assert lint(discover(str(main)), settings, ("SSL505",)).findings == ()
+    site.write_text("SSLStaplingCache shmcb:ocsp-cache(32768)\n" + site.read_text())
+    with running_apache(site, pki_dir, port=port) as server:
+        assert s_client_verify(server.port, "a.test", pki_dir / "root.pem").ok

@@ -393,6 +393,8 @@ def _needs_dns(url: str) -> str | None:
 def stapling_misconfigured(inputs: Inputs) -> Iterator[Finding]:
     findings: list[Finding] = []
     for site in inputs.sites:
+        if site.server == "apache" and site.tls:
+            findings.extend(_apache_stapling(inputs, site))
         if site.server != "nginx" or not site.tls:
             continue
         stapling = site.directives.get("ssl_stapling")
@@ -439,3 +441,47 @@ def stapling_misconfigured(inputs: Inputs) -> Iterator[Finding]:
                     f"CA themselves); add `resolver 127.0.0.53;` (or your DNS server) to this server or the "
                     f"http block"))
     yield from grouped(findings)
+
+
+def _apache_stapling(inputs: Inputs, site: Site) -> Iterator[Finding]:
+    """mod_ssl's stapling set-up, as apache2 2.4 does it at start-up (measured: tests/test_apache_live.py)."""
+    stapling = site.directives.get("sslusestapling")
+    if stapling is None or not stapling.args or stapling.args[0].lower() != "on":
+        return
+    if site.directives.get("sslstaplingcache") is None and not inputs.config.fragment:
+        # (A lone site file cannot tell: the cache usually sits in mods-enabled/ssl.conf.)
+        yield _finding(
+            "SSL505", stapling, [site],
+            "SSLUseStapling is on but no SSLStaplingCache is set in the server config: `apache2 -t` passes, "
+            "then apache2 refuses to start ('AH01958: SSLStapling: no stapling cache available', 'AH02312: "
+            "Fatal error initialising mod_ssl, exiting'); add `SSLStaplingCache "
+            "shmcb:${APACHE_RUN_DIR}/ssl_stapling(32768)` outside any <VirtualHost>, or turn SSLUseStapling off",
+            severity="error")
+        return
+    forced = site.directives.get("sslstaplingforceurl")
+    trusted = inputs.material.get(site.trusted_certificate.path) \
+        if site.trusted_certificate is not None and site.trusted_certificate.path else None
+    store = tuple(trusted.certs) if trusted is not None and trusted.usable else ()
+    for pair in site.certs:
+        material = inputs.material.get(pair.cert.path) if pair.cert.path else None
+        if material is None or not material.usable or not material.certs:
+            continue
+        chain = inputs.material.get(pair.chain.path) if pair.chain is not None and pair.chain.path else None
+        leaf = material.certs[0]
+        extra = tuple(material.certs[1:]) + (tuple(chain.certs) if chain is not None and chain.usable else ())
+        subject = leaf.subject.rfc4514_string() or pair.cert.raw
+        unable = "'AH02604: Unable to configure certificate ... for stapling'"
+        if not any(issued(candidate, leaf) for candidate in extra + store):
+            yield _finding(
+                "SSL505", stapling, [site],
+                f"SSLUseStapling is on, but the issuer of {subject} is neither in {pair.cert.raw}, "
+                f"SSLCertificateChainFile nor SSLCACertificateFile: apache2 logs 'AH02217: "
+                f"ssl_stapling_init_cert: can't retrieve issuer certificate!' and {unable} at start-up and "
+                "staples nothing; serve the chain (leaf then intermediates in SSLCertificateFile)")
+        elif forced is None and not _ocsp_urls(leaf):
+            yield _finding(
+                "SSL505", stapling, [site],
+                f"SSLUseStapling is on, but {subject} names no OCSP responder (several CAs, Let's Encrypt "
+                "among them, no longer include one): apache2 logs 'AH02218: ssl_stapling_init_cert: no OCSP "
+                f"URI in certificate and no SSLStaplingForceURL set' and {unable} at start-up and staples "
+                "nothing; turn SSLUseStapling off")
