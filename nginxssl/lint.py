@@ -123,7 +123,7 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         chosen = (severities or {}).get(rule_id)
         # A check may lower (or raise) one finding from the rule's default, e.g. an undecidable
         # SSL401 is info; the user's own choice for the rule still wins.
-        return [replace(finding, severity=chosen or finding.severity or rule.severity, name=rule.name)
+        return [finding.named(rule.name, chosen or finding.severity or rule.severity)
                 for finding in checks[rule_id](inputs)]
 
     runnable = [rule for rule in selected if rule != LATE_RULE and rule in checks]
@@ -148,7 +148,7 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         late = replace(inputs, extra={**inputs.extra, "unused_suppressions": tuple(judged)})
         rule = rules[LATE_RULE]
         severity = (severities or {}).get(LATE_RULE) or rule.severity
-        findings.extend(replace(f, severity=severity, name=rule.name) for f in registry()[LATE_RULE](late))
+        findings.extend(f.named(rule.name, severity) for f in registry()[LATE_RULE](late))
     findings.sort(key=lambda f: (order.get(f.file, len(order)), f.file, f.line, f.rule))
     return Result(target, config, sites, tuple(findings))
 

@@ -169,3 +169,15 @@ def test_apache_words_split_fast_as_they_split_slowly(text):
     from nginxssl.parse.apache import _split_quoted, split_words
 
     assert split_words(text) == _split_quoted(text)
+
+
+def test_named_is_replace_with_the_name_and_severity():
+    """Finding.named builds the finding field by field: it must keep every field replace() keeps."""
+    from dataclasses import fields, replace
+
+    finding = Finding("SSL201", "/etc/nginx/a.conf", 7, "message", ("a.test", "b.test"), "apache", "warning",
+                      "old-name", Fix("do it", (InsertLine("/etc/nginx/a.conf", 3, "x;"),), safe=False))
+    named = finding.named("chain-incomplete", "error")
+    assert named == replace(finding, name="chain-incomplete", severity="error")
+    assert [field.name for field in fields(Finding)] == [
+        "rule", "file", "line", "message", "names", "server", "severity", "name", "fix"]  # named()'s order

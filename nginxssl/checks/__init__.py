@@ -40,6 +40,13 @@ class Finding:
     name: str = ""
     fix: Fix | None = None
 
+    def named(self, name: str, severity: str) -> "Finding":
+        """This finding as the engine reports it: with the rule's name and the severity in force.
+        (dataclasses.replace, which inspects the fields on every call, took three times as long
+        for the 16,000 findings of a large tree.)"""
+        return Finding(self.rule, self.file, self.line, self.message, self.names, self.server, severity, name,
+                       self.fix)
+
     @classmethod
     def at(cls, rule: str, node: Node, message: str, site: Site, fix: Fix | None = None) -> "Finding":
         """A finding at a directive, for the names of the site it serves."""
