@@ -571,6 +571,18 @@ def test_envvars_reader_backslashes_follow_the_shell_quoting() -> None:
     }
 
 
+def test_envvars_reader_reads_values_as_sh_does() -> None:
+    """The judge is /bin/sh itself, on lines without anything it would run: each value as sh prints it."""
+    lines = ["A=1", "HASH=a#b", "LEADING=#x", "COMMENT=c # not part of it", "BRACED=${A}z", "PLAIN=$A.$A",
+             'MIXED=p"q r"\'s t\'', "SEMI=v;", "EMPTY=", 'DQ="x#y $A"']
+    text = "".join(f"export {line}\n" for line in lines)
+    read = read_envvars(text)
+    for line in lines:
+        name = line.split("=", 1)[0]
+        shell = subprocess.run(["sh", "-c", f"{text}printf %s \"${name}\""], capture_output=True, text=True, check=True)
+        assert read[name] == shell.stdout, (line, read[name], shell.stdout)
+
+
 # --------------------------------------------------------------------------- conditionals
 
 

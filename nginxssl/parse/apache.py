@@ -356,8 +356,8 @@ def _shell_value(text: str, known: dict[str, str]) -> str | None:
             index += 1
             continue
         # Unquoted or inside "...": the same but for where the word ends and what a backslash escapes.
-        if not quote and (char.isspace() or char in ";&|#"):
-            break
+        if not quote and (char.isspace() or char in ";&|"):
+            break  # (a `#` inside a word, `A=a#b`, is the shell's `#` too: a comment only starts a word)
         following = text[index + 1 : index + 2]
         if char == '"' or (char == "'" and not quote):
             quote = "" if quote else char
