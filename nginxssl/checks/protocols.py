@@ -21,7 +21,7 @@ from nginxssl.checks.headers import grouped
 from nginxssl.installed import Build
 from nginxssl.parse.node import Node
 from nginxssl.pki.chain import issued
-from nginxssl.sites import Listen, Site, listen_socket, tls_sockets
+from nginxssl.sites import CertRef, Listen, Site, listen_socket, tls_sockets
 
 # Protocol names as nginx spells them, oldest first.
 PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -402,17 +402,9 @@ def stapling_misconfigured(inputs: Inputs) -> Iterator[Finding]:
             continue  # off, or the response comes from a file: no lookup, no issuer needed
         responder = site.directives.get("ssl_stapling_responder")
         resolver = site.directives.get("resolver")
-        trusted = inputs.material.get(site.trusted_certificate.path) \
-            if site.trusted_certificate is not None and site.trusted_certificate.path else None
-        pool = tuple(trusted.certs) if trusted is not None and trusted.usable else ()
-        for pair in site.certs:
-            material = inputs.material.get(pair.cert.path) if pair.cert.path else None
-            if material is None or not material.usable or not material.certs:
-                continue
-            leaf, rest = material.certs[0], tuple(material.certs[1:])
-            subject = leaf.subject.rfc4514_string() or pair.cert.raw
+        for pair, leaf, issuers, subject in _stapled(inputs, site):
             ignored = f"nginx logs '\"ssl_stapling\" ignored, {{}}' at start-up and staples nothing for {subject}"
-            if not any(issued(candidate, leaf) for candidate in rest + pool):
+            if not any(issued(candidate, leaf) for candidate in issuers):
                 findings.append(_finding(
                     "SSL505", stapling, [site],
                     f"ssl_stapling is on, but the issuer of {subject} is neither in "
@@ -443,6 +435,23 @@ def stapling_misconfigured(inputs: Inputs) -> Iterator[Finding]:
     yield from grouped(findings)
 
 
+def _stapled(inputs: Inputs, site: Site) -> Iterator[tuple[CertRef, x509.Certificate, tuple, str]]:
+    """(pair, leaf, the certificates the server may take the leaf's issuer from, the leaf's subject) for
+    each certificate of the site that loaded: the rest of its file, the chain file (Apache) and the
+    trusted certificates (ssl_trusted_certificate, SSLCACertificateFile)."""
+    trusted = inputs.material.get(site.trusted_certificate.path) \
+        if site.trusted_certificate is not None and site.trusted_certificate.path else None
+    store = tuple(trusted.certs) if trusted is not None and trusted.usable else ()
+    for pair in site.certs:
+        material = inputs.material.get(pair.cert.path) if pair.cert.path else None
+        if material is None or not material.usable or not material.certs:
+            continue
+        chain = inputs.material.get(pair.chain.path) if pair.chain is not None and pair.chain.path else None
+        extra = tuple(chain.certs) if chain is not None and chain.usable else ()
+        leaf = material.certs[0]
+        yield pair, leaf, tuple(material.certs[1:]) + extra + store, leaf.subject.rfc4514_string() or pair.cert.raw
+
+
 def _apache_stapling(inputs: Inputs, site: Site) -> Iterator[Finding]:
     """mod_ssl's stapling set-up, as apache2 2.4 does it at start-up (measured: tests/test_apache_live.py)."""
     stapling = site.directives.get("sslusestapling")
@@ -459,19 +468,9 @@ def _apache_stapling(inputs: Inputs, site: Site) -> Iterator[Finding]:
             severity="error")
         return
     forced = site.directives.get("sslstaplingforceurl")
-    trusted = inputs.material.get(site.trusted_certificate.path) \
-        if site.trusted_certificate is not None and site.trusted_certificate.path else None
-    store = tuple(trusted.certs) if trusted is not None and trusted.usable else ()
-    for pair in site.certs:
-        material = inputs.material.get(pair.cert.path) if pair.cert.path else None
-        if material is None or not material.usable or not material.certs:
-            continue
-        chain = inputs.material.get(pair.chain.path) if pair.chain is not None and pair.chain.path else None
-        leaf = material.certs[0]
-        extra = tuple(material.certs[1:]) + (tuple(chain.certs) if chain is not None and chain.usable else ())
-        subject = leaf.subject.rfc4514_string() or pair.cert.raw
+    for pair, leaf, issuers, subject in _stapled(inputs, site):
         unable = "'AH02604: Unable to configure certificate ... for stapling'"
-        if not any(issued(candidate, leaf) for candidate in extra + store):
+        if not any(issued(candidate, leaf) for candidate in issuers):
             yield _finding(
                 "SSL505", stapling, [site],
                 f"SSLUseStapling is on, but the issuer of {subject} is neither in {pair.cert.raw}, "
