@@ -30,7 +30,7 @@ import sys
 from dataclasses import dataclass, field
 
 from nginxssl.parse.node import Comment, Config, Node, ParseError
-from nginxssl.parse.sysroot import SymlinkLoop, resolve_links, to_disk
+from nginxssl.parse.sysroot import SymlinkLoop, read_nonblocking, resolve_links, to_disk
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_INCLUDE_DEPTH = 128  # httpd's own AP_MAX_INCLUDE_DEPTH
@@ -264,21 +264,7 @@ def read_text(path: str, limit: int = MAX_FILE_BYTES) -> str:
         raise OSError(errno.EINVAL, "not a regular file (FIFO, socket or device)")
     if info.st_size > limit:
         raise OSError(errno.EFBIG, f"larger than {limit // (1024 * 1024)} MiB")
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # replaced since the stat
-            raise OSError(errno.EINVAL, "not a regular file (FIFO, socket or device)")
-        chunks = []
-        remaining = limit + 1
-        while remaining > 0:
-            chunk = os.read(descriptor, min(remaining, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-    finally:
-        os.close(descriptor)
-    data = b"".join(chunks)
+    data = read_nonblocking(path, limit + 1)
     if len(data) > limit:
         raise OSError(errno.EFBIG, f"larger than {limit // (1024 * 1024)} MiB")
     return data.decode("utf-8", "surrogateescape")

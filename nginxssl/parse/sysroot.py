@@ -1,4 +1,4 @@
-"""Where a path named in a config lives on this disk.
+"""Where a path named in a config lives on this disk, and how such a file is read.
 
 Config repositories and test corpora hold trees whose configs name absolute
 paths such as /etc/nginx/ssl/a.pem. With `--root DIR` every absolute path —
@@ -8,7 +8,9 @@ way a chroot would see it, so nothing outside DIR is ever read by accident.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 _MAX_LINKS = 40  # the kernel's own limit (ELOOP)
 
@@ -91,3 +93,23 @@ def main_under_root(path: str, root: str) -> str:
     if os.path.commonpath([real, real_root]) == real_root:
         return path
     return resolve_links(path, root)
+
+
+def read_nonblocking(path: str, limit: int) -> bytes:
+    """At most `limit` bytes of a file the caller stat'ed as regular, opened so that nothing blocks:
+    a FIFO swapped in since the stat is refused, and a kernel interface that reports itself as a
+    regular file (/proc/kmsg) answers EAGAIN instead of waiting forever."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "is not a regular file (a FIFO, socket or device)")
+        chunks = []
+        while limit > 0:
+            chunk = os.read(descriptor, min(limit, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            limit -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)

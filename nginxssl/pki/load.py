@@ -8,7 +8,6 @@ nothing downstream holds or can print key material.
 
 from __future__ import annotations
 
-import errno
 import functools
 import hashlib
 import os
@@ -21,6 +20,8 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+from nginxssl.parse.sysroot import read_nonblocking
 
 MAX_PKI_BYTES = 16 * 1024 * 1024  # a certificate bundle larger than this is not a certificate bundle
 
@@ -196,26 +197,6 @@ def _decode_binary(data: bytes) -> tuple[str, str]:
     if data[:1] == b"\x30" and _PKCS7_DATA_OID in data[:64]:
         return "pkcs12", "a PKCS#12 (.p12/.pfx) archive"
     return "garbage", "no PEM certificate or key"
-
-
-def read_nonblocking(path: str, limit: int) -> bytes:
-    """At most `limit` bytes of a file the caller stat'ed as regular, opened so that nothing blocks:
-    a FIFO swapped in since the stat is refused, and a kernel interface that reports itself as a
-    regular file (/proc/kmsg) answers EAGAIN instead of waiting forever."""
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise OSError(errno.EINVAL, "is not a regular file (a FIFO, socket or device)")
-        chunks = []
-        while limit > 0:
-            chunk = os.read(descriptor, min(limit, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            limit -= len(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(descriptor)
 
 
 class Loader:
