@@ -135,8 +135,6 @@ def lint(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Lint nginx or Apache TLS configuration: every reason a browser would say "untrusted"."""
-    import os
-
     from nginxssl.catalogue import CatalogueError, catalogue
     from nginxssl.lint import at_or_above, lint as run
 

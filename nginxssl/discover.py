@@ -22,17 +22,7 @@ class Target:
     fragment: bool | None  # None: decide from the file's contents (nginx)
 
 
-def _apache_supported() -> bool:
-    try:
-        import nginxssl.parse.apache  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _looks_like_apache(path: str) -> bool:
-    if not _apache_supported():
-        return False
     from nginxssl.parse.apache import looks_like_apache
 
     return looks_like_apache(path)
@@ -50,7 +40,7 @@ def discover(path: str, server: str | None = None) -> Target:
                 raise UsageError(f"{path}: no nginx.conf in this directory")
             return Target(nginx[0], "nginx", None)
         if apache:
-            return _apache_target(apache[0], fragment=False)
+            return Target(apache[0], "apache", False)
         raise UsageError(f"{path}: no nginx.conf, apache2.conf or httpd.conf in this directory; "
                          "name the main config or a site file instead")
     problem = readable_regular_file(path)
@@ -59,12 +49,6 @@ def discover(path: str, server: str | None = None) -> Target:
     name = os.path.basename(path)
     # apache2.conf / httpd.conf are Apache's by name, even when they hold nothing but an Include.
     if server == "apache" or (server is None and (name in _APACHE_MAINS or _looks_like_apache(path))):
-        return _apache_target(path, fragment=name not in _APACHE_MAINS)
+        return Target(path, "apache", name not in _APACHE_MAINS)
     return Target(path, "nginx", None)
 
-
-def _apache_target(path: str, fragment: bool) -> Target:
-    if not _apache_supported():
-        raise UsageError(f"{path}: this is an Apache httpd configuration; Apache support is not "
-                         "available in this version of sslint yet")
-    return Target(path, "apache", fragment)

@@ -134,7 +134,6 @@ def chain_cert_invalid(inputs: Inputs) -> Iterator[Finding]:
         report = item.chain.report
         if report.verified:
             continue  # the verifier found a path browsers accept: no alarm
-        total = len(report.served)
         by_link: dict[int, list] = {}
         for problem in report.invalid_intermediates:
             if problem.link.served:  # not sent: a pool copy's problems are told in SSL201
@@ -370,7 +369,6 @@ def chain_contains_root(inputs: Inputs) -> Iterator[Finding]:
 def chain_extra_certs(inputs: Inputs) -> Iterator[Finding]:
     for item in _in_use(inputs):
         report = item.chain.report
-        total = len(report.served)
         reversed_chain = report.leaf_is_ca and report.key_matches_index == 0
         fix = chain_fix(inputs, item) if report.extras else None
         for extra in report.extras:

@@ -56,6 +56,7 @@ from nginxssl.pki.chain import (
 )
 from nginxssl.pki.load import Loader, Material, per_certificate
 from nginxssl.pki.trust import TrustStore, load_trust_store, public_key_der, system_bundle_path
+from nginxssl.progress import Report, silent
 from nginxssl.sites import CertRef, PathRef, Site
 
 # Sibling files that commonly hold intermediates (matched case-insensitively on the name),
@@ -400,7 +401,7 @@ class ChainAnalyser:
     def analyse(self, sites: tuple[Site, ...], material: Mapping[str, Material],
                 prefix: str | None = None,
                 share: Callable[[ServedKey], bool] | None = None,
-                progress: Callable[[str, int, int], None] | None = None) -> dict[ServedKey, ServedChain]:
+                progress: Report = silent) -> dict[ServedKey, ServedChain]:
         """A ServedChain for every certificate pair the sites name whose certificate file loaded.
 
         `prefix` is the directory relative paths in the config resolve against (Config.prefix).
@@ -425,8 +426,7 @@ class ChainAnalyser:
 
         results: dict[ServedKey, ServedChain] = {}
         for number, (key, (pair, users)) in enumerate(pairs.items(), start=1):
-            if progress is not None:
-                progress("checking certificate chains", number, len(pairs))
+            progress("checking certificate chains", number, len(pairs))
             trusted = tuple(dict.fromkeys(
                 site.trusted_certificate.path for site in users
                 if site.trusted_certificate is not None and site.trusted_certificate.path
