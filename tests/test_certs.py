@@ -17,7 +17,6 @@ import math
 import os
 import pty
 import re
-import shutil
 import subprocess
 import sys
 import warnings
@@ -35,8 +34,6 @@ from judges import needs_openssl, openssl_verify
 from nginxssl.cli import commands_app
 from test_badssl import BADSSL, sysroot
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "fixtures" / "demo" / "nginx"
 NOW = "2026-12-01T00:00:00Z"
 NOW_TIME = datetime(2026, 12, 1, tzinfo=timezone.utc)
 RUNNER = typer.testing.CliRunner()
@@ -139,15 +136,6 @@ def openssl_chain_verdict(served_file: Path, cafile: Path, tmp_path: Path) -> in
 
 
 # ---------------------------------------------------------------- the demo tree
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    copy = tmp_path / "nginx"
-    shutil.copytree(DEMO, copy, symlinks=True)
-    for key in copy.rglob("*.key"):
-        key.chmod(0o600)
-    return copy
 
 
 def demo_args(tree: Path, *extra: str) -> list[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -16,7 +15,6 @@ import typer.testing
 from nginxssl.cli import commands_app, lint_app
 
 REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "fixtures" / "demo" / "nginx"
 RUNNER = typer.testing.CliRunner()
 
 
@@ -31,16 +29,6 @@ def sslint(*args: str, cwd: Path | None = None) -> typer.testing.Result:
         return RUNNER.invoke(app, list(args), catch_exceptions=True)
     finally:
         os.chdir(previous)
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    """The demo tree as an admin's box would hold it: keys readable by root only."""
-    copy = tmp_path / "nginx"
-    shutil.copytree(DEMO, copy, symlinks=True)
-    for key in copy.rglob("*.key"):
-        key.chmod(0o600)
-    return copy
 
 
 def test_demo_reports_its_broken_sites(demo):
