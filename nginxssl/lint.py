@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from nginxssl.catalogue import SEVERITIES, catalogue
 from nginxssl.checks import LATE_RULE, Finding, Inputs, Settings, registry
@@ -12,12 +12,14 @@ from nginxssl.installed import build_for
 from nginxssl.parse.node import Config
 from nginxssl.parse.sysroot import main_under_root
 from nginxssl.pki.load import Loader, Material
-from nginxssl.pki.pool import ChainAnalyser, served_key
-from nginxssl.probe import Probe
+from nginxssl.pki.pool import ChainAnalyser, ServedChain, served_key
 from nginxssl.progress import Report, silent
 from nginxssl.sites import Site, sites_of
 from nginxssl.suppress import parse_suppressions, split
 from nginxssl.workers import Forked, two_processes
+
+if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
+    from nginxssl.probe import Probe
 
 
 @dataclass(frozen=True)
@@ -91,43 +93,17 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
     sites = sites_of(config)
     loader = loader or Loader()
     analyser = analyser or chain_analyser(settings, loader)
-    # Not with --fetch: two processes could each download the same issuer.
-    parallel = two_processes(len(sites)) and not settings.fetch
-    if parallel:
-        # Every other served pair is diagnosed by a second process (workers.py), which reads
-        # the files it needs for itself; the parent reads the files of its own half, does its
-        # half, then reads the rest (the checks need every file) while the child finishes.
-        pairs = list(dict.fromkeys(served_key(pair) for site in sites for pair in site.certs if pair.cert.path))
-        theirs = set(pairs[1::2])
-        helper = Forked(lambda: _diagnose_share(sites, loader, analyser, config.prefix, theirs.__contains__))
-        later = _key_files(sites, theirs.__contains__) - _key_files(sites, lambda key: key not in theirs)
-        material, _passwords = load(sites, loader, lambda path: path not in later, progress=progress)
-        analyser.analyse(sites, material, config.prefix, share=lambda key: key not in theirs, progress=progress)
-    material, passwords = load(sites, loader, progress=progress)  # when parallel: the files read above, and `later`
-    if parallel:
-        # While the second process may still be at its half: what the checks need next.
-        catalogue()
-        registry()
-        build = build_for(config.server, settings.server_version)
-        analyser.remember(helper.result() or {})  # a failed child leaves its half to the next line
-    else:
-        build = build_for(config.server, settings.server_version)
-    chains = analyser.analyse(sites, material, config.prefix, progress=progress)
-    inputs = Inputs(config, sites, material, passwords, settings, chains=chains, extra={"build": build},
-                    probe=probe)
-    rules = catalogue()
     checks = registry()
-
-    def findings_of(rule_id: str) -> list[Finding]:
-        rule = rules[rule_id]
-        chosen = (severities or {}).get(rule_id)
-        # A check may lower (or raise) one finding from the rule's default, e.g. an undecidable
-        # SSL401 is info; the user's own choice for the rule still wins.
-        return [finding.named(rule.name, chosen or finding.severity or rule.severity)
-                for finding in checks[rule_id](inputs)]
-
     runnable = [rule for rule in selected if rule != LATE_RULE and rule in checks]
-    by_rule = _run_in_two(findings_of, runnable, progress) if parallel else _run_here(findings_of, runnable, progress)
+    # Not with --fetch: two processes could each download the same issuer.
+    if two_processes(len(sites)) and not settings.fetch:
+        inputs, by_rule = _lint_in_two(config, sites, settings, loader, analyser, runnable, severities, probe, progress)
+    else:
+        material, passwords = load(sites, loader, progress=progress)
+        chains = analyser.analyse(sites, material, config.prefix, progress=progress)
+        inputs = Inputs(config, sites, material, passwords, settings, chains=chains,
+                        extra={"build": build_for(config.server, settings.server_version)}, probe=probe)
+        by_rule = _run_here(_judge(inputs, severities), runnable, progress)
     order = {path: index for index, path in enumerate(config.files)}
     seen: set[tuple] = set()
     findings = []
@@ -146,37 +122,25 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         judged = [s for s in suppressions if s not in used
                   and all(any(rule.startswith(word) for rule in selected) for word in s.rules)]
         late = replace(inputs, extra={**inputs.extra, "unused_suppressions": tuple(judged)})
-        rule = rules[LATE_RULE]
-        severity = (severities or {}).get(LATE_RULE) or rule.severity
-        findings.extend(f.named(rule.name, severity) for f in registry()[LATE_RULE](late))
+        findings.extend(_judge(late, severities)(LATE_RULE))
     findings.sort(key=lambda f: (order.get(f.file, len(order)), f.file, f.line, f.rule))
     return Result(target, config, sites, tuple(findings))
 
 
-def _diagnose_share(sites: tuple[Site, ...], loader: Loader, analyser: ChainAnalyser, prefix: str,
-                    share: Callable[[tuple], bool]) -> dict[tuple, object]:
-    """In the second process: the diagnoses of the pairs `share` picks. It reads their files and
-    every served certificate file (where other pairs' missing intermediates may be found), not
-    the other pairs' keys, the costliest files to read."""
-    needed = _key_files(sites, share)
-    for site in sites:
-        for pair in site.certs:
-            needed.update(ref.path for ref in (pair.cert, pair.chain) if ref is not None and ref.path)
-    material, _passwords = load(sites, loader, needed.__contains__)
-    before = analyser.diagnosed()
-    analyser.analyse(sites, material, prefix, share=share)
-    return {key: chain for key, chain in analyser.diagnosed().items() if key not in before}
+def _judge(inputs: Inputs, severities: dict[str, str] | None) -> Callable[[str], list[Finding]]:
+    """findings_of(rule_id): the rule's findings on `inputs`, named, at the severity in force."""
+    rules = catalogue()
+    checks = registry()
 
+    def findings_of(rule_id: str) -> list[Finding]:
+        rule = rules[rule_id]
+        chosen = (severities or {}).get(rule_id)
+        # A check may lower (or raise) one finding from the rule's default, e.g. an undecidable
+        # SSL401 is info; the user's own choice for the rule still wins.
+        return [finding.named(rule.name, chosen or finding.severity or rule.severity)
+                for finding in checks[rule_id](inputs)]
 
-def _key_files(sites: tuple[Site, ...], share: Callable[[tuple], bool]) -> set[str]:
-    """The key files of the served pairs `share` picks."""
-    return {pair.key.path for site in sites for pair in site.certs
-            if pair.key is not None and pair.key.path and share(served_key(pair))}
-
-
-# The certificate and name families (SSL1xx-SSL3xx) go to the second process, the files,
-# headers and protocols families stay: on the benchmark tree the halves cost about the same.
-_SECOND_PROCESS_FAMILIES = ("SSL1", "SSL2", "SSL3")
+    return findings_of
 
 
 def _run_here(findings_of: Callable[[str], list[Finding]], runnable: list[str],
@@ -191,18 +155,81 @@ def _run_here(findings_of: Callable[[str], list[Finding]], runnable: list[str],
     return by_rule
 
 
-def _run_in_two(findings_of: Callable[[str], list[Finding]], runnable: list[str],
-                progress: Report) -> dict[str, list[Finding]]:
-    """_run_here(findings_of, runnable, progress), half of the rules run by a second process."""
-    theirs = [rule for rule in runnable if rule.startswith(_SECOND_PROCESS_FAMILIES)]
-    helper = Forked(lambda: {rule: findings_of(rule) for rule in theirs})
-    by_rule = _run_here(findings_of, [rule for rule in runnable if rule not in theirs], progress, len(runnable))
-    answered = helper.result()
-    if answered is None:  # the child failed: run its rules here
-        answered = {rule: findings_of(rule) for rule in theirs}
+# The rules that read no chain diagnosis (Inputs.chains): files, headers, protocols, and
+# nginx's name conflicts. The second process runs them while the first runs the others; on the
+# benchmark tree the two halves cost about the same.
+_WITHOUT_CHAINS = ("SSL0", "SSL304", "SSL4", "SSL501", "SSL504", "SSL505")
+
+
+class _NoChains(Mapping):
+    """Inputs.chains in the second process, whose rules must not read diagnoses: reading one
+    fails the child, and the parent then runs its rules itself (tests hold that none does)."""
+
+    def __getitem__(self, key: object) -> ServedChain:
+        raise RuntimeError("a rule run by the second process read a chain diagnosis")
+
+    def __iter__(self) -> Iterator[tuple]:
+        raise RuntimeError("a rule run by the second process read the chain diagnoses")
+
+    def __len__(self) -> int:
+        raise RuntimeError("a rule run by the second process read the chain diagnoses")
+
+
+def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, loader: Loader,
+                 analyser: ChainAnalyser, runnable: list[str], severities: dict[str, str] | None,
+                 probe: Probe | None, progress: Report) -> tuple[Inputs, dict[str, list[Finding]]]:
+    """The run's Inputs and each rule's findings, with a second process (workers.py):
+
+    the child diagnoses every other served pair (reading every certificate file, where other
+    pairs' missing intermediates may be found, and only its own pairs' keys, the costliest
+    files to read) and sends those diagnoses; then it reads the rest and runs the rules that
+    need no diagnosis. The parent meanwhile reads the files of its own pairs, diagnoses them,
+    reads the rest, takes the child's diagnoses and runs the rules that need them. Whatever
+    the child does not answer, the parent does itself.
+    """
+    pairs = list(dict.fromkeys(served_key(pair) for site in sites for pair in site.certs if pair.cert.path))
+    theirs = set(pairs[1::2])
+    their_rules = [rule for rule in runnable if rule.startswith(_WITHOUT_CHAINS)]
+    our_rules = [rule for rule in runnable if rule not in their_rules]
+
+    def second() -> Iterator[dict]:
+        needed = _key_files(sites, theirs.__contains__)
+        for site in sites:
+            for pair in site.certs:
+                needed.update(ref.path for ref in (pair.cert, pair.chain) if ref is not None and ref.path)
+        before = analyser.diagnosed()
+        analyser.analyse(sites, load(sites, loader, needed.__contains__)[0], config.prefix,
+                         share=theirs.__contains__)
+        yield {key: chain for key, chain in analyser.diagnosed().items() if key not in before}
+        material, passwords = load(sites, loader)
+        inputs = Inputs(config, sites, material, passwords, settings, chains=_NoChains(),
+                        extra={"build": build_for(config.server, settings.server_version)}, probe=probe)
+        findings_of = _judge(inputs, severities)
+        yield {rule: findings_of(rule) for rule in their_rules}
+
+    with Forked(second, loader) as helper:
+        later = _key_files(sites, theirs.__contains__) - _key_files(sites, lambda key: key not in theirs)
+        material, _passwords = load(sites, loader, lambda path: path not in later, progress=progress)
+        analyser.analyse(sites, material, config.prefix, share=lambda key: key not in theirs, progress=progress)
+        material, passwords = load(sites, loader, progress=progress)  # the files read above, and `later`
+        analyser.remember(helper.next() or {})  # a failed child leaves its diagnoses to the next line
+        chains = analyser.analyse(sites, material, config.prefix, progress=progress)
+        inputs = Inputs(config, sites, material, passwords, settings, chains=chains, extra={}, probe=probe)
+        by_rule = _run_here(_judge(inputs, severities), our_rules, progress, len(runnable))
+        answered = helper.next()
+    if answered is None:  # the child failed: its rules run here
+        inputs = replace(inputs, extra={"build": build_for(config.server, settings.server_version)})
+        findings_of = _judge(inputs, severities)
+        answered = {rule: findings_of(rule) for rule in their_rules}
     by_rule.update(answered)
     progress("checking", len(runnable), len(runnable))
-    return by_rule
+    return inputs, by_rule
+
+
+def _key_files(sites: tuple[Site, ...], share: Callable[[tuple], bool]) -> set[str]:
+    """The key files of the served pairs `share` picks."""
+    return {pair.key.path for site in sites for pair in site.certs
+            if pair.key is not None and pair.key.path and share(served_key(pair))}
 
 
 def at_or_above(severity: str, threshold: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 from nginxssl.headers import NginxContext, ResponseHeaders, nginx_context, nginx_headers
 from nginxssl.parse.node import Config, Node
@@ -78,12 +79,19 @@ class Site:
     trusted_certificate: PathRef | None = None
     errors: tuple[tuple[Node, str], ...] = ()  # configuration errors the server refuses to start on
     directives: dict[str, Node] = field(default_factory=dict)  # effective TLS directives, inherited
-    headers: ResponseHeaders | None = None  # response headers per location (HTTP sites only; headers.py)
+    # Works out `headers` when they are first read (HTTP sites only): only the header rules read
+    # them, which run in the second process when there is one (lint.py).
+    header_source: Callable[[], ResponseHeaders] | None = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:
         names = [entry.name for entry in self.names if entry.name]
         return names[0] if names else f"{self.file}:{self.line}"
+
+    @functools.cached_property
+    def headers(self) -> ResponseHeaders | None:
+        """Response headers per location (headers.py), or None for a site that serves no HTTP."""
+        return self.header_source() if self.header_source is not None else None
 
     @functools.cached_property
     def name_list(self) -> tuple[str, ...]:  # asked for by every finding of the site: built once
@@ -190,7 +198,8 @@ class _Enclosing:
 
 def _nginx_site(disk_paths: DiskPaths, server: Node, enclosing: _Enclosing) -> Site:
     """One server block as a Site; in http, a TLS site gets its response headers too (built here
-    rather than by dataclasses.replace afterwards, which cost as much as the site)."""
+    rather than by dataclasses.replace afterwards, which cost as much as the site; worked out
+    when first read)."""
     context = enclosing.context
     own: dict[str, list[Node]] = {}
     listens: list[Listen] = []
@@ -253,7 +262,8 @@ def _nginx_site(disk_paths: DiskPaths, server: Node, enclosing: _Enclosing) -> S
         trusted_certificate=trusted,
         errors=tuple(errors),
         directives=directives,
-        headers=nginx_headers(server, http_level) if http_level is not None and (tls or certs) else None,
+        header_source=(functools.partial(nginx_headers, server, http_level)
+                       if http_level is not None and (tls or certs) else None),
     )
 
 

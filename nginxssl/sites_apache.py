@@ -30,6 +30,9 @@ tell: it has no names here. Relative paths resolve against ServerRoot
 
 from __future__ import annotations
 
+import functools
+from typing import Callable
+
 from nginxssl.headers import ResponseHeaders, apache_context, apache_headers
 from nginxssl.parse.node import Config, Node
 from nginxssl.sites import CertRef, DiskPaths, Listen, PathRef, ServerName, Site
@@ -183,7 +186,7 @@ def _certs(disk_paths: DiskPaths, directives: dict[str, list[Node]]) -> tuple[Ce
 
 def _site(disk_paths: DiskPaths, block: Node, context: str, directives: dict[str, list[Node]], tls: bool,
           names: tuple[ServerName, ...], listens: tuple[Listen, ...], file: str, line: int,
-          headers: ResponseHeaders | None) -> Site:
+          headers: Callable[[], ResponseHeaders] | None) -> Site:
     certs = _certs(disk_paths, directives)
     errors: list[tuple[Node, str]] = []
     if tls and not certs:
@@ -211,7 +214,7 @@ def _site(disk_paths: DiskPaths, block: Node, context: str, directives: dict[str
         trusted_certificate=trusted,
         errors=tuple(errors),
         directives={name: nodes[-1] for name, nodes in directives.items()},
-        headers=headers,
+        header_source=headers,
     )
 
 
@@ -257,7 +260,8 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
             for address, port in addresses
         )
         sites.append(_site(disk_paths, vhost, "virtualhost", directives, tls, _names(vhost.children or ()),
-                           site_listens, vhost.file, vhost.line, apache_headers(vhost, context=header_context)))
+                           site_listens, vhost.file, vhost.line,
+                           functools.partial(apache_headers, vhost, context=header_context)))
 
     main = _main_server(disk_paths, server_level, base, main_names, listens, sites, inherited_used)
     return tuple(([main] if main else []) + sites)
@@ -282,13 +286,13 @@ def _main_server(disk_paths: DiskPaths, server_level: tuple[Node, ...], base: di
     if engine == "on":
         site_listens = tuple(Listen(None, address, port, ssl=True) for address, port, _protocol in listens)
         return _site(disk_paths, holder, "server", base, True, names, site_listens, anchor.file, anchor.line,
-                     _server_headers(anchor, server_level))
+                     functools.partial(_server_headers, anchor, server_level))
     if not cert_nodes or inherited_used:
         return None
     snippet = disk_paths.config.fragment and not vhost_sites
     return _site(disk_paths, Node("snippet" if snippet else "server", (), anchor.file, anchor.line, server_level),
                  "snippet" if snippet else "server", base, snippet, (), (), anchor.file, anchor.line,
-                 None if snippet else _server_headers(anchor, server_level))
+                 None if snippet else functools.partial(_server_headers, anchor, server_level))
 
 
 def _server_headers(anchor: Node, server_level: tuple[Node, ...]) -> ResponseHeaders:

@@ -1,11 +1,13 @@
 """A share of one lint run done in a second process, when that pays.
 
-Two parts of a run are many independent pieces of work: diagnosing each
-served certificate chain, and running each rule's check. On a large tree
-(5,000 sites, 1,000 certificates) each costs about a second on one core, so
-lint.py gives half of each to a forked copy of itself: the child already holds
-everything the parent had built (fork copies the process), does its half, and
-sends back only its answers, pickled. Certificates, public keys and OIDs,
+On a large tree (5,000 sites, 1,000 certificates) two parts of a run cost
+about as much as each other: diagnosing the served certificate chains and the
+rules that read those diagnoses, and the rules that read none (files, headers,
+protocols). lint.py forks a copy of itself once: the child already holds
+everything the parent had built (fork copies the process); it diagnoses half
+of the chains and sends them, then runs the rules that need no diagnosis while
+the parent, with every diagnosis, runs the others. Only answers travel,
+pickled, each as soon as it is ready. Certificates, public keys and OIDs,
 which do not pickle, travel as DER (or as the dotted OID) and are read again
 on arrival; one pickle per answer keeps identities inside it as they were.
 
@@ -24,7 +26,7 @@ import io
 import os
 import pickle
 import threading
-from typing import Callable, Generic, TypeVar
+from typing import BinaryIO, Callable, Generic, Iterator, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -45,10 +47,38 @@ def two_processes(sites: int) -> bool:
     return cores >= 2
 
 
+class Certificates(Protocol):
+    """The run's table of certificates read from files (pki/load.Loader): a certificate in an
+    answer travels as the PEM block it was read from, and arrives as the parent's own object
+    for that block, not a copy (the parent has read the same files, and may have computed the
+    certificate's facts already: they are remembered by identity)."""
+
+    def block_of(self, cert: object) -> bytes | None: ...
+
+    def certificate(self, block: bytes) -> object: ...
+
+
 class _Pickler(pickle.Pickler):
-    """Pickles what cryptography's Rust-backed objects refuse: by their DER (or dotted string)."""
+    """Pickles what cryptography's Rust-backed objects refuse: by their DER (or dotted string),
+    or, for a certificate in `certificates`, by its PEM block."""
 
     _reducers: dict[type, Callable | None] = {}
+    _certificate_types: dict[type, bool] = {}
+
+    def __init__(self, file: BinaryIO, certificates: Certificates | None) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._certificates = certificates
+
+    def persistent_id(self, obj: object) -> bytes | None:  # noqa: D102 (pickle's protocol)
+        if self._certificates is None:
+            return None
+        kind = type(obj)
+        is_certificate = self._certificate_types.get(kind)
+        if is_certificate is None:
+            from cryptography import x509
+
+            is_certificate = self._certificate_types[kind] = isinstance(obj, x509.Certificate)
+        return self._certificates.block_of(obj) if is_certificate else None
 
     def reducer_override(self, obj: object):  # noqa: ANN201 (pickle's protocol)
         kind = type(obj)
@@ -98,16 +128,36 @@ def _public_key(spki: bytes) -> object:
     return serialization.load_der_public_key(spki)
 
 
-def _dumps(value: object) -> bytes:
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: BinaryIO, certificates: Certificates | None) -> None:
+        super().__init__(file)
+        self._certificates = certificates
+
+    def persistent_load(self, block: bytes) -> object:  # noqa: D102 (pickle's protocol)
+        if self._certificates is None:
+            raise pickle.UnpicklingError("a certificate by its block, and no table to find it in")
+        return self._certificates.certificate(block)
+
+
+def _dumps(value: object, certificates: Certificates | None = None) -> bytes:
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    _Pickler(buffer, certificates).dump(value)
     return buffer.getvalue()
 
 
-class Forked(Generic[T]):
-    """`work()` running in a forked child; `result()` is its answer, or None if the child failed."""
+def _loads(payload: bytes, certificates: Certificates | None = None) -> object:
+    return _Unpickler(io.BytesIO(payload), certificates).load()
 
-    def __init__(self, work: Callable[[], T]) -> None:
+
+class Forked(Generic[T]):
+    """`work()`, a generator, running in a forked child: `next()` is its next answer (each
+    pickled as soon as it is yielded, so the parent can use the first while the child works on
+    the second), or None once the child has failed. Certificates read through `certificates`
+    arrive as the parent's own objects. `close()` ends the exchange (a child still
+    writing gets a broken pipe and leaves) and waits for the child."""
+
+    def __init__(self, work: Callable[[], Iterator[T]], certificates: Certificates | None = None) -> None:
+        self._certificates = certificates
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: compute, send, and leave without running the parent's exit handlers
@@ -117,27 +167,44 @@ class Forked(Generic[T]):
             status = 0
             try:
                 os.close(read)
-                try:
-                    payload = _dumps(work())
-                except BaseException:  # noqa: BLE001 (any failure: the parent does the work itself)
-                    payload, status = b"", 1
                 with os.fdopen(write, "wb") as out:
-                    out.write(payload)
+                    try:
+                        for answer in work():
+                            payload = _dumps(answer, certificates)
+                            out.write(len(payload).to_bytes(8, "big"))
+                            out.write(payload)
+                            out.flush()
+                    except BaseException:  # noqa: BLE001 (any failure: the parent does the rest itself)
+                        status = 1
             finally:
                 os._exit(status)
         os.close(write)
-        self._pid = pid
-        self._read = read
+        self._pid: int | None = pid
+        self._stream: BinaryIO | None = os.fdopen(read, "rb")
 
-    def result(self) -> T | None:
-        try:
-            with os.fdopen(self._read, "rb") as stream:
-                payload = stream.read()
-        finally:
-            _pid, status = os.waitpid(self._pid, 0)
-        if status != 0 or not payload:
+    def next(self) -> T | None:
+        if self._stream is None:
             return None
+        head = self._stream.read(8)
+        payload = self._stream.read(int.from_bytes(head, "big")) if len(head) == 8 else b""
         try:
-            return pickle.loads(payload)
-        except Exception:  # noqa: BLE001 (a torn answer: the parent does the work itself)
-            return None
+            if payload and len(payload) == int.from_bytes(head, "big"):
+                return _loads(payload, self._certificates)
+        except Exception:  # noqa: BLE001 (a torn answer: the parent does the rest itself)
+            pass
+        self.close()
+        return None
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        if self._pid is not None:
+            os.waitpid(self._pid, 0)
+            self._pid = None
+
+    def __enter__(self) -> "Forked[T]":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

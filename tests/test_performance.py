@@ -1,6 +1,7 @@
 """What the performance work (issue #8) changed must not change a single finding or byte.
 
-- the second process (workers.py) gives exactly the findings of one process;
+- the second process (workers.py) gives exactly the findings of one process, on generated trees,
+  badssl.com and every case of the rule catalogue;
 - the hand-written JSON report is byte for byte what json.dump(indent=2) wrote;
 - the catalogue read without `cases:` holds what the whole YAML holds;
 - certificates, keys and OIDs survive the trip between processes.
@@ -15,12 +16,15 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from hypothesis import given, settings as hypothesis_settings, strategies as st
 
+from cases import all_cases, case_id, materialise, run_case
 from nginxssl.catalogue import catalogue
 from nginxssl.checks import Finding, Fix, Settings
 from nginxssl.checks.edits import InsertLine, NewFile
@@ -39,23 +43,29 @@ if not BADSSL.is_dir():
     BADSSL = Path(os.environ.get("SSLINT_CORPUS", "/work/shared/corpus")) / "badssl.com"
 
 
-def _findings(target: str, jobs: str, monkeypatch, server: str | None = None, **options) -> tuple[Finding, ...]:
-    """lint()'s findings with one process or two; with two, every child must have answered
-    (a failed child's work is done by the parent, which would prove nothing here)."""
+@contextmanager
+def _answers(jobs: str, monkeypatch) -> Iterator[list[bool]]:
+    """Runs inside with one process or two; yields the list of whether each of the child's
+    answers arrived (a failed child's work is done by the parent, which would prove nothing)."""
     monkeypatch.setenv("SSLINT_JOBS", jobs)
-    answers = []
-    result = Forked.result
+    answers: list[bool] = []
+    answer = Forked.next
 
     def recorded(self):
-        answer = result(self)
-        answers.append(answer is not None)
-        return answer
+        value = answer(self)
+        answers.append(value is not None)
+        return value
 
-    monkeypatch.setattr(Forked, "result", recorded)
-    found = lint(discover(target, server), Settings(now=NOW, **options), tuple(catalogue()))
-    monkeypatch.setattr(Forked, "result", result)
+    monkeypatch.setattr(Forked, "next", recorded)
+    yield answers
+    monkeypatch.setattr(Forked, "next", answer)
     assert answers == ([True, True] if jobs == "2" else []), answers
-    return found.findings
+
+
+def _findings(target: str, jobs: str, monkeypatch, server: str | None = None, **options) -> tuple[Finding, ...]:
+    """lint()'s findings with one process or two; with two, every answer of the child must arrive."""
+    with _answers(jobs, monkeypatch):
+        return lint(discover(target, server), Settings(now=NOW, **options), tuple(catalogue())).findings
 
 
 @pytest.mark.parametrize("server", ["nginx", "apache"])
@@ -92,15 +102,30 @@ def test_two_processes_through_the_command_line(tmp_path):
     assert outputs[0] == outputs[1]
 
 
+CASES = all_cases()
+
+
+@pytest.mark.parametrize("rule_id,case", CASES, ids=[case_id(*entry) for entry in CASES])
+def test_two_processes_find_what_one_finds_on_every_rule_case(rule_id, case, tmp_path, monkeypatch):
+    """Every rule on every case of the catalogue, split between two processes: the second one's
+    rules never read a chain diagnosis (reading one would fail the child), and the findings are
+    the same, in the same order."""
+    config = materialise(case, tmp_path)
+    with _answers("1", monkeypatch):
+        one = run_case(case, config).findings
+    with _answers("2", monkeypatch):
+        two = run_case(case, config).findings
+    assert two == one
+
+
 def test_a_failing_child_leaves_its_work_to_the_parent(tmp_path, monkeypatch):
     main = generate(tmp_path / "tree", 40, 4, 10, "nginx")
     one = _findings(str(main), "1", monkeypatch)
 
-    def failed(self):  # what result() says of a child that died: None (its pipe is closed unread)
-        os.close(self._read)
-        os.waitpid(self._pid, 0)
+    def failed(self):  # what next() says of a child that died: None (the exchange is closed)
+        self.close()
 
-    monkeypatch.setattr("nginxssl.workers.Forked.result", failed)
+    monkeypatch.setattr("nginxssl.workers.Forked.next", failed)
     monkeypatch.setenv("SSLINT_JOBS", "2")
     assert lint(discover(str(main)), Settings(now=NOW), tuple(catalogue())).findings == one
 
@@ -111,12 +136,13 @@ def test_certificates_keys_and_names_cross_between_processes(tmp_path):
 
     material = Loader().load(str(main.parent / "ssl" / "cert1.pem"))
     key = Loader().load(str(main.parent / "ssl" / "cert1.key"))
-    answer = Forked(lambda: (material.certs, material.certs[0], key.keys[0], material.certs[0].subject)).result()
-    certs, first, public, subject = answer
+    with Forked(lambda: iter([(material.certs, material.certs[0], key.keys[0], material.certs[0].subject)])) as child:
+        certs, first, public, subject = child.next()
     assert certs == material.certs and first is certs[0]  # one pickle keeps identities inside it
     assert public.fingerprint == key.keys[0].fingerprint and public.key == key.keys[0].key
     assert subject == material.certs[0].subject
-    assert Forked(lambda: 1 / 0).result() is None
+    with Forked(lambda: iter([1 / 0])) as child:
+        assert child.next() is None
 
 
 _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
@@ -159,7 +185,8 @@ def test_catalogue_without_cases_holds_what_the_whole_yaml_holds():
 
 def test_picklable_answers_hold_new_files():
     finding = Finding("SSL201", "a", 1, "m", fix=Fix("f", (NewFile("/x", b"\x00pem"),)))
-    assert Forked(lambda: finding).result() == finding
+    with Forked(lambda: iter([finding])) as child:
+        assert child.next() == finding
     assert _dumps(finding)
 
 

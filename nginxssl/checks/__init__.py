@@ -10,13 +10,15 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from nginxssl.parse.node import Config, Node
 from nginxssl.pki.load import Material
 from nginxssl.pki.pool import ServedChain
-from nginxssl.probe import Probe
 from nginxssl.sites import Site
+
+if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
+    from nginxssl.probe import Probe
 
 
 @dataclass(frozen=True)

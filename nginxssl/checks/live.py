@@ -18,7 +18,7 @@ import fnmatch
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -28,8 +28,10 @@ from nginxssl.checks.names import tls_listens
 from nginxssl.checks.served import day, label, shown
 from nginxssl.pki.chain import common_name, name_text
 from nginxssl.pki.pool import served_key
-from nginxssl.probe import Probe
 from nginxssl.sites import Listen, Site, listen_socket, tls_sockets
+
+if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
+    from nginxssl.probe import Probe
 
 
 @dataclass(frozen=True)

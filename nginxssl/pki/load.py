@@ -144,7 +144,7 @@ def _decode_pem(data: bytes, passwords: tuple[bytes, ...],
             cert = known.get(block)
             if cert is None:
                 try:
-                    cert = x509.load_pem_x509_certificate(block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE"))
+                    cert = _certificate_of_block(block)
                 except ValueError as error:
                     broken.append(f"{label.decode()}: {error}")
                     continue
@@ -159,6 +159,10 @@ def _decode_pem(data: bytes, passwords: tuple[bytes, ...],
             else:
                 broken.append(f"{label.decode()}: {problem}")
     return certs, keys, locked, broken
+
+
+def _certificate_of_block(block: bytes) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE"))
 
 
 def _decode_key(block: bytes, passwords: tuple[bytes, ...]) -> tuple[PublicKey | None, bool, str]:
@@ -205,6 +209,7 @@ class Loader:
     def __init__(self) -> None:
         self._cache: dict[tuple[str, tuple[bytes, ...]], tuple[tuple[int, int], Material]] = {}
         self._certificates: dict[bytes, x509.Certificate] = {}  # by PEM block: one object per certificate
+        self._blocks: dict[int, bytes] = {}  # id(certificate) -> its block, rebuilt when asked after reads
 
     def load(self, path: str, passwords: tuple[bytes, ...] = ()) -> Material:
         try:
@@ -243,6 +248,21 @@ class Loader:
             detail = "; ".join(broken) if broken else "holds PEM blocks but no certificate or private key"
             return Material(path, "garbage", detail, broken_blocks=tuple(broken), **owner)
         return Material(path, "ok", "", tuple(certs), tuple(keys), locked, tuple(broken), **owner)
+
+    def block_of(self, cert: x509.Certificate) -> bytes | None:
+        """The PEM block this loader read `cert` from (what `certificate` takes), or None. A
+        second process names the certificates of its answers so (workers.py): the parent, which
+        reads the same files, finds its own object, whose facts it may have computed already."""
+        if len(self._blocks) != len(self._certificates):
+            self._blocks = {id(cert): block for block, cert in self._certificates.items()}
+        return self._blocks.get(id(cert))
+
+    def certificate(self, block: bytes) -> x509.Certificate:
+        """The certificate of a PEM block: the object this loader holds for it, read now if need be."""
+        cert = self._certificates.get(block)
+        if cert is None:
+            cert = self._certificates[block] = _certificate_of_block(block)
+        return cert
 
     def read_lines(self, path: str) -> tuple[bytes, ...] | None:
         """Passwords of an ssl_password_file, one per line; None when unreadable."""

@@ -46,7 +46,6 @@ from typing import Callable, Iterable, Mapping
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
@@ -235,6 +234,8 @@ def ca_issuers_urls(cert: x509.Certificate) -> tuple[str, ...]:
 
 def parse_downloaded(data: bytes) -> list[x509.Certificate]:
     """Certificates in an AIA download: DER, PEM, or a PKCS#7 bundle (.p7c) of either."""
+    from cryptography.hazmat.primitives.serialization import pkcs7  # only with --fetch: it imports email.*
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
         if b"-----BEGIN" in data:
