@@ -25,6 +25,8 @@ import gc
 import io
 import os
 import pickle
+import signal
+import struct
 import threading
 from typing import BinaryIO, Callable, Generic, Iterator, Protocol, TypeVar
 
@@ -153,11 +155,16 @@ class Forked(Generic[T]):
     """`work()`, a generator, running in a forked child: `next()` is its next answer (each
     pickled as soon as it is yielded, so the parent can use the first while the child works on
     the second), or None once the child has failed. Certificates read through `certificates`
-    arrive as the parent's own objects. `close()` ends the exchange (a child still
-    writing gets a broken pipe and leaves) and waits for the child."""
+    arrive as the parent's own objects. `close()` ends the exchange: a child still working is
+    stopped, and waited for.
+
+    The answers go through a scratch file (in memory where the system has memfd_create), and
+    the pipe only says where each one lies: a child that finishes an answer before the parent
+    asks for it goes on at once, instead of waiting for the parent to drain a 64 KiB pipe."""
 
     def __init__(self, work: Callable[[], Iterator[T]], certificates: Certificates | None = None) -> None:
         self._certificates = certificates
+        self._scratch = _scratch_file()
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: compute, send, and leave without running the parent's exit handlers
@@ -167,39 +174,43 @@ class Forked(Generic[T]):
             status = 0
             try:
                 os.close(read)
-                with os.fdopen(write, "wb") as out:
-                    try:
-                        for answer in work():
-                            payload = _dumps(answer, certificates)
-                            out.write(len(payload).to_bytes(8, "big"))
-                            out.write(payload)
-                            out.flush()
-                    except BaseException:  # noqa: BLE001 (any failure: the parent does the rest itself)
-                        status = 1
+                offset = 0
+                for answer in work():
+                    payload = _dumps(answer, certificates)
+                    _write_at(self._scratch.fileno(), payload, offset)
+                    os.write(write, _NOTICE.pack(offset, len(payload)))  # a few bytes: never blocks
+                    offset += len(payload)
+            except BaseException:  # noqa: BLE001 (any failure: the parent does the rest itself)
+                status = 1
             finally:
                 os._exit(status)
         os.close(write)
         self._pid: int | None = pid
-        self._stream: BinaryIO | None = os.fdopen(read, "rb")
+        self._notices: BinaryIO | None = os.fdopen(read, "rb")
 
     def next(self) -> T | None:
-        if self._stream is None:
+        if self._notices is None:
             return None
-        head = self._stream.read(8)
-        payload = self._stream.read(int.from_bytes(head, "big")) if len(head) == 8 else b""
+        notice = self._notices.read(_NOTICE.size)
         try:
-            if payload and len(payload) == int.from_bytes(head, "big"):
-                return _loads(payload, self._certificates)
+            if len(notice) == _NOTICE.size:
+                offset, size = _NOTICE.unpack(notice)
+                return _loads(_read_at(self._scratch.fileno(), size, offset), self._certificates)
         except Exception:  # noqa: BLE001 (a torn answer: the parent does the rest itself)
             pass
         self.close()
         return None
 
     def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+        if self._notices is not None:
+            self._notices.close()
+            self._notices = None
+            self._scratch.close()
         if self._pid is not None:
+            try:
+                os.kill(self._pid, signal.SIGKILL)  # done with, or given up on: no need to let it finish
+            except ProcessLookupError:
+                pass
             os.waitpid(self._pid, 0)
             self._pid = None
 
@@ -208,3 +219,33 @@ class Forked(Generic[T]):
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+_NOTICE = struct.Struct("<QQ")  # where an answer lies in the scratch file: offset, size
+
+
+def _scratch_file() -> BinaryIO:
+    """A file no other process can open: anonymous memory, else an unlinked temporary file."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("sslint-answers", os.MFD_CLOEXEC), "w+b")
+    import tempfile  # where there is no memfd_create (macOS, the BSDs)
+
+    return tempfile.TemporaryFile()
+
+
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+
+
+def _read_at(fd: int, size: int, offset: int) -> bytes:
+    parts = []
+    while size:
+        part = os.pread(fd, size, offset)
+        if not part:
+            raise EOFError("the answer is shorter than announced")
+        parts.append(part)
+        size, offset = size - len(part), offset + len(part)
+    return b"".join(parts)
