@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -208,3 +209,24 @@ def test_named_is_replace_with_the_name_and_severity():
     assert named == replace(finding, name="chain-incomplete", severity="error")
     assert [field.name for field in fields(Finding)] == [
         "rule", "file", "line", "message", "names", "server", "severity", "name", "fix"]  # named()'s order
+
+
+def test_catalogue_read_as_one_stream_still_names_the_broken_file(tmp_path, monkeypatch):
+    import shutil
+
+    from nginxssl import catalogue as module
+
+    for rule in catalogue().values():
+        shutil.copy(rule.source, tmp_path)
+    monkeypatch.setattr(module, "rules_dir", lambda: str(tmp_path))
+    assert module.catalogue.__wrapped__() == {rule_id: replace(rule, source=str(tmp_path / Path(rule.source).name))
+                                              for rule_id, rule in catalogue().items()}
+    broken = tmp_path / "SSL105.yaml"
+    broken.write_text(broken.read_text(encoding="utf-8").replace("severity:", "severity: [", 1), encoding="utf-8")
+    with pytest.raises(module.CatalogueError, match=r"SSL105\.yaml"):
+        module.catalogue.__wrapped__()
+    (tmp_path / "SSL106.yaml").write_text("---\nid: SSL106\n", encoding="utf-8")  # two documents in one file
+    broken.write_text((tmp_path / "SSL104.yaml").read_text(encoding="utf-8").replace("SSL104", "SSL105"),
+                      encoding="utf-8")
+    with pytest.raises(module.CatalogueError, match=r"SSL106\.yaml: missing or malformed field"):
+        module.catalogue.__wrapped__()
