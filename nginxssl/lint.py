@@ -184,7 +184,7 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
     pairs' missing intermediates may be found, and only its own pairs' keys, the costliest
     files to read) and sends those diagnoses; then it reads the rest and runs the rules that
     need no diagnosis. The parent meanwhile reads the files of its own pairs, diagnoses them,
-    reads the rest, takes the child's diagnoses and runs the rules that need them. Whatever
+    takes the child's diagnoses and runs the rules that need them (none reads a key). Whatever
     the child does not answer, the parent does itself.
     """
     pairs = list(dict.fromkeys(served_key(pair) for site in sites for pair in site.certs if pair.cert.path))
@@ -208,17 +208,23 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
         yield {rule: findings_of(rule) for rule in their_rules}
 
     with Forked(second, loader) as helper:
-        later = _key_files(sites, theirs.__contains__) - _key_files(sites, lambda key: key not in theirs)
-        material, _passwords = load(sites, loader, lambda path: path not in later, progress=progress)
+        # The other pairs' keys are the child's: no rule run here reads a key, and the pairs
+        # they belong to are diagnosed there (if the child fails, they are read below).
+        theirs_only = _key_files(sites, theirs.__contains__) - _key_files(sites, lambda key: key not in theirs)
+        material, passwords = load(sites, loader, lambda path: path not in theirs_only, progress=progress)
         analyser.analyse(sites, material, config.prefix, share=lambda key: key not in theirs, progress=progress)
-        material, passwords = load(sites, loader, progress=progress)  # the files read above, and `later`
-        analyser.remember(helper.next() or {})  # a failed child leaves its diagnoses to the next line
+        diagnosed = helper.next()
+        if diagnosed is None:  # the child failed: every file, and every diagnosis, here
+            material, passwords = load(sites, loader, progress=progress)
+        analyser.remember(diagnosed or {})
         chains = analyser.analyse(sites, material, config.prefix, progress=progress)
         inputs = Inputs(config, sites, material, passwords, settings, chains=chains, extra={}, probe=probe)
         by_rule = _run_here(_judge(inputs, severities), our_rules, progress, len(runnable))
         answered = helper.next()
-    if answered is None:  # the child failed: its rules run here
-        inputs = replace(inputs, extra={"build": build_for(config.server, settings.server_version)})
+    if answered is None:  # the child failed: its rules run here, on every file
+        material, passwords = load(sites, loader, progress=progress)
+        inputs = replace(inputs, material=material, passwords=passwords,
+                         extra={"build": build_for(config.server, settings.server_version)})
         findings_of = _judge(inputs, severities)
         answered = {rule: findings_of(rule) for rule in their_rules}
     by_rule.update(answered)

@@ -119,16 +119,30 @@ def test_two_processes_find_what_one_finds_on_every_rule_case(rule_id, case, tmp
     assert two == one
 
 
-def test_a_failing_child_leaves_its_work_to_the_parent(tmp_path, monkeypatch):
+@pytest.mark.parametrize("answers", [0, 1])
+def test_a_failing_child_leaves_its_work_to_the_parent(tmp_path, monkeypatch, answers):
+    """The child dies at once, or after sending its diagnoses (before its rules' findings): the
+    parent reads the files it left to the child (keys: SSL005) and does the rest itself."""
     main = generate(tmp_path / "tree", 40, 4, 10, "nginx")
+    keys = main.parent / "ssl"
+    for number in (1, 2):  # a wrong key in each process's half of the pairs
+        (keys / f"cert{number}.key").write_bytes((keys / f"cert{number + 2}.key").read_bytes())
     one = _findings(str(main), "1", monkeypatch)
+    assert {"SSL005", "SSL105"} <= {finding.rule for finding in one}
+    answer = Forked.next
+    given = []
 
-    def failed(self):  # what next() says of a child that died: None (the exchange is closed)
+    def failing(self):  # what next() says of a child that died: None (the exchange is closed)
+        given.append(None)
+        if len(given) <= answers:
+            return answer(self)
         self.close()
+        return None
 
-    monkeypatch.setattr("nginxssl.workers.Forked.next", failed)
+    monkeypatch.setattr("nginxssl.workers.Forked.next", failing)
     monkeypatch.setenv("SSLINT_JOBS", "2")
     assert lint(discover(str(main)), Settings(now=NOW), tuple(catalogue())).findings == one
+    assert len(given) == 2
 
 
 def test_certificates_keys_and_names_cross_between_processes(tmp_path):
