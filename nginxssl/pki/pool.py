@@ -418,12 +418,7 @@ class ChainAnalyser:
                     continue
                 pairs.setdefault(served_key(pair), (pair, []))[1].append(site)
 
-        served_elsewhere = _Index(SERVED_ELSEWHERE)
-        for key, (pair, users) in pairs.items():
-            for path in (pair.cert.path, pair.chain.path if pair.chain else None):
-                held = material.get(path) if path else None
-                if held is not None and held.usable:
-                    served_elsewhere.add(held.certs, self._source(path))
+        served_elsewhere: _Index | None = None  # built when the first pair is diagnosed here
 
         results: dict[ServedKey, ServedChain] = {}
         for number, (key, (pair, users)) in enumerate(pairs.items(), start=1):
@@ -436,12 +431,25 @@ class ChainAnalyser:
             if cache_key not in self._results:
                 if share is not None and not share(key):
                     continue
+                if served_elsewhere is None:
+                    served_elsewhere = self._served_elsewhere(pairs, material)
                 chain = self._analyse_pair(pair, users, material, trusted, served_elsewhere, prefix)
                 if chain is None:
                     continue
                 self._results[cache_key] = chain
             results[key] = self._results[cache_key]
         return results
+
+    def _served_elsewhere(self, pairs: Mapping[ServedKey, tuple[CertRef, list[Site]]],
+                          material: Mapping[str, Material]) -> _Index:
+        """Every certificate the configuration serves, where a pair's missing issuer may be found."""
+        index = _Index(SERVED_ELSEWHERE)
+        for pair, _users in pairs.values():
+            for path in (pair.cert.path, pair.chain.path if pair.chain else None):
+                held = material.get(path) if path else None
+                if held is not None and held.usable:
+                    index.add(held.certs, self._source(path))
+        return index
 
     def diagnosed(self) -> dict[tuple, ServedChain]:
         """Every diagnosis made so far, by (served key, trusted files): what `remember` takes."""
