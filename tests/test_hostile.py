@@ -90,6 +90,21 @@ def test_fifos_named_as_certificate_key_password_and_include(tmp_path, pki):
     assert lines_with(done.stdout, "SSL001", "fifo.conf", "not a regular file"), done.stdout
 
 
+def test_a_config_swapped_for_a_fifo_after_its_stat_does_not_block(tmp_path):
+    """The stat saw a regular file; by the time the file is opened it is a FIFO (a race an
+    attacker with write access to the config directory could win): an error, not a hang."""
+    fifo = tmp_path / "site.conf"
+    os.mkfifo(fifo)
+    script = ("import os, nginxssl.parse.nginx as n\n"
+              "# What the stats said a moment earlier: a regular file of 100 bytes.\n"
+              "n.readable_regular_file = lambda path: None\n"
+              "n.os.stat = lambda path: os.stat_result((0o100644, 0, 0, 1, 0, 0, 100, 0, 0, 0))\n"
+              f"print(n._parse_one({str(fifo)!r}).errors[0].message)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=TIME_LIMIT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"cannot read {fifo}: is not a regular file (a FIFO, socket or device)"
+
+
 def test_apache_fifos(tmp_path):
     os.mkfifo(tmp_path / "fifo.pem")
     os.mkfifo(tmp_path / "fifo.conf")

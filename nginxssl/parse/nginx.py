@@ -21,7 +21,7 @@ import stat
 
 from nginxssl.parse.nginx_plain import parse_plain
 from nginxssl.parse.node import Comment, Config, Node, ParseError
-from nginxssl.parse.sysroot import SymlinkLoop, resolve_links, to_disk
+from nginxssl.parse.sysroot import SymlinkLoop, read_nonblocking, resolve_links, to_disk
 
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 # Statements read while expanding includes, at most: this many plus a hundred times the statements
@@ -98,13 +98,16 @@ def _parse_one(path: str) -> _FileParse:
         pass
     if PLAIN_READER:
         try:
-            with open(path, "rb") as handle:
-                plain = parse_plain(handle.read(), path)
-        except OSError:
-            plain = None  # crossplane says why
+            # Not open(): a FIFO swapped in since the stat above would block it forever.
+            data = read_nonblocking(path, MAX_CONFIG_BYTES)
+        except OSError as error:
+            return _FileParse((), [ParseError(path, 1, f"cannot read {path}: {error.strerror or error}")], [])
+        plain = parse_plain(data, path)
         if plain is not None:
             return _FileParse(plain[0], [], plain[1])
-    import crossplane  # only for files the plain reader declines: most runs never import it
+    # Only for files the plain reader declines (most runs never import it). crossplane opens the
+    # file itself, a moment after the read above proved it regular.
+    import crossplane
 
     try:
         payload = crossplane.parse(
