@@ -185,8 +185,9 @@ def lint(
 
 
 def _report(format: Format, findings: list, results: list, no_color: bool, with_fixes: bool = True,
-            summary: str | None = None) -> None:
-    """Findings on stdout in the chosen format (`summary`: the text/github closing line instead of the count)."""
+            summary: str | None = None, probe: dict | None = None) -> None:
+    """Findings on stdout in the chosen format (`summary`: the text/github closing line instead of the
+    count; `probe`: what `sslint probe` saw, for the JSON report)."""
     from nginxssl.report import text
 
     sites = sum(len(result.sites) for result in results)
@@ -194,7 +195,7 @@ def _report(format: Format, findings: list, results: list, no_color: bool, with_
     if format is Format.json:
         from nginxssl.report import json as report
 
-        report.render(findings, sys.stdout, sites, [result.config.main for result in results])
+        report.render(findings, sys.stdout, sites, [result.config.main for result in results], probe=probe)
     elif format is Format.sarif:
         from nginxssl.report import sarif as report
 
@@ -468,7 +469,12 @@ def probe_command(
                    f"{describe(live.leaf)}: {answered}")
     if format is not Format.text:
         typer.echo(f"sslint: {summary}", err=True)
-    _report(format, list(result.findings), [result], no_color, summary=summary)
+    seen = None
+    if format is Format.json:
+        from nginxssl.report.json import probe_dict
+
+        seen = probe_dict(live, choice, settings.now, settings.expiry_days)
+    _report(format, list(result.findings), [result], no_color, summary=summary, probe=seen)
     threshold = fail_on.value if fail_on else project.fail_on or "warning"
     raise typer.Exit(1 if any(at_or_above(finding.severity, threshold) for finding in result.findings) else 0)
 

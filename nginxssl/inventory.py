@@ -222,7 +222,8 @@ def _site_use(site: Site, pair: CertRef) -> SiteUse:
     return SiteUse(site.file, site.line, site.name_list, site.server, site.tls, node.file, node.line)
 
 
-def _leaf_fields(leaf: x509.Certificate, now: datetime, expiry_days: int) -> dict:
+def certificate_fields(leaf: x509.Certificate, now: datetime, expiry_days: int) -> dict:
+    """CertificateRow's facts of a certificate (also those of each one `sslint probe` was sent)."""
     left = days_left(leaf, now)
     state = validity(leaf, now)
     described = key_description(leaf)
@@ -312,6 +313,6 @@ def build(configs: Iterable[Analysed], now: datetime, expiry_days: int,
         chains = tuple(chain_state(*served, shown) for served in entry["chains"])
         leaf = entry["chains"][0][0].report.leaf  # the certificate the server presents as the site's
         rows.append(CertificateRow(path, resolved, LOADED, "", serving, chains=chains,
-                                   **_leaf_fields(leaf, now, expiry_days)))
+                                   **certificate_fields(leaf, now, expiry_days)))
     rows.sort(key=_sort_key)
     return Inventory(tuple(rows), now, expiry_days, tuple(mains))

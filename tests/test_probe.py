@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import typer.testing
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from judges import LOOPBACK, free_port, require, running_apache, running_nginx, served_chain_pem
 from nginxssl.checks.live import choose_site
@@ -184,12 +185,29 @@ def test_json_report_and_the_note_on_stderr(renewal):
         shutil.copyfile(directory / "new.key", directory / "a.key")
         result = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", "--format", "json",
                               str(directory / "nginx.conf"))
+        witnessed = [x509.load_pem_x509_certificate(pem) for pem in served_chain_pem(port, "a.test")]
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert [(f["rule"], f["name"], f["severity"]) for f in report["findings"]] == [
         ("SSL601", "served-cert-differs", "error")]
     assert report["findings"][0]["names"] == ["a.test"]
     assert "answered by server block a.test" in result.stderr
+    # What the probe saw, for a monitor reading the JSON: the chain openssl sees, not the files'.
+    seen = report["probe"]
+    assert (seen["endpoint"], seen["servername"], seen["address"]) == (f"{LOOPBACK}:{port}", "a.test", LOOPBACK)
+    assert seen["protocol"].startswith("TLSv1") and seen["whole_chain_read"] is True
+    assert [cert["fingerprint_sha256"] for cert in seen["served"]] == [
+        cert.fingerprint(hashes.SHA256()).hex() for cert in witnessed]
+    on_disk = pem_leaf(directory / "a.pem").fingerprint(hashes.SHA256()).hex()
+    assert seen["served"][0]["fingerprint_sha256"] != on_disk  # the file was replaced; the old one is served
+    assert seen["served"][0]["names"] == ["a.test"] and seen["served"][0]["not_after"] == "2044-01-01T00:00:00Z"
+    assert seen["served"][0]["validity"] == "valid" and seen["served"][1]["subject"].endswith("sslint Test Inter CA")
+    server_line = next(number for number, line in enumerate((directory / "nginx.conf").read_text().splitlines(), 1)
+                       if line.strip().startswith("server {"))
+    assert seen["answered_by"] == {"file": str(directory / "nginx.conf"), "line": server_line, "server": "nginx",
+                                   "names": ["a.test"]}
+    assert seen["chosen_by"] == "server_name a.test"
+    assert list(report) == ["version", "findings", "summary", "probe"]
 
 
 def test_the_probe_reads_exactly_what_openssl_sees(renewal):

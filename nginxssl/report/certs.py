@@ -148,6 +148,19 @@ def as_dict(row: CertificateRow) -> dict:
         "resolved": row.resolved,
         "status": row.status,
         "detail": row.detail,
+        **certificate_part(row),
+        "chain": None if not row.chains else {
+            "status": row.chain_status,
+            "problems": list(row.problems),
+            "served": [_record_dict(chain) for chain in row.chains],
+        },
+        "sites": [_record_dict(use) for use in row.sites],
+    }
+
+
+def certificate_part(row: CertificateRow) -> dict:
+    """The certificate's own facts in a row's JSON (None for a file nothing could be read from)."""
+    return {
         "subject": row.subject,
         "names": list(row.names),
         "san_count": len(row.names),
@@ -161,12 +174,6 @@ def as_dict(row: CertificateRow) -> dict:
         "expiring": row.expiring,
         "fingerprint_sha256": row.fingerprint,
         "serial": row.serial,
-        "chain": None if not row.chains else {
-            "status": row.chain_status,
-            "problems": list(row.problems),
-            "served": [_record_dict(chain) for chain in row.chains],
-        },
-        "sites": [_record_dict(use) for use in row.sites],
     }
 
 

@@ -10,11 +10,16 @@ holds the two to the same bytes.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from json.encoder import encode_basestring  # the C encoder for a str, as ensure_ascii=False writes it
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from nginxssl import __version__
 from nginxssl.checks import Finding
+
+if TYPE_CHECKING:
+    from nginxssl.checks.live import Choice
+    from nginxssl.probe import Probe
 
 _EMPTY_FINDINGS = '\n  "findings": [],\n'
 
@@ -61,10 +66,12 @@ def _text(finding: Finding) -> str:
     )
 
 
-def render(findings: list[Finding], out: TextIO, sites: int, configs: list[str]) -> None:
+def render(findings: list[Finding], out: TextIO, sites: int, configs: list[str], probe: dict | None = None) -> None:
+    """The report; `probe` (probe_dict) is what `sslint probe` saw, written after the summary."""
     summary = {severity: sum(1 for f in findings if f.severity == severity) for severity in ("error", "warning", "info")}
     summary.update({"findings": len(findings), "sites": sites, "configs": configs})
-    document = json.dumps({"version": __version__, "findings": [], "summary": summary}, indent=2, ensure_ascii=False)
+    whole = {"version": __version__, "findings": [], "summary": summary, **({"probe": probe} if probe else {})}
+    document = json.dumps(whole, indent=2, ensure_ascii=False)
     if not findings:
         out.write(document + "\n")
         return
@@ -76,3 +83,25 @@ def render(findings: list[Finding], out: TextIO, sites: int, configs: list[str])
         out.write(separator + _text(finding))
         separator = ",\n"
     out.write("\n  ],\n" + tail + "\n")
+
+
+def probe_dict(live: Probe, choice: Choice, now: datetime, expiry_days: int) -> dict:
+    """What `sslint probe` saw: where it connected, each certificate sent (with the facts
+    `sslint certs --format json` gives of a certificate file), and the site of the
+    configuration that answers there, with why that one."""
+    from nginxssl.inventory import LOADED, CertificateRow, certificate_fields
+    from nginxssl.report.certs import certificate_part
+
+    site = choice.site
+    return {
+        "endpoint": live.endpoint.shown,
+        "servername": live.endpoint.servername,
+        "address": live.address or None,
+        "protocol": live.protocol or None,
+        "whole_chain_read": live.complete,  # false: only the leaf could be read (probe.py says when)
+        "served": [certificate_part(CertificateRow("", "", LOADED, "", (), **certificate_fields(cert, now, expiry_days)))
+                   for cert in live.chain],
+        "answered_by": None if site is None else {
+            "file": site.file, "line": site.line, "server": site.server, "names": list(site.name_list)},
+        "chosen_by": choice.reason,
+    }
