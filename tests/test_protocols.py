@@ -215,6 +215,48 @@ http {{
         assert deprecated.severity == "warning" and build.program in deprecated.message
 
 
+@needs_nginx
+@needs_openssl
+def test_ssl504_fix_keeps_the_ssl_off_that_shields_a_plain_server(pki_dir):
+    """Under an http-level `ssl on` (here one --fix cannot delete: it shares its line), the
+    `ssl off` of the one plain server is what keeps it plain: --fix must leave it, and must not
+    take its plain listen, beside inherited certificates, for a forgotten `ssl` (either would turn
+    that port into TLS). nginx judges the result."""
+    if installed("nginx").at_least(1, 25, 1):
+        pytest.skip("this nginx no longer knows `ssl on`")
+    tls, plain = free_port(), free_port()
+    conf = pki_dir / "nginx.conf"
+    conf.write_text(f"""events {{}}
+http {{
+    access_log off;
+    ssl on; ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate {pki_dir}/a.pem;
+    ssl_certificate_key {pki_dir}/a.key;
+    server {{
+        listen 127.0.0.1:{tls};
+        server_name a.test;
+        return 200;
+    }}
+    server {{
+        listen 127.0.0.1:{plain};
+        server_name b.test;
+        ssl off;
+        return 200;
+    }}
+}}
+""")
+    from nginxssl.cli import main
+
+    with pytest.raises(SystemExit):
+        main([str(conf), "--fix", "--server-version", "1.22.1", "--now", "2030-01-01T00:00:00Z"])
+    fixed = conf.read_text()
+    assert f"listen 127.0.0.1:{tls} ssl;" in fixed  # what `ssl on` did there, written out
+    assert "ssl on; ssl_protocols" in fixed and "        ssl off;\n" in fixed
+    with running_nginx(conf, pki_dir, port=tls):
+        assert http_get(tls, "/", "a.test", tls=True)[0] == 200
+        assert http_get(plain, "/", "b.test", tls=False)[0] == 200  # still plain, as before the fix
+
+
 def test_ssl504_ssl_on_wording_follows_the_version(tmp_path):
     site = tmp_path / "site.conf"
     site.write_text("server {\n    listen 443;\n    listen 80;\n    server_name a.test;\n    ssl on;\n}\n")

@@ -274,8 +274,10 @@ def tls_listen_without_ssl(inputs: Inputs) -> Iterator[Finding]:
         ssl_node = site.directives.get("ssl")
         if ssl_node is not None and ssl_node.args:
             findings.extend(_ssl_directive(site, ssl_node, build, blocks.get(id(site.node))))
-            if ssl_node.args[0] == "on":
-                continue  # every listen of this server is TLS (or nginx refuses the line)
+            if ssl_node.args[0] in ("on", "off"):
+                # on: every listen of this server is TLS (or nginx refuses the line); off: the
+                # admin wrote that its plain listens are plain (certificates inherited from http).
+                continue
         if site.context != "http" or not site.certs:
             continue
         tls_ports = {listen.port for listen in site.listens if listen.ssl or listen.quic}
@@ -303,23 +305,33 @@ def _plain_listen(site: Site, listen: Listen) -> Finding:
         fix=Fix("add `ssl` to the listen directive", (replace_args(listen.node, (*listen.node.args, "ssl")),)))
 
 
-def _ssl_on_edits(site: Site, node: Node, http: Node | None) -> tuple:
-    """`ssl` onto every listen of the server (what `ssl on` did, port 80 included), then the line goes."""
-    if node.args[:1] != ("on",):
+def _ssl_edits(site: Site, node: Node, http: Node | None) -> tuple:
+    """What replaces `ssl on|off`. `on`: `ssl` onto every listen of the server (what `ssl on` did,
+    port 80 included), then the line goes. `off`: the line goes where every listen of the server
+    is TLS anyway, so that it changes nothing; a plain listen is what it keeps plain (against an
+    http-level `ssl on`, seen or not), and it stays."""
+    value = node.args[0] if node.args else ""
+    if value not in ("on", "off"):
         return ()
-    edits: list = [replace_args(listen.node, (*listen.node.args, "ssl")) for listen in site.listens
-                   if listen.node is not None and not listen.ssl and not listen.quic]
     parent = next((block for block in (site.node, http) if block is not None
                    and any(child is node for child in block.children or ())), None)
-    if parent is not None and not any(child.line == node.line and child is not node and child.file == node.file
-                                      for child in parent.children or ()):
+    deletable = parent is not None and not any(
+        child.line == node.line and child is not node and child.file == node.file for child in parent.children or ())
+    if value == "off":
+        inert = bool(site.listens) and all(listen.ssl or listen.quic for listen in site.listens)
+        return (DeleteLine(node.file, node.line, "ssl"),) if deletable and inert else ()
+    edits: list = [replace_args(listen.node, (*listen.node.args, "ssl")) for listen in site.listens
+                   if listen.node is not None and not listen.ssl and not listen.quic]
+    if deletable:
         edits.append(DeleteLine(node.file, node.line, "ssl"))
     return tuple(edits)
 
 
-def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | None = None) -> Iterator[Finding]:
+def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | None) -> Iterator[Finding]:
     value = node.args[0]
-    edits = _ssl_on_edits(site, node, http)
+    edits = _ssl_edits(site, node, http)
+    description = ("move `ssl` onto the listen directives and delete `ssl on`" if value == "on"
+                   else f"delete `ssl {value}`")
     plain80 = [listen for listen in site.listens if listen.port == 80 and listen.node is not None]
     also = ""
     if value == "on" and plain80:
@@ -332,7 +344,7 @@ def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | Non
             "SSL504", node, [site],
             f"`ssl {value}` was removed in nginx 1.25.1: {build.program} refuses to start "
             f"with 'unknown directive \"ssl\"'{also}; {instead}", severity="error",
-            fix=Fix("move `ssl` onto the listen directives and delete `ssl on`", edits))
+            fix=Fix(description, edits))
         return
     if build is not None:
         today = (f"{build.program} still obeys it (and warns 'the \"ssl\" directive is deprecated, use the "
@@ -346,7 +358,7 @@ def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | Non
         "SSL504", node, [site],
         f"`ssl {value}` is deprecated since nginx 1.15.0 and removed in 1.25.1, where nginx "
         f"refuses to start ('unknown directive \"ssl\"'); {today}{also}; {instead}",
-        severity="warning", fix=Fix("move `ssl` onto the listen directives and delete `ssl on`", edits))
+        severity="warning", fix=Fix(description, edits))
 
 
 def _apache_engine_off(site: Site) -> Iterator[Finding]:
