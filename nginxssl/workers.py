@@ -164,9 +164,22 @@ class Forked(Generic[T]):
 
     def __init__(self, work: Callable[[], Iterator[T]], certificates: Certificates | None = None) -> None:
         self._certificates = certificates
-        self._scratch = _scratch_file()
-        read, write = os.pipe()
-        pid = os.fork()
+        self._pid: int | None = None
+        self._notices: BinaryIO | None = None
+        self._scratch: BinaryIO | None = None
+        try:
+            self._scratch = _scratch_file()
+            read, write = os.pipe()
+        except OSError:  # no memory file, no temporary one, no descriptors left: no child either
+            self.close()
+            return
+        try:
+            pid = os.fork()
+        except OSError:  # the process limit, or memory: the parent does the work itself
+            os.close(read)
+            os.close(write)
+            self.close()
+            return
         if pid == 0:  # the child: compute, send, and leave without running the parent's exit handlers
             # No collection in the child: it lives a second, and a collection writes to every
             # object it scans, copying the parent's memory page by page.
@@ -174,10 +187,11 @@ class Forked(Generic[T]):
             status = 0
             try:
                 os.close(read)
+                scratch = self._scratch.fileno()
                 offset = 0
                 for answer in work():
                     payload = _dumps(answer, certificates)
-                    _write_at(self._scratch.fileno(), payload, offset)
+                    _write_at(scratch, payload, offset)
                     os.write(write, _NOTICE.pack(offset, len(payload)))  # a few bytes: never blocks
                     offset += len(payload)
             except BaseException:  # noqa: BLE001 (any failure: the parent does the rest itself)
@@ -185,8 +199,8 @@ class Forked(Generic[T]):
             finally:
                 os._exit(status)
         os.close(write)
-        self._pid: int | None = pid
-        self._notices: BinaryIO | None = os.fdopen(read, "rb")
+        self._pid = pid
+        self._notices = os.fdopen(read, "rb")
 
     def next(self) -> T | None:
         if self._notices is None:
@@ -205,7 +219,9 @@ class Forked(Generic[T]):
         if self._notices is not None:
             self._notices.close()
             self._notices = None
+        if self._scratch is not None:
             self._scratch.close()
+            self._scratch = None
         if self._pid is not None:
             try:
                 os.kill(self._pid, signal.SIGKILL)  # done with, or given up on: no need to let it finish
@@ -227,7 +243,10 @@ _NOTICE = struct.Struct("<QQ")  # where an answer lies in the scratch file: offs
 def _scratch_file() -> BinaryIO:
     """A file no other process can open: anonymous memory, else an unlinked temporary file."""
     if hasattr(os, "memfd_create"):
-        return os.fdopen(os.memfd_create("sslint-answers", os.MFD_CLOEXEC), "w+b")
+        try:
+            return os.fdopen(os.memfd_create("sslint-answers", os.MFD_CLOEXEC), "w+b")
+        except OSError:  # a sandbox that forbids it
+            pass
     import tempfile  # where there is no memfd_create (macOS, the BSDs)
 
     return tempfile.TemporaryFile()

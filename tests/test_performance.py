@@ -145,6 +145,27 @@ def test_a_failing_child_leaves_its_work_to_the_parent(tmp_path, monkeypatch, an
     assert len(given) == 2
 
 
+def test_no_second_process_to_be_had_leaves_the_work_to_the_first(tmp_path, monkeypatch):
+    """fork refused (the process limit), or no memory file (a sandbox): never a traceback."""
+    import errno
+
+    main = generate(tmp_path / "tree", 40, 4, 10, "nginx")
+    one = _findings(str(main), "1", monkeypatch)
+
+    def no_memfd(*_args):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "memfd_create", no_memfd, raising=False)
+    assert _findings(str(main), "2", monkeypatch) == one  # through an unlinked temporary file
+
+    def no_fork():
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    monkeypatch.setenv("SSLINT_JOBS", "2")
+    assert lint(discover(str(main)), Settings(now=NOW), tuple(catalogue())).findings == one
+
+
 def test_certificates_keys_and_names_cross_between_processes(tmp_path):
     main = generate(tmp_path / "tree", 4, 1, 2, "nginx")
     from nginxssl.pki.load import Loader
