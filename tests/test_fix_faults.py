@@ -237,6 +237,22 @@ def test_a_write_that_fails_restores_every_file(server, pristine, tmp_path, monk
         assert snapshot(tree) == before, f"write {write} failed and the tree was not restored"
 
 
+@pytest.mark.parametrize("server", sorted(TREES))
+def test_ctrl_c_between_two_writes_restores_every_file(server, pristine, tmp_path, monkeypatch):
+    """A fix may repoint a certificate in one file and its key in another: interrupted between
+    the two, the tree would serve a certificate with the wrong key. Every file goes back."""
+    import nginxssl.fix.apply
+
+    before = snapshot(pristine[server])
+    for write in range(1, 7):
+        tree = fresh(pristine[server], tmp_path / "tree")
+        monkeypatch.setenv(FAULT_ENV, f"interrupt:{write}")
+        monkeypatch.setattr(nginxssl.fix.apply, "_fault_steps", {"any": 0, "written": 0})
+        done = sslint_here(tree, "--fix", "--no-validate")
+        assert done.returncode not in (0, 2), done.stdout + done.stderr  # the command line's "Aborted!"
+        assert snapshot(tree) == before, f"interrupted at write {write}, and the tree was not restored"
+
+
 def test_a_read_only_directory_restores_every_file_even_for_root(tmp_path):
     """chattr +i: not even root may create the temporary beside the third site file."""
     if shutil.which("chattr") is None:

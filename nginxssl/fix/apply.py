@@ -58,7 +58,7 @@ def _fault(step: str, path: str) -> None:
     renamed) and "renamed"; they are counted together in one process.
     `kill:N` sends SIGKILL to this process at the N-th step (a crash or power
     cut between any two steps of a fix); `enospc:N` makes the N-th write fail
-    at its "written" step as a full disk would.
+    at its "written" step as a full disk would; `interrupt:N` is Ctrl-C there.
     """
     spec = os.environ.get(FAULT_ENV)
     if not spec:
@@ -73,6 +73,8 @@ def _fault(step: str, path: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if action == "enospc" and step == "written" and _fault_steps["written"] == int(number):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+    if action == "interrupt" and step == "written" and _fault_steps["written"] == int(number):
+        raise KeyboardInterrupt
 
 
 def write_atomic(path: str, data: bytes, like: str | None = None) -> None:
@@ -162,6 +164,11 @@ def apply(plans: dict[str, FilePlan], validation: Validation | None) -> None:
         problems = _restore(done)
         if problems:
             raise FixFailed("validation failed and restoring failed: " + "; ".join(problems)) from None
+        raise
+    except BaseException:
+        # Ctrl-C between two files (a fix may repoint a certificate in one and its key in another),
+        # or during `nginx -t`: every file as it was, then the interrupt goes on.
+        _restore(done)
         raise
 
 
