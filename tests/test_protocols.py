@@ -181,7 +181,10 @@ def test_ssl501_tells_what_a_client_gets_from_apache(pki_dir):
 @needs_nginx
 @needs_openssl
 def test_ssl504_plain_http_on_a_tls_port(pki_dir):
-    plain, ssl_on, shared = free_port(), free_port(), free_port()
+    """A server with its own certificates behind a plain listen answers plain HTTP where its
+    admin meant TLS: SSL504. One that only inherits http's default certificates and listens
+    plainly on another port (metrics, an internal API) is plain on purpose: nothing."""
+    plain, ssl_on, shared, internal = free_port(), free_port(), free_port(), free_port()
     build = installed("nginx")
     ssl_on_server = "" if build.at_least(1, 25, 1) else f"""
     server {{ listen 127.0.0.1:{ssl_on}; server_name a.test; ssl on; return 200; }}"""
@@ -192,24 +195,28 @@ http {{
     ssl_certificate {pki_dir}/a.pem;
     ssl_certificate_key {pki_dir}/a.key;
     ssl_protocols TLSv1.2 TLSv1.3;
-    server {{ listen 127.0.0.1:{plain}; server_name a.test; return 200; }}
+    server {{ listen 127.0.0.1:{plain}; server_name a.test; ssl_certificate {pki_dir}/a.pem;
+             ssl_certificate_key {pki_dir}/a.key; return 200; }}
+    server {{ listen 127.0.0.1:{internal}; server_name metrics.internal; return 200; }}
     server {{ listen 127.0.0.1:{shared} ssl; server_name a.test; return 200; }}
     server {{ listen 127.0.0.1:{shared}; server_name b.test; return 200; }}{ssl_on_server}
 }}
 """)
     result = lint_path(conf)
     text = conf.read_text().splitlines()
-    line_of = {port: next(i for i, row in enumerate(text, 1) if f":{port};" in row) for port in (plain, shared)}
+    line_of = {port: next(i for i, row in enumerate(text, 1) if f":{port};" in row)
+               for port in (plain, shared, internal)}
     with running_nginx(conf, pki_dir, port=plain):
         assert not handshake(plain, "TLSv1.2")
         assert http_get(plain, "/", "a.test", tls=False)[0] == 200  # what the browser's TLS meets: HTTP
+        assert http_get(internal, "/", "metrics.internal", tls=False)[0] == 200  # plain, as meant
         assert http_get(shared, "/", "b.test", tls=True)[0] == 200  # the socket is TLS for b.test too
         if ssl_on_server:
             assert http_get(ssl_on, "/", "a.test", tls=True)[0] == 200
     found = [f for f in result.findings if f.rule == "SSL504"]
     plain_http = [f for f in found if "plain HTTP" in f.message]
     assert [(f.line, f.severity) for f in plain_http] == [(line_of[plain], "error")]
-    assert line_of[shared] not in {f.line for f in found}
+    assert line_of[shared] not in {f.line for f in found} and line_of[internal] not in {f.line for f in found}
     if ssl_on_server:  # obeyed by this nginx: a deprecation warning, never "plain HTTP"
         (deprecated,) = [f for f in found if "`ssl on`" in f.message]
         assert deprecated.severity == "warning" and build.program in deprecated.message

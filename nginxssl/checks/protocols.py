@@ -281,13 +281,18 @@ def tls_listen_without_ssl(inputs: Inputs) -> Iterator[Finding]:
         if site.context != "http" or not site.certs:
             continue
         tls_ports = {listen.port for listen in site.listens if listen.ssl or listen.quic}
+        # Certificates written in the server block say it means TLS: any port but the usual plain
+        # ones is suspect. Certificates it only inherits from http (the default of every TLS
+        # server) say nothing of this one: only the TLS ports, and ports it also serves with ssl.
+        own = site.node is not None and any(
+            any(child is pair.cert.node for child in site.node.children or ()) for pair in site.certs)
         for listen in site.listens:
             if listen.ssl or listen.quic or listen.node is None or listen.address.startswith("unix:"):
                 continue
             if listen_socket(listen) in shared or listen.port == 80:
                 continue
             if listen.port in (443, 8443) or listen.port in tls_ports or (
-                    not tls_ports and listen.port not in (8000, 8080)):
+                    own and not tls_ports and listen.port not in (8000, 8080)):
                 findings.append(_plain_listen(site, listen))
     yield from grouped(findings)
 
