@@ -294,7 +294,34 @@ def tls_listen_without_ssl(inputs: Inputs) -> Iterator[Finding]:
             if listen.port in (443, 8443) or listen.port in tls_ports or (
                     own and not tls_ports and listen.port not in (8000, 8080)):
                 findings.append(_plain_listen(site, listen))
+    if not inputs.config.fragment:
+        findings.extend(_ssl_in_force_nowhere(inputs, build))
     yield from grouped(findings)
+
+
+def _ssl_in_force_nowhere(inputs: Inputs, build: Build | None) -> Iterator[Finding]:
+    """`ssl` in an http block whose every server sets its own: no site reports it (none inherits
+    it), it does nothing, and nginx 1.25.1 and later still refuse to start on it."""
+    for block in inputs.config.nodes:
+        if block.directive != "http" or not block.is_block:
+            continue
+        servers = [child for child in block.children or () if child.directive == "server" and child.is_block]
+        if not servers or not all(any(child.directive == "ssl" for child in server.children or ()) for server in servers):
+            continue
+        for node in block.children or ():
+            if node.directive != "ssl" or not node.args:
+                continue
+            if build is not None and build.at_least(1, 25, 1):
+                status, severity = (f"it was removed in nginx 1.25.1: {build.program} refuses to start with "
+                                    "'unknown directive \"ssl\"'"), "error"
+            else:
+                status, severity = ("it is deprecated since nginx 1.15.0, and nginx 1.25.1 and later refuse to start "
+                                    "on it ('unknown directive \"ssl\"')"), "warning"
+            edits = (DeleteLine(node.file, node.line, "ssl"),) if _alone_on_its_line(node, block) else ()
+            yield Finding("SSL504", node.file, node.line, (
+                f"`ssl {' '.join(node.args)}` in the http block is in force nowhere: each of its {len(servers)} "
+                f"server blocks sets its own `ssl`; {status}; delete this line"), (), "nginx", severity=severity,
+                fix=Fix("delete the `ssl` line no server uses", edits))
 
 
 def _plain_listen(site: Site, listen: Listen) -> Finding:
@@ -310,21 +337,32 @@ def _plain_listen(site: Site, listen: Listen) -> Finding:
         fix=Fix("add `ssl` to the listen directive", (replace_args(listen.node, (*listen.node.args, "ssl")),)))
 
 
-def _ssl_edits(site: Site, node: Node, http: Node | None) -> tuple:
+def _alone_on_its_line(node: Node, block: Node | None) -> bool:
+    """`node` is a child of `block` and no other directive shares its line (a line edit is safe)."""
+    return block is not None and any(child is node for child in block.children or ()) and not any(
+        child.line == node.line and child is not node and child.file == node.file for child in block.children or ())
+
+
+def _keeps_plain(site: Site) -> bool:
+    """The site has a plain listen, which its `ssl off` keeps plain against an `ssl on` above it."""
+    return not site.listens or not all(listen.ssl or listen.quic for listen in site.listens)
+
+
+def _ssl_edits(site: Site, node: Node, http: Node | None, removed: bool) -> tuple:
     """What replaces `ssl on|off`. `on`: `ssl` onto every listen of the server (what `ssl on` did,
-    port 80 included), then the line goes. `off`: the line goes where every listen of the server
-    is TLS anyway, so that it changes nothing; a plain listen is what it keeps plain (against an
-    http-level `ssl on`, seen or not), and it stays."""
+    port 80 included), then the line goes. `off`: the line goes where it changes nothing: every
+    listen of the server is TLS anyway, or the nginx judged for (`removed`: 1.25.1 and later)
+    knows no `ssl` directive, so no `ssl on` can be in force above it. Otherwise a plain listen
+    is what it keeps plain (against an http-level `ssl on`, seen or not), and it stays."""
     value = node.args[0] if node.args else ""
     if value not in ("on", "off"):
         return ()
     parent = next((block for block in (site.node, http) if block is not None
                    and any(child is node for child in block.children or ())), None)
-    deletable = parent is not None and not any(
-        child.line == node.line and child is not node and child.file == node.file for child in parent.children or ())
+    deletable = _alone_on_its_line(node, parent)
     if value == "off":
-        inert = bool(site.listens) and all(listen.ssl or listen.quic for listen in site.listens)
-        return (DeleteLine(node.file, node.line, "ssl"),) if deletable and inert else ()
+        changes_nothing = removed or not _keeps_plain(site)
+        return (DeleteLine(node.file, node.line, "ssl"),) if deletable and changes_nothing else ()
     edits: list = [replace_args(listen.node, (*listen.node.args, "ssl")) for listen in site.listens
                    if listen.node is not None and not listen.ssl and not listen.quic]
     if deletable:
@@ -334,7 +372,8 @@ def _ssl_edits(site: Site, node: Node, http: Node | None) -> tuple:
 
 def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | None) -> Iterator[Finding]:
     value = node.args[0]
-    edits = _ssl_edits(site, node, http)
+    removed = build is not None and build.at_least(1, 25, 1)
+    edits = _ssl_edits(site, node, http, removed)
     description = ("move `ssl` onto the listen directives and delete `ssl on`" if value == "on"
                    else f"delete `ssl {value}`")
     plain80 = [listen for listen in site.listens if listen.port == 80 and listen.node is not None]
@@ -342,9 +381,14 @@ def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | Non
     if value == "on" and plain80:
         also = (f"; it also turns `listen {' '.join(plain80[0].node.args)}` ({plain80[0].node.where()}) into TLS, "
                 "so http:// visitors get a broken connection")
-    instead = "write `ssl` on the listen directives instead (listen 443 ssl;) and delete this line" if value == "on" \
-        else "delete this line"
-    if build is not None and build.at_least(1, 25, 1):
+    if value == "on":
+        instead = "write `ssl` on the listen directives instead (listen 443 ssl;) and delete this line"
+    elif value == "off" and not removed and _keeps_plain(site):
+        instead = ("delete this line once no `ssl on` in the http block relies on it to keep this server's "
+                   "plain listen plain")
+    else:
+        instead = "delete this line"
+    if removed:
         yield _finding(
             "SSL504", node, [site],
             f"`ssl {value}` was removed in nginx 1.25.1: {build.program} refuses to start "
