@@ -315,6 +315,8 @@ http {{
     server {{
         listen 127.0.0.1:{second};
         server_name upgrade.test;
+        ssl_certificate {pki}/a.pem;  # its own: it means TLS, and forgot `ssl` on the listen
+        ssl_certificate_key {pki}/a.key;
         root {docroot};
         add_header Content-Security-Policy "default-src 'self' https:";
         location /api/ {{
