@@ -284,8 +284,7 @@ def tls_listen_without_ssl(inputs: Inputs) -> Iterator[Finding]:
         # Certificates written in the server block say it means TLS: any port but the usual plain
         # ones is suspect. Certificates it only inherits from http (the default of every TLS
         # server) say nothing of this one: only the TLS ports, and ports it also serves with ssl.
-        own = site.node is not None and any(
-            any(child is pair.cert.node for child in site.node.children or ()) for pair in site.certs)
+        own = any(_written_in(pair.cert.node, site.node) for pair in site.certs)
         for listen in site.listens:
             if listen.ssl or listen.quic or listen.node is None or listen.address.startswith("unix:"):
                 continue
@@ -337,9 +336,14 @@ def _plain_listen(site: Site, listen: Listen) -> Finding:
         fix=Fix("add `ssl` to the listen directive", (replace_args(listen.node, (*listen.node.args, "ssl")),)))
 
 
+def _written_in(node: Node, block: Node | None) -> bool:
+    """`node` is written directly in `block` (not inherited from an enclosing one)."""
+    return block is not None and any(child is node for child in block.children or ())
+
+
 def _alone_on_its_line(node: Node, block: Node | None) -> bool:
     """`node` is a child of `block` and no other directive shares its line (a line edit is safe)."""
-    return block is not None and any(child is node for child in block.children or ()) and not any(
+    return _written_in(node, block) and not any(
         child.line == node.line and child is not node and child.file == node.file for child in block.children or ())
 
 
@@ -357,8 +361,7 @@ def _ssl_edits(site: Site, node: Node, http: Node | None, removed: bool) -> tupl
     value = node.args[0] if node.args else ""
     if value not in ("on", "off"):
         return ()
-    parent = next((block for block in (site.node, http) if block is not None
-                   and any(child is node for child in block.children or ())), None)
+    parent = next((block for block in (site.node, http) if _written_in(node, block)), None)
     deletable = _alone_on_its_line(node, parent)
     if value == "off":
         changes_nothing = removed or not _keeps_plain(site)
