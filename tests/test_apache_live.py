@@ -123,12 +123,17 @@ def test_sslint_agrees_with_what_apache2_serves(
     assert not any("nginx" in f.message for f in result.findings), shown
 
 
-def test_served_chain_from_sslcacertificatefile_includes_the_root(pki_dir: Path) -> None:
+def tls_vhost(pki_dir: Path, directives: str) -> tuple[Path, int]:
+    """site.conf: a <VirtualHost> with TLS on for a.test on a free loopback port, holding `directives`."""
     port = free_port()
     site = pki_dir / "site.conf"
-    site.write_text(f"<VirtualHost 127.0.0.1:{port}>\nServerName a.test\nSSLEngine on\n"
-                    "SSLCertificateFile leaf.pem\nSSLCertificateKeyFile leaf.key\n"
-                    "SSLCACertificateFile ca-bundle.pem\n</VirtualHost>\n")
+    site.write_text(f"<VirtualHost 127.0.0.1:{port}>\nServerName a.test\nSSLEngine on\n{directives}</VirtualHost>\n")
+    return site, port
+
+
+def test_served_chain_from_sslcacertificatefile_includes_the_root(pki_dir: Path) -> None:
+    site, port = tls_vhost(pki_dir, "SSLCertificateFile leaf.pem\nSSLCertificateKeyFile leaf.key\n"
+                                    "SSLCACertificateFile ca-bundle.pem\n")
     with running_apache(site, pki_dir, port=port) as server:
         served = s_client_verify(server.port, "a.test", pki_dir / "root.pem")
     assert served.chain_subjects == ["CN=a.test", "CN=sslint Test Inter CA", "CN=sslint Test Root CA"]
@@ -154,10 +159,7 @@ def test_tls_without_sslengine_on_an_https_listener(pki_dir: Path) -> None:
 
 
 def test_apache2_t_accepts_a_key_mismatch_that_stops_the_start(pki_dir: Path) -> None:
-    port = free_port()
-    site = pki_dir / "site.conf"
-    site.write_text(f"<VirtualHost 127.0.0.1:{port}>\nServerName a.test\nSSLEngine on\n"
-                    "SSLCertificateFile fullchain.pem\nSSLCertificateKeyFile other.key\n</VirtualHost>\n")
+    site, port = tls_vhost(pki_dir, "SSLCertificateFile fullchain.pem\nSSLCertificateKeyFile other.key\n")
     checked = apache_test(site, pki_dir)
     assert checked.ok, checked.output  # `apache2 -t`: Syntax OK
 
@@ -172,11 +174,8 @@ def test_apache2_t_accepts_a_key_mismatch_that_stops_the_start(pki_dir: Path) ->
 
 
 def test_stapling_without_a_cache_passes_apache2_t_and_stops_the_start(pki_dir: Path) -> None:
-    port = free_port()
-    site = pki_dir / "site.conf"
-    site.write_text(f"<VirtualHost 127.0.0.1:{port}>\nServerName a.test\nSSLEngine on\nSSLUseStapling on\n"
-                    "SSLStaplingForceURL http://127.0.0.1:9/\n"
-                    "SSLCertificateFile fullchain.pem\nSSLCertificateKeyFile leaf.key\n</VirtualHost>\n")
+    site, port = tls_vhost(pki_dir, "SSLUseStapling on\nSSLStaplingForceURL http://127.0.0.1:9/\n"
+                                    "SSLCertificateFile fullchain.pem\nSSLCertificateKeyFile leaf.key\n")
     main = pki_dir / "apache2.conf"  # the whole configuration: the server config is in view
     main.write_text("Include site.conf\n")
     settings = Settings(now=NOW, ca_files=(str(pki_dir / "root.pem"),), system_trust=False)
