@@ -272,3 +272,19 @@ def test_fetch_failure_is_reported_not_raised(tmp_path):
                                            "--ca-file", str(tmp_path / "root.pem"), "--select", "SSL201"])
     assert result.exit_code == 1, result.output
     assert "found it nowhere" in result.output and "--fetch tried" in result.output
+
+
+def test_a_wildcard_right_above_a_top_level_domain_is_named_as_the_reason(tmp_path):
+    """*.test covers nothing (browsers and openssl want two labels after the `*`): the message must
+    say so, not that blog.test is one label too deep, which it is not."""
+    from pki import build
+
+    build({"pki": {"root": {"ca": True}, "leaf": {"issuer": "root", "names": ["*.test"]}},
+           "files": {"root.pem": ["root"], "leaf.pem": ["leaf"], "leaf.key": {"key": "leaf"}}}, tmp_path)
+    (tmp_path / "site.conf").write_text("server {\n    listen 443 ssl;\n    server_name blog.test;\n"
+                                        "    ssl_certificate leaf.pem;\n    ssl_certificate_key leaf.key;\n}\n")
+    result = lint(discover(str(tmp_path / "site.conf")), settings(tmp_path), ("SSL301",))
+    (finding,) = result.findings
+    assert "(*.test covers no name at all: browsers take no wildcard right above a top-level domain)" \
+        in finding.message, finding.message
+    assert "one label" not in finding.message

@@ -53,6 +53,8 @@ def _hint(missing: str, sans: tuple[str, ...]) -> str:
             return f" (the certificate has {san} but not {missing}: www and the bare domain are two names)"
         if san.startswith("*.") and missing == san[2:]:
             return f" ({san} does not cover the bare domain {missing})"
+        if san.startswith("*.") and "." not in san[2:] and missing.endswith(san[1:]):
+            return f" ({san} covers no name at all: browsers take no wildcard right above a top-level domain)"
         if san.startswith("*.") and missing.endswith(san[1:]) and not missing.startswith("*."):
             return f" ({san} covers exactly one label: not {missing})"
     if missing.startswith("*."):
