@@ -65,7 +65,9 @@ def _split_cases(text: str) -> tuple[str, str]:
 
 
 def _yaml():
-    from ruamel.yaml import YAML  # imported here: `sslint --version` must not pay for it
+    from ruamel.yaml import (
+        YAML,  # imported here: `sslint --version` must not pay for it
+    )
 
     return YAML(typ="safe")
 

@@ -136,7 +136,8 @@ def lint(
 ) -> None:
     """Lint nginx or Apache TLS configuration: every reason a browser would say "untrusted"."""
     from nginxssl.catalogue import CatalogueError, catalogue
-    from nginxssl.lint import at_or_above, lint as run
+    from nginxssl.engine.lint import at_or_above
+    from nginxssl.engine.lint import lint as run
 
     try:
         rules = catalogue()
@@ -158,7 +159,8 @@ def lint(
         no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch, require_keys=require_keys,
         server_version=server_version)
 
-    from nginxssl.progress import for_stream, silent
+    from nginxssl.model.progress import silent
+    from nginxssl.report.progress import for_stream
 
     progress = for_stream(sys.stderr)
 
@@ -197,9 +199,10 @@ def _report(format: Format, findings: list, results: list, no_color: bool, with_
 
         report.render(findings, sys.stdout, sites, [result.config.main for result in results], probe=probe)
     elif format is Format.sarif:
+        from nginxssl.fix.plan import plan
         from nginxssl.report import sarif as report
 
-        report.render(findings, sys.stdout, with_fixes=with_fixes)
+        report.render(findings, sys.stdout, planner=plan if with_fixes else None)
     elif format is Format.github:
         from nginxssl.report import github
 
@@ -211,7 +214,12 @@ def _report(format: Format, findings: list, results: list, no_color: bool, with_
 
 def _project_settings(explicit: str | None, paths: list[str]):
     """The settings file that applies: --config, else the nearest one above the first path."""
-    from nginxssl.settings import ProjectSettings, SettingsError, find_settings, load_settings
+    from nginxssl.settings import (
+        ProjectSettings,
+        SettingsError,
+        find_settings,
+        load_settings,
+    )
 
     path = explicit or (find_settings(paths[0]) if paths else None)
     if explicit and not os.path.isfile(explicit):
@@ -230,9 +238,9 @@ def _prepare(paths: list[str], project, *, server: Server | None, now: str | Non
     """What `sslint` and `sslint certs` share: the trust, time and path options (over the project's
     settings file) checked and turned into Settings, the targets, one loader, and one chain analyser
     whose trust store is already read. Every problem is a usage error (exit 2)."""
-    from nginxssl.checks import Settings
     from nginxssl.discover import UsageError, discover
-    from nginxssl.lint import chain_analyser
+    from nginxssl.engine.lint import chain_analyser
+    from nginxssl.model.settings import Settings
     from nginxssl.pki.load import Loader
     from nginxssl.pki.trust import TrustStoreError
 
@@ -276,8 +284,8 @@ def _prepare(paths: list[str], project, *, server: Server | None, now: str | Non
 
 def _show_diff(results, unsafe: bool) -> int:
     """Print every fix as one unified diff; exit 1 when there is something to fix."""
-    from nginxssl.fix.plan import EditConflict
     from nginxssl.fix.run import show
+    from nginxssl.model.edits import EditConflict
 
     text = ""
     for result in results:
@@ -295,8 +303,8 @@ def _show_diff(results, unsafe: bool) -> int:
 def _apply_fixes(results, lint_one, root: str | None, unsafe: bool, validate: bool):
     """Fix each configuration; return the results of linting it again afterwards."""
     from nginxssl.fix.apply import FixFailed
-    from nginxssl.fix.plan import EditConflict
     from nginxssl.fix.run import fix
+    from nginxssl.model.edits import EditConflict
 
     after = []
     for result in results:
@@ -378,8 +386,8 @@ def certs_command(
 ) -> None:
     """Every certificate file the configuration serves, once: names, issuer, key, expiry, chain and the
     sites using it. Exit 1 when one has expired or expires within --expiry-days (a cron check)."""
-    from nginxssl.inventory import Analysed, build
-    from nginxssl.lint import load, parse
+    from nginxssl.engine.inventory import Analysed, build
+    from nginxssl.engine.lint import load, parse
     from nginxssl.report import certs as report
     from nginxssl.sites import sites_of
 
@@ -429,9 +437,16 @@ def probe_command(
     """Compare the certificate a live endpoint serves with the one the configuration names for it (SSL601):
     one TLS handshake, to HOST only; exit 1 when they differ, 2 when the endpoint cannot be reached."""
     from nginxssl.catalogue import CatalogueError, catalogue
-    from nginxssl.checks.live import answers_on, choose_site, describe, endpoint_text, tls_ports
-    from nginxssl.lint import at_or_above, lint as run, parse
-    from nginxssl.probe import ProbeError, parse_endpoint, probe
+    from nginxssl.checks.live import (
+        answers_on,
+        choose_site,
+        describe,
+        endpoint_text,
+        tls_ports,
+    )
+    from nginxssl.engine.lint import at_or_above, parse
+    from nginxssl.engine.lint import lint as run
+    from nginxssl.engine.probe import ProbeError, parse_endpoint, probe
     from nginxssl.sites import sites_of
 
     try:
@@ -471,9 +486,10 @@ def probe_command(
         typer.echo(f"sslint: {summary}", err=True)
     seen = None
     if format is Format.json:
+        from nginxssl.engine.inventory import sent_rows
         from nginxssl.report.json import probe_dict
 
-        seen = probe_dict(live, choice, settings.now, settings.expiry_days)
+        seen = probe_dict(live, choice, sent_rows(live.chain, settings.now, settings.expiry_days))
     _report(format, list(result.findings), [result], no_color, summary=summary, probe=seen)
     threshold = fail_on.value if fail_on else project.fail_on or "warning"
     raise typer.Exit(1 if any(at_or_above(finding.severity, threshold) for finding in result.findings) else 0)

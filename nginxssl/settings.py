@@ -54,7 +54,7 @@ class ProjectSettings:
 
 def server_version_problem(text: str) -> str | None:
     """What is wrong with a --server-version / server-version value, or None."""
-    from nginxssl.installed import parse_build
+    from nginxssl.model.build import parse_build
 
     if text.strip().lower() in ("none", "unknown") or parse_build("nginx", text) is not None:
         return None

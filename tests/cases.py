@@ -30,10 +30,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from nginxssl.catalogue import catalogue
-from nginxssl.checks import Settings
 from nginxssl.discover import discover
-from nginxssl.lint import Result, lint
-from nginxssl.probe import Endpoint, Probe
+from nginxssl.engine.lint import Result, lint
+from nginxssl.model.probe import Endpoint, Probe
+from nginxssl.model.settings import Settings
 
 PINNED_NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 

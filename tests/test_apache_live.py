@@ -15,12 +15,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from judges import (
+    apache_test,
+    free_port,
+    needs_apache,
+    needs_openssl,
+    running_apache,
+    s_client_verify,
+)
 
-from judges import apache_test, free_port, needs_apache, needs_openssl, running_apache, s_client_verify
 from nginxssl.catalogue import catalogue
-from nginxssl.checks import Settings
 from nginxssl.discover import discover
-from nginxssl.lint import Result, lint
+from nginxssl.engine.lint import Result, lint
+from nginxssl.model.settings import Settings
 
 pytestmark = [needs_apache, needs_openssl]
 

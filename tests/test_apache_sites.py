@@ -20,12 +20,6 @@ from pathlib import Path
 
 import pytest
 import typer.testing
-
-from nginxssl.cli import lint_app
-from nginxssl.parse.apache import fragment_server_root, looks_like_apache, parse_apache, service_defines
-from nginxssl.parse.node import Config
-from nginxssl.sites import Site, sites_of
-from nginxssl.sites_apache import apache_sites
 from test_parse_apache import (
     CERTBOT_APACHE,
     COMPAT_TREES,
@@ -36,6 +30,18 @@ from test_parse_apache import (
     restore_symlinks,
     write,
 )
+
+from nginxssl.cli import lint_app
+from nginxssl.discover.sniff import looks_like_apache
+from nginxssl.model.node import Config
+from nginxssl.model.site import Site
+from nginxssl.parse.apache.reader import (
+    fragment_server_root,
+    parse_apache,
+    service_defines,
+)
+from nginxssl.sites import sites_of
+from nginxssl.sites.apache import apache_sites
 
 RUNNER = typer.testing.CliRunner()
 

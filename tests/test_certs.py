@@ -29,10 +29,10 @@ import typer.testing
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.utils import CryptographyDeprecationWarning
-
 from judges import needs_openssl, openssl_verify
-from nginxssl.cli import commands_app
 from test_badssl import BADSSL, sysroot
+
+from nginxssl.cli import commands_app
 
 NOW = "2026-12-01T00:00:00Z"
 NOW_TIME = datetime(2026, 12, 1, tzinfo=timezone.utc)

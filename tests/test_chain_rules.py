@@ -18,15 +18,25 @@ import threading
 from pathlib import Path
 
 import pytest
+from chain_fixtures import (
+    BY_HOST,
+    DUP_NAME,
+    FAMILY,
+    NOW,
+    NOW_TEXT,
+    PLAIN_NAME,
+    SCENARIOS,
+    files_spec,
+    nginx_conf,
+)
+from judges import nginx_test, openssl_verify, require
 from typer.testing import CliRunner
 
-from chain_fixtures import BY_HOST, DUP_NAME, FAMILY, NOW, NOW_TEXT, PLAIN_NAME, SCENARIOS, files_spec, nginx_conf
-from judges import nginx_test, openssl_verify, require
 from nginxssl.catalogue import catalogue
-from nginxssl.checks import Settings
 from nginxssl.cli import lint_app
 from nginxssl.discover import discover
-from nginxssl.lint import lint
+from nginxssl.engine.lint import lint
+from nginxssl.model.settings import Settings
 
 # A certificate problem that makes a browser refuse the site.
 UNTRUSTED = {"SSL101", "SSL102", "SSL104", "SSL105", "SSL106", "SSL201", "SSL301"}
@@ -161,7 +171,7 @@ def test_each_certificate_file_is_diagnosed_once(tmp_path, monkeypatch):
     """200 server blocks over 5 certificate files: 5 diagnoses, whatever the number of sites."""
     from pki import build
 
-    import nginxssl.pki.pool as pool
+    import nginxssl.pki.analyse as pool
 
     build({"pki": {"root": {"ca": True}, "inter": {"ca": True, "issuer": "root"},
                    **{f"leaf{i}": {"issuer": "inter", "names": [f"s{i}.test"]} for i in range(5)}},

@@ -10,11 +10,17 @@ from pathlib import Path
 import pytest
 import typer.testing
 
-from nginxssl.checks.edits import DeleteLine, InsertLine, NewFile, ReplaceArgs
 from nginxssl.cli import lint_app
 from nginxssl.fix.apply import FixFailed, Validation, apply, write_atomic
 from nginxssl.fix.diff import render
-from nginxssl.fix.plan import EditConflict, plan
+from nginxssl.fix.plan import plan
+from nginxssl.model.edits import (
+    DeleteLine,
+    EditConflict,
+    InsertLine,
+    NewFile,
+    ReplaceArgs,
+)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 ROUNDTRIP = CORPUS / "certbot" / "certbot-compatibility-test" / "nginx" / "nginx-roundtrip-testdata"

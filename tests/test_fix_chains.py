@@ -16,16 +16,23 @@ import pytest
 import typer.testing
 
 from nginxssl.catalogue import catalogue
-from nginxssl.checks import Finding, Fix, Settings
-from nginxssl.checks.edits import DeleteLine, ExpectChain, InsertLine, NewFile, ReplaceArgs
 from nginxssl.cli import lint_app
 from nginxssl.discover import discover
+from nginxssl.engine.lint import lint
 from nginxssl.fix import chains
 from nginxssl.fix.plan import plan
 from nginxssl.fix.run import planned
-from nginxssl.lint import lint
+from nginxssl.model.edits import (
+    DeleteLine,
+    ExpectChain,
+    InsertLine,
+    NewFile,
+    ReplaceArgs,
+)
+from nginxssl.model.finding import Finding, Fix
+from nginxssl.model.settings import Settings
+from nginxssl.pki.analyse import ChainAnalyser
 from nginxssl.pki.load import Loader
-from nginxssl.pki.pool import ChainAnalyser
 from nginxssl.pki.trust import public_key_der
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
@@ -372,7 +379,7 @@ def test_refusals_and_the_rule_cases_cover_every_chain_rule():
 
 
 def test_the_plan_refuses_two_contents_for_one_new_file(tmp_path):
-    from nginxssl.fix.plan import EditConflict
+    from nginxssl.model.edits import EditConflict
 
     with pytest.raises(EditConflict, match="different contents"):
         plan([NewFile(str(tmp_path / "a.pem"), b"one"), NewFile(str(tmp_path / "a.pem"), b"two")])
@@ -404,7 +411,7 @@ def test_dropping_a_cross_signed_root_copy_needs_unsafe_fixes(tmp_path):
 def test_a_new_file_already_written_with_the_same_bytes_is_not_a_conflict(tmp_path):
     """Two targets (`sslint /etc/nginx /etc/apache2 --fix`) may share a certificate directory:
     the second finds the first's fullchain already written and only repoints its directive."""
-    from nginxssl.fix.plan import EditConflict
+    from nginxssl.model.edits import EditConflict
 
     (tmp_path / "a.fullchain.pem").write_bytes(b"same")
     assert plan([NewFile(str(tmp_path / "a.fullchain.pem"), b"same")]) == {}

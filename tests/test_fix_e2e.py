@@ -25,13 +25,22 @@ import pytest
 import typer.testing
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-
 from judges import (
-    apache_base_config, apache_test, free_port, http_get, nginx_test, openssl_verify, require, running_apache,
-    running_nginx, s_client_verify, served_chain_pem,
+    apache_base_config,
+    apache_test,
+    free_port,
+    http_get,
+    nginx_test,
+    openssl_verify,
+    require,
+    running_apache,
+    running_nginx,
+    s_client_verify,
+    served_chain_pem,
 )
+
 from nginxssl.cli import lint_app
-from nginxssl.parse.sysroot import to_disk
+from nginxssl.discover.sysroot import to_disk
 
 PKI = {
     "root": {"ca": True, "cn": "E2E Root"},

@@ -24,9 +24,16 @@ from pathlib import Path
 
 import pytest
 
-from nginxssl.fix.apply import FAULT_ENV, TEMP_PREFIX, TEMP_SUFFIX, FixFailed, Validation, apply
-from nginxssl.checks.edits import InsertLine, NewFile, ReplaceArgs
+from nginxssl.fix.apply import (
+    FAULT_ENV,
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
+    FixFailed,
+    Validation,
+    apply,
+)
 from nginxssl.fix.plan import plan
+from nginxssl.model.edits import InsertLine, NewFile, ReplaceArgs
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = "2026-01-01T00:00:00Z"
@@ -379,7 +386,7 @@ def test_a_stale_temporary_goes_even_when_there_is_nothing_to_fix(pristine, tmp_
 
 
 def test_the_parser_knows_the_temporaries_fix_writes(tmp_path):
-    from nginxssl.parse.apache import _SSLINT_TEMPORARY
+    from nginxssl.parse.apache.reader import _SSLINT_TEMPORARY
 
     for _ in range(20):
         handle, name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=tmp_path)

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 import typer.testing
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nginxssl.cli import commands_app, lint_app
-from nginxssl.parse.apache import parse_apache
+from nginxssl.parse.apache.reader import parse_apache
 from nginxssl.parse.nginx import parse_nginx
 from nginxssl.pki.load import Loader
 

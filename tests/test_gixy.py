@@ -22,13 +22,12 @@ import re
 from pathlib import Path
 
 import pytest
+from cases import PINNED_NOW
 
 from nginxssl.catalogue import catalogue
-from nginxssl.checks import Settings
 from nginxssl.discover import discover
-from nginxssl.lint import lint
-
-from cases import PINNED_NOW
+from nginxssl.engine.lint import lint
+from nginxssl.model.settings import Settings
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 REDEFINITION = [CORPUS / repo / "tests/plugins/simply/add_header_redefinition" for repo in ("gixy", "gixy-yandex")]

@@ -16,15 +16,21 @@ from pathlib import Path
 import pytest
 
 from nginxssl.catalogue import catalogue
-from nginxssl.checks import Settings
 from nginxssl.discover import discover
-from nginxssl.headers import (CSP, HSTS, UNKNOWN, Header, MapDef, Variables, apache_apply, apache_headers,
-                              csp_directive_names, csp_upgrade, hsts, hsts_max_age)
-from nginxssl.lint import lint
-from nginxssl.parse.apache import parse_apache
+from nginxssl.engine.lint import lint
+from nginxssl.model.headers import CSP, HSTS, UNKNOWN, Header, MapDef, Variables
+from nginxssl.model.node import Node
+from nginxssl.model.settings import Settings
+from nginxssl.parse.apache.reader import parse_apache
 from nginxssl.parse.nginx import parse_nginx
-from nginxssl.parse.node import Node
 from nginxssl.sites import sites_of
+from nginxssl.sites.headers.apache import apache_apply, apache_headers
+from nginxssl.sites.headers.values import (
+    csp_directive_names,
+    csp_upgrade,
+    hsts,
+    hsts_max_age,
+)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 BADSSL = CORPUS / "badssl.com"
@@ -206,7 +212,7 @@ def test_csp_and_hsts_parsing():
 
 def test_apache_tables_and_actions():
     def action(*args: str) -> Header:
-        from nginxssl.headers import _apache_header
+        from nginxssl.sites.headers.apache import _apache_header
 
         return _apache_header(node("header", *args))
 

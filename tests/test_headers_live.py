@@ -24,13 +24,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from judges import (
+    free_port,
+    http_get,
+    needs_apache,
+    needs_nginx,
+    running_apache,
+    running_nginx,
+)
 
-from judges import free_port, http_get, needs_apache, needs_nginx, running_apache, running_nginx
 from nginxssl.catalogue import catalogue
-from nginxssl.checks import Settings
 from nginxssl.discover import discover
-from nginxssl.headers import CSP, HSTS, NGINX_SUCCESS_STATUSES, csp_directive_names
-from nginxssl.lint import lint
+from nginxssl.engine.lint import lint
+from nginxssl.model.headers import CSP, HSTS
+from nginxssl.model.settings import Settings
+from nginxssl.sites.headers.nginx import NGINX_SUCCESS_STATUSES
+from nginxssl.sites.headers.values import csp_directive_names
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 PKI = {"pki": {"root": {"ca": True}, "leaf": {"issuer": "root", "names": ["bare.test", "upgrade.test",
@@ -333,10 +342,10 @@ def test_fixed_config_sends_the_headers_everywhere(tmp_path, docroot):
     carries the upgrading policy and HSTS; nginx -t accepts the result; a second --fix
     changes nothing."""
     import typer.testing
-
     from judges import nginx_test
-    from nginxssl.cli import lint_app
     from pki import build
+
+    from nginxssl.cli import lint_app
 
     build(PKI, tmp_path)
     fill(docroot)

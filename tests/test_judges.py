@@ -16,13 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+import judges
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-import judges
 from judges import (
     apache_test,
     free_port,

@@ -13,15 +13,22 @@ serves it on free loopback ports, which stand in for them.
 
 from __future__ import annotations
 
-
 import pytest
-
-from chain_fixtures import DUP_NAME, FAMILY, NOW, PLAIN_NAME, SCENARIOS, files_spec, nginx_conf
+from chain_fixtures import (
+    DUP_NAME,
+    FAMILY,
+    NOW,
+    PLAIN_NAME,
+    SCENARIOS,
+    files_spec,
+    nginx_conf,
+)
 from judges import free_port, require, running_nginx, s_client_verify
+
 from nginxssl.catalogue import catalogue
-from nginxssl.checks import Settings
 from nginxssl.discover import discover
-from nginxssl.lint import lint
+from nginxssl.engine.lint import lint
+from nginxssl.model.settings import Settings
 
 LIVE = [scenario for scenario in SCENARIOS if scenario.live_ok is not None]
 REFUSED = {"SSL101", "SSL102", "SSL104", "SSL105", "SSL106", "SSL201", "SSL301"}

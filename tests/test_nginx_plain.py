@@ -16,16 +16,17 @@ import tempfile
 from datetime import datetime, timezone
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
-import nginxssl.parse.nginx as nginx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from judges import nginx_test
-from nginxssl.checks import Settings
-from nginxssl.discover import discover
-from nginxssl.lint import lint
-from nginxssl.parse.nginx_plain import parse_plain
 from pki import build
 from test_corpus import CORPUS, FILES
+
+import nginxssl.parse.nginx as nginx
+from nginxssl.discover import discover
+from nginxssl.engine.lint import lint
+from nginxssl.model.settings import Settings
+from nginxssl.parse.nginx_plain import parse_plain
 
 
 def _shape(nodes) -> list:

@@ -20,18 +20,18 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from judges import apache_module_dir, find_binary, needs_apache
-from nginxssl.parse import apache
-from nginxssl.parse.apache import (
+
+from nginxssl.discover.sniff import logical_lines, looks_like_apache
+from nginxssl.discover.sysroot import MAX_CONFIG_BYTES
+from nginxssl.model.node import Config, Node, walk
+from nginxssl.parse.apache import reader as apache
+from nginxssl.parse.apache.reader import (
     find_apache_main,
-    logical_lines,
-    looks_like_apache,
     parse_apache,
     read_envvars,
     split_words,
 )
-from nginxssl.parse.node import Config, Node, walk
 
 CORPUS = Path("/work/shared/corpus")
 CERTBOT_APACHE = CORPUS / "certbot/certbot/src/certbot/_internal/tests/plugins/apache/testdata"
@@ -385,7 +385,7 @@ def test_each_file_is_read_once_even_when_included_twice(tmp_path: Path, monkeyp
     reads: list[str] = []
     real_read = apache.read_text
 
-    def counting(path: str, limit: int = apache.MAX_FILE_BYTES) -> str:
+    def counting(path: str, limit: int = MAX_CONFIG_BYTES) -> str:
         reads.append(os.path.basename(path))
         return real_read(path, limit)
 
@@ -834,7 +834,7 @@ def test_fifo_device_big_file_and_symlink_loop_are_errors(tmp_path: Path) -> Non
     write(tmp_path, {"apache2.conf": includes + "ServerName ok\n"})
     os.mkfifo(tmp_path / "fifo.conf")
     with open(tmp_path / "big.conf", "wb") as big:
-        big.truncate(apache.MAX_FILE_BYTES + 1)  # sparse
+        big.truncate(MAX_CONFIG_BYTES + 1)  # sparse
     (tmp_path / "loop.conf").symlink_to("loop.conf")
     outcome: list[Config] = []
     worker = threading.Thread(target=lambda: outcome.append(parse_apache(str(tmp_path / "apache2.conf"))), daemon=True)
@@ -856,7 +856,7 @@ def test_unreadable_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyP
     if os.geteuid() == 0:  # root reads whatever the mode: refuse the way the kernel would
         real_read = apache.read_text
 
-        def refusing(path: str, limit: int = apache.MAX_FILE_BYTES) -> str:
+        def refusing(path: str, limit: int = MAX_CONFIG_BYTES) -> str:
             if path.endswith("secret.conf"):
                 raise PermissionError(13, "Permission denied")
             return real_read(path, limit)

@@ -23,16 +23,19 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from hypothesis import given, settings as hypothesis_settings, strategies as st
-
 from cases import all_cases, case_id, materialise, run_case
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
 from nginxssl.catalogue import catalogue
-from nginxssl.checks import Finding, Fix, Settings
-from nginxssl.checks.edits import InsertLine, NewFile
 from nginxssl.discover import discover
-from nginxssl.lint import lint
+from nginxssl.engine.lint import lint
+from nginxssl.engine.parallel import Forked, _dumps
+from nginxssl.model.edits import InsertLine, NewFile
+from nginxssl.model.finding import Finding, Fix
+from nginxssl.model.settings import Settings
 from nginxssl.report import json as json_report
-from nginxssl.workers import Forked, _dumps
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -139,7 +142,7 @@ def test_a_failing_child_leaves_its_work_to_the_parent(tmp_path, monkeypatch, an
         self.close()
         return None
 
-    monkeypatch.setattr("nginxssl.workers.Forked.next", failing)
+    monkeypatch.setattr("nginxssl.engine.parallel.Forked.next", failing)
     monkeypatch.setenv("SSLINT_JOBS", "2")
     assert lint(discover(str(main)), Settings(now=NOW), tuple(catalogue())).findings == one
     assert len(given) == 2
@@ -229,7 +232,7 @@ def test_picklable_answers_hold_new_files():
 @hypothesis_settings(max_examples=500, deadline=None)
 @given(st.text(st.sampled_from("ab \t\u00a0\u2028\x0b\\\"'#<>"), max_size=30))
 def test_apache_words_split_fast_as_they_split_slowly(text):
-    from nginxssl.parse.apache import _split_quoted, split_words
+    from nginxssl.parse.apache.reader import _split_quoted, split_words
 
     assert split_words(text) == _split_quoted(text)
 

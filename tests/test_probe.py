@@ -22,13 +22,21 @@ import pytest
 import typer.testing
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from judges import (
+    LOOPBACK,
+    free_port,
+    require,
+    running_apache,
+    running_nginx,
+    served_chain_pem,
+)
 
-from judges import LOOPBACK, free_port, require, running_apache, running_nginx, served_chain_pem
 from nginxssl.checks.live import choose_site
 from nginxssl.cli import commands_app
 from nginxssl.discover import discover
-from nginxssl.lint import parse
-from nginxssl.probe import Endpoint, Probe, ProbeError, parse_endpoint, probe
+from nginxssl.engine.lint import parse
+from nginxssl.engine.probe import ProbeError, parse_endpoint, probe
+from nginxssl.model.probe import Endpoint, Probe
 from nginxssl.sites import sites_of
 
 RUNNER = typer.testing.CliRunner()
@@ -345,7 +353,7 @@ def test_a_port_the_configuration_does_not_serve_is_exit_2_before_any_connection
     def no_network(*_args, **_kwargs):
         raise AssertionError("connected although the configuration has no TLS site on that port")
 
-    monkeypatch.setattr("nginxssl.probe.probe", no_network)
+    monkeypatch.setattr("nginxssl.engine.probe.probe", no_network)
     result = sslint_probe("a.test", str(tmp_path / "nginx.conf"))
     assert result.exit_code == 2
     assert "does not describe a.test:443: no site speaks TLS on port 443 (it speaks TLS on port 8443)" \

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nginxssl.progress import DELAY, INTERVAL, Progress, for_stream
+from nginxssl.report.progress import DELAY, INTERVAL, Progress, for_stream
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))

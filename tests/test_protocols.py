@@ -18,15 +18,30 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from judges import (
+    LOOPBACK,
+    find_binary,
+    free_port,
+    http_get,
+    needs_apache,
+    needs_nginx,
+    needs_openssl,
+    nginx_test,
+    running_apache,
+    running_nginx,
+)
 
-from judges import (LOOPBACK, find_binary, free_port, http_get, needs_apache, needs_nginx, needs_openssl,
-                    nginx_test, running_apache, running_nginx)
 from nginxssl.catalogue import catalogue
-from nginxssl.checks import Settings
-from nginxssl.checks.protocols import apache_default_protocols, apache_protocols, nginx_default_protocols
+from nginxssl.checks.protocols import (
+    apache_default_protocols,
+    apache_protocols,
+    nginx_default_protocols,
+)
 from nginxssl.discover import discover
-from nginxssl.installed import Build, build_for, installed, parse_build
-from nginxssl.lint import lint
+from nginxssl.engine.installed import build_for, installed
+from nginxssl.engine.lint import lint
+from nginxssl.model.build import Build, parse_build
+from nginxssl.model.settings import Settings
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 PKI = {"pki": {"root": {"ca": True}, "inter": {"ca": True, "issuer": "root"},

@@ -8,8 +8,8 @@ import re
 
 import typer.testing
 
-from nginxssl.checks import Finding
 from nginxssl.cli import lint_app
+from nginxssl.model.finding import Finding
 from nginxssl.report import github
 
 NOW = "2030-01-01T00:00:00Z"

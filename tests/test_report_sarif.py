@@ -17,10 +17,10 @@ import pytest
 import typer.testing
 
 from nginxssl.catalogue import catalogue
-from nginxssl.checks import Finding, Fix
-from nginxssl.checks.edits import DeleteLine, InsertLine, NewFile, ReplaceArgs
 from nginxssl.cli import lint_app
 from nginxssl.fix.plan import plan
+from nginxssl.model.edits import DeleteLine, InsertLine, NewFile, ReplaceArgs
+from nginxssl.model.finding import Finding, Fix
 from nginxssl.report import sarif
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -272,7 +272,7 @@ def test_replacements_reproduce_the_fixers_plan(tmp_path, content, edits):
     site.write_bytes(content)
     edits = [type(edit)(**{**edit.__dict__, "file": str(site)}) for edit in edits]
     expected = plan(edits)[str(site)].new
-    log = validate(sarif.log([_finding(site, *edits)], cwd=str(tmp_path)))
+    log = validate(sarif.log([_finding(site, *edits)], cwd=str(tmp_path), planner=plan))
     [change] = log["runs"][0]["results"][0]["fixes"][0]["artifactChanges"]
     assert apply_change(content, change) == expected
 
@@ -283,7 +283,7 @@ def test_a_new_file_is_an_insertion_at_the_start_of_an_empty_artifact(tmp_path):
     site.write_text("server {\n    ssl_certificate a.pem;\n}\n")
     finding = _finding(site, NewFile(str(tmp_path / "a.fullchain.pem"), chain),
                        ReplaceArgs(str(site), 2, "ssl_certificate", ("a.fullchain.pem",)))
-    log = validate(sarif.log([finding], cwd=str(tmp_path)))
+    log = validate(sarif.log([finding], cwd=str(tmp_path), planner=plan))
     changes = log["runs"][0]["results"][0]["fixes"][0]["artifactChanges"]
     assert [c["artifactLocation"]["uri"] for c in changes] == ["a.fullchain.pem", "site.conf"]
     assert changes[0]["replacements"] == [{"deletedRegion": {"startLine": 1, "startColumn": 1, "endColumn": 1},
@@ -296,7 +296,7 @@ def test_a_new_file_is_an_insertion_at_the_start_of_an_empty_artifact(tmp_path):
 def test_key_material_never_enters_the_log(tmp_path):
     secret = b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n"
     finding = _finding(tmp_path / "site.conf", NewFile(str(tmp_path / "a.fullchain.pem"), secret))
-    log = validate(sarif.log([finding], cwd=str(tmp_path)))
+    log = validate(sarif.log([finding], cwd=str(tmp_path), planner=plan))
     assert "fixes" not in log["runs"][0]["results"][0]
     assert "c2VjcmV0" not in json.dumps(log)
 
@@ -305,7 +305,7 @@ def test_a_fix_that_no_longer_applies_is_left_out(tmp_path):
     site = tmp_path / "site.conf"
     site.write_text("server {\n}\n")
     finding = _finding(site, ReplaceArgs(str(site), 2, "ssl_certificate", ("a.pem",)))
-    log = validate(sarif.log([finding], cwd=str(tmp_path)))
+    log = validate(sarif.log([finding], cwd=str(tmp_path), planner=plan))
     assert "fixes" not in log["runs"][0]["results"][0]
 
 
@@ -313,7 +313,7 @@ def test_unsafe_fixes_say_so(tmp_path):
     site = tmp_path / "site.conf"
     site.write_text("server {\n    ssl_protocols TLSv1 TLSv1.2;\n}\n")
     finding = _finding(site, ReplaceArgs(str(site), 2, "ssl_protocols", ("TLSv1.2",)), safe=False)
-    [fix] = validate(sarif.log([finding], cwd=str(tmp_path)))["runs"][0]["results"][0]["fixes"]
+    [fix] = validate(sarif.log([finding], cwd=str(tmp_path), planner=plan))["runs"][0]["results"][0]["fixes"]
     assert fix["properties"]["safe"] is False and "--unsafe-fixes" in fix["description"]["text"]
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from cases import all_cases, case_id, main_config, materialise, run_case
+
 from nginxssl.catalogue import SEVERITIES, catalogue
 from nginxssl.checks import registry
 

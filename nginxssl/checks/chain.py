@@ -14,13 +14,30 @@ from typing import Iterator
 
 from cryptography import x509
 
-from nginxssl.checks import Finding, Fix, Inputs, check
+from nginxssl.checks import Inputs, check
 from nginxssl.checks.fullchain import chain_fix, fix_text
-from nginxssl.checks.served import Served, day, days, directive_name, label, position, served, shown
-from nginxssl.pki.chain import (
-    ChainReport, Link, common_name, days_left, is_ca, is_self_signed, issued, name_text,
+from nginxssl.checks.served import (
+    Served,
+    day,
+    days,
+    directive_name,
+    label,
+    position,
+    served,
+    shown,
 )
-from nginxssl.pki.pool import AIA
+from nginxssl.model.finding import Finding, Fix
+from nginxssl.pki.analyse import AIA
+from nginxssl.pki.chain import (
+    ChainReport,
+    Link,
+    common_name,
+    days_left,
+    is_ca,
+    is_self_signed,
+    issued,
+    name_text,
+)
 
 BROWSER_UNTRUSTED = "NET::ERR_CERT_AUTHORITY_INVALID, Firefox SEC_ERROR_UNKNOWN_ISSUER"
 _SELF_SIGNED_CA = "the internal CA that issues it (or, for one host, this certificate)"

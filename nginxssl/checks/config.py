@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from nginxssl.checks import Finding, Inputs, check
+from nginxssl.checks import Inputs, check
+from nginxssl.model.finding import Finding
 
 
 @check("SSL001")

@@ -8,11 +8,12 @@ import stat
 from dataclasses import replace
 from typing import Iterator
 
-from nginxssl.checks import Finding, Fix, Inputs, check
-from nginxssl.checks.edits import replace_args
+from nginxssl.checks import Inputs, check
 from nginxssl.checks.references import Reference, references, spelled
+from nginxssl.model.edits import replace_args
+from nginxssl.model.finding import Finding, Fix
+from nginxssl.model.site import PathRef
 from nginxssl.pki.load import Material, cert_key_fingerprint
-from nginxssl.sites import PathRef
 
 _ABSENT = ("missing", "unreadable", "not-regular")
 _NOT_PEM = ("der", "pkcs12", "empty", "garbage", "too-large")

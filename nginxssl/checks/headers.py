@@ -12,12 +12,27 @@ import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Iterator
 
-from nginxssl.checks import Finding, Fix, Inputs, check
-from nginxssl.checks.edits import InsertLine, nginx_quote, replace_args
-from nginxssl.headers import (CSP, HSTS, NGINX_SUCCESS_STATUSES, SECURITY_HEADERS, Header, ResponseHeaders,
-                              Scope, Verdict, csp_directive_names, csp_upgrade, hsts)
-from nginxssl.parse.node import Node
-from nginxssl.sites import Site, listen_socket, tls_sockets
+from nginxssl.checks import Inputs, check
+from nginxssl.model.edits import InsertLine, nginx_quote, replace_args
+from nginxssl.model.finding import Finding, Fix
+from nginxssl.model.headers import (
+    CSP,
+    HSTS,
+    SECURITY_HEADERS,
+    Header,
+    ResponseHeaders,
+    Scope,
+)
+from nginxssl.model.node import Node
+from nginxssl.model.site import Site
+from nginxssl.sites.headers.nginx import NGINX_SUCCESS_STATUSES
+from nginxssl.sites.headers.values import (
+    Verdict,
+    csp_directive_names,
+    csp_upgrade,
+    hsts,
+)
+from nginxssl.sites.routing import listen_socket, tls_sockets
 
 _CSP_LINE = {"nginx": 'add_header Content-Security-Policy "upgrade-insecure-requests" always;',
              "apache": 'Header always set Content-Security-Policy "upgrade-insecure-requests"'}

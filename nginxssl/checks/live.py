@@ -23,15 +23,17 @@ from typing import TYPE_CHECKING, Iterator
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from nginxssl.checks import Finding, Inputs, check
+from nginxssl.checks import Inputs, check
 from nginxssl.checks.names import tls_listens
 from nginxssl.checks.served import day, label, shown
+from nginxssl.model.finding import Finding
+from nginxssl.model.site import Listen, Site
+from nginxssl.pki.analyse import served_key
 from nginxssl.pki.chain import common_name, name_text
-from nginxssl.pki.pool import served_key
-from nginxssl.sites import Listen, Site, listen_socket, tls_sockets
+from nginxssl.sites.routing import listen_socket, tls_sockets
 
 if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
-    from nginxssl.probe import Probe
+    from nginxssl.model.probe import Probe
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,15 @@ from typing import Iterator
 
 from cryptography import x509
 
-from nginxssl.checks import Finding, Inputs, check
+from nginxssl.checks import Inputs, check
 from nginxssl.checks.served import label, served, shown
-from nginxssl.parse.node import Node
+from nginxssl.model.finding import Finding
+from nginxssl.model.node import Node
+from nginxssl.model.site import Listen, ServerName, Site
+from nginxssl.pki.analyse import served_key
 from nginxssl.pki.chain import common_name
 from nginxssl.pki.names import check_server_name, dns_names, has_san, san_names
-from nginxssl.pki.pool import served_key
-from nginxssl.sites import Listen, ServerName, Site, parse_listen
+from nginxssl.sites.nginx import parse_listen
 
 WRONG_NAME = "NET::ERR_CERT_COMMON_NAME_INVALID (Firefox: SSL_ERROR_BAD_CERT_DOMAIN)"
 _SHOWN_SANS = 6

@@ -15,13 +15,15 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
-from nginxssl.checks import Finding, Fix, Inputs, check
-from nginxssl.checks.edits import DeleteLine, InsertLine, replace_args
+from nginxssl.checks import Inputs, check
 from nginxssl.checks.headers import grouped
-from nginxssl.installed import Build
-from nginxssl.parse.node import Node
+from nginxssl.model.build import Build
+from nginxssl.model.edits import DeleteLine, InsertLine, replace_args
+from nginxssl.model.finding import Finding, Fix
+from nginxssl.model.node import Node
+from nginxssl.model.site import CertRef, Listen, Site
 from nginxssl.pki.chain import issued
-from nginxssl.sites import CertRef, Listen, Site, listen_socket, tls_sockets
+from nginxssl.sites.routing import listen_socket, tls_sockets
 
 # Protocol names as nginx spells them, oldest first.
 PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from nginxssl.sites import PathRef, Site, names_of
+from nginxssl.model.site import PathRef, Site
+from nginxssl.sites import names_of
 
 # Apache directives are stored lower-cased; messages use the documented spelling.
 _SPELLING = {

@@ -14,12 +14,14 @@ from typing import Iterator
 
 from cryptography import x509
 
-from nginxssl.checks import Finding, Fix, Inputs
+from nginxssl.checks import Inputs
 from nginxssl.checks.references import spelled
+from nginxssl.model.finding import Finding, Fix
+from nginxssl.model.site import CertRef, PathRef, Site
+from nginxssl.pki.analyse import ServedChain, served_key
 from nginxssl.pki.chain import common_name, name_text
 from nginxssl.pki.load import per_certificate
-from nginxssl.pki.pool import ServedChain, served_key
-from nginxssl.sites import CertRef, PathRef, Site, names_of
+from nginxssl.sites import names_of
 
 
 @dataclass(frozen=True)

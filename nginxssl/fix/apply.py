@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 
-from nginxssl.fix.plan import FilePlan
+from nginxssl.model.edits import FilePlan
 
 TEMP_PREFIX = ".sslint-"
 TEMP_SUFFIX = ".tmp"

@@ -20,11 +20,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.utils import CryptographyDeprecationWarning
 
-from nginxssl.checks.edits import ExpectChain
-from nginxssl.fix.plan import FilePlan
-from nginxssl.pki.chain import common_name, is_self_signed, issued, name_text, verification_name, verify
+from nginxssl.model.edits import ExpectChain, FilePlan
+from nginxssl.pki.analyse import trust_store
+from nginxssl.pki.chain import (
+    common_name,
+    is_self_signed,
+    issued,
+    name_text,
+    verification_name,
+    verify,
+)
 from nginxssl.pki.load import Loader
-from nginxssl.pki.pool import trust_store
 from nginxssl.pki.trust import TrustStoreError, public_key_der
 
 MAX_CHAIN_BYTES = 1024 * 1024

@@ -11,7 +11,7 @@ import os
 from unidiff import PatchSet
 from unidiff.patch import Hunk, Line, PatchedFile
 
-from nginxssl.fix.plan import Change, FilePlan, config_lines
+from nginxssl.model.edits import Change, FilePlan, config_lines
 
 CONTEXT = 3
 _NO_NEWLINE = " No newline at end of file\n"

@@ -9,45 +9,21 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 
-from nginxssl.checks.edits import (
-    DeleteLine, Edit, ExpectChain, InsertLine, NewFile, ReplaceArgs, apache_quote, nginx_quote,
+from nginxssl.model.edits import (
+    Change,
+    DeleteLine,
+    Edit,
+    EditConflict,
+    ExpectChain,
+    FilePlan,
+    InsertLine,
+    NewFile,
+    ReplaceArgs,
+    apache_quote,
+    config_lines,
+    nginx_quote,
 )
-
-
-class EditConflict(Exception):
-    """An edit no longer matches the file it was computed from; nothing is changed."""
-
-
-@dataclass
-class Change:
-    """Original lines [start, start + count) (1-based) become `lines`."""
-
-    start: int
-    count: int
-    lines: list[bytes]
-
-
-@dataclass
-class FilePlan:
-    path: str
-    old: bytes | None  # None: a new file
-    new: bytes = b""
-    changes: list[Change] = field(default_factory=list)
-    like: str | None = None  # new files copy mode/owner from this file
-
-
-def config_lines(text):
-    """Lines as the servers count them: split at \\n only (str.splitlines also splits at form
-    feeds, \\x1c, U+2028 ... which nginx and apache2 treat as ordinary characters). Works on
-    str and bytes; every line keeps its newline."""
-    newline = "\n" if isinstance(text, str) else b"\n"
-    parts = text.split(newline)
-    lines = [part + newline for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
 
 
 def _statement_span(line: str, directive: str, server: str) -> tuple[int, int] | None:

@@ -10,13 +10,20 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from nginxssl.checks import Finding
-from nginxssl.checks.edits import Edit, ExpectChain, NewFile
 from nginxssl.fix import chains
-from nginxssl.fix.apply import FixFailed, Validation, apply, remove_stale_temporaries, run_validation, server_binary
+from nginxssl.fix.apply import (
+    FixFailed,
+    Validation,
+    apply,
+    remove_stale_temporaries,
+    run_validation,
+    server_binary,
+)
 from nginxssl.fix.diff import render
-from nginxssl.fix.plan import EditConflict, FilePlan, plan
-from nginxssl.parse.node import Config
+from nginxssl.fix.plan import plan
+from nginxssl.model.edits import Edit, EditConflict, ExpectChain, FilePlan, NewFile
+from nginxssl.model.finding import Finding
+from nginxssl.model.node import Config
 
 MAX_ROUNDS = 3
 

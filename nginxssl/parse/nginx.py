@@ -17,13 +17,18 @@ from __future__ import annotations
 import glob
 import os
 import re
-import stat
 
+from nginxssl.discover.sysroot import (
+    MAX_CONFIG_BYTES,
+    SymlinkLoop,
+    read_nonblocking,
+    readable_regular_file,
+    resolve_links,
+    to_disk,
+)
+from nginxssl.model.node import Comment, Config, Node, ParseError
 from nginxssl.parse.nginx_plain import parse_plain
-from nginxssl.parse.node import Comment, Config, Node, ParseError
-from nginxssl.parse.sysroot import SymlinkLoop, read_nonblocking, resolve_links, to_disk
 
-MAX_CONFIG_BYTES = 16 * 1024 * 1024
 # Statements read while expanding includes, at most: this many plus a hundred times the statements
 # the files hold. More means files included over and over (each including the next twice, twenty
 # deep, is a million copies of the last): stop there rather than hang.
@@ -34,28 +39,6 @@ INCLUDED_TIMES = 100
 PLAIN_READER = os.environ.get("SSLINT_NGINX_READER", "") != "crossplane"
 _MAIN_CONTEXTS = {"http", "events", "stream", "mail"}
 _WHERE = re.compile(r" in \S+:\d+$| in \S+$")
-
-
-def readable_regular_file(path: str) -> str | None:
-    """Why `path` cannot be read as a config file, or None when it can.
-
-    Stat before opening: a FIFO or a device named in a config must never block us.
-    """
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return "no such file"
-    except OSError as error:
-        return error.strerror or str(error)
-    if stat.S_ISDIR(info.st_mode):
-        return "is a directory"
-    if not stat.S_ISREG(info.st_mode):
-        return "is not a regular file"
-    if info.st_size > MAX_CONFIG_BYTES:
-        return f"is {info.st_size} bytes, larger than sslint reads as a config ({MAX_CONFIG_BYTES})"
-    if not os.access(path, os.R_OK):
-        return "permission denied"
-    return None
 
 
 class _FileParse:

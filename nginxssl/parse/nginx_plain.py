@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import re
 
-from nginxssl.parse.node import Comment, Node
+from nginxssl.model.node import Comment, Node
 
 # One token per match, with the whitespace before it. Group 1: a bare word; 2: `{`, `}` or `;`;
 # 3 and 4: the inside of a quoted argument; 5: a comment up to its line end (crossplane drops a

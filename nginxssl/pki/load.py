@@ -21,7 +21,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
-from nginxssl.parse.sysroot import read_nonblocking
+from nginxssl.discover.sysroot import read_nonblocking
 
 MAX_PKI_BYTES = 16 * 1024 * 1024  # a certificate bundle larger than this is not a certificate bundle
 

@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import Store
 
-from nginxssl.parse.sysroot import read_nonblocking
+from nginxssl.discover.sysroot import read_nonblocking
 from nginxssl.pki.load import MAX_PKI_BYTES, per_certificate
 
 # Debian/Ubuntu, then Fedora/RHEL, then Alpine/macOS-style locations.

@@ -14,7 +14,13 @@ from datetime import datetime
 from typing import TextIO
 
 from nginxssl import __version__
-from nginxssl.inventory import CHAIN_STATUSES, CertificateRow, ChainState, Inventory, SiteUse
+from nginxssl.model.inventory import (
+    CHAIN_STATUSES,
+    CertificateRow,
+    ChainState,
+    Inventory,
+    SiteUse,
+)
 from nginxssl.report.text import one_line
 
 _RED = "\x1b[31m"

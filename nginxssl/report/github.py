@@ -11,7 +11,7 @@ import os
 import re
 from typing import TextIO
 
-from nginxssl.checks import Finding
+from nginxssl.model.finding import Finding
 from nginxssl.report import text
 
 COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}

@@ -10,16 +10,18 @@ holds the two to the same bytes.
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from json.encoder import encode_basestring  # the C encoder for a str, as ensure_ascii=False writes it
-from typing import TYPE_CHECKING, TextIO
+from json.encoder import (
+    encode_basestring,  # the C encoder for a str, as ensure_ascii=False writes it
+)
+from typing import TYPE_CHECKING, Iterable, TextIO
 
 from nginxssl import __version__
-from nginxssl.checks import Finding
+from nginxssl.model.finding import Finding
+from nginxssl.model.inventory import CertificateRow
 
 if TYPE_CHECKING:
     from nginxssl.checks.live import Choice
-    from nginxssl.probe import Probe
+    from nginxssl.model.probe import Probe
 
 _EMPTY_FINDINGS = '\n  "findings": [],\n'
 
@@ -85,11 +87,10 @@ def render(findings: list[Finding], out: TextIO, sites: int, configs: list[str],
     out.write("\n  ],\n" + tail + "\n")
 
 
-def probe_dict(live: Probe, choice: Choice, now: datetime, expiry_days: int) -> dict:
-    """What `sslint probe` saw: where it connected, each certificate sent (with the facts
+def probe_dict(live: Probe, choice: Choice, served: Iterable[CertificateRow]) -> dict:
+    """What `sslint probe` saw: where it connected, each certificate sent (`served`: the facts
     `sslint certs --format json` gives of a certificate file), and the site of the
     configuration that answers there, with why that one."""
-    from nginxssl.inventory import LOADED, CertificateRow, certificate_fields
     from nginxssl.report.certs import certificate_part
 
     site = choice.site
@@ -99,8 +100,7 @@ def probe_dict(live: Probe, choice: Choice, now: datetime, expiry_days: int) -> 
         "address": live.address or None,
         "protocol": live.protocol or None,
         "whole_chain_read": live.complete,  # false: only the leaf could be read (probe.py says when)
-        "served": [certificate_part(CertificateRow("", "", LOADED, "", (), **certificate_fields(cert, now, expiry_days)))
-                   for cert in live.chain],
+        "served": [certificate_part(row) for row in served],
         "answered_by": None if site is None else {
             "file": site.file, "line": site.line, "server": site.server, "names": list(site.name_list)},
         "chosen_by": choice.reason,

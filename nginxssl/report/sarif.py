@@ -17,13 +17,13 @@ import bisect
 import json
 import os
 import re
-from typing import Iterable, TextIO
+from typing import Callable, Iterable, TextIO
 from urllib.parse import quote
 
 from nginxssl import __version__
 from nginxssl.catalogue import Rule, catalogue
-from nginxssl.checks import Finding
-from nginxssl.fix.plan import Change, EditConflict, FilePlan, config_lines, plan
+from nginxssl.model.edits import Change, Edit, EditConflict, FilePlan, config_lines
+from nginxssl.model.finding import Finding
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"
@@ -139,12 +139,17 @@ def _content(data: bytes) -> dict:
         return {"binary": base64.b64encode(data).decode("ascii")}
 
 
-def sarif_fix(finding: Finding, cwd: str) -> dict | None:
+# Edits -> each file's planned change (fix.plan.plan): given by the command line, since a report
+# does not apply edits itself.
+Planner = Callable[[list[Edit]], dict[str, FilePlan]]
+
+
+def sarif_fix(finding: Finding, cwd: str, planner: Planner) -> dict | None:
     """The finding's edits as a SARIF fix, or None when it has none or they no longer apply."""
     if finding.fix is None or not finding.fix.edits:
         return None
     try:
-        plans = plan(list(dict.fromkeys(finding.fix.edits)))
+        plans = planner(list(dict.fromkeys(finding.fix.edits)))
     except (EditConflict, OSError):
         return None  # the file changed since the lint, or vanished: no fix beats a wrong one
     changes = []
@@ -162,7 +167,7 @@ def sarif_fix(finding: Finding, cwd: str) -> dict | None:
             "properties": {"safe": finding.fix.safe}}
 
 
-def _result(finding: Finding, index: dict[str, int], cwd: str, with_fixes: bool) -> dict:
+def _result(finding: Finding, index: dict[str, int], cwd: str, planner: Planner | None) -> dict:
     result: dict = {"ruleId": finding.rule}
     if finding.rule in index:
         result["ruleIndex"] = index[finding.rule]
@@ -173,15 +178,16 @@ def _result(finding: Finding, index: dict[str, int], cwd: str, with_fixes: bool)
         if finding.line >= 1:
             physical["region"] = {"startLine": finding.line}
         result["locations"] = [{"physicalLocation": physical}]
-    fix = sarif_fix(finding, cwd) if with_fixes else None
+    fix = sarif_fix(finding, cwd, planner) if planner is not None else None
     if fix is not None:
         result["fixes"] = [fix]
     result["properties"] = {"server": finding.server, "names": [_readable(name) for name in finding.names]}
     return result
 
 
-def log(findings: Iterable[Finding], cwd: str | None = None, with_fixes: bool = True) -> dict:
-    """The SARIF log as a dict; `with_fixes=False` after --fix, when the files no longer match the findings."""
+def log(findings: Iterable[Finding], cwd: str | None = None, planner: Planner | None = None) -> dict:
+    """The SARIF log as a dict; fixes only with a `planner` (none after --fix, when the files no
+    longer match the findings)."""
     cwd = os.path.abspath(cwd or os.getcwd())
     rules = list(catalogue().values())
     index = {rule.id: position for position, rule in enumerate(rules)}
@@ -192,11 +198,11 @@ def log(findings: Iterable[Finding], cwd: str | None = None, with_fixes: bool = 
         "originalUriBaseIds": {SRCROOT: {"uri": _file_uri(cwd.rstrip("/") + "/")}},
         "columnKind": "unicodeCodePoints",
         "defaultEncoding": "utf-8",
-        "results": [_result(finding, index, cwd, with_fixes) for finding in findings],
+        "results": [_result(finding, index, cwd, planner) for finding in findings],
     }
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
-def render(findings: Iterable[Finding], out: TextIO, with_fixes: bool = True, cwd: str | None = None) -> None:
-    json.dump(log(findings, cwd, with_fixes), out, indent=2, ensure_ascii=False)
+def render(findings: Iterable[Finding], out: TextIO, planner: Planner | None = None, cwd: str | None = None) -> None:
+    json.dump(log(findings, cwd, planner), out, indent=2, ensure_ascii=False)
     out.write("\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, TextIO
 
-from nginxssl.checks import Finding
+from nginxssl.model.finding import Finding
 
 _COLOURS = {"error": "\x1b[31m", "warning": "\x1b[33m", "info": "\x1b[36m"}
 _RESET = "\x1b[0m"

@@ -49,14 +49,27 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
-from nginxssl.parse.sysroot import resolve_links, to_disk
+from nginxssl.discover.sysroot import resolve_links, to_disk
+from nginxssl.model.progress import Report, silent
+from nginxssl.model.site import CertRef, PathRef, Site
 from nginxssl.pki.chain import (
-    MAX_PATH_LENGTH, Candidate, ChainReport, common_name, diagnose, is_ca, is_self_signed, issued, name_text,
+    MAX_PATH_LENGTH,
+    Candidate,
+    ChainReport,
+    common_name,
+    diagnose,
+    is_ca,
+    is_self_signed,
+    issued,
+    name_text,
 )
 from nginxssl.pki.load import Loader, Material, per_certificate
-from nginxssl.pki.trust import TrustStore, load_trust_store, public_key_der, system_bundle_path
-from nginxssl.progress import Report, silent
-from nginxssl.sites import CertRef, PathRef, Site
+from nginxssl.pki.trust import (
+    TrustStore,
+    load_trust_store,
+    public_key_der,
+    system_bundle_path,
+)
 
 # Sibling files that commonly hold intermediates (matched case-insensitively on the name),
 # most specific first: a file of intermediates is a better source to name than a fullchain.
@@ -234,7 +247,9 @@ def ca_issuers_urls(cert: x509.Certificate) -> tuple[str, ...]:
 
 def parse_downloaded(data: bytes) -> list[x509.Certificate]:
     """Certificates in an AIA download: DER, PEM, or a PKCS#7 bundle (.p7c) of either."""
-    from cryptography.hazmat.primitives.serialization import pkcs7  # only with --fetch: it imports email.*
+    from cryptography.hazmat.primitives.serialization import (
+        pkcs7,  # only with --fetch: it imports email.*
+    )
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)

@@ -6,20 +6,23 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from nginxssl.catalogue import SEVERITIES, catalogue
-from nginxssl.checks import LATE_RULE, Finding, Inputs, Settings, registry
+from nginxssl.checks import LATE_RULE, Inputs, registry
 from nginxssl.discover import Target
-from nginxssl.installed import build_for
-from nginxssl.parse.node import Config
-from nginxssl.parse.sysroot import main_under_root
+from nginxssl.discover.sysroot import main_under_root
+from nginxssl.engine.installed import build_for
+from nginxssl.engine.parallel import Forked, two_processes
+from nginxssl.model.finding import Finding
+from nginxssl.model.node import Config
+from nginxssl.model.progress import Report, silent
+from nginxssl.model.settings import Settings
+from nginxssl.model.site import Site
+from nginxssl.parse.suppressions import parse_suppressions, split
+from nginxssl.pki.analyse import ChainAnalyser, ServedChain, served_key
 from nginxssl.pki.load import Loader, Material
-from nginxssl.pki.pool import ChainAnalyser, ServedChain, served_key
-from nginxssl.progress import Report, silent
-from nginxssl.sites import Site, sites_of
-from nginxssl.suppress import parse_suppressions, split
-from nginxssl.workers import Forked, two_processes
+from nginxssl.sites import sites_of
 
 if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
-    from nginxssl.probe import Probe
+    from nginxssl.model.probe import Probe
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,11 @@ def parse(target: Target, root: str | None) -> Config:
     if root is not None:
         target = replace(target, path=main_under_root(target.path, root))
     if target.server == "apache":
-        from nginxssl.parse.apache import fragment_server_root, parse_apache, service_defines
+        from nginxssl.parse.apache.reader import (
+            fragment_server_root,
+            parse_apache,
+            service_defines,
+        )
 
         if target.fragment:  # a lone site file resolves paths against its tree's ServerRoot, if it has one
             return parse_apache(target.path, root=root, fragment=True, server_root=fragment_server_root(target.path))

@@ -29,10 +29,10 @@ import stat
 import sys
 from dataclasses import dataclass, field
 
-from nginxssl.parse.node import Comment, Config, Node, ParseError
-from nginxssl.parse.sysroot import SymlinkLoop, read_nonblocking, resolve_links, to_disk
+from nginxssl.discover.sniff import logical_lines
+from nginxssl.discover.sysroot import SymlinkLoop, read_text, resolve_links, to_disk
+from nginxssl.model.node import Comment, Config, Node, ParseError
 
-MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_INCLUDE_DEPTH = 128  # httpd's own AP_MAX_INCLUDE_DEPTH
 # Statements read while expanding Include and Use, at most: this many plus a hundred times the
 # statements the files hold. More means files (or macros) used over and over, each using the next
@@ -95,33 +95,6 @@ class _Source:
     items: list[_Item]
     errors: list[ParseError]
     comments: list[Comment]
-
-
-def logical_lines(text: str) -> list[tuple[int, str]]:
-    """(first physical line, stripped text) of every non-blank logical line.
-
-    A backslash as the last character of a line (after a CR, which httpd drops)
-    joins the next line; this happens before comments are recognised, so a
-    comment ending in a backslash swallows the next line, as in httpd.
-    """
-    physical = text.split("\n")
-    out: list[tuple[int, str]] = []
-    index = 0
-    while index < len(physical):
-        first = index + 1
-        pieces = []
-        while True:
-            piece = physical[index].rstrip("\r")
-            index += 1
-            if piece.endswith("\\") and index < len(physical):
-                pieces.append(piece[:-1])
-                continue
-            pieces.append(piece[:-1] if piece.endswith("\\") else piece)
-            break
-        joined = "".join(pieces).strip()
-        if joined:
-            out.append((first, joined))
-    return out
 
 
 def split_words(text: str) -> list[str]:
@@ -249,25 +222,6 @@ def _describe(error: OSError) -> str:
         return "too many levels of symbolic links"
     return error.strerror or str(error)
 
-
-def read_text(path: str, limit: int = MAX_FILE_BYTES) -> str:
-    """The text of a regular file, or raise OSError with a message for the user.
-
-    The file is stat'ed before it is opened, so a FIFO or a device never
-    blocks us; bytes that are not UTF-8 survive as surrogate escapes, the way
-    Python spells file names, so paths read here still open the right file.
-    """
-    info = os.stat(path)
-    if stat.S_ISDIR(info.st_mode):
-        raise OSError(errno.EISDIR, "is a directory, not a file")
-    if not stat.S_ISREG(info.st_mode):
-        raise OSError(errno.EINVAL, "not a regular file (FIFO, socket or device)")
-    if info.st_size > limit:
-        raise OSError(errno.EFBIG, f"larger than {limit // (1024 * 1024)} MiB")
-    data = read_nonblocking(path, limit + 1)
-    if len(data) > limit:
-        raise OSError(errno.EFBIG, f"larger than {limit // (1024 * 1024)} MiB")
-    return data.decode("utf-8", "surrogateescape")
 
 
 def _has_wildcard(component: str) -> bool:
@@ -934,47 +888,3 @@ def find_apache_main(directory: str) -> str | None:
     return None
 
 
-_APACHE_SECTION = re.compile(
-    r"</?(VirtualHost|Directory|DirectoryMatch|Location|LocationMatch|Files|FilesMatch|IfModule|IfDefine|"
-    r"IfVersion|Proxy|ProxyMatch|Macro|Limit|LimitExcept|RequireAll|RequireAny|If|Else|ElseIf)\b",
-    re.IGNORECASE,
-)
-_APACHE_DIRECTIVE = re.compile(
-    r"(ServerName|ServerAlias|SSLCertificateFile|SSLCertificateKeyFile|SSLCertificateChainFile|SSLEngine|"
-    r"SSLProtocol|SSLCipherSuite|DocumentRoot|ServerAdmin|ErrorLog|CustomLog|LoadModule|IncludeOptional|"
-    r"RewriteEngine|RewriteRule|Header|Redirect|Listen|Options|AllowOverride|Require)\s",
-    re.IGNORECASE,
-)
-# Apache's directives are CamelCase by convention (ServerTokens, AddType);
-# nginx's are snake_case.
-_CAMEL_CASE_DIRECTIVE = re.compile(r"[A-Z][a-z]+[A-Z][A-Za-z]*\s+\S")
-
-
-def looks_like_apache(path: str) -> bool:
-    """Whether a lone file reads as Apache configuration rather than nginx.
-
-    Apache: a `<Section>`, a well-known or a CamelCase directive, on a line
-    that does not end with `;`. Nginx: any line that opens a `{` block or
-    starts with a closing `}`.
-    """
-    try:
-        text = read_text(path, limit=MAX_FILE_BYTES)
-    except OSError:
-        return False
-    apache = False
-    for _, content in logical_lines(text):
-        if content.startswith("#"):
-            continue
-        if content.startswith("-----BEGIN "):
-            return False  # PEM material
-        if content.endswith("{") or content.startswith("}"):
-            return False
-        if content.endswith(";"):
-            continue
-        if (
-            _APACHE_SECTION.match(content)
-            or _APACHE_DIRECTIVE.match(content + " ")
-            or _CAMEL_CASE_DIRECTIVE.match(content)
-        ):
-            apache = True
-    return apache

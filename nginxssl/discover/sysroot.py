@@ -12,6 +12,7 @@ import errno
 import os
 import stat
 
+MAX_CONFIG_BYTES = 16 * 1024 * 1024  # the largest config file sslint reads (either server)
 _MAX_LINKS = 40  # the kernel's own limit (ELOOP)
 
 
@@ -113,3 +114,46 @@ def read_nonblocking(path: str, limit: int) -> bytes:
         return b"".join(chunks)
     finally:
         os.close(descriptor)
+
+
+def readable_regular_file(path: str) -> str | None:
+    """Why `path` cannot be read as a config file, or None when it can.
+
+    Stat before opening: a FIFO or a device named in a config must never block us.
+    """
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as error:
+        return error.strerror or str(error)
+    if stat.S_ISDIR(info.st_mode):
+        return "is a directory"
+    if not stat.S_ISREG(info.st_mode):
+        return "is not a regular file"
+    if info.st_size > MAX_CONFIG_BYTES:
+        return f"is {info.st_size} bytes, larger than sslint reads as a config ({MAX_CONFIG_BYTES})"
+    if not os.access(path, os.R_OK):
+        return "permission denied"
+    return None
+
+
+def read_text(path: str, limit: int = MAX_CONFIG_BYTES) -> str:
+    """The text of a regular file, or raise OSError with a message for the user.
+
+    The file is stat'ed before it is opened, so a FIFO or a device never
+    blocks us; bytes that are not UTF-8 survive as surrogate escapes, the way
+    Python spells file names, so paths read here still open the right file.
+    """
+    info = os.stat(path)
+    if stat.S_ISDIR(info.st_mode):
+        raise OSError(errno.EISDIR, "is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file (FIFO, socket or device)")
+    if info.st_size > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit // (1024 * 1024)} MiB")
+    data = read_nonblocking(path, limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"larger than {limit // (1024 * 1024)} MiB")
+    return data.decode("utf-8", "surrogateescape")
+

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
-from nginxssl.parse.node import Comment
+from nginxssl.model.node import Comment
 
 _DIRECTIVE = re.compile(r"sslint:\s*(disable|disable-file)\s*=\s*([A-Za-z0-9_,\s]+)")
 

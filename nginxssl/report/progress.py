@@ -19,12 +19,6 @@ INTERVAL = 0.1  # seconds between two drawings
 BAR = 20  # cells of the bar
 _ERASE = "\r\x1b[K"  # back to column 1, clear to the end of the line
 
-Report = Callable[[str, int, int], None]
-
-
-def silent(stage: str, done: int, total: int) -> None:
-    """What the pipeline calls when nobody watches."""
-
 
 class Progress:
     """`progress(stage, done, total)`: draws "sslint: <stage> [####    ] done/total" on `stream`.

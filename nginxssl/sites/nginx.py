@@ -11,91 +11,14 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field, replace
-from typing import Callable
+from dataclasses import dataclass, replace
 
-from nginxssl.headers import NginxContext, ResponseHeaders, nginx_context, nginx_headers
-from nginxssl.parse.node import Config, Node
-from nginxssl.parse.sysroot import SymlinkLoop, to_disk
+from nginxssl.model.node import Config, Node
+from nginxssl.model.site import CertRef, Listen, PathRef, ServerName, Site
+from nginxssl.sites.headers.nginx import NginxContext, nginx_context, nginx_headers
+from nginxssl.sites.paths import DiskPaths
 
 _VARIABLE = re.compile(r"\$(\{?[A-Za-z_])")
-
-
-@dataclass(frozen=True, slots=True)
-class PathRef:
-    """A file a directive names: as written, where it is on disk, and who named it."""
-
-    raw: str
-    path: str | None  # None when it cannot be known before a handshake (variables, data:)
-    node: Node
-    dynamic: bool = False  # uses variables resolved per handshake
-    inline: bool = False  # nginx `data:` value: PEM in the config itself
-
-
-@dataclass(frozen=True, slots=True)
-class CertRef:
-    """One certificate/key pair a site serves (nginx may have an RSA and an ECDSA pair)."""
-
-    cert: PathRef
-    key: PathRef | None  # None: no key directive for it (Apache: key inside the cert file)
-    chain: PathRef | None = None  # Apache SSLCertificateChainFile
-
-
-@dataclass(frozen=True, slots=True)
-class Listen:
-    node: Node | None  # None for the implicit `listen *:80`
-    address: str  # "*", "127.0.0.1", "[::]", "unix:/path"
-    port: int | None
-    ssl: bool = False
-    default_server: bool = False
-    http2: bool = False
-    quic: bool = False
-
-    @property
-    def socket(self) -> str:
-        return f"{self.address}:{self.port}" if self.port is not None else self.address
-
-
-@dataclass(frozen=True, slots=True)
-class ServerName:
-    name: str
-    node: Node | None
-
-
-@dataclass(frozen=True)
-class Site:
-    server: str  # "nginx" | "apache"
-    # nginx: "http" | "stream" | "mail" | "snippet" (certificates outside any server block);
-    # Apache: "virtualhost" | "server" (the main server config) | "snippet"
-    context: str
-    node: Node | None  # the server block
-    file: str
-    line: int
-    names: tuple[ServerName, ...]
-    listens: tuple[Listen, ...]
-    certs: tuple[CertRef, ...]
-    tls: bool  # speaks TLS on at least one listen (or uses the removed `ssl on;`)
-    password_files: tuple[PathRef, ...] = ()
-    trusted_certificate: PathRef | None = None
-    errors: tuple[tuple[Node, str], ...] = ()  # configuration errors the server refuses to start on
-    directives: dict[str, Node] = field(default_factory=dict)  # effective TLS directives, inherited
-    # Works out `headers` when they are first read (HTTP sites only): only the header rules read
-    # them, which run in the second process when there is one (lint.py).
-    header_source: Callable[[], ResponseHeaders] | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def label(self) -> str:
-        names = [entry.name for entry in self.names if entry.name]
-        return names[0] if names else f"{self.file}:{self.line}"
-
-    @functools.cached_property
-    def headers(self) -> ResponseHeaders | None:
-        """Response headers per location (headers.py), or None for a site that serves no HTTP."""
-        return self.header_source() if self.header_source is not None else None
-
-    @functools.cached_property
-    def name_list(self) -> tuple[str, ...]:  # asked for by every finding of the site: built once
-        return tuple(entry.name for entry in self.names if entry.name)
 
 
 # ---------------------------------------------------------------- nginx
@@ -106,25 +29,6 @@ _INHERITED = frozenset({
     "ssl_protocols", "ssl_stapling", "ssl_stapling_verify", "ssl_stapling_file", "resolver",
     "ssl", "ssl_reject_handshake", "ssl_ciphers", "ssl_stapling_responder",
 })
-
-
-class DiskPaths:
-    """Where the paths one config names are on disk, each looked up once: thousands of servers
-    name the same few certificate files, and with --root every lookup walks symlinks."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self._found: dict[str, str] = {}
-
-    def __call__(self, raw: str) -> str:
-        path = self._found.get(raw)
-        if path is None:
-            try:
-                path = to_disk(raw, self.config.prefix, self.config.root)
-            except SymlinkLoop:
-                path = raw
-            self._found[raw] = path
-        return path
 
 
 def _path_ref(disk_paths: DiskPaths, node: Node, raw: str) -> PathRef:
@@ -267,18 +171,6 @@ def _nginx_site(disk_paths: DiskPaths, server: Node, enclosing: _Enclosing) -> S
     )
 
 
-def listen_socket(listen: Listen) -> tuple[str, int | None]:
-    """The socket a listen binds, as nginx groups them (`443` and `0.0.0.0:443` are one)."""
-    return ("*" if listen.address in ("*", "0.0.0.0") else listen.address), listen.port
-
-
-def tls_sockets(sites: tuple[Site, ...]) -> set[tuple[str, int | None]]:
-    """nginx keeps `ssl` per listening socket: one server's `listen 443 ssl` makes *:443 TLS for
-    every server on it, including ones that wrote a plain `listen 443`."""
-    return {listen_socket(listen) for site in sites if site.server == "nginx" and site.context == "http"
-            for listen in site.listens if listen.ssl}
-
-
 def nginx_sites(config: Config) -> tuple[Site, ...]:
     """Every server block that speaks TLS or names a certificate, in file order."""
     sites: list[Site] = []
@@ -307,18 +199,3 @@ def nginx_sites(config: Config) -> tuple[Site, ...]:
     return tuple(sites)
 
 
-def sites_of(config: Config) -> tuple[Site, ...]:
-    if config.server == "nginx":
-        return nginx_sites(config)
-    from nginxssl.sites_apache import apache_sites  # the Apache model lives beside this one
-
-    return apache_sites(config)
-
-
-def names_of(sites) -> tuple[str, ...]:
-    """The server names of several sites, each once, in order."""
-    seen: dict[str, None] = {}
-    for site in sites:
-        for name in site.name_list:
-            seen.setdefault(name, None)
-    return tuple(seen)

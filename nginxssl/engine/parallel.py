@@ -28,6 +28,7 @@ import pickle
 import signal
 import struct
 import threading
+import warnings
 from typing import BinaryIO, Callable, Generic, Iterator, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -96,14 +97,25 @@ _UNKNOWN = object()
 def _reducer_for(obj: object) -> Callable | None:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+    from cryptography.hazmat.primitives.asymmetric import (
+        dsa,
+        ec,
+        ed448,
+        ed25519,
+        rsa,
+        x448,
+        x25519,
+    )
+    from cryptography.utils import CryptographyDeprecationWarning
 
     if isinstance(obj, x509.Certificate):
         return lambda cert: (_certificate, (cert.public_bytes(serialization.Encoding.DER),))
     if isinstance(obj, x509.ObjectIdentifier):
         return lambda oid: (_oid, (oid.dotted_string,))
-    public = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, ed448.Ed448PublicKey,
-              dsa.DSAPublicKey, x25519.X25519PublicKey, x448.X448PublicKey)
+    with warnings.catch_warnings():  # naming DSA at all warns (cryptography 51): a user would see it on stderr
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        public = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, ed448.Ed448PublicKey,
+                  dsa.DSAPublicKey, x25519.X25519PublicKey, x448.X448PublicKey)
     if isinstance(obj, public):
         return lambda key: (_public_key, (key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo),))

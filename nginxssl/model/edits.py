@@ -8,7 +8,7 @@ file and line it was computed from, so untouched bytes stay identical.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _NGINX_NEEDS_QUOTES = re.compile(r"""[\s;{}#"'\\]|^$""")
 
@@ -86,3 +86,40 @@ def apache_quote(arg: str) -> str:
 
 def replace_args(node, args: tuple[str, ...], server: str = "nginx") -> ReplaceArgs:
     return ReplaceArgs(node.file, node.line, node.directive, tuple(args), server)
+
+
+# ---------------------------------------------------------------- a planned change of one file
+
+
+class EditConflict(Exception):
+    """An edit no longer matches the file it was computed from; nothing is changed."""
+
+
+@dataclass
+class Change:
+    """Original lines [start, start + count) (1-based) become `lines`."""
+
+    start: int
+    count: int
+    lines: list[bytes]
+
+
+@dataclass
+class FilePlan:
+    path: str
+    old: bytes | None  # None: a new file
+    new: bytes = b""
+    changes: list[Change] = field(default_factory=list)
+    like: str | None = None  # new files copy mode/owner from this file
+
+
+def config_lines(text):
+    """Lines as the servers count them: split at \\n only (str.splitlines also splits at form
+    feeds, \\x1c, U+2028 ... which nginx and apache2 treat as ordinary characters). Works on
+    str and bytes; every line keeps its newline."""
+    newline = "\n" if isinstance(text, str) else b"\n"
+    parts = text.split(newline)
+    lines = [part + newline for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from nginxssl.parse.nginx import readable_regular_file
+from nginxssl.discover.sysroot import readable_regular_file
 
 _NGINX_MAINS = ("nginx.conf",)
 _APACHE_MAINS = ("apache2.conf", "httpd.conf", os.path.join("conf", "httpd.conf"))
@@ -23,7 +23,7 @@ class Target:
 
 
 def _looks_like_apache(path: str) -> bool:
-    from nginxssl.parse.apache import looks_like_apache
+    from nginxssl.discover.sniff import looks_like_apache
 
     return looks_like_apache(path)
 

@@ -33,9 +33,11 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
-from nginxssl.headers import ResponseHeaders, apache_context, apache_headers
-from nginxssl.parse.node import Config, Node
-from nginxssl.sites import CertRef, DiskPaths, Listen, PathRef, ServerName, Site
+from nginxssl.model.headers import ResponseHeaders
+from nginxssl.model.node import Config, Node
+from nginxssl.model.site import CertRef, Listen, PathRef, ServerName, Site
+from nginxssl.sites.headers.apache import apache_context, apache_headers
+from nginxssl.sites.paths import DiskPaths
 
 _CERTKEYS_REPLACED = 3  # mod_ssl's CERTKEYS_IDX_MAX + 1: how many list entries a vhost overrides in place
 

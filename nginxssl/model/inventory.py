@@ -1,0 +1,145 @@
+"""The certificate inventory (`sslint certs`), as data: one row per served certificate."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+SELF_SIGNED = "self-signed"
+
+
+WRONG_ORDER = "wrong-order"
+
+
+INCOMPLETE = "incomplete"
+
+
+UNTRUSTED = "untrusted"
+
+
+COMPLETE = "complete"
+
+
+CHAIN_STATUSES = (SELF_SIGNED, WRONG_ORDER, INCOMPLETE, UNTRUSTED, COMPLETE)  # worst first
+
+
+# Why a referenced certificate has no expiry: the loader's Material.status words
+# (missing, unreadable, not-regular, too-large, empty, der, pkcs12, garbage), and these.
+NO_CERTIFICATE = "no-certificate"  # the file loads but holds only keys
+
+
+DYNAMIC = "dynamic"  # the path uses variables nginx resolves per handshake
+
+
+INLINE = "inline"  # nginx `data:` PEM in the configuration itself
+
+
+LOADED = "ok"
+
+
+@dataclass(frozen=True)
+class SiteUse:
+    """A site that serves the certificate, and the directive that names it there."""
+
+    file: str
+    line: int
+    names: tuple[str, ...]
+    server: str
+    tls: bool
+    directive_file: str
+    directive_line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """The chain one (certificate, key, chain file) triple makes, in a word and in detail."""
+
+    status: str  # one of CHAIN_STATUSES
+    problems: tuple[str, ...]  # every status word that applies, worst first (empty when complete)
+    key_file: str | None
+    chain_file: str | None
+    certificates: int  # how many certificates the server sends
+    order_ok: bool
+    missing: tuple[str, ...]  # intermediates not sent (found elsewhere), by subject
+    unresolved_issuer: str | None  # an issuer found nowhere
+    anchor: str | None  # the trusted root the chain reaches
+    untrusted_root: str | None  # the root it reaches instead, outside the trust store
+    key_matches: bool | None  # the configured key belongs to the certificate served as the leaf; None: no key read
+    verified: bool  # cryptography's verifier accepts the completed chain at --now
+
+
+@dataclass(frozen=True)
+class CertificateRow:
+    """One certificate file the configuration names."""
+
+    path: str  # as the configuration spells it, made absolute (a certbot live/ link stays a live/ link)
+    resolved: str  # the file read, links resolved, without --root; the directive's text for dynamic paths
+    status: str  # LOADED, a Material.status word, NO_CERTIFICATE, DYNAMIC or INLINE
+    detail: str  # why nothing could be read, in the loader's words
+    sites: tuple[SiteUse, ...]
+    subject: str | None = None
+    names: tuple[str, ...] = ()  # DNS then IP subjectAltNames of the certificate served as the leaf
+    issuer: str | None = None  # the issuer's whole name
+    issuer_label: str | None = None  # the issuer's CN, else its whole name
+    key_type: str | None = None
+    key_bits: int | None = None
+    not_before: datetime | None = None
+    not_after: datetime | None = None
+    days_left: float | None = None  # negative once expired
+    validity: str | None = None  # "valid" | "expired" | "not yet valid"
+    expiring: bool = False  # expired, or expires within --expiry-days
+    fingerprint: str | None = None  # sha256 of the leaf, hex
+    serial: str | None = None  # hex
+    chains: tuple[ChainState, ...] = ()
+
+    @property
+    def loaded(self) -> bool:
+        return self.status == LOADED
+
+    @property
+    def checked(self) -> bool:
+        """The configuration names a file sslint can look at before a handshake."""
+        return self.status not in (DYNAMIC, INLINE)
+
+    @property
+    def whole_days(self) -> int | None:
+        """Whole days left (floor: -1 the day after it expired)."""
+        return None if self.days_left is None else math.floor(self.days_left)
+
+    @property
+    def chain_status(self) -> str | None:
+        """The worst status over the ways the file is served; None when no chain was built."""
+        if not self.chains:
+            return None
+        return min((chain.status for chain in self.chains), key=CHAIN_STATUSES.index)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        found = {problem for chain in self.chains for problem in chain.problems}
+        return tuple(status for status in CHAIN_STATUSES if status in found)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    rows: tuple[CertificateRow, ...]  # unreadable files first, then by days left, dynamic paths last
+    now: datetime
+    expiry_days: int
+    configs: tuple[str, ...] = ()
+
+    @property
+    def expiring(self) -> tuple[CertificateRow, ...]:
+        """Rows expired or expiring within --expiry-days: what makes the exit code 1."""
+        return tuple(row for row in self.rows if row.expiring)
+
+    @property
+    def expired(self) -> tuple[CertificateRow, ...]:
+        return tuple(row for row in self.rows if row.validity == "expired")
+
+    @property
+    def unreadable(self) -> tuple[CertificateRow, ...]:
+        return tuple(row for row in self.rows if row.checked and not row.loaded)

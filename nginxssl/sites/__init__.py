@@ -1,0 +1,26 @@
+"""Config -> TLS sites, with each server's inheritance rules (nginx.py, apache.py), the headers in
+force per location (headers/) and which site answers a name on a socket (routing.py)."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from nginxssl.model.node import Config
+from nginxssl.model.site import Site
+from nginxssl.sites.apache import apache_sites
+from nginxssl.sites.nginx import nginx_sites
+
+
+def sites_of(config: Config) -> tuple[Site, ...]:
+    if config.server == "nginx":
+        return nginx_sites(config)
+    return apache_sites(config)
+
+
+def names_of(sites: Iterable[Site]) -> tuple[str, ...]:
+    """The server names of several sites, each once, in order."""
+    seen: dict[str, None] = {}
+    for site in sites:
+        for name in site.name_list:
+            seen.setdefault(name, None)
+    return tuple(seen)
