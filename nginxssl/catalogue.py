@@ -16,6 +16,10 @@ import functools
 import os
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 SEVERITIES = ("error", "warning", "info")
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -64,10 +68,9 @@ def _split_cases(text: str) -> tuple[str, str]:
     return text[:found.start()] + text[end:], text[found.start():end]
 
 
-def _yaml():
-    from ruamel.yaml import (
-        YAML,  # imported here: `sslint --version` must not pay for it
-    )
+def _yaml() -> YAML:
+    # imported here: `sslint --version` must not pay for it
+    from ruamel.yaml import YAML
 
     return YAML(typ="safe")
 
@@ -99,7 +102,7 @@ def _cases(path: str) -> tuple[dict, ...]:
     return tuple((data or {}).get("cases") or ())
 
 
-def _documents(paths: list[str]) -> list[object]:
+def _documents(paths: list[str]) -> list[Any]:
     """Each file's YAML without its cases, parsed as one stream (a parser per file took twice as
     long); file by file when the stream does not split into one document per file, so that an
     error names its file."""

@@ -13,11 +13,23 @@ import os
 import sys
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Optional
 
 import typer
 
 from nginxssl import __version__
+
+if TYPE_CHECKING:  # the command line imports each stage only when a command needs it
+    from nginxssl.discover import Target
+    from nginxssl.engine.lint import Result
+    from nginxssl.model.finding import Finding
+    from nginxssl.model.progress import Report
+    from nginxssl.model.settings import Settings
+    from nginxssl.pki.analyse import ChainAnalyser
+    from nginxssl.pki.load import Loader
+    from nginxssl.settings import ProjectSettings
+
+    LintOne = Callable[..., Result]
 
 SUBCOMMANDS = ("rules", "explain", "certs", "probe")
 
@@ -164,7 +176,7 @@ def lint(
 
     progress = for_stream(sys.stderr)
 
-    def lint_one(target, progress=silent):
+    def lint_one(target: Target, progress: Report = silent) -> Result:
         return run(target, settings, selected, project.severity, loader=loader, analyser=analyser,
                    ignored_at=project.ignored_at, progress=progress)
 
@@ -186,7 +198,7 @@ def lint(
     raise typer.Exit(1 if failing else 0)
 
 
-def _report(format: Format, findings: list, results: list, no_color: bool, with_fixes: bool = True,
+def _report(format: Format, findings: list[Finding], results: list[Result], no_color: bool, with_fixes: bool = True,
             summary: str | None = None, probe: dict | None = None) -> None:
     """Findings on stdout in the chosen format (`summary`: the text/github closing line instead of the
     count; `probe`: what `sslint probe` saw, for the JSON report)."""
@@ -195,14 +207,14 @@ def _report(format: Format, findings: list, results: list, no_color: bool, with_
     sites = sum(len(result.sites) for result in results)
     summary = summary or text.summarize(findings, sites, len(results))
     if format is Format.json:
-        from nginxssl.report import json as report
+        from nginxssl.report import json as json_report
 
-        report.render(findings, sys.stdout, sites, [result.config.main for result in results], probe=probe)
+        json_report.render(findings, sys.stdout, sites, [result.config.main for result in results], probe=probe)
     elif format is Format.sarif:
         from nginxssl.fix.plan import plan
-        from nginxssl.report import sarif as report
+        from nginxssl.report import sarif
 
-        report.render(findings, sys.stdout, planner=plan if with_fixes else None)
+        sarif.render(findings, sys.stdout, planner=plan if with_fixes else None)
     elif format is Format.github:
         from nginxssl.report import github
 
@@ -212,14 +224,9 @@ def _report(format: Format, findings: list, results: list, no_color: bool, with_
         text.render(findings, sys.stdout, colour, summary)
 
 
-def _project_settings(explicit: str | None, paths: list[str]):
+def _project_settings(explicit: str | None, paths: list[str]) -> ProjectSettings:
     """The settings file that applies: --config, else the nearest one above the first path."""
-    from nginxssl.settings import (
-        ProjectSettings,
-        SettingsError,
-        find_settings,
-        load_settings,
-    )
+    from nginxssl.settings import ProjectSettings, SettingsError, find_settings, load_settings
 
     path = explicit or (find_settings(paths[0]) if paths else None)
     if explicit and not os.path.isfile(explicit):
@@ -232,9 +239,10 @@ def _project_settings(explicit: str | None, paths: list[str]):
         raise _fail(str(error)) from None
 
 
-def _prepare(paths: list[str], project, *, server: Server | None, now: str | None, expiry_days: int | None,
+def _prepare(paths: list[str], project: ProjectSettings, *, server: Server | None, now: str | None, expiry_days: int | None,
              root: str | None, ca_file: list[str], no_system_trust: bool, intermediates: list[str], fetch: bool,
-             require_keys: bool = False, server_version: str | None = None):
+             require_keys: bool = False, server_version: str | None = None,
+             ) -> tuple[Settings, list[Target], Loader, ChainAnalyser]:
     """What `sslint` and `sslint certs` share: the trust, time and path options (over the project's
     settings file) checked and turned into Settings, the targets, one loader, and one chain analyser
     whose trust store is already read. Every problem is a usage error (exit 2)."""
@@ -282,7 +290,7 @@ def _prepare(paths: list[str], project, *, server: Server | None, now: str | Non
     return settings, targets, loader, analyser
 
 
-def _show_diff(results, unsafe: bool) -> int:
+def _show_diff(results: list[Result], unsafe: bool) -> int:
     """Print every fix as one unified diff; exit 1 when there is something to fix."""
     from nginxssl.fix.run import show
     from nginxssl.model.edits import EditConflict
@@ -300,7 +308,8 @@ def _show_diff(results, unsafe: bool) -> int:
     return 1 if text else 0
 
 
-def _apply_fixes(results, lint_one, root: str | None, unsafe: bool, validate: bool):
+def _apply_fixes(results: list[Result], lint_one: LintOne, root: str | None, unsafe: bool,
+                 validate: bool) -> list[Result]:
     """Fix each configuration; return the results of linting it again afterwards."""
     from nginxssl.fix.apply import FixFailed
     from nginxssl.fix.run import fix
@@ -308,7 +317,7 @@ def _apply_fixes(results, lint_one, root: str | None, unsafe: bool, validate: bo
 
     after = []
     for result in results:
-        def relint(target=result.target):
+        def relint(target: Target = result.target) -> list[Finding]:
             return list(lint_one(target).findings)
 
         try:
@@ -437,13 +446,7 @@ def probe_command(
     """Compare the certificate a live endpoint serves with the one the configuration names for it (SSL601):
     one TLS handshake, to HOST only; exit 1 when they differ, 2 when the endpoint cannot be reached."""
     from nginxssl.catalogue import CatalogueError, catalogue
-    from nginxssl.checks.live import (
-        answers_on,
-        choose_site,
-        describe,
-        endpoint_text,
-        tls_ports,
-    )
+    from nginxssl.checks.live import answers_on, choose_site, describe, endpoint_text, tls_ports
     from nginxssl.engine.lint import at_or_above, parse
     from nginxssl.engine.lint import lint as run
     from nginxssl.engine.probe import ProbeError, parse_endpoint, probe

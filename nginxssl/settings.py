@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 CONFIG_NAMES = (".sslint.yaml", ".sslint.yml")
 SEVERITIES = ("error", "warning", "info")
@@ -127,7 +128,7 @@ def _read_yaml(path: str) -> tuple[dict, dict[str, int]]:
         if os.stat(path).st_size == 0:  # empty, or a link to a kernel interface (/proc/kmsg) that blocks a reader
             return {}, {}
         with open(path, encoding="utf-8") as handle:
-            data = YAML(typ="rt").load(handle)
+            data: Any = YAML(typ="rt").load(handle)
     except MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else 1
         raise SettingsError(path, line, f"not valid YAML: {error.problem}") from None
@@ -140,7 +141,7 @@ def _read_yaml(path: str) -> tuple[dict, dict[str, int]]:
     lines = {}
     for key in data:
         try:
-            lines[key] = data.lc.key(key)[0] + 1
+            lines[key] = data.lc.key(key)[0] + 1  # type: ignore[attr-defined]  # ruamel's CommentedMap knows its lines
         except (AttributeError, KeyError, TypeError):
             lines[key] = 1
     return dict(data), lines
@@ -176,7 +177,7 @@ _KEYS = {
 }
 
 
-def _build(path: str, data: dict, lines: dict[str, int]) -> ProjectSettings:
+def _build(path: str, data: dict[str, Any], lines: dict[str, int]) -> ProjectSettings:
     base = os.path.dirname(os.path.abspath(path))
     values: dict = {"source": path}
 
@@ -190,7 +191,7 @@ def _build(path: str, data: dict, lines: dict[str, int]) -> ProjectSettings:
             raise fail(key, f"unknown setting {key!r} (known: {known})")
         if expected is int and isinstance(value, bool) or not isinstance(value, expected):
             raise fail(key, f"{key} must be a {expected.__name__}, not {type(value).__name__}")
-        if expected is list and not all(isinstance(item, str) for item in value):
+        if isinstance(value, list) and not all(isinstance(item, str) for item in value):
             raise fail(key, f"{key} must be a list of strings")
     for key in ("select", "ignore"):
         if key in data:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from cryptography import x509
 
@@ -43,14 +43,7 @@ from nginxssl.model.inventory import (
 from nginxssl.model.site import CertRef, PathRef, Site
 from nginxssl.pki import names
 from nginxssl.pki.analyse import ServedChain, ServedKey, served_key
-from nginxssl.pki.chain import (
-    ChainReport,
-    common_name,
-    days_left,
-    key_description,
-    name_text,
-    validity,
-)
+from nginxssl.pki.chain import ChainReport, common_name, days_left, key_description, name_text, validity
 from nginxssl.pki.load import Material, cert_fingerprint
 
 
@@ -108,13 +101,14 @@ def chain_state(chain: ServedChain, pair: CertRef, material: Mapping[str, Materi
 
 def _written(ref: PathRef, prefix: str | None, shown: Callable[[str], str]) -> str:
     """The path as the directive spells it, absolute: what the admin wrote and will look for."""
+    disk = ref.path if ref.path is not None else ref.raw  # callers pass files with a path on disk
     if "$" in ref.raw:  # Apache ${VAR}: only the resolved path means anything
-        return shown(ref.path)
+        return shown(disk)
     if os.path.isabs(ref.raw):
         return os.path.normpath(ref.raw)
     if prefix is not None:
         return shown(os.path.normpath(os.path.join(prefix, ref.raw)))
-    return shown(ref.path)
+    return shown(disk)
 
 
 def _site_use(site: Site, pair: CertRef) -> SiteUse:
@@ -169,7 +163,7 @@ def build(configs: Iterable[Analysed], now: datetime, expiry_days: int,
     it; a file only plain-HTTP servers inherit (an http-level ssl_certificate) lists
     those instead, so that every row says who names it.
     """
-    grouped: dict[tuple, dict] = {}
+    grouped: dict[tuple, dict[str, Any]] = {}
     mains: list[str] = []
     for config in configs:
         mains.append(config.main)
@@ -210,7 +204,8 @@ def build(configs: Iterable[Analysed], now: datetime, expiry_days: int,
             what = "private keys" if held.keys or held.locked_keys else "nothing usable"
             rows.append(CertificateRow(path, resolved, NO_CERTIFICATE, f"holds {what} but no certificate", serving))
             continue
-        chains = tuple(chain_state(*served, shown) for served in entry["chains"])
+        chains = tuple(chain_state(chain, pair, material, prefix, shown)
+                       for chain, pair, material, prefix in entry["chains"])
         leaf = entry["chains"][0][0].report.leaf  # the certificate the server presents as the site's
         rows.append(CertificateRow(path, resolved, LOADED, "", serving, chains=chains,
                                    **certificate_fields(leaf, now, expiry_days)))

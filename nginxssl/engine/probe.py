@@ -145,8 +145,8 @@ def _connect(endpoint: Endpoint, deadline: float, timeout: float) -> socket.sock
     if "timeout" in kinds:
         raise ProbeError("timeout", f"no answer from {where} within {timeout:g} s (a firewall drops the "
                                     "connection, or the address is not the server's)")
-    error = failures[-1][2]
-    raise ProbeError("unreachable", f"cannot connect to {where}: {error.strerror or error}")
+    last = failures[-1][2]
+    raise ProbeError("unreachable", f"cannot connect to {where}: {last.strerror or last}")
 
 
 def _connect_kind(error: OSError) -> str:

@@ -11,16 +11,10 @@ import csv
 import json
 from dataclasses import fields
 from datetime import datetime
-from typing import TextIO
+from typing import Sequence, TextIO
 
 from nginxssl import __version__
-from nginxssl.model.inventory import (
-    CHAIN_STATUSES,
-    CertificateRow,
-    ChainState,
-    Inventory,
-    SiteUse,
-)
+from nginxssl.model.inventory import CHAIN_STATUSES, CertificateRow, ChainState, Inventory, SiteUse
 from nginxssl.report.text import one_line
 
 _RED = "\x1b[31m"
@@ -108,18 +102,18 @@ def summarize(inventory: Inventory) -> str:
 
 def render_table(inventory: Inventory, out: TextIO, colour: bool) -> None:
     header = ("DAYS", "EXPIRES", "CHAIN", "KEY", "ISSUER", "NAMES", "CERTIFICATE", "SITES")
-    lines = []
+    lines: list[tuple[CertificateRow, tuple[str, ...]]] = []
     for row in inventory.rows:
         key = f"{row.key_type} {row.key_bits}" if row.key_type else "-"
         days = "-" if row.whole_days is None else str(row.whole_days)
-        cells = (days, _expires_cell(row), row.chain_status or "-", key,
-                 _clip(row.issuer_label, TABLE_ISSUER_WIDTH) if row.issuer_label else "-",
-                 _names_cell(row), row.path, _sites_cell(row))
-        lines.append((row, tuple(one_line(cell) for cell in cells)))
+        written = (days, _expires_cell(row), row.chain_status or "-", key,
+                   _clip(row.issuer_label, TABLE_ISSUER_WIDTH) if row.issuer_label else "-",
+                   _names_cell(row), row.path, _sites_cell(row))
+        lines.append((row, tuple(one_line(cell) for cell in written)))
     widths = [max([len(header[index])] + [len(cells[index]) for _row, cells in lines])
               for index in range(len(header))]
 
-    def line(cells: tuple[str, ...]) -> str:
+    def line(cells: Sequence[str]) -> str:
         padded = [cells[0].rjust(widths[0])]
         padded += [cell.ljust(width) for cell, width in zip(cells[1:-1], widths[1:-1])]
         return "  ".join(padded + [cells[-1]]).rstrip()

@@ -10,9 +10,7 @@ holds the two to the same bytes.
 from __future__ import annotations
 
 import json
-from json.encoder import (
-    encode_basestring,  # the C encoder for a str, as ensure_ascii=False writes it
-)
+from json.encoder import encode_basestring  # the C encoder for a str, as ensure_ascii=False writes it
 from typing import TYPE_CHECKING, Iterable, TextIO
 
 from nginxssl import __version__
@@ -70,7 +68,8 @@ def _text(finding: Finding) -> str:
 
 def render(findings: list[Finding], out: TextIO, sites: int, configs: list[str], probe: dict | None = None) -> None:
     """The report; `probe` (probe_dict) is what `sslint probe` saw, written after the summary."""
-    summary = {severity: sum(1 for f in findings if f.severity == severity) for severity in ("error", "warning", "info")}
+    summary: dict[str, object] = {severity: sum(1 for f in findings if f.severity == severity)
+                                  for severity in ("error", "warning", "info")}
     summary.update({"findings": len(findings), "sites": sites, "configs": configs})
     whole = {"version": __version__, "findings": [], "summary": summary, **({"probe": probe} if probe else {})}
     document = json.dumps(whole, indent=2, ensure_ascii=False)

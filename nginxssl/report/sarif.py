@@ -93,7 +93,7 @@ def _text_replacement(old: str, lines: list[str], change: Change) -> dict:
     positions = _Positions(old)
     start_line, start_column = positions.at(start)
     end_line, end_column = positions.at(end)
-    replacement = {"deletedRegion": {"startLine": start_line, "startColumn": start_column,
+    replacement: dict[str, dict[str, object]] = {"deletedRegion": {"startLine": start_line, "startColumn": start_column,
                                      "endLine": end_line, "endColumn": end_column}}
     inserted = b"".join(change.lines).decode("utf-8")
     if inserted:
@@ -104,7 +104,7 @@ def _text_replacement(old: str, lines: list[str], change: Change) -> dict:
 def _binary_replacement(lines: list[bytes], change: Change) -> dict:
     start = sum(len(line) for line in lines[:change.start - 1])
     length = sum(len(line) for line in lines[change.start - 1:change.start - 1 + change.count])
-    replacement = {"deletedRegion": {"byteOffset": start, "byteLength": length}}
+    replacement: dict[str, dict[str, object]] = {"deletedRegion": {"byteOffset": start, "byteLength": length}}
     inserted = b"".join(change.lines)
     if inserted:
         replacement["insertedContent"] = {"binary": base64.b64encode(inserted).decode("ascii")}

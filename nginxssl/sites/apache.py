@@ -281,9 +281,10 @@ def _main_server(disk_paths: DiskPaths, server_level: tuple[Node, ...], base: di
     """
     engine = _engine(base)
     cert_nodes = base.get("sslcertificatefile", [])
-    anchor = (base.get("sslengine") or cert_nodes or [None])[-1]
-    if anchor is None:
+    written = base.get("sslengine") or cert_nodes
+    if not written:
         return None
+    anchor = written[-1]
     holder = Node("server", (), anchor.file, anchor.line, server_level)
     if engine == "on":
         site_listens = tuple(Listen(None, address, port, ssl=True) for address, port, _protocol in listens)

@@ -131,8 +131,8 @@ def _nginx_site(disk_paths: DiskPaths, server: Node, enclosing: _Enclosing) -> S
         directives[name] = nodes[-1]
 
     errors: list[tuple[Node, str]] = []
-    cert_nodes = own.get("ssl_certificate") or inherited.get("ssl_certificate", ())
-    key_nodes = own.get("ssl_certificate_key") or inherited.get("ssl_certificate_key", ())
+    cert_nodes = own.get("ssl_certificate") or inherited.get("ssl_certificate") or []
+    key_nodes = own.get("ssl_certificate_key") or inherited.get("ssl_certificate_key") or []
     certs = []
     for index, cert_node in enumerate(cert_nodes):
         if not cert_node.args:
@@ -145,7 +145,7 @@ def _nginx_site(disk_paths: DiskPaths, server: Node, enclosing: _Enclosing) -> S
             errors.append((cert_node, f'no "ssl_certificate_key" is defined for certificate "{cert.raw}"'))
         certs.append(CertRef(cert, key))
 
-    password_nodes = own.get("ssl_password_file") or inherited.get("ssl_password_file", ())
+    password_nodes = own.get("ssl_password_file") or inherited.get("ssl_password_file") or []
     password_files = tuple(_path_ref(disk_paths, node, node.args[0]) for node in password_nodes if node.args)
     trusted_node = directives.get("ssl_trusted_certificate")
     trusted = _path_ref(disk_paths, trusted_node, trusted_node.args[0]) if trusted_node and trusted_node.args else None
@@ -195,7 +195,7 @@ def nginx_sites(config: Config) -> tuple[Site, ...]:
             sites.append(replace(site, tls=True, names=(), listens=()))
     for node in config.nodes:
         if node.directive in ("http", "stream", "mail") and node.is_block:
-            servers_in(node.children, node.directive)
+            servers_in(node.children or (), node.directive)
     return tuple(sites)
 
 

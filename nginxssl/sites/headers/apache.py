@@ -5,14 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from nginxssl.model.headers import (
-    _APACHE_FORMAT,
-    UNKNOWN,
-    Header,
-    ResponseHeaders,
-    Scope,
-    Variables,
-)
+from nginxssl.model.headers import _APACHE_FORMAT, UNKNOWN, Header, ResponseHeaders, Scope, Variables
 from nginxssl.model.node import Node
 
 # Apache header values hold mod_headers' %{...}e specifiers: known only per request.

@@ -5,15 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from nginxssl.model.headers import (
-    CSP,
-    CSP_REPORT_ONLY,
-    HSTS,
-    UNKNOWN,
-    Header,
-    Resolution,
-    Variables,
-)
+from nginxssl.model.headers import CSP, CSP_REPORT_ONLY, HSTS, UNKNOWN, Header, Resolution, Variables
 
 
 def csp_directive_names(value: str) -> set[str]:
