@@ -606,3 +606,51 @@ def test_a_path_that_does_not_exist(tmp_path):
     dangling.symlink_to(missing)
     done = lint(dangling)
     assert done.returncode == 2 and "no such file" in done.stderr, done.stderr
+
+
+def _damaged(directory: Path, damage: str) -> Path:
+    """A self-signed a.test certificate damaged as the fuzzer found it (the signature no longer matters:
+    nginx never checks its own certificate's): "version" sets the version field to 3 (v4), "subject"
+    gives the subject's common name a BIT STRING tag."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a.test")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(5).not_valid_before(datetime.datetime(2025, 1, 1))
+            .not_valid_after(datetime.datetime(2027, 1, 1)).sign(key, hashes.SHA256()))
+    der = bytearray(cert.public_bytes(serialization.Encoding.DER))
+    if damage == "version":
+        der[der.index(bytes([0xA0, 0x03, 0x02, 0x01, 0x02])) + 4] = 3
+    else:
+        der[der.rindex(b"\x0c\x06a.test")] = 0x03
+    import base64
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "a.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bytes(der))
+                                      + b"-----END CERTIFICATE-----\n")
+    (directory / "a.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                        serialization.NoEncryption()))
+    (directory / "a.key").chmod(0o600)
+    return nginx_site(directory, "        ssl_certificate a.pem;\n        ssl_certificate_key a.key;\n")
+
+
+@pytest.mark.parametrize("damage, nginx_starts, says", [
+    ("version", True, "version field 3 (v4: only v1, v2 and v3 exist); nginx starts and serves it, but every client"),
+    ("subject", False, "`nginx -t` fails with 'cannot load certificate' and nginx will not start"),
+])
+def test_a_certificate_that_decodes_only_in_part_is_unloadable_not_a_traceback(tmp_path, damage, nginx_starts, says):
+    """Two certificates a fuzzer made: cryptography loads them lazily and failed deep in the chain analysis
+    (a traceback, exit 1). Now SSL003 says what nginx does with each, as `nginx -t` showed it."""
+    from judges import find_binary, nginx_test
+
+    conf = _damaged(tmp_path / damage, damage)
+    if find_binary("nginx"):
+        assert nginx_test(conf).ok is nginx_starts
+    done = lint(conf, "--select", "SSL003")
+    assert done.returncode == 1
+    [line] = lines_with(done.stdout, "SSL003")
+    assert says in line, line

@@ -16,7 +16,7 @@ from nginxssl.model.site import PathRef
 from nginxssl.pki.load import Material, cert_key_fingerprint
 
 _ABSENT = ("missing", "unreadable", "not-regular")
-_NOT_PEM = ("der", "pkcs12", "empty", "garbage", "too-large")
+_NOT_PEM = ("der", "pkcs12", "empty", "garbage", "too-large", "bad-version")
 
 # What the server prints when it cannot load a file of each role.
 _NGINX_LOAD_ERROR = {
@@ -46,6 +46,9 @@ _APACHE_T_REFUSES = ("missing", "not-regular", "empty")
 
 
 def _refuses(inputs: Inputs, reference: Reference, material: Material | None = None) -> str:
+    if material is not None and material.status == "bad-version":  # nginx -t passes (measured, nginx 1.22.1)
+        return (f"{inputs.wording} starts and serves it, but every client refuses a certificate that no X.509 "
+                "version describes (Chrome: ERR_CERT_INVALID; Firefox: SEC_ERROR_BAD_DER)")
     if inputs.config.server == "apache":
         if material is not None and material.status in _APACHE_T_REFUSES:
             return "`apache2 -t` fails (\"does not exist or is empty\") and apache2 will not start"

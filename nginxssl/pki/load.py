@@ -52,7 +52,9 @@ class Material:
     """What one file holds, or why it holds nothing usable."""
 
     path: str
-    status: str  # ok | missing | unreadable | not-regular | too-large | empty | der | pkcs12 | garbage
+    # ok | missing | unreadable | not-regular | too-large | empty | der | pkcs12 | garbage | bad-version
+    # (certificates with a version field above v3: the server loads them, no client accepts them)
+    status: str
     detail: str = ""
     certs: tuple[x509.Certificate, ...] = ()
     keys: tuple[PublicKey, ...] = ()
@@ -145,7 +147,10 @@ def _decode_pem(data: bytes, passwords: tuple[bytes, ...],
             if cert is None:
                 try:
                     cert = _certificate_of_block(block)
-                except ValueError as error:
+                except x509.InvalidVersion as error:
+                    broken.append(f"{label.decode()}: version field {error.parsed_version} (v{error.parsed_version + 1}: only v1, v2 and v3 exist)")
+                    continue
+                except (ValueError, TypeError) as error:
                     broken.append(f"{label.decode()}: {error}")
                     continue
                 known[block] = cert
@@ -162,7 +167,14 @@ def _decode_pem(data: bytes, passwords: tuple[bytes, ...],
 
 
 def _certificate_of_block(block: bytes) -> x509.Certificate:
-    return x509.load_pem_x509_certificate(block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE"))
+    """The certificate of a PEM block, or ValueError/TypeError/InvalidVersion. cryptography decodes
+    the names only when they are first read: a name that does not decode (nginx: 'PEM_read_bio_X509_AUX()
+    failed ... Field=subject') is refused here, as OpenSSL refuses it when it loads the file, not deep
+    inside the chain analysis. A version field above v3 never loads (InvalidVersion): nginx and
+    apache2 serve such a file, browsers refuse it."""
+    cert = x509.load_pem_x509_certificate(block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE"))
+    cert.subject, cert.issuer  # noqa: B018 (decoded for the exceptions, see above)
+    return cert
 
 
 def _decode_key(block: bytes, passwords: tuple[bytes, ...]) -> tuple[PublicKey | None, bool, str]:
@@ -246,7 +258,8 @@ class Loader:
         certs, keys, locked, broken = _decode_pem(data, passwords, self._certificates)
         if not certs and not keys and not locked:
             detail = "; ".join(broken) if broken else "holds PEM blocks but no certificate or private key"
-            return Material(path, "garbage", detail, broken_blocks=tuple(broken), **owner)
+            status = "bad-version" if broken and all(" version field " in entry for entry in broken) else "garbage"
+            return Material(path, status, detail, broken_blocks=tuple(broken), **owner)
         return Material(path, "ok", "", tuple(certs), tuple(keys), locked, tuple(broken), **owner)
 
     def block_of(self, cert: x509.Certificate) -> bytes | None:
