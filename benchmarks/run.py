@@ -87,7 +87,7 @@ def tools(tree: Path, main: Path, server: str, against: str | None = None) -> di
             found["nginx -t"] = [nginx, "-t", "-q", "-p", f"{tree}/", "-c", str(main)]
     else:
         found["sslint parser alone"] = [
-            sys.executable, "-c", f"from nginxssl.parse.apache import parse_apache; parse_apache({str(main)!r})"]
+            sys.executable, "-c", f"from nginxssl.parse.apache.reader import parse_apache; parse_apache({str(main)!r})"]
     found["sslint --version"] = [sslint, "--version"]
     return found
 

@@ -35,11 +35,8 @@ from nginxssl.cli import lint_app
 from nginxssl.discover.sniff import looks_like_apache
 from nginxssl.model.node import Config
 from nginxssl.model.site import Site
-from nginxssl.parse.apache.reader import (
-    fragment_server_root,
-    parse_apache,
-    service_defines,
-)
+from nginxssl.parse.apache.envvars import service_defines
+from nginxssl.parse.apache.reader import fragment_server_root, parse_apache
 from nginxssl.sites import sites_of
 from nginxssl.sites.apache import apache_sites
 

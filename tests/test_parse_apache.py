@@ -1,4 +1,4 @@
-"""sslint's Apache parser (nginxssl/parse/apache.py).
+"""sslint's Apache parser (nginxssl/parse/apache/: lexer, envvars, reader).
 
 Unit cases for each reading rule of httpd, the real `apache2 -t` as the judge
 where one is at hand, and the shared corpus (trees written by Debian, RHEL,
@@ -9,6 +9,7 @@ ground truth: certbot's compatibility trees carry the `apache2ctl -S` and
 
 from __future__ import annotations
 
+import ast
 import collections
 import os
 import re
@@ -26,12 +27,9 @@ from nginxssl.discover.sniff import logical_lines, looks_like_apache
 from nginxssl.discover.sysroot import MAX_CONFIG_BYTES
 from nginxssl.model.node import Config, Node, walk
 from nginxssl.parse.apache import reader as apache
-from nginxssl.parse.apache.reader import (
-    find_apache_main,
-    parse_apache,
-    read_envvars,
-    split_words,
-)
+from nginxssl.parse.apache.envvars import read_envvars
+from nginxssl.parse.apache.lexer import split_words
+from nginxssl.parse.apache.reader import find_apache_main, parse_apache
 
 CORPUS = Path("/work/shared/corpus")
 CERTBOT_APACHE = CORPUS / "certbot/certbot/src/certbot/_internal/tests/plugins/apache/testdata"
@@ -541,6 +539,33 @@ def test_define_overrides_envvars(tmp_path: Path) -> None:
     )
     assert args_of(config, "servername") == [("from-define",)]
     assert config.variables["A"] == "from-define"
+
+
+def test_an_unreadable_envvars_is_an_error_and_reading_goes_on(tmp_path: Path) -> None:
+    (tmp_path / "envvars").mkdir()
+    config = tree(tmp_path, {"apache2.conf": "ServerName ${APACHE_RUN_USER}\n"})
+    envvars = str(tmp_path / "envvars")
+    assert [(e.file, e.line, e.message) for e in config.errors] == [
+        (envvars, 1, f"cannot read {envvars}: is a directory, not a file")
+    ]
+    assert args_of(config, "servername") == [("${APACHE_RUN_USER}",)]  # unknown: kept as written
+    assert envvars not in config.files
+
+
+def test_the_apache_modules_import_one_way() -> None:
+    """lexer <- envvars <- reader: the lexer knows no variable and no file tree, envvars no tree."""
+    package = Path(apache.__file__).parent
+    may_import = {"__init__": set(), "lexer": set(), "envvars": {"lexer"}, "reader": {"lexer", "envvars"}}
+    assert {path.stem for path in package.glob("*.py")} == set(may_import)
+    for module, allowed in may_import.items():
+        imported = set()
+        for node in ast.walk(ast.parse((package / f"{module}.py").read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, (ast.Import, ast.ImportFrom)) else []
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                names = [f"{base}.{name}" for name in names]
+            imported |= {name.split(".")[3] for name in names if name.startswith("nginxssl.parse.apache.")}
+        assert imported <= allowed, (module, imported - allowed)
 
 
 def test_envvars_reader_expands_only_earlier_exports() -> None:

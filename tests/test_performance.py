@@ -232,7 +232,7 @@ def test_picklable_answers_hold_new_files():
 @hypothesis_settings(max_examples=500, deadline=None)
 @given(st.text(st.sampled_from("ab \t\u00a0\u2028\x0b\\\"'#<>"), max_size=30))
 def test_apache_words_split_fast_as_they_split_slowly(text):
-    from nginxssl.parse.apache.reader import _split_quoted, split_words
+    from nginxssl.parse.apache.lexer import _split_quoted, split_words
 
     assert split_words(text) == _split_quoted(text)
 

@@ -20,6 +20,13 @@ class SymlinkLoop(OSError):
     pass
 
 
+def describe(error: OSError) -> str:
+    """Why a file could not be read, in the words of strerror (a SymlinkLoop is ELOOP's)."""
+    if error.errno == errno.ELOOP or isinstance(error, SymlinkLoop):
+        return "too many levels of symbolic links"
+    return error.strerror or str(error)
+
+
 def to_disk(path: str, base: str, root: str | None) -> str:
     """The on-disk path of `path` as written in a config.
 

@@ -37,11 +37,8 @@ def parse(target: Target, root: str | None) -> Config:
     if root is not None:
         target = replace(target, path=main_under_root(target.path, root))
     if target.server == "apache":
-        from nginxssl.parse.apache.reader import (
-            fragment_server_root,
-            parse_apache,
-            service_defines,
-        )
+        from nginxssl.parse.apache.envvars import service_defines
+        from nginxssl.parse.apache.reader import fragment_server_root, parse_apache
 
         if target.fragment:  # a lone site file resolves paths against its tree's ServerRoot, if it has one
             return parse_apache(target.path, root=root, fragment=True, server_root=fragment_server_root(target.path))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from typing import NotRequired, TypedDict
 
 from nginxssl.discover.sysroot import (
     MAX_CONFIG_BYTES,
@@ -41,16 +42,26 @@ _MAIN_CONTEXTS = {"http", "events", "stream", "mail"}
 _WHERE = re.compile(r" in \S+:\d+$| in \S+$")
 
 
+class _Statement(TypedDict):
+    """One statement of crossplane's payload (`parsed` of each file), as its README documents it."""
+
+    directive: str  # "#" for a comment
+    line: int
+    args: list[str]
+    block: NotRequired[list[_Statement]]
+    comment: NotRequired[str]
+
+
 class _FileParse:
     __slots__ = ("nodes", "errors", "comments")
 
-    def __init__(self, nodes: tuple[Node, ...], errors: list[ParseError], comments: list[Comment]):
+    def __init__(self, nodes: tuple[Node, ...], errors: list[ParseError], comments: list[Comment]) -> None:
         self.nodes = nodes
         self.errors = errors
         self.comments = comments
 
 
-def _to_nodes(statements: list[dict], file: str, comments: list[Comment]) -> tuple[Node, ...]:
+def _to_nodes(statements: list[_Statement], file: str, comments: list[Comment]) -> tuple[Node, ...]:
     nodes = []
     for statement in statements:
         if statement["directive"] == "#":
@@ -90,7 +101,7 @@ def _parse_one(path: str) -> _FileParse:
             return _FileParse(plain[0], [], plain[1])
     # Only for files the plain reader declines (most runs never import it). crossplane opens the
     # file itself, a moment after the read above proved it regular.
-    import crossplane
+    import crossplane  # type: ignore[import-untyped]  # crossplane ships no type information (no py.typed)
 
     try:
         payload = crossplane.parse(
@@ -103,9 +114,9 @@ def _parse_one(path: str) -> _FileParse:
     nodes: tuple[Node, ...] = ()
     for parsed in payload["config"]:
         nodes = _to_nodes(parsed["parsed"], path, comments)
-        for error in parsed["errors"]:
-            message = _WHERE.sub("", str(error["error"]))
-            line = error.get("line")
+        for problem in parsed["errors"]:
+            message = _WHERE.sub("", str(problem["error"]))
+            line = problem.get("line")
             if not message:
                 # crossplane's token stream ran dry inside a statement: nginx says it like this
                 message = 'unexpected end of file, expecting ";" or "}"'

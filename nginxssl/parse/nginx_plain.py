@@ -176,12 +176,12 @@ def parse_plain(data: bytes, file: str) -> tuple[tuple[Node, ...], list[Comment]
                 return None  # crossplane ends the statement at `}` and leaves the block open
             directive = None
             args = []
-        else:
-            value = match.group(kind)
+        else:  # the one alternative left
+            value = match.group(_COMMENT)
             if directive is not None:
                 arg_comments.append(value[1:])
                 continue
-            start = match.start(kind)
+            start = match.start(_COMMENT)
             line += count("\n", counted, start)
             counted = start
             comments.append(Comment(file, line, value[1:]))

@@ -1,14 +1,17 @@
-"""Apache httpd configuration trees: sslint's own reader of apache2.conf / httpd.conf.
+"""Apache httpd configuration trees -> Config: sslint's own reader of apache2.conf / httpd.conf.
 
-This module owns everything httpd does while it *reads* its configuration,
-before any module acts on it: logical lines and continuations, comments, word
-splitting and quoting, `<Section>` nesting, `Include`/`IncludeOptional` with
-globs and directories, `Define`/`UnDefine` and `${VAR}` substitution (plus
-Debian's `envvars`), and the read-time conditionals `<IfModule>`,
-`<IfDefine>` and `<IfVersion>`, which are evaluated and spliced away so that
-later stages see the effective configuration, and mod_macro's `Use`, which is
-expanded in place (the `<Macro>` template itself is not configuration).
-Runtime conditionals (`<If>`, `<ElseIf>`, `<Else>`) stay as nodes.
+This module owns what httpd does with the statements of its files while it
+*reads* its configuration, before any module acts on it: which files it reads
+(`ServerRoot`, `Include`/`IncludeOptional` with globs and directories, each
+file lexed once however often it is included, loops and the include depth),
+the read-time conditionals, spliced away so that later stages see the
+effective configuration (`<IfModule>` follows LoadModule, `<IfDefine>` the
+Defines; `<IfVersion>`, `<IfFile>`, `<IfDirective>` and `<IfSection>` cannot
+be known from the files and keep their content), mod_macro's `Use`, which is
+expanded in place (the `<Macro>` template itself is not configuration), and
+the Nodes built from what remains. Runtime conditionals (`<If>`, `<ElseIf>`,
+`<Else>`) stay as nodes. The text of each file is lexer.py's (lines,
+comments, sections, words); variables, Defines and `-D` flags are envvars.py's.
 
 Every node names the file it was read from: the path as included (a Debian
 sites-enabled/ link keeps its name), or under `--root` the resolved on-disk
@@ -29,9 +32,10 @@ import stat
 import sys
 from dataclasses import dataclass, field
 
-from nginxssl.discover.sniff import logical_lines
-from nginxssl.discover.sysroot import SymlinkLoop, read_text, resolve_links, to_disk
+from nginxssl.discover.sysroot import describe, read_text, resolve_links, to_disk
 from nginxssl.model.node import Comment, Config, Node, ParseError
+from nginxssl.parse.apache.envvars import Envvars, Variables, envvars_beside
+from nginxssl.parse.apache.lexer import Item, Source, lex, split_words
 
 MAX_INCLUDE_DEPTH = 128  # httpd's own AP_MAX_INCLUDE_DEPTH
 # Statements read while expanding Include and Use, at most: this many plus a hundred times the
@@ -64,164 +68,10 @@ _READ_TIME_CONDITIONALS = frozenset({"ifmodule", "ifdefine", "ifversion", "iffil
 # No httpd directive has a name outside this shape; anything else (a path left
 # where a symlink should be, a byte-order mark) makes httpd stop with "Invalid command".
 _DIRECTIVE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
-_VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_PEM_BEGIN = re.compile(r"^[ \t]*-----BEGIN [A-Z0-9 ]+-----", re.MULTILINE)
 _SSLINT_TEMPORARY = re.compile(r"\.sslint-.*\.tmp\Z", re.DOTALL)  # fix/apply.py's TEMP_PREFIX, TEMP_SUFFIX
 
 
-# --------------------------------------------------------------------------- lexing
-
-
-@dataclass(slots=True)
-class _Item:
-    """One logical line of a file, before variable substitution.
-
-    For a plain directive `text` is the whole line; for a section it is what
-    stands between `<` and the last `>`, and `children` holds its body.
-    """
-
-    line: int
-    text: str
-    children: list["_Item"] | None = None
-    key: str = ""  # lower-cased section name as written, for matching the close
-    name: str = ""  # section name as written, for messages
-
-
-@dataclass(slots=True)
-class _Source:
-    """A file read once: its items, the nesting errors in it, its comments."""
-
-    path: str
-    items: list[_Item]
-    errors: list[ParseError]
-    comments: list[Comment]
-
-
-def split_words(text: str) -> list[str]:
-    """Split a line into words the way httpd's ap_getword_conf does.
-
-    Words are separated by whitespace; a word starting with a double or single
-    quote runs to the matching quote (the quotes are removed, `"a"b` is two
-    words). Inside a word a backslash escapes a backslash, and inside quotes
-    also the quote character; any other backslash is kept.
-    """
-    if '"' not in text and "'" not in text:
-        # No quoted word: the words are the runs of non-space characters, which str.split()
-        # finds (same whitespace as str.isspace) in C. Most lines take this way; the loop
-        # below cost 3 of the 8 s cProfile gave parse_apache on a 5,000-host tree.
-        words = text.split()
-        return [_unescape(word, "") for word in words] if "\\" in text else words
-    return _split_quoted(text)
-
-
-def _split_quoted(text: str) -> list[str]:
-    """split_words, a character at a time (any line; lines with quotes need it)."""
-    words = []
-    position = 0
-    length = len(text)
-    while True:
-        while position < length and text[position].isspace():
-            position += 1
-        if position >= length:
-            return words
-        quote = text[position]
-        if quote in "\"'":
-            end = position + 1
-            while end < length and text[end] != quote:
-                if text[end] == "\\" and end + 1 < length and text[end + 1] in (quote, "\\"):
-                    end += 2
-                else:
-                    end += 1
-            words.append(_unescape(text[position + 1 : end], quote))
-            position = end + 1
-        else:
-            end = position
-            while end < length and not text[end].isspace():
-                end += 1
-            words.append(_unescape(text[position:end], ""))
-            position = end
-
-
-def _unescape(span: str, quote: str) -> str:
-    if "\\" not in span:
-        return span
-    out = []
-    index = 0
-    while index < len(span):
-        char = span[index]
-        if char == "\\" and index + 1 < len(span) and (span[index + 1] == "\\" or (quote and span[index + 1] == quote)):
-            out.append(span[index + 1])
-            index += 2
-        else:
-            out.append(char)
-            index += 1
-    return "".join(out)
-
-
-def _structure(path: str, text: str) -> _Source:
-    """Build the section tree of one file; nesting errors are reported, not raised."""
-    pem = _PEM_BEGIN.search(text)
-    if pem:
-        # A key or certificate included by mistake: httpd stops at its first line; the lines
-        # after it are key material, which no message may quote.
-        line = text.count("\n", 0, pem.start()) + 1
-        return _Source(path, [], [ParseError(path, line, "holds PEM data (a certificate or private key), not "
-                                             "configuration; httpd stops with \"Invalid command '-----BEGIN'\"")], [])
-    root: list[_Item] = []
-    stack: list[_Item] = []
-    errors: list[ParseError] = []
-    comments: list[Comment] = []
-
-    def body() -> list[_Item]:
-        return stack[-1].children if stack else root  # type: ignore[return-value]
-
-    for line, content in logical_lines(text):
-        if content.startswith("#"):
-            comments.append(Comment(path, line, content[1:]))
-            continue
-        if content.startswith("</"):
-            close = re.match(r"</([^\s>]*)", content).group(1)  # type: ignore[union-attr]
-            if not content.endswith(">") or content[2 + len(close) :].strip() != ">":
-                errors.append(ParseError(path, line, f"</{close}> directive missing closing '>'"))
-            if not stack:
-                errors.append(ParseError(path, line, f"</{close}> without matching <{close}> section"))
-                continue
-            if close.lower() == stack[-1].key:
-                stack.pop()
-                continue
-            errors.append(ParseError(path, line, f"Expected </{stack[-1].name}> but saw </{close}>"))
-            # Recover the way a reader of the file would: if the close names an
-            # outer section, the inner ones were merely left unclosed.
-            keys = [open_section.key for open_section in stack]
-            if close.lower() in keys:
-                del stack[len(keys) - 1 - keys[::-1].index(close.lower()) :]
-            continue
-        if content.startswith("<") and len(content) > 1 and not content[1].isspace() and content[1] != ">":
-            end = content.rfind(">")
-            name = re.match(r"<([^\s>]*)", content).group(1)  # type: ignore[union-attr]
-            if end == -1:
-                errors.append(ParseError(path, line, f"<{name}> directive missing closing '>'"))
-                inner = content[1:]
-            else:
-                inner = content[1:end]  # text after the last '>' is ignored, as httpd does
-            section = _Item(line, inner, [], name.lower(), name)
-            body().append(section)
-            stack.append(section)
-            continue
-        body().append(_Item(line, content))
-    for open_section in reversed(stack):
-        errors.append(ParseError(path, open_section.line, f"<{open_section.name}> was not closed."))
-    return _Source(path, root, errors, comments)
-
-
 # --------------------------------------------------------------------------- files
-
-
-def _describe(error: OSError) -> str:
-    if error.errno == errno.ELOOP or isinstance(error, SymlinkLoop):
-        return "too many levels of symbolic links"
-    return error.strerror or str(error)
-
 
 
 def _has_wildcard(component: str) -> bool:
@@ -248,71 +98,6 @@ def _byte_order(name: str) -> bytes:
     return os.fsencode(name)  # httpd sorts with strcmp
 
 
-def read_envvars(text: str) -> dict[str, str]:
-    """Simple `export NAME=value` assignments of a Debian envvars shell file.
-
-    Nothing is executed: `$NAME` and `${NAME}` expand from earlier exports
-    (unknown names expand to nothing, as in the shell); values containing
-    command substitution are skipped.
-    """
-    values: dict[str, str] = {}
-    for raw in text.split("\n"):
-        match = re.match(r"\s*export\s+([A-Za-z_][A-Za-z0-9_]*)=(.*)", raw)
-        if not match:
-            continue
-        value = _shell_value(match.group(2), values)
-        if value is not None:
-            values[match.group(1)] = value
-    return values
-
-
-# What a backslash escapes inside "..." (POSIX); unquoted it escapes any character, inside '...' none.
-_DOUBLE_QUOTED_ESCAPES = frozenset('"\\$`')
-
-
-def _shell_value(text: str, known: dict[str, str]) -> str | None:
-    out = []
-    index = 0
-    quote = ""
-
-    def expand(at: int) -> int:
-        braced = re.match(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", text[at:])
-        if not braced:
-            out.append("$")
-            return at + 1
-        out.append(known.get(braced.group(1) or braced.group(2), ""))
-        return at + braced.end()
-
-    while index < len(text):
-        char = text[index]
-        if char == "`" or text.startswith("$(", index):
-            if quote != "'":
-                return None
-        if quote == "'":
-            if char == "'":
-                quote = ""
-            else:
-                out.append(char)
-            index += 1
-            continue
-        # Unquoted or inside "...": the same but for where the word ends and what a backslash escapes.
-        if not quote and (char.isspace() or char in ";&|"):
-            break  # (a `#` inside a word, `A=a#b`, is the shell's `#` too: a comment only starts a word)
-        following = text[index + 1 : index + 2]
-        if char == '"' or (char == "'" and not quote):
-            quote = "" if quote else char
-            index += 1
-        elif char == "\\" and following and (not quote or following in _DOUBLE_QUOTED_ESCAPES):
-            out.append(following)
-            index += 2
-        elif char == "$":
-            index = expand(index)
-        else:
-            out.append(char)
-            index += 1
-    return "".join(out)
-
-
 def module_names(identifier: str, filename: str = "") -> set[str]:
     """Every name `<IfModule>` accepts for a module: `ssl_module` and `mod_ssl.c`."""
     names = {identifier}
@@ -333,12 +118,12 @@ class _Macro:
 
     name: str
     params: tuple[str, ...]
-    items: list[_Item]
+    items: list[Item]
     file: str
     line: int
 
 
-def _expand_macro(items: list[_Item], values: dict[str, str]) -> list[_Item]:
+def _expand_macro(items: list[Item], values: dict[str, str]) -> list[Item]:
     """The body with every parameter replaced textually, as mod_macro does.
 
     Longer names are replaced first so `$domain` is not read as `$d` + `omain`;
@@ -350,7 +135,7 @@ def _expand_macro(items: list[_Item], values: dict[str, str]) -> list[_Item]:
         return pattern.sub(lambda match: values[match.group(0)], text) if values else text
 
     return [
-        _Item(
+        Item(
             item.line,
             replace(item.text),
             None if item.children is None else _expand_macro(item.children, values),
@@ -366,8 +151,7 @@ class _Pass:
     """What httpd knows at a given moment of reading: it changes line by line."""
 
     server_root: str
-    defines: set[str]
-    values: dict[str, str] = field(default_factory=dict)
+    variables: Variables
     modules: set[str] = field(default_factory=set)
     load_modules: int = 0
     files: list[str] = field(default_factory=list)
@@ -375,8 +159,7 @@ class _Pass:
     errors: list[ParseError] = field(default_factory=list)
     comments: list[Comment] = field(default_factory=list)
     stack: list[str] = field(default_factory=list)  # real paths being read
-    undefined: set[str] = field(default_factory=set)  # names removed by UnDefine
-    macros: dict[str, "_Macro"] = field(default_factory=dict)
+    macros: dict[str, _Macro] = field(default_factory=dict)
     expanding: list[str] = field(default_factory=list)  # macros being expanded
     statements: int = 0  # read while expanding, against INCLUDED_STATEMENTS
     stopped: bool = False  # the include budget ran out
@@ -401,13 +184,13 @@ class _Reader:
         self.server_root_override = server_root
         self.environment = environment
         self.assume_modules = assume_modules
-        self.sources: dict[str, _Source | OSError] = {}
+        self.sources: dict[str, Source | OSError] = {}
         self.statements = 0  # in the files read
         self.state = self._fresh()
 
     def _fresh(self) -> _Pass:
         start = self.server_root_override or os.path.dirname(self.main) or "."
-        return _Pass(server_root=start, defines=set(self.initial_defines))
+        return _Pass(server_root=start, variables=Variables(self.environment, set(self.initial_defines)))
 
     # one complete read of the tree
 
@@ -415,19 +198,21 @@ class _Reader:
         self.state = self._fresh()
         return self._file(self.main, None)
 
-    def _source(self, path: str, real: str) -> _Source | OSError:
-        if real not in self.sources:
-            try:
-                self.sources[real] = _structure(path, read_text(path))
-            except OSError as error:
-                self.sources[real] = error
-            else:
-                pending = [self.sources[real].items]
-                while pending:
-                    items = pending.pop()
-                    self.statements += len(items)
-                    pending.extend(item.children for item in items if item.children)
-        return self.sources[real]
+    def _source(self, path: str, real: str) -> Source | OSError:
+        if real in self.sources:
+            return self.sources[real]
+        try:
+            source = lex(path, read_text(path))
+        except OSError as error:
+            self.sources[real] = error
+            return error
+        self.sources[real] = source
+        pending = [source.items]
+        while pending:
+            items = pending.pop()
+            self.statements += len(items)
+            pending.extend(item.children for item in items if item.children)
+        return source
 
     def _file(self, path: str, site: tuple[str, int] | None) -> list[Node]:
         state = self.state
@@ -447,7 +232,7 @@ class _Reader:
             return []
         source = self._source(path, real)
         if isinstance(source, OSError):
-            self._error(site, path, f"Could not open configuration file {path}: {_describe(source)}")
+            self._error(site, path, f"Could not open configuration file {path}: {describe(source)}")
             return []
         if real not in state.reached:
             state.reached.add(real)
@@ -464,20 +249,6 @@ class _Reader:
         file, line = site if site else (path, 1)
         self.state.errors.append(ParseError(file, line, message))
 
-    def _substitute(self, text: str) -> str:
-        if "${" not in text:
-            return text
-
-        def value(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in self.state.values:
-                return self.state.values[name]
-            if name in self.environment:
-                return self.environment[name]
-            return match.group(0)  # httpd warns and keeps it literally
-
-        return _VARIABLE.sub(value, text)
-
     def _over_budget(self, file: str, line: int) -> bool:
         state = self.state
         limit = INCLUDED_STATEMENTS + INCLUDED_TIMES * self.statements
@@ -489,11 +260,11 @@ class _Reader:
                                            "(files or macros used over and over); sslint stops expanding them here"))
         return True
 
-    def _items(self, items: list[_Item], file: str) -> list[Node]:
+    def _items(self, items: list[Item], file: str) -> list[Node]:
         out: list[Node] = []
         self.state.statements += len(items)
         for item in items:
-            words = split_words(self._substitute(item.text))
+            words = split_words(self.state.variables.substitute(item.text))
             if item.children is None:
                 if words:
                     out.extend(self._directive(words, file, item.line))
@@ -527,16 +298,11 @@ class _Reader:
                 return []
             return self._include(args[0], name == "includeoptional", file, line)
         if name == "define" and args:
-            if len(args) > 2:
-                state.errors.append(ParseError(file, line, "Define takes one or two arguments"))
-            state.defines.add(args[0])
-            state.undefined.discard(args[0])
-            if len(args) >= 2:
-                state.values[args[0]] = args[1]
+            problem = state.variables.define(args)
+            if problem:
+                state.errors.append(ParseError(file, line, problem))
         elif name == "undefine" and args:
-            state.defines.discard(args[0])
-            state.values.pop(args[0], None)
-            state.undefined.add(args[0])
+            state.variables.undefine(args[0])
         elif name == "loadmodule" and args:
             state.load_modules += 1
             state.modules |= module_names(args[0], args[1] if len(args) > 1 else "")
@@ -551,7 +317,7 @@ class _Reader:
 
     # mod_macro
 
-    def _define_macro(self, args: tuple[str, ...], item: _Item, file: str) -> None:
+    def _define_macro(self, args: tuple[str, ...], item: Item, file: str) -> None:
         state = self.state
         if not self.assume_modules and not {"macro_module", "mod_macro.c"} & state.modules:
             state.errors.append(
@@ -606,7 +372,7 @@ class _Reader:
         try:
             candidate = to_disk(written, state.server_root, self.root)
         except OSError as error:
-            state.errors.append(ParseError(file, line, f"ServerRoot {written}: {_describe(error)}"))
+            state.errors.append(ParseError(file, line, f"ServerRoot {written}: {describe(error)}"))
             return
         if self.root is not None or not os.path.isabs(written):
             state.server_root = candidate
@@ -642,9 +408,8 @@ class _Reader:
         negated = args[0].startswith("!")
         subject = args[0][1:] if negated else args[0]
         if name == "ifdefine":
-            present = subject in self.state.defines
-            if not present and self.fragment and subject not in self.state.undefined:
-                present = True  # a lone file cannot know the -D flags: keep the positive branch
+            # a lone file cannot know its -D flags: keep the positive branch
+            present = self.state.variables.defined(subject, flags_unknown=self.fragment)
         elif self.assume_modules:
             present = True  # every module counts as loaded
         else:
@@ -676,7 +441,7 @@ class _Reader:
             fixed = "/".join(parts[:first_wild]) or ("/" if pattern.startswith("/") else ".")
             base = to_disk(fixed, self.state.server_root, self.root)
         except OSError as error:
-            problems.append(f"Could not open configuration file {pattern}: {_describe(error)}")
+            problems.append(f"Could not open configuration file {pattern}: {describe(error)}")
             return []
         return self._glob(base, [part for part in parts[first_wild:] if part], optional, problems, 0)
 
@@ -694,7 +459,7 @@ class _Reader:
             entries = os.listdir(directory)
         except OSError as error:
             if not optional:
-                problems.append(f"Include/IncludeOptional: Could not open directory {directory}: {_describe(error)}")
+                problems.append(f"Include/IncludeOptional: Could not open directory {directory}: {describe(error)}")
             return []
         names = sorted((name for name in entries if _matches(component, name)), key=_byte_order)
         if rest:
@@ -723,7 +488,7 @@ class _Reader:
         except OSError as error:
             if error.errno == errno.ENOENT and optional:
                 return []
-            problems.append(f"Could not open configuration file {path}: {_describe(error)}")
+            problems.append(f"Could not open configuration file {path}: {describe(error)}")
             return []
         if not stat.S_ISDIR(info.st_mode):
             return [path]
@@ -736,7 +501,7 @@ class _Reader:
             # (nginxssl/fix/apply.py): one a killed run left behind is not configuration.
             entries = sorted((name for name in os.listdir(path) if not _SSLINT_TEMPORARY.match(name)), key=_byte_order)
         except OSError as error:
-            problems.append(f"Could not open config directory {path}: {_describe(error)}")
+            problems.append(f"Could not open config directory {path}: {describe(error)}")
             return []
         found: list[str] = []
         for name in entries:
@@ -761,17 +526,8 @@ def parse_apache(
     `defines` are the names httpd gets with `-D`; `server_root` (an on-disk
     directory) overrides both the default and any `ServerRoot` directive.
     """
-    environment: dict[str, str] = {}
-    envvars_read: list[str] = []
-    errors: list[ParseError] = []
-    if not fragment:
-        envvars = os.path.join(os.path.dirname(main) or ".", "envvars")
-        if os.path.lexists(envvars):
-            try:
-                environment = read_envvars(read_text(envvars))
-                envvars_read.append(envvars)
-            except OSError as error:
-                errors.append(ParseError(envvars, 1, f"cannot read {envvars}: {_describe(error)}"))
+    envvars = Envvars({}) if fragment else envvars_beside(main)
+    errors = list(envvars.errors)
 
     reader = _Reader(
         main,
@@ -779,7 +535,7 @@ def parse_apache(
         fragment=fragment,
         defines=defines,
         server_root=server_root,
-        environment=environment,
+        environment=envvars.values,
         assume_modules=fragment,
     )
     try:
@@ -803,58 +559,12 @@ def parse_apache(
         fragment=fragment,
         prefix=state.server_root,
         nodes=tuple(nodes),
-        files=tuple(state.files + envvars_read),
+        files=(*state.files, *envvars.files),
         errors=tuple(unique_errors),
         comments=tuple(state.comments),
         root=root,
-        variables={**environment, **state.values},
+        variables=state.variables.in_effect(),
     )
-
-
-# Where distributions keep the `-D NAME` flags their service passes to httpd,
-# relative to the main config's directory, and the variable that holds them.
-_SERVICE_FLAGS = (
-    (os.path.join("..", "conf.d", "apache2"), "APACHE2_OPTS"),  # Gentoo: /etc/conf.d/apache2
-    (os.path.join("..", "..", "sysconfig", "httpd"), "OPTIONS"),  # RHEL/CentOS: /etc/sysconfig/httpd
-)
-_DEFINE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-def service_defines(main: str) -> tuple[tuple[str, ...], str | None]:
-    """The `-D NAME` flags the distribution's service file gives httpd, and that file.
-
-    Gentoo hides its SSL virtual hosts behind `<IfDefine SSL>`, switched on by
-    APACHE2_OPTS in /etc/conf.d/apache2; RHEL reads OPTIONS from
-    /etc/sysconfig/httpd. Only plain assignments are read, nothing is
-    executed, and only `-D NAME` / `-DNAME` words with a plain name count.
-    """
-    directory = os.path.dirname(os.path.abspath(main))
-    for relative, variable in _SERVICE_FLAGS:
-        path = os.path.normpath(os.path.join(directory, relative))
-        try:
-            text = read_text(path, limit=1024 * 1024)
-        except OSError:
-            continue
-        value = None
-        for raw in text.split("\n"):
-            match = re.match(rf"\s*(?:export\s+)?{variable}=(.*)", raw)
-            if match:
-                value = _shell_value(match.group(1), {})  # the last assignment wins, as in the shell
-        if value is None:
-            continue
-        words = value.split()
-        names = []
-        for index, word in enumerate(words):
-            if word == "-D" and index + 1 < len(words):
-                name = words[index + 1]
-            elif word.startswith("-D") and len(word) > 2:
-                name = word[2:]
-            else:
-                continue
-            if _DEFINE_NAME.match(name):
-                names.append(name)
-        return tuple(dict.fromkeys(names)), path
-    return (), None
 
 
 def fragment_server_root(path: str) -> str | None:
