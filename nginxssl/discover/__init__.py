@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from nginxssl.discover.sniff import looks_like_apache
 from nginxssl.discover.sysroot import readable_regular_file
 
-_NGINX_MAINS = ("nginx.conf",)
-_APACHE_MAINS = ("apache2.conf", "httpd.conf", os.path.join("conf", "httpd.conf"))
+# The main files of each server, as its packages install them; parse/ looks for the same names.
+NGINX_MAINS = ("nginx.conf",)
+APACHE_MAINS = ("apache2.conf", "httpd.conf", os.path.join("conf", "httpd.conf"))
 
 
 class UsageError(Exception):
@@ -22,19 +24,13 @@ class Target:
     fragment: bool | None  # None: decide from the file's contents (nginx)
 
 
-def _looks_like_apache(path: str) -> bool:
-    from nginxssl.discover.sniff import looks_like_apache
-
-    return looks_like_apache(path)
-
-
 def discover(path: str, server: str | None = None) -> Target:
     path = os.path.normpath(path)
     if not os.path.lexists(path):
         raise UsageError(f"{path}: no such file or directory")
     if os.path.isdir(path):
-        nginx = [os.path.join(path, name) for name in _NGINX_MAINS if os.path.isfile(os.path.join(path, name))]
-        apache = [os.path.join(path, name) for name in _APACHE_MAINS if os.path.isfile(os.path.join(path, name))]
+        nginx = [os.path.join(path, name) for name in NGINX_MAINS if os.path.isfile(os.path.join(path, name))]
+        apache = [os.path.join(path, name) for name in APACHE_MAINS if os.path.isfile(os.path.join(path, name))]
         if server == "nginx" or (server is None and nginx):
             if not nginx:
                 raise UsageError(f"{path}: no nginx.conf in this directory")
@@ -48,7 +44,7 @@ def discover(path: str, server: str | None = None) -> Target:
         raise UsageError(f"{path}: {problem}")
     name = os.path.basename(path)
     # apache2.conf / httpd.conf are Apache's by name, even when they hold nothing but an Include.
-    if server == "apache" or (server is None and (name in _APACHE_MAINS or _looks_like_apache(path))):
-        return Target(path, "apache", name not in _APACHE_MAINS)
+    if server == "apache" or (server is None and (name in APACHE_MAINS or looks_like_apache(path))):
+        return Target(path, "apache", name not in APACHE_MAINS)
     return Target(path, "nginx", None)
 

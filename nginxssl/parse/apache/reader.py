@@ -32,6 +32,7 @@ import stat
 import sys
 from dataclasses import dataclass, field
 
+from nginxssl.discover import APACHE_MAINS
 from nginxssl.discover.sysroot import describe, read_text, resolve_links, to_disk
 from nginxssl.model.node import Comment, Config, Node, ParseError
 from nginxssl.parse.apache.envvars import Envvars, Variables, envvars_beside
@@ -44,7 +45,6 @@ MAX_INCLUDE_DEPTH = 128  # httpd's own AP_MAX_INCLUDE_DEPTH
 INCLUDED_STATEMENTS = 50_000
 INCLUDED_TIMES = 100
 
-MAIN_NAMES = ("apache2.conf", "httpd.conf", os.path.join("conf", "httpd.conf"))
 
 # Modules compiled into Debian's apache2 (`apache2 -l`): they answer <IfModule>
 # without any LoadModule.
@@ -588,7 +588,7 @@ def fragment_server_root(path: str) -> str | None:
 
 def find_apache_main(directory: str) -> str | None:
     """apache2.conf, httpd.conf or conf/httpd.conf in `directory`, if there is one."""
-    for name in MAIN_NAMES:
+    for name in APACHE_MAINS:
         candidate = os.path.join(directory, name)
         try:
             if stat.S_ISREG(os.stat(candidate).st_mode):
