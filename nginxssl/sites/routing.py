@@ -34,6 +34,7 @@ from nginxssl.model.site import Listen, Site
 _NGINX_ANY4 = "0.0.0.0"
 _ANY6 = "[::]"
 _APACHE_ANY = "*"
+_DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -57,6 +58,8 @@ def socket_address(address: str, server: str = "nginx") -> str:
         return _APACHE_ANY if server == "apache" else _NGINX_ANY4
     if address.startswith("unix:"):
         return address
+    if _DOTTED_QUAD.fullmatch(address):  # nginx reads each part in decimal: 127.000.0.1 is 127.0.0.1
+        address = ".".join(str(int(part)) for part in address.split("."))
     try:
         parsed = ipaddress.ip_address(address.strip("[]"))
     except ValueError:
