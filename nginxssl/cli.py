@@ -446,11 +446,13 @@ def probe_command(
     """Compare the certificate a live endpoint serves with the one the configuration names for it (SSL601):
     one TLS handshake, to HOST only; exit 1 when they differ, 2 when the endpoint cannot be reached."""
     from nginxssl.catalogue import CatalogueError, catalogue
-    from nginxssl.checks.live import answers_on, choose_site, describe, endpoint_text, tls_ports
+    from nginxssl.checks.live import endpoint_text
     from nginxssl.engine.lint import at_or_above, parse
     from nginxssl.engine.lint import lint as run
     from nginxssl.engine.probe import ProbeError, parse_endpoint, probe
+    from nginxssl.pki.chain import describe
     from nginxssl.sites import sites_of
+    from nginxssl.sites.routing import answers_on, choose_site, tls_ports
 
     try:
         wanted = parse_endpoint(endpoint, servername)

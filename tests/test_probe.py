@@ -31,7 +31,7 @@ from judges import (
     served_chain_pem,
 )
 
-from nginxssl.checks.live import choose_site
+from nginxssl.sites.routing import choose_site
 from nginxssl.cli import commands_app
 from nginxssl.discover import discover
 from nginxssl.engine.lint import parse
@@ -456,7 +456,7 @@ def test_a_specific_address_has_its_own_server_blocks(tmp_path):
     assert on_address.site.name_list == ("b.test",) and on_address.socket == "192.0.2.7:443"
     assert "default server" in on_address.reason  # a.test lives on *:443, which 192.0.2.7 never reaches
     elsewhere = _choice(tmp_path, conf, "a.test", "198.51.100.1")
-    assert elsewhere.site.name_list == ("a.test",) and elsewhere.socket == "*:443"
+    assert elsewhere.site.name_list == ("a.test",) and elsewhere.socket == "0.0.0.0:443"  # as nginx writes it
 
 
 def test_no_tls_site_on_the_port_chooses_nothing(tmp_path):

@@ -21,7 +21,6 @@ from nginxssl.checks.served import (
     day,
     days,
     directive_name,
-    label,
     position,
     served,
     shown,
@@ -31,12 +30,12 @@ from nginxssl.pki.analyse import AIA
 from nginxssl.pki.chain import (
     ChainReport,
     Link,
-    common_name,
     days_left,
     is_ca,
     is_self_signed,
     issued,
-    name_text,
+    label,
+    subject_label,
 )
 
 BROWSER_UNTRUSTED = "NET::ERR_CERT_AUTHORITY_INVALID, Firefox SEC_ERROR_UNKNOWN_ISSUER"
@@ -47,10 +46,6 @@ def _in_use(inputs: Inputs) -> Iterator[Served]:
     for item in served(inputs):
         if item.tls:
             yield item
-
-
-def _name_label(name: x509.Name) -> str:
-    return f"'{common_name(name) or name_text(name)}'"
 
 
 def _certbot(item: Served) -> str:
@@ -117,7 +112,7 @@ def _untrusted_root_text(item: Served) -> tuple[str, str, str] | None:
         return None
     if report.unknown_root:
         top = report.path[-1]
-        issuer = _name_label(report.unresolved_issuer.issuer)
+        issuer = f"'{subject_label(report.unresolved_issuer.issuer)}'"
         where = "" if top.served else f" (found in {_source_text(item, top.origin)})"
         return (f"the chain of {label(report.leaf)} in {item.shown} ends at {label(top.cert)}{where}, issued by "
                 f"{issuer}, which is not in {_trust_text(item)}; browsers show {BROWSER_UNTRUSTED}. If "
@@ -264,7 +259,7 @@ def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
                 f"{_completion(item, report.missing, fix)}{_undecided(report)}"), fix)
         unresolved = report.unresolved_issuer
         if unresolved is not None and not report.unknown_root:  # found nowhere above the leaf itself
-            issuer = _name_label(unresolved.issuer)
+            issuer = f"'{subject_label(unresolved.issuer)}'"
             advice = []
             if chain.aia_urls and not inputs.settings.fetch:
                 advice.append(f"the certificate says its issuer can be downloaded from {chain.aia_urls[0]} "

@@ -33,11 +33,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from nginxssl.checks import Inputs
-from nginxssl.checks.served import Served, directive_name, label, served, shown
+from nginxssl.checks.served import Served, directive_name, served, shown
 from nginxssl.model.edits import DeleteLine, ExpectChain, NewFile, replace_args
 from nginxssl.model.finding import Fix
 from nginxssl.pki.analyse import served_key
-from nginxssl.pki.chain import ChainReport, is_ca, is_self_signed, name_text
+from nginxssl.pki.chain import ChainReport, is_ca, is_self_signed, label, name_text
 from nginxssl.pki.load import per_certificate
 from nginxssl.pki.trust import public_key_der
 

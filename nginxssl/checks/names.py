@@ -2,28 +2,36 @@
 
 SSL301/SSL302 compare every name of a TLS site with the subjectAltName of
 each certificate it serves (pki.names: RFC 6125, nginx's server_name forms;
-what cannot be decided is not reported). SSL303/SSL304 follow nginx's
-virtual-server selection: which server block answers a name on an
-address:port, and so which certificate the browser gets.
+what cannot be decided is not reported). SSL303/SSL304 ask sites/routing.py
+which server block answers a name on an address:port, and so which
+certificate the browser gets.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 from cryptography import x509
 
 from nginxssl.checks import Inputs, check
-from nginxssl.checks.served import label, served, shown
+from nginxssl.checks.served import served, shown
 from nginxssl.model.finding import Finding
 from nginxssl.model.node import Node
 from nginxssl.model.site import Listen, ServerName, Site
 from nginxssl.pki.analyse import served_key
-from nginxssl.pki.chain import common_name
+from nginxssl.pki.chain import common_name, label
 from nginxssl.pki.names import check_server_name, dns_names, has_san, san_names
 from nginxssl.sites.nginx import parse_listen
+from nginxssl.sites.routing import (
+    Socket,
+    dual_stack,
+    listen_socket,
+    reached,
+    routes,
+    tls_listens,
+    tls_sockets,
+)
 
 WRONG_NAME = "NET::ERR_CERT_COMMON_NAME_INVALID (Firefox: SSL_ERROR_BAD_CERT_DOMAIN)"
 _SHOWN_SANS = 6
@@ -131,88 +139,9 @@ def cert_no_san(inputs: Inputs) -> Iterator[Finding]:
 # ---------------------------------------------------------------- nginx virtual-server selection
 
 
-def _address(listen: Listen) -> str:
-    return "0.0.0.0" if listen.address in ("*", "0.0.0.0") else listen.address
-
-
-def _socket(listen: Listen) -> str:
-    return f"{_address(listen)}:{listen.port}" if listen.port is not None else listen.address
-
-
-def _ssl_on(site: Site) -> bool:
-    node = site.directives.get("ssl")
-    return node is not None and node.args[:1] == ("on",)
-
-
-def tls_listens(site: Site) -> tuple[Listen, ...]:
-    """The listens on which the site speaks TLS (all of them with the removed `ssl on;`)."""
-    if _ssl_on(site):
-        return site.listens
-    return tuple(listen for listen in site.listens if listen.ssl)
-
-
-def _http_tls_sites(inputs: Inputs) -> list[Site]:
-    return [site for site in inputs.sites if site.server == "nginx" and site.context == "http" and site.tls]
-
-
-def _nginx_matches(pattern: str, host: str) -> bool | None:
-    """Does nginx route `host` to a server_name `pattern`? None: a regex we cannot judge."""
-    if pattern.startswith("~"):
-        try:
-            return re.search(pattern[1:], host, re.IGNORECASE) is not None
-        except re.error:
-            return None
-    if pattern == host:
-        return True
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:])
-    if pattern.startswith("."):
-        return host == pattern[1:] or host.endswith(pattern)
-    if pattern.endswith(".*"):
-        return host.startswith(pattern[:-1])
-    return False
-
-
-@dataclass
-class _Socket:
-    """The TLS server blocks on one address:port, indexed the way nginx looks names up."""
-
-    sites: list[Site] = field(default_factory=list)
-    exact: set[str] = field(default_factory=set)
-    patterns: list[str] = field(default_factory=list)  # wildcards and regular expressions
-    default: Site | None = None
-
-    def add(self, site: Site, is_default: bool) -> None:
-        self.sites.append(site)
-        if is_default and self.default is None:
-            self.default = site
-        for name in site.name_list:
-            if name.startswith(("~", "*.", ".")) or name.endswith(".*"):
-                self.patterns.append(name)
-            else:
-                self.exact.add(name)
-
-    @property
-    def default_server(self) -> Site:
-        """The block marked default_server, else the first (nginx's rule)."""
-        return self.default or self.sites[0]
-
-    def answers(self, name: str) -> bool:
-        """Some block here answers `name` (for a wildcard plain name: one at least as broad)."""
-        if name in self.exact:
-            return True
-        for pattern in self.patterns:
-            if name.startswith("*."):
-                if pattern.startswith("~") or pattern in (name, name[1:]):
-                    return True
-                suffix = pattern[1:] if pattern.startswith("*.") else pattern
-                if pattern.startswith(("*.", ".")) and name[1:].endswith(suffix):
-                    return True
-                continue
-            verdict = _nginx_matches(pattern, name)
-            if verdict is None or verdict:
-                return True
-        return False
+def _http_sites(inputs: Inputs) -> list[Site]:
+    """nginx's http server blocks that name certificates or speak TLS (the ones routing can place)."""
+    return [site for site in inputs.sites if site.server == "nginx" and site.context == "http"]
 
 
 @dataclass(frozen=True)
@@ -241,45 +170,25 @@ def _plain_servers(inputs: Inputs, tls_nodes: set[int]) -> Iterator[_PlainServer
             yield _PlainServer(server, names, listens)
 
 
-def _https_socket(plain: Listen, by_socket: dict[str, _Socket]) -> str | None:
-    """The TLS socket https://<name>/ reaches when <name> resolves to the plain listen's address."""
-    if plain.port != 80:
-        return None
-    address = _address(plain)
-    exact = f"{address}:443"
-    if exact in by_socket:
-        return exact
-    wildcard = "[::]:443" if address.startswith("[") else "0.0.0.0:443"
-    if address not in ("0.0.0.0", "[::]") and wildcard in by_socket:
-        return wildcard
-    return None  # a wildcard plain listen with TLS only on specific addresses: cannot tell which
-
-
 @check("SSL303")
 def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
     if inputs.config.server != "nginx":
         return
-    tls_sites = _http_tls_sites(inputs)
-    plain_servers = list(_plain_servers(inputs, {id(site.node) for site in tls_sites}))
-    if not plain_servers:
-        return  # no plain-HTTP server block: no name can fall to a TLS default
-    by_socket: dict[str, _Socket] = {}
-    for site in tls_sites:
-        listens: dict[str, bool] = {}
-        for listen in tls_listens(site):
-            listens[_socket(listen)] = listens.get(_socket(listen), False) or listen.default_server
-        for socket, is_default in listens.items():
-            by_socket.setdefault(socket, _Socket()).add(site, is_default)
-    if not by_socket:
-        return
+    http_sites = _http_sites(inputs)
+    table = routes(http_sites)
+    tls_nodes = {id(site.node) for servers in table.values() for site in servers.sites}
+    plain_servers = list(_plain_servers(inputs, tls_nodes))
+    if not plain_servers or not table:
+        return  # no plain-HTTP server block, or no TLS socket: no name can fall to a TLS default
+    taking_ipv4 = dual_stack(http_sites)
     leaves_of: dict[int, list[x509.Certificate]] = {}
     for plain in plain_servers:
         for listen in plain.listens:
-            socket = _https_socket(listen, by_socket)
-            if socket is None:
-                continue
-            tls = by_socket[socket]
-            default = tls.default_server
+            # https://<name>/ for a name served on <address>:80 reaches the TLS socket <address>:443
+            tls = reached(table, listen.address, 443, taking_ipv4) if listen.port == 80 else None
+            if tls is None:
+                continue  # also: a wildcard plain listen with TLS only on specific addresses (cannot tell which)
+            default = tls.default
             if id(default) not in leaves_of:
                 leaves_of[id(default)] = [leaf for leaf, _path in _site_chains(inputs, default)]
             leaves = leaves_of[id(default)]
@@ -299,7 +208,7 @@ def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
                     entry.node.line if entry.node else plain.node.line, (
                         f"{name} is served only over plain HTTP ({listen.socket}); https://{name}/ — where a "
                         f"redirect, HSTS or a typed https:// sends visitors — is answered by the default TLS "
-                        f"server for {socket} ({default.label} at {default.file}:{default.line}), whose "
+                        f"server for {tls.socket} ({default.label} at {default.file}:{default.line}), whose "
                         f"certificate {label(leaf)} names {_sans_text(san_names(leaf))}, not {name}: browsers "
                         f"show {WRONG_NAME}; fix: serve {name} from a TLS server block with a certificate that "
                         f"covers it, or stop sending visitors to https://{name}/"),
@@ -310,10 +219,13 @@ def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
 def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
     if inputs.config.server != "nginx":
         return
-    claimed: dict[tuple[str, str], Site] = {}
-    reported: set[tuple[int, str, str]] = set()
-    for site in _http_tls_sites(inputs):
-        sockets = list(dict.fromkeys(_socket(listen) for listen in tls_listens(site)))
+    claimed: dict[tuple[Socket, str], Site] = {}
+    reported: set[tuple[int, Socket, str]] = set()
+    http_sites = _http_sites(inputs)
+    shared = tls_sockets(http_sites)  # a plain `listen 443` on a socket another block made TLS counts
+    for site in http_sites:
+        sockets = list(dict.fromkeys(listen_socket(listen) for listen in tls_listens(site, shared)
+                                     if not listen.address.startswith("unix:")))
         for entry in site.names:
             name = entry.name
             if name.startswith("~"):

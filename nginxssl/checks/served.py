@@ -12,15 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterator
 
-from cryptography import x509
-
 from nginxssl.checks import Inputs
 from nginxssl.checks.references import spelled
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.site import CertRef, PathRef, Site
 from nginxssl.pki.analyse import ServedChain, served_key
-from nginxssl.pki.chain import common_name, name_text
-from nginxssl.pki.load import per_certificate
 from nginxssl.sites import names_of
 
 
@@ -88,12 +84,6 @@ def shown(ref: PathRef) -> str:
     if ref.path and os.path.normpath(ref.raw) != os.path.normpath(ref.path):
         return f'"{ref.raw}" ({ref.path})'
     return f'"{ref.raw}"'
-
-
-@per_certificate  # the same leaf and intermediates are named in thousands of messages
-def label(cert: x509.Certificate) -> str:
-    """A certificate as an admin names it: its CN, else its whole subject."""
-    return f"'{common_name(cert.subject) or name_text(cert.subject)}'"
 
 
 def day(moment: datetime) -> str:

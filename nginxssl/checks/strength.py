@@ -18,8 +18,9 @@ from __future__ import annotations
 from typing import Iterator
 
 from nginxssl.checks import Inputs, check
-from nginxssl.checks.served import Served, label, position, served
+from nginxssl.checks.served import Served, position, served
 from nginxssl.model.finding import Finding
+from nginxssl.pki.chain import label
 
 _LEVEL2 = "OpenSSL 3 at security level 2 (the default on Debian 12, Ubuntu 22.04, RHEL 9)"
 _OPENSSL_MIN_BITS = {"RSA": 2048, "DSA": 2048, "EC": 224}  # 112-bit security

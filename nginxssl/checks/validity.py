@@ -9,9 +9,9 @@ from typing import Callable, Iterator
 from cryptography import x509
 
 from nginxssl.checks import Inputs, check
-from nginxssl.checks.served import Served, browser_reloads, day, days, label, served
+from nginxssl.checks.served import Served, browser_reloads, day, days, served
 from nginxssl.model.finding import Finding
-from nginxssl.pki.chain import days_left, is_expired, is_not_yet_valid
+from nginxssl.pki.chain import days_left, is_expired, is_not_yet_valid, label
 
 _LETSENCRYPT = re.compile(r"/letsencrypt/(?:live|archive)/([^/]+)/")
 

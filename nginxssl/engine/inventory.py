@@ -43,7 +43,7 @@ from nginxssl.model.inventory import (
 from nginxssl.model.site import CertRef, PathRef, Site
 from nginxssl.pki import names
 from nginxssl.pki.analyse import ServedChain, ServedKey, served_key
-from nginxssl.pki.chain import ChainReport, common_name, days_left, key_description, name_text, validity
+from nginxssl.pki.chain import ChainReport, days_left, key_description, name_text, subject_label, validity
 from nginxssl.pki.load import Material, cert_fingerprint
 
 
@@ -68,10 +68,6 @@ def chain_problems(report: ChainReport) -> tuple[str, ...]:
     return tuple(status for status, applies in verdicts if applies)
 
 
-def _label(name: x509.Name) -> str:
-    return common_name(name) or name_text(name)
-
-
 def chain_state(chain: ServedChain, pair: CertRef, material: Mapping[str, Material], prefix: str | None,
                 shown: Callable[[str], str]) -> ChainState:
     report = chain.report
@@ -87,10 +83,10 @@ def chain_state(chain: ServedChain, pair: CertRef, material: Mapping[str, Materi
         chain_file=_written(pair.chain, prefix, shown) if pair.chain is not None and pair.chain.path else None,
         certificates=len(report.served),
         order_ok=report.order_ok,
-        missing=tuple(_label(link.cert.subject) for link in report.missing),
+        missing=tuple(subject_label(link.cert.subject) for link in report.missing),
         unresolved_issuer=name_text(report.unresolved_issuer.issuer) if report.unresolved_issuer else None,
-        anchor=_label(report.anchor.subject) if report.anchor is not None else None,
-        untrusted_root=_label(report.untrusted_root.cert.subject) if report.untrusted_root is not None else None,
+        anchor=subject_label(report.anchor.subject) if report.anchor is not None else None,
+        untrusted_root=subject_label(report.untrusted_root.cert.subject) if report.untrusted_root is not None else None,
         key_matches=key_matches,
         verified=report.verified,
     )
@@ -129,7 +125,7 @@ def certificate_fields(leaf: x509.Certificate, now: datetime, expiry_days: int) 
         "subject": name_text(leaf.subject),
         "names": names.san_names(leaf),
         "issuer": name_text(leaf.issuer),
-        "issuer_label": _label(leaf.issuer),
+        "issuer_label": subject_label(leaf.issuer),
         "key_type": described[0] if described else None,
         "key_bits": described[1] if described else None,
         "not_before": leaf.not_valid_before_utc,

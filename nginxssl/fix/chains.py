@@ -23,10 +23,9 @@ from cryptography.utils import CryptographyDeprecationWarning
 from nginxssl.model.edits import ExpectChain, FilePlan
 from nginxssl.pki.analyse import trust_store
 from nginxssl.pki.chain import (
-    common_name,
     is_self_signed,
     issued,
-    name_text,
+    label,
     verification_name,
     verify,
 )
@@ -34,10 +33,6 @@ from nginxssl.pki.load import Loader
 from nginxssl.pki.trust import TrustStoreError, public_key_der
 
 MAX_CHAIN_BYTES = 1024 * 1024
-
-
-def _label(cert: x509.Certificate) -> str:
-    return f"'{common_name(cert.subject) or name_text(cert.subject)}'"
 
 
 def _content(promise: ExpectChain, plans: dict[str, FilePlan]) -> bytes | None:
@@ -81,14 +76,14 @@ def _broken(promise: ExpectChain, plans: dict[str, FilePlan], loader: Loader) ->
         return f"{where} holds something besides certificates"
     leaf = certs[0]
     if public_key_der(leaf) != promise.key_spki:
-        return f"the first certificate of {where}, {_label(leaf)}, does not match the key the site uses"
+        return f"the first certificate of {where}, {label(leaf)}, does not match the key the site uses"
     if promise.key_path is not None:
         held = loader.load(promise.key_path)
         if held.usable and held.keys:
             key = held.keys[0].key.public_bytes(serialization.Encoding.DER,
                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
             if key != promise.key_spki:
-                return f"the key in {promise.key_path} is not the key of {_label(leaf)}"
+                return f"the key in {promise.key_path} is not the key of {label(leaf)}"
         elif not held.locked_keys:  # an encrypted key cannot be opened here; its public half was compared above
             return f"{promise.key_path} holds no private key"
     ders = [cert.public_bytes(serialization.Encoding.DER) for cert in certs]
@@ -96,10 +91,10 @@ def _broken(promise: ExpectChain, plans: dict[str, FilePlan], loader: Loader) ->
         return f"{where} holds the same certificate twice"
     for below, above in zip(certs, certs[1:]):
         if not issued(above, below):
-            return f"in {where}, {_label(above)} did not issue {_label(below)}"
+            return f"in {where}, {label(above)} did not issue {label(below)}"
     for cert in certs[1:]:
         if is_self_signed(cert):
-            return f"{where} holds the root {_label(cert)}"
+            return f"{where} holds the root {label(cert)}"
     try:
         trust = trust_store(tuple(promise.ca_files), promise.system_trust)
     except TrustStoreError as error:

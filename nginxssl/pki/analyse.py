@@ -56,12 +56,11 @@ from nginxssl.pki.chain import (
     MAX_PATH_LENGTH,
     Candidate,
     ChainReport,
-    common_name,
     diagnose,
     is_ca,
     is_self_signed,
     issued,
-    name_text,
+    subject_label,
 )
 from nginxssl.pki.load import Loader, Material, per_certificate
 from nginxssl.pki.trust import (
@@ -568,7 +567,7 @@ class ChainAnalyser:
                         break
                     urls = ca_issuers_urls(unresolved.subject)
                     if not urls:
-                        fetch_notes.append(f"{_label(unresolved.subject)} names no caIssuers URL to fetch")
+                        fetch_notes.append(f"{subject_label(unresolved.subject.subject)} names no caIssuers URL to fetch")
                         break
                     added = False
                     for url in urls:
@@ -713,7 +712,4 @@ def _auto_chain(leaf: x509.Certificate, store: list[x509.Certificate]) -> tuple[
         chain.append(issuer)
     return tuple(chain)
 
-
-def _label(cert: x509.Certificate) -> str:
-    return common_name(cert.subject) or name_text(cert.subject)
 

@@ -234,6 +234,28 @@ def common_name(name: x509.Name) -> str | None:
     return str(values[0].value) if values else None
 
 
+# The one way sslint names a certificate, in messages, reports and inventories alike.
+
+
+def subject_label(name: x509.Name) -> str:
+    """A subject or issuer as an admin names it: its CN, else the whole name."""
+    return common_name(name) or name_text(name)
+
+
+@per_certificate  # the same leaf and intermediates are named in thousands of messages
+def label(cert: x509.Certificate) -> str:
+    """A certificate in a message: its subject_label, quoted."""
+    return f"'{subject_label(cert.subject)}'"
+
+
+def describe(cert: x509.Certificate) -> str:
+    """A certificate as `openssl x509 -noout -subject -serial -enddate -fingerprint` would let one find it."""
+    digest = cert.fingerprint(hashes.SHA256()).hex().upper()
+    fingerprint = ":".join(digest[index:index + 2] for index in range(0, 16, 2)) + "…"
+    return (f"{label(cert)} (serial {cert.serial_number:X}, issued by '{subject_label(cert.issuer)}', "
+            f"SHA-256 {fingerprint}, not after {cert.not_valid_after_utc:%Y-%m-%d})")
+
+
 def _utc(now: datetime) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
 

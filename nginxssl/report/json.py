@@ -18,8 +18,8 @@ from nginxssl.model.finding import Finding
 from nginxssl.model.inventory import CertificateRow
 
 if TYPE_CHECKING:
-    from nginxssl.checks.live import Choice
     from nginxssl.model.probe import Probe
+    from nginxssl.sites.routing import Choice
 
 _EMPTY_FINDINGS = '\n  "findings": [],\n'
 

@@ -116,8 +116,8 @@ def _nginx_site(disk_paths: DiskPaths, server: Node, enclosing: _Enclosing) -> S
             listens.append(listen)
             tls = tls or listen.ssl or listen.quic
         elif directive == "server_name":
-            for arg in child.args:
-                names.append(ServerName(arg.lower(), child))
+            for arg in child.args:  # nginx lowercases names but keeps a regex as written (`\D` is not `\d`)
+                names.append(ServerName(arg if arg.startswith("~") else arg.lower(), child))
         elif directive in _INHERITED:
             own.setdefault(directive, []).append(child)
     if not listens and context == "http":

@@ -1,17 +1,335 @@
-"""Which server block or virtual host answers a name on a socket: one model for both servers."""
+"""Which server block or virtual host answers a name on a socket: one model for both servers.
+
+Every rule and command that asks "who answers https://NAME/ here" asks this module
+(SSL303/SSL304, `sslint probe`, the TLS-socket questions of SSL504 and the header rules):
+
+- a socket is keyed one way, `Socket`, its address normalised as the server prints it
+  (nginx: `listen 443`, `*:443` and `0.0.0.0:443` are all 0.0.0.0:443, `[0::0]` is [::];
+  Apache: `*` and `_default_` are one);
+- nginx makes a socket TLS for every server on it when one of them writes `ssl`;
+- the sites of a socket in config order, its default (nginx: `default_server`, else the
+  first; Apache: the first <VirtualHost> for the address), and the site a name reaches:
+  nginx's order (exact, longest leading wildcard, longest trailing wildcard, first regular
+  expression; names lowercased, a regex caseless when it holds a capital, as
+  ngx_http_core_server_name compiles it), Apache's (the first vhost whose ServerName, then
+  ServerAlias, then wildcard ServerAlias matches, case-insensitively, as mod_ssl's
+  ssl_find_vhost does);
+- which socket a connection to an address reaches: the one bound to that address, else the
+  wildcard of its family (nginx's [::] takes IPv4 only with `ipv6only=off`; Apache's `*`
+  takes both).
+
+tests/test_routing.py holds each point against the real nginx and apache2.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from nginxssl.model.probe import Probe
 from nginxssl.model.site import Listen, Site
 
+_NGINX_ANY4 = "0.0.0.0"
+_ANY6 = "[::]"
+_APACHE_ANY = "*"
+_DOTTED_QUAD = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
-def listen_socket(listen: Listen) -> tuple[str, int | None]:
-    """The socket a listen binds, as nginx groups them (`443` and `0.0.0.0:443` are one)."""
-    return ("*" if listen.address in ("*", "0.0.0.0") else listen.address), listen.port
+
+@dataclass(frozen=True, slots=True, order=True)
+class Socket:
+    """An address:port a server listens on, written as the server itself writes it in its messages."""
+
+    address: str  # "0.0.0.0", "[::]", "127.0.0.1", "[::1]", "*" (Apache), "unix:/path", a host name
+    port: int | None
+
+    def __str__(self) -> str:
+        return f"{self.address}:{self.port}" if self.port is not None else self.address
+
+    @property
+    def wildcard(self) -> bool:
+        return self.address in (_NGINX_ANY4, _ANY6, _APACHE_ANY)
 
 
-def tls_sockets(sites: tuple[Site, ...]) -> set[tuple[str, int | None]]:
+def socket_address(address: str, server: str = "nginx") -> str:
+    """An address as written in `listen` or <VirtualHost>, normalised (see Socket.address)."""
+    if address in ("*", "0.0.0.0", "", "_default_") or address.lower() == "_default_":
+        return _APACHE_ANY if server == "apache" else _NGINX_ANY4
+    if address.startswith("unix:"):
+        return address
+    if _DOTTED_QUAD.fullmatch(address):  # nginx reads each part in decimal: 127.000.0.1 is 127.0.0.1
+        address = ".".join(str(int(part)) for part in address.split("."))
+    try:
+        parsed = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return address.lower()  # a host name: the server resolves it at start-up
+    if parsed.version == 6:
+        if parsed == ipaddress.IPv6Address("::") and server == "apache":
+            return _APACHE_ANY
+        return f"[{parsed.compressed}]"
+    return _APACHE_ANY if parsed == ipaddress.IPv4Address("0.0.0.0") and server == "apache" else str(parsed)
+
+
+def listen_socket(listen: Listen, server: str = "nginx") -> Socket:
+    """The socket a listen binds, as the server groups them."""
+    return Socket(socket_address(listen.address, server), listen.port)
+
+
+def tls_sockets(sites: Iterable[Site]) -> set[Socket]:
     """nginx keeps `ssl` per listening socket: one server's `listen 443 ssl` makes *:443 TLS for
     every server on it, including ones that wrote a plain `listen 443`."""
     return {listen_socket(listen) for site in sites if site.server == "nginx" and site.context == "http"
             for listen in site.listens if listen.ssl}
+
+
+def _ssl_on(site: Site) -> bool:
+    node = site.directives.get("ssl")
+    return node is not None and node.args[:1] == ("on",)
+
+
+def tls_listens(site: Site, shared: set[Socket] | frozenset[Socket] = frozenset()) -> tuple[Listen, ...]:
+    """The listens on which the site speaks TLS: its `ssl` ones, all of them with the removed
+    `ssl on;`, and (nginx) its plain ones on a socket `shared` (tls_sockets) made TLS."""
+    if site.server == "nginx" and _ssl_on(site):
+        return site.listens
+    if site.server != "nginx" or not shared:
+        return tuple(listen for listen in site.listens if listen.ssl)
+    return tuple(listen for listen in site.listens if listen.ssl or listen_socket(listen) in shared)
+
+
+def _tcp(listen: Listen) -> bool:
+    return not listen.address.startswith("unix:") and not (listen.quic and not listen.ssl)
+
+
+def tls_ports(sites: tuple[Site, ...]) -> list[int]:
+    """The TCP ports some site speaks TLS on, to say what could be probed instead."""
+    shared = tls_sockets(sites)
+    return sorted({listen.port for site in sites if site.context != "snippet"
+                   for listen in tls_listens(site, shared) if listen.port is not None and _tcp(listen)})
+
+
+# ---------------------------------------------------------------- who a site is, in a message
+
+
+def who(site: Site) -> str:
+    """A site as the admin finds it: `server block a.test (/etc/nginx/sites/a:3)`."""
+    kind = "<VirtualHost>" if site.server == "apache" and site.context == "virtualhost" else (
+        "the Apache server config" if site.server == "apache" else "server block")
+    names = site.name_list
+    title = f" {names[0]}" if names and kind != "the Apache server config" else ""
+    return f"{kind}{title} ({site.file}:{site.line})"
+
+
+# ---------------------------------------------------------------- names
+
+
+def _nginx_regex(pattern: str) -> re.Pattern[str] | None:
+    """A `~regex` server_name compiled as nginx does: caseless when it holds a capital letter
+    (nginx matches the lowercased host against it either way). None: Python cannot read it."""
+    body = pattern[1:]
+    try:
+        return re.compile(body, re.IGNORECASE if any("A" <= char <= "Z" for char in body) else 0)
+    except re.error:
+        return None
+
+
+def _apache_wildcard(pattern: str, name: str) -> bool:
+    """ap_strcasecmp_match: `*` any run of characters, `?` one, nothing else special."""
+    parts = (".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
+    return re.fullmatch("".join(parts), name, re.IGNORECASE | re.DOTALL) is not None
+
+
+@dataclass(frozen=True)
+class Servers:
+    """The sites answering on one socket, in config order, and the one that answers unknown names."""
+
+    socket: Socket
+    sites: tuple[Site, ...]
+    default: Site
+    flagged: bool  # nginx: the default is marked default_server (else it is the first)
+
+    @property
+    def server(self) -> str:
+        return self.default.server
+
+    def regexes(self) -> list[tuple[Site, str, re.Pattern[str] | None]]:
+        return [(site, pattern, _nginx_regex(pattern)) for site in self.sites for pattern in site.name_list
+                if pattern.startswith("~")]
+
+    def match(self, name: str) -> tuple[Site, str] | None:
+        """The site `name` (an SNI or Host name) reaches by name, and how; None: the default answers."""
+        name = name.lower()
+        return self._apache_match(name) if self.server == "apache" else self._nginx_match(name)
+
+    def _nginx_match(self, name: str) -> tuple[Site, str] | None:
+        for site in self.sites:
+            if name in site.name_list:
+                return site, f"server_name {name}"
+        best: tuple[int, Site, str] | None = None
+        for site in self.sites:
+            for pattern in site.name_list:
+                if pattern.startswith("*."):
+                    suffix = pattern[1:]
+                    matched = name.endswith(suffix) and len(name) > len(suffix)
+                elif pattern.startswith(".") and len(pattern) > 1:
+                    suffix = pattern
+                    matched = name == pattern[1:] or name.endswith(pattern)
+                else:
+                    continue
+                if matched and (best is None or len(suffix) > best[0]):
+                    best = (len(suffix), site, f"server_name {pattern} (the longest wildcard matching {name})")
+        if best is not None:
+            return best[1], best[2]
+        for site in self.sites:
+            for pattern in site.name_list:
+                if pattern.endswith(".*") and not pattern.startswith("~") and name.startswith(pattern[:-1]):
+                    if best is None or len(pattern) > best[0]:
+                        best = (len(pattern), site, f"server_name {pattern} (the longest trailing wildcard "
+                                                    f"matching {name})")
+        if best is not None:
+            return best[1], best[2]
+        for site, pattern, regex in self.regexes():
+            if regex is not None and regex.search(name):
+                return site, f"server_name {pattern} (the first regular expression matching {name})"
+        return None
+
+    def _apache_match(self, name: str) -> tuple[Site, str] | None:
+        for site in self.sites:
+            entries = [entry for entry in site.names if entry.name]
+            aliases = [entry for entry in entries if entry.node is not None and entry.node.directive == "serveralias"]
+            server_names = [entry for entry in entries if entry not in aliases]
+            for entry in server_names:
+                if entry.name == name:
+                    return site, f"ServerName {entry.name}"
+            for entry in aliases:
+                if entry.name == name:
+                    return site, f"ServerAlias {entry.name}"
+            for entry in aliases:
+                if ("*" in entry.name or "?" in entry.name) and _apache_wildcard(entry.name, name):
+                    return site, f"ServerAlias {entry.name}"
+        return None
+
+    def answers(self, name: str) -> bool:
+        """Some site here answers `name` by name, or may (a regex Python cannot read); for a wildcard
+        `*.x`: some site answers every name it stands for."""
+        if not name.startswith("*."):
+            return self.match(name) is not None or any(regex is None for _site, _pattern, regex in self.regexes())
+        for site in self.sites:
+            for pattern in site.name_list:
+                if pattern.startswith("~") or pattern in (name, name[1:]):
+                    return True  # a regex may well take them: not reported
+                suffix = pattern[1:] if pattern.startswith("*.") else pattern
+                if pattern.startswith(("*.", ".")) and name[1:].endswith(suffix):
+                    return True
+        return False
+
+
+def _dual_stack(listen: Listen) -> bool:
+    return listen.node is not None and "ipv6only=off" in listen.node.args
+
+
+def routes(sites: Iterable[Site], port: int | None = None) -> dict[Socket, Servers]:
+    """Every TLS TCP socket (on `port`, if given) and the sites answering there, in config order.
+
+    nginx: the plain listens of a socket some server made TLS count (tls_sockets); Apache: the
+    main server answers an address only when no <VirtualHost> is named for it."""
+    sites = tuple(site for site in sites if site.context != "snippet")
+    shared = tls_sockets(sites)
+    grouped: dict[Socket, list[tuple[Site, Listen]]] = {}
+    for site in sites:
+        for listen in tls_listens(site, shared):
+            if not _tcp(listen) or (port is not None and listen.port != port):
+                continue
+            grouped.setdefault(listen_socket(listen, site.server), []).append((site, listen))
+    table = {}
+    for socket, members in grouped.items():
+        if any(site.context == "virtualhost" for site, _listen in members):
+            members = [(site, listen) for site, listen in members if site.context != "server"]
+        ordered = tuple({id(site): site for site, _listen in members}.values())  # Site holds a dict: unhashable
+        flagged = next((site for site, listen in members if listen.default_server), None)
+        table[socket] = Servers(socket, ordered, flagged or ordered[0], flagged is not None)
+    return table
+
+
+def dual_stack(sites: Iterable[Site]) -> set[Socket]:
+    """nginx's [::] sockets written with `ipv6only=off`: they take IPv4 connections too."""
+    return {listen_socket(listen) for site in sites if site.server == "nginx"
+            for listen in site.listens if _dual_stack(listen) and socket_address(listen.address) == _ANY6}
+
+
+def reached(table: dict[Socket, Servers], address: str, port: int | None,
+            taking_ipv4: set[Socket] | frozenset[Socket] = frozenset()) -> Servers | None:
+    """The socket a connection to `address`:`port` reaches: the one bound to the address, else the
+    wildcard of its family (`taking_ipv4`: the [::] sockets that also take IPv4, dual_stack).
+    For a wildcard `address` (a plain `listen 80` of the same host): the same wildcard only."""
+    if not table:
+        return None
+    apache = next(iter(table.values())).server == "apache"
+    key = socket_address(address, "apache" if apache else "nginx")
+    exact = table.get(Socket(key, port))
+    if exact is not None or key in (_NGINX_ANY4, _ANY6, _APACHE_ANY):
+        if exact is None and key == _NGINX_ANY4 and Socket(_ANY6, port) in taking_ipv4:
+            return table.get(Socket(_ANY6, port))
+        return exact
+    if apache:
+        return table.get(Socket(_APACHE_ANY, port))
+    if key.startswith("["):
+        return table.get(Socket(_ANY6, port))
+    any4 = table.get(Socket(_NGINX_ANY4, port))
+    if any4 is None and Socket(_ANY6, port) in taking_ipv4:
+        return table.get(Socket(_ANY6, port))
+    return any4
+
+
+# ---------------------------------------------------------------- the probe's question
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The site that answers the probe, and why that one (as an admin reads it)."""
+
+    site: Site | None
+    reason: str
+    socket: str = ""
+
+    @property
+    def described(self) -> str:
+        return "no site" if self.site is None else who(self.site)
+
+
+def answers_on(sites: tuple[Site, ...], port: int) -> bool:
+    """Some site speaks TLS on `port`: the configuration can describe an endpoint there."""
+    return bool(routes(sites, port))
+
+
+def choose_site(sites: tuple[Site, ...], probe: Probe) -> Choice:
+    """The site that answers `probe.endpoint.servername` on its port; Choice(None, why) when none can."""
+    port = probe.endpoint.port
+    table = routes(sites, port)
+    if not table:
+        return Choice(None, f"no site speaks TLS on port {port}")
+    servers = reached(table, probe.address, port, dual_stack(sites)) if probe.address else None
+    if servers is None:  # no address, or one the configuration does not bind: its wildcard, if any
+        servers = next((table[socket] for socket in (Socket(_NGINX_ANY4, port), Socket(_APACHE_ANY, port),
+                                                     Socket(_ANY6, port)) if socket in table), None)
+    if servers is None and len(table) == 1:
+        servers = next(iter(table.values()))
+    if servers is None:
+        # The config's addresses are not the one connected to (NAT, a proxy): every socket on the port.
+        every = tuple({id(site): site for group in table.values() for site in group.sites}.values())
+        flagged = next((group.default for group in table.values() if group.flagged), None)
+        servers = Servers(Socket(f"port {port} (any address)", None), every, flagged or every[0], flagged is not None)
+    socket = str(servers.socket)
+    name = probe.endpoint.servername
+    if name:
+        match = servers.match(name)
+        if match is not None:
+            return Choice(match[0], match[1], socket)
+    default = servers.default
+    how = "marked default_server" if servers.flagged and default.server == "nginx" else (
+        "the first named for it" if default.server == "apache" else "the first for it")
+    if name:
+        return Choice(default, f"the default server for {socket} ({how}): no server name there matches {name}",
+                      socket)
+    return Choice(default, f"the default server for {socket} ({how}): no SNI name was sent", socket)
