@@ -82,7 +82,7 @@ def _site_chains(inputs: Inputs, site: Site) -> Iterator[tuple[x509.Certificate,
             yield chain.report.leaf, shown(pair.cert)
 
 
-@check("SSL301")
+@check("SSL301", needs={"chains"})
 def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
     for site in inputs.sites:
         if not _name_site(site):
@@ -107,7 +107,7 @@ def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
                     f"or move the name to a server block whose certificate covers it"), site)
 
 
-@check("SSL302")
+@check("SSL302", needs={"chains"})
 def cert_no_san(inputs: Inputs) -> Iterator[Finding]:
     for item in served(inputs):
         if not any(_name_site(site) for site in item.sites):
@@ -255,7 +255,7 @@ def _https_socket(plain: Listen, by_socket: dict[str, _Socket]) -> str | None:
     return None  # a wildcard plain listen with TLS only on specific addresses: cannot tell which
 
 
-@check("SSL303")
+@check("SSL303", needs={"chains"})
 def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
     if inputs.config.server != "nginx":
         return
@@ -306,7 +306,7 @@ def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
                     tuple(entry.name for entry in plain.names if entry.name), "nginx")
 
 
-@check("SSL304")
+@check("SSL304", needs=())
 def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
     if inputs.config.server != "nginx":
         return
