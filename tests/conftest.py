@@ -1,4 +1,5 @@
-"""Shared test set-up: the fixtures PKI generator and the real-server judges are plain modules."""
+"""Shared test set-up: the fixtures PKI generator and the real-server judges are plain modules, and
+the one place the tests find shared/corpus (CORPUS, needs_corpus, the `corpus` fixture)."""
 
 import os
 import shutil
@@ -16,6 +17,22 @@ for path in (HERE, os.path.join(REPO, "fixtures")):
 os.environ.setdefault("SSLINT_PKI_CACHE", os.path.join(REPO, ".pki-cache"))
 
 
+def _corpus() -> Path:
+    """shared/corpus (real material written by others, read-only): beside the clone, as CI lays it
+    out, else where $SSLINT_CORPUS says. Where neither is, the path beside the clone, which does
+    not exist: the tests that need it skip (needs_corpus, the `corpus` fixture)."""
+    beside = Path(REPO).parent / "shared" / "corpus"
+    named = os.environ.get("SSLINT_CORPUS")
+    if not beside.is_dir() and named and Path(named).is_dir():
+        return Path(named)
+    return beside
+
+
+CORPUS = _corpus()
+CORPUS_ABSENT = f"shared/corpus absent: neither {CORPUS} nor $SSLINT_CORPUS is a directory"
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason=CORPUS_ABSENT)
+
+
 @pytest.fixture
 def demo(tmp_path: Path) -> Path:
     """The demo tree (fixtures/demo/nginx) as an admin's box would hold it: keys readable by root only
@@ -25,3 +42,11 @@ def demo(tmp_path: Path) -> Path:
     for key in copy.rglob("*.key"):
         key.chmod(0o600)
     return copy
+
+
+@pytest.fixture
+def corpus() -> Path:
+    """shared/corpus, or the test is skipped (with the reason) where it is absent."""
+    if not CORPUS.is_dir():
+        pytest.skip(CORPUS_ABSENT)
+    return CORPUS

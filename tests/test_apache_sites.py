@@ -20,13 +20,12 @@ from pathlib import Path
 
 import pytest
 import typer.testing
+from conftest import CORPUS, needs_corpus
 from test_parse_apache import (
     CERTBOT_APACHE,
     COMPAT_TREES,
-    CORPUS,
     MULTIPLE_VHOSTS,
     corpus_mains,
-    needs_corpus,
     restore_symlinks,
     write,
 )

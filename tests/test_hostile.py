@@ -20,11 +20,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("SSLINT_CORPUS", REPO.parent / "shared" / "corpus"))
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus")
 NOW = "2026-01-01T00:00:00Z"
 TIME_LIMIT = 90  # seconds; every case takes a few
 PKI = {"pki": {"root": {"ca": True}, "leaf": {"issuer": "root", "names": ["a.test"]}},

@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import CORPUS, needs_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from judges import apache_module_dir, find_binary, needs_apache
@@ -31,14 +32,12 @@ from nginxssl.parse.apache.envvars import read_envvars
 from nginxssl.parse.apache.lexer import split_words
 from nginxssl.parse.apache.reader import find_apache_main, parse_apache
 
-CORPUS = Path("/work/shared/corpus")
 CERTBOT_APACHE = CORPUS / "certbot/certbot/src/certbot/_internal/tests/plugins/apache/testdata"
 COMPAT_TREES = (
     CORPUS / "certbot/certbot-compatibility-test/src/certbot_compatibility_test/testdata/apache.tar.gz.extracted"
 )
 MULTIPLE_VHOSTS = CERTBOT_APACHE / "debian_apache_2_4/multiple_vhosts/apache2"
 BOOKWORM = CORPUS / "debian-bookworm/apache2_2.4.71-1~deb12u1/etc/apache2"
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared corpus not present")
 
 
 def write(base: Path, files: dict[str, str | bytes]) -> None:

@@ -24,12 +24,15 @@ from typing import Iterator
 
 import pytest
 from cases import all_cases, case_id, materialise, run_case
+from conftest import CORPUS
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from nginxssl.catalogue import catalogue
+from nginxssl.checks import LATE_RULE, VIEWS, Inputs, WithheldView, check, registry
 from nginxssl.discover import discover
+from nginxssl.engine import lint as lint_module
 from nginxssl.engine.lint import lint
 from nginxssl.engine.parallel import Forked, _dumps
 from nginxssl.model.edits import InsertLine, NewFile
@@ -42,9 +45,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from gen_tree import generate  # noqa: E402
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
-BADSSL = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "badssl.com"
-if not BADSSL.is_dir():
-    BADSSL = Path(os.environ.get("SSLINT_CORPUS", "/work/shared/corpus")) / "badssl.com"
+BADSSL = CORPUS / "badssl.com"
 
 
 @contextmanager
@@ -120,6 +121,78 @@ def test_two_processes_find_what_one_finds_on_every_rule_case(rule_id, case, tmp
     with _answers("2", monkeypatch):
         two = run_case(case, config).findings
     assert two == one
+
+
+# The rules the second process ran while lint.py named them by hand (issue 15): what the
+# declarations (@check needs=) derive must be this same split.
+_SPLIT_BY_HAND = ("SSL0", "SSL304", "SSL4", "SSL501", "SSL504", "SSL505")
+
+
+def test_the_second_process_runs_the_rules_that_read_no_diagnosis():
+    checks = registry()
+    without_chains = {rule for rule, check in checks.items() if "chains" not in check.needs}
+    assert without_chains - {LATE_RULE} == {rule for rule in catalogue()
+                                             if rule.startswith(_SPLIT_BY_HAND) and rule != LATE_RULE}
+    # The parent has not read the child's keys: the rules it runs read no file.
+    assert all(not check.needs & {"material", "passwords"} for check in checks.values() if "chains" in check.needs)
+
+
+@pytest.mark.parametrize("rule_id,case", CASES, ids=[case_id(*entry) for entry in CASES])
+def test_every_rule_reads_only_the_views_it_declares(rule_id, case, tmp_path, monkeypatch):
+    """Every rule on every case of the catalogue, on inputs where what its @check does not
+    declare is withheld (reading it raises WithheldView): the findings are those of the
+    ordinary run."""
+    config = materialise(case, tmp_path)
+    monkeypatch.setenv("SSLINT_JOBS", "1")
+    one = run_case(case, config).findings
+    judge = lint_module._judge
+    checks = registry()
+    withheld: list[str] = []
+
+    def declared_only(inputs: Inputs, severities: dict[str, str] | None):
+        def findings_of(rule: str) -> list[Finding]:
+            withheld.append(rule)
+            return judge(inputs.without(VIEWS - checks[rule].needs), severities)(rule)
+
+        return findings_of
+
+    monkeypatch.setattr(lint_module, "_judge", declared_only)
+    assert run_case(case, config).findings == one
+    assert set(withheld) == set(catalogue())
+
+
+def test_reading_a_view_withheld_fails_loudly(tmp_path, monkeypatch):
+    """What the test above relies on: a rule run without a view it reads raises, directly
+    (chains, material, build, probe) or through a view derived from it (served)."""
+    main = generate(tmp_path / "tree", 4, 1, 2, "nginx")
+    seen: list[Inputs] = []
+    judge = lint_module._judge
+
+    def keep(inputs: Inputs, severities: dict[str, str] | None):
+        seen.append(inputs)
+        return judge(inputs, severities)
+
+    monkeypatch.setenv("SSLINT_JOBS", "1")
+    monkeypatch.setattr(lint_module, "_judge", keep)
+    lint(discover(str(main)), Settings(now=NOW), tuple(catalogue()))
+    inputs = seen[0]
+    checks = registry()
+    assert inputs.served and inputs.references
+    for rule, view in (("SSL101", "chains"), ("SSL301", "chains"), ("SSL005", "material"),
+                       ("SSL501", "build"), ("SSL601", "probe")):
+        assert view in checks[rule].needs
+        with pytest.raises(WithheldView, match=f"Inputs.{view}"):
+            list(checks[rule](inputs.without({view})))
+    for name in ("chains", "served", "material", "passwords", "build", "probe", "unused_suppressions"):
+        with pytest.raises(WithheldView):
+            getattr(inputs.without(VIEWS), name)
+    assert inputs.without(VIEWS).references == inputs.references  # made from the sites alone
+    twice = inputs.without({"chains"}).without({"material"})
+    for name in ("chains", "material"):
+        with pytest.raises(WithheldView):
+            getattr(twice, name)
+    with pytest.raises(ValueError, match="not a view"):
+        check("SSL999", needs={"chain"})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("answers", [0, 1])

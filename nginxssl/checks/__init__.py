@@ -1,25 +1,41 @@
-"""Checks: one function per rule id, registered with @check("SSLnnn").
+"""Checks: one function per rule id, registered with @check("SSLnnn", needs=...).
 
-A check reads the Inputs (config, sites, loaded material, settings) and yields
-Findings. It never reads files and never decides how a finding is reported.
+A check reads the Inputs (config, sites, settings, and the views it declares:
+loaded material, chain diagnoses, the judged build, ...) and yields Findings. It
+never reads files and never decides how a finding is reported.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, get_args
 
+from nginxssl.checks.answering import HttpSite, answering
+from nginxssl.checks.references import Reference, grouped_references
+from nginxssl.checks.served import Served, grouped_served
+from nginxssl.model.build import Build
 from nginxssl.model.finding import Finding
 from nginxssl.model.node import Config
 from nginxssl.model.settings import Settings
 from nginxssl.model.site import Site
+from nginxssl.parse.suppressions import Suppression
 from nginxssl.pki.analyse import ServedChain
 from nginxssl.pki.load import Material
 
 if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
     from nginxssl.model.probe import Probe
+
+# The parts of the Inputs a check must declare it reads (each is an Inputs field of that
+# name). The config, the sites and the settings every check may read: they are always there.
+View = Literal["chains", "material", "passwords", "build", "probe", "unused_suppressions"]
+VIEWS: frozenset[View] = frozenset(get_args(View))
+
+
+class WithheldView(RuntimeError):
+    """A check read a part of the Inputs it did not declare in @check(needs=...)."""
 
 
 @dataclass(frozen=True)
@@ -29,30 +45,97 @@ class Inputs:
     material: Mapping[str, Material]  # on-disk path -> what it holds
     passwords: Mapping[str, tuple[bytes, ...] | None]  # ssl_password_file path -> its lines
     settings: Settings
-    extra: Mapping[str, object] = field(default_factory=dict)  # per-family derived data (chains, ...)
     chains: Mapping[tuple, ServedChain] = field(default_factory=dict)  # served_key(pair) -> diagnosis
+    build: Build | None = None  # the server build judged for (engine/installed.py); None: unknown
     probe: Probe | None = None  # `sslint probe`: what the live endpoint sent (SSL601)
+    unused_suppressions: tuple[Suppression, ...] = ()  # SSL009, run last: those that silenced nothing
 
     @property
     def wording(self) -> str:
         return "apache2" if self.config.server == "apache" else "nginx"
 
+    # Views derived from the inputs, worked out once per run on first use: a dozen checks each
+    # ask for them, and on thousands of sites regrouping each time costs more than the checks.
+
+    @cached_property
+    def served(self) -> tuple[Served, ...]:
+        """Each certificate directive once, in config order, with every site that uses it and
+        its diagnosis (reads `chains`)."""
+        return tuple(grouped_served(self.sites, self.chains))
+
+    @cached_property
+    def references(self) -> tuple[Reference, ...]:
+        """Each file reference (directive, path) once, in config order, with the sites that share it."""
+        return tuple(grouped_references(self.sites))
+
+    @cached_property
+    def http_sites(self) -> tuple[HttpSite, ...]:
+        """The TLS sites that answer HTTP requests, with the scopes their responses come from."""
+        return tuple(answering(self.sites))
+
+    def without(self, views: Iterable[View]) -> Inputs:
+        """These inputs with `views` withheld: reading one, or a derived view made from one,
+        raises WithheldView. The second process runs its rules on inputs without `chains`;
+        the tests run every rule on inputs without what it did not declare."""
+        values = {part.name: object.__getattribute__(self, part.name) for part in fields(Inputs)}
+        return _Withholding(**values, withheld=self._withheld | frozenset(views))
+
+    @property
+    def _withheld(self) -> frozenset[str]:
+        return frozenset()
+
+
+@dataclass(frozen=True)
+class _Withholding(Inputs):
+    withheld: frozenset[str] = frozenset()
+
+    @property
+    def _withheld(self) -> frozenset[str]:
+        return self.withheld
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in VIEWS and name in object.__getattribute__(self, "withheld"):
+            raise WithheldView(f"a check read Inputs.{name}, which it did not declare in @check(needs=...)")
+        return object.__getattribute__(self, name)
+
 
 CheckFn = Callable[[Inputs], Iterable[Finding]]
-REGISTRY: dict[str, CheckFn] = {}
 
 
-def check(rule_id: str) -> Callable[[CheckFn], CheckFn]:
+@dataclass(frozen=True)
+class Check:
+    """A registered check: its function and the views of the Inputs it reads."""
+
+    rule: str
+    run: CheckFn
+    needs: frozenset[View]
+
+    def __call__(self, inputs: Inputs) -> Iterable[Finding]:
+        return self.run(inputs)
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(rule_id: str, *, needs: Iterable[View]) -> Callable[[CheckFn], CheckFn]:
+    """Register the decorated function as the check of `rule_id`; `needs` names every view of
+    the Inputs it reads besides config, sites and settings (the engine runs a check that needs
+    no `chains` in the second process; a test runs each check with the rest withheld)."""
+    declared = frozenset(needs)
+    unknown = declared - VIEWS
+    if unknown:
+        raise ValueError(f"{rule_id} needs {sorted(unknown)}: not a view of the Inputs ({sorted(VIEWS)})")
+
     def register(function: CheckFn) -> CheckFn:
         if rule_id in REGISTRY:
             raise RuntimeError(f"two checks registered for {rule_id}")
-        REGISTRY[rule_id] = function
+        REGISTRY[rule_id] = Check(rule_id, function, declared)
         return function
 
     return register
 
 
-def registry() -> dict[str, CheckFn]:
+def registry() -> dict[str, Check]:
     """Every check: each module of this package is a rule family that registers its own."""
     for module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{module.name}")
@@ -61,4 +144,3 @@ def registry() -> dict[str, CheckFn]:
 
 # Judged after every other check and the suppressions: which suppressions silenced nothing.
 LATE_RULE = "SSL009"
-

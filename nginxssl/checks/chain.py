@@ -16,27 +16,10 @@ from cryptography import x509
 
 from nginxssl.checks import Inputs, check
 from nginxssl.checks.fullchain import chain_fix, fix_text
-from nginxssl.checks.served import (
-    Served,
-    day,
-    days,
-    directive_name,
-    position,
-    served,
-    shown,
-)
+from nginxssl.checks.served import Served, day, days, directive_name, position, served, shown
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.pki.analyse import AIA
-from nginxssl.pki.chain import (
-    ChainReport,
-    Link,
-    days_left,
-    is_ca,
-    is_self_signed,
-    issued,
-    label,
-    subject_label,
-)
+from nginxssl.pki.chain import ChainReport, Link, days_left, is_ca, is_self_signed, issued, label, subject_label
 
 BROWSER_UNTRUSTED = "NET::ERR_CERT_AUTHORITY_INVALID, Firefox SEC_ERROR_UNKNOWN_ISSUER"
 _SELF_SIGNED_CA = "the internal CA that issues it (or, for one host, this certificate)"
@@ -79,7 +62,7 @@ def _trust_text(item: Served) -> str:
 # ---------------------------------------------------------------- SSL104, SSL105
 
 
-@check("SSL104")
+@check("SSL104", needs={"chains"})
 def self_signed_leaf(inputs: Inputs) -> Iterator[Finding]:
     for item in _in_use(inputs):
         report = item.chain.report
@@ -91,7 +74,7 @@ def self_signed_leaf(inputs: Inputs) -> Iterator[Finding]:
             f"must click through a warning. {ways_out(item, _SELF_SIGNED_CA)}"))
 
 
-@check("SSL105")
+@check("SSL105", needs={"chains"})
 def untrusted_root(inputs: Inputs) -> Iterator[Finding]:
     # The sites of one certificate file share every word but the certbot command: each file's once.
     texts: dict[tuple, tuple[str, str, str] | None] = {}
@@ -139,7 +122,7 @@ def _child_of(report: ChainReport, link: Link) -> x509.Certificate | None:
     return None
 
 
-@check("SSL106")
+@check("SSL106", needs={"chains"})
 def chain_cert_invalid(inputs: Inputs) -> Iterator[Finding]:
     now = inputs.settings.now
     for item in _in_use(inputs):
@@ -234,7 +217,7 @@ def _by_hand(item: Served, missing: tuple[Link, ...]) -> str:
     return f"fix: write the leaf followed by {labels} (in that order) into {written} and point {directive} at it"
 
 
-@check("SSL201")
+@check("SSL201", needs={"chains"})
 def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
     for item in _in_use(inputs):
         chain = item.chain
@@ -302,7 +285,7 @@ def _misordered(report: ChainReport) -> tuple[int, int] | None:
     return None
 
 
-@check("SSL202")
+@check("SSL202", needs={"chains"})
 def chain_order(inputs: Inputs) -> Iterator[Finding]:
     server = inputs.wording
     for item in _in_use(inputs):
@@ -352,7 +335,7 @@ def chain_order(inputs: Inputs) -> Iterator[Finding]:
 # ---------------------------------------------------------------- SSL203, SSL204
 
 
-@check("SSL203")
+@check("SSL203", needs={"chains"})
 def chain_contains_root(inputs: Inputs) -> Iterator[Finding]:
     for item in _in_use(inputs):
         report = item.chain.report
@@ -377,7 +360,7 @@ def chain_contains_root(inputs: Inputs) -> Iterator[Finding]:
         yield item.finding("SSL203", f"{message}; {fix_text(fix)}", fix)
 
 
-@check("SSL204")
+@check("SSL204", needs={"chains"})
 def chain_extra_certs(inputs: Inputs) -> Iterator[Finding]:
     for item in _in_use(inputs):
         report = item.chain.report

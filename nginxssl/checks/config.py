@@ -8,7 +8,7 @@ from nginxssl.checks import Inputs, check
 from nginxssl.model.finding import Finding
 
 
-@check("SSL001")
+@check("SSL001", needs=())
 def config_syntax(inputs: Inputs) -> Iterator[Finding]:
     server = inputs.wording
     for error in inputs.config.errors:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Iterator
 
 from nginxssl.checks import Inputs, check
-from nginxssl.checks.references import Reference, references, spelled
+from nginxssl.checks.references import Reference, spelled
 from nginxssl.model.edits import replace_args
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.site import PathRef
@@ -62,10 +62,10 @@ def _finding(rule: str, reference: Reference, message: str, fix: Fix | None = No
     return Finding(rule, node.file, node.line, message, reference.names, server, fix=fix)
 
 
-@check("SSL002")
+@check("SSL002", needs={"material"})
 def file_missing(inputs: Inputs) -> Iterator[Finding]:
     keys_not_in_repository: list[Reference] = []
-    for reference in references(inputs.sites):
+    for reference in inputs.references:
         material = _material(inputs, reference)
         if material is None or material.status not in _ABSENT:
             continue
@@ -101,7 +101,7 @@ def _key_in_certificate_file(inputs: Inputs, reference: Reference) -> bool:
 
 
 def _apache_key_absent(inputs: Inputs) -> Iterator[Finding]:
-    for reference in references(inputs.sites):
+    for reference in inputs.references:
         if not _key_in_certificate_file(inputs, reference):
             continue
         material = _material(inputs, reference)
@@ -127,9 +127,9 @@ def _conversion(reference: Reference, material: Material) -> str:
     return ""
 
 
-@check("SSL003")
+@check("SSL003", needs={"material"})
 def file_unloadable(inputs: Inputs) -> Iterator[Finding]:
-    for reference in references(inputs.sites):
+    for reference in inputs.references:
         material = _material(inputs, reference)
         if material is None or material.status not in _NOT_PEM or reference.role == "password file":
             continue
@@ -155,9 +155,9 @@ def _partner_material(inputs: Inputs, reference: Reference) -> Material | None:
     return inputs.material.get(partner.path) if partner is not None and partner.path else None
 
 
-@check("SSL004")
+@check("SSL004", needs={"material"})
 def cert_key_swapped(inputs: Inputs) -> Iterator[Finding]:
-    for reference in references(inputs.sites):
+    for reference in inputs.references:
         material = _material(inputs, reference)
         if reference.role == "certificate" and _holds_only_keys(material):
             if _holds_only_certs(_partner_material(inputs, reference)):
@@ -202,9 +202,9 @@ def _owner_of_key(inputs: Inputs, fingerprint: str, skip: str) -> str | None:
     return None
 
 
-@check("SSL005")
+@check("SSL005", needs={"material"})
 def key_mismatch(inputs: Inputs) -> Iterator[Finding]:
-    for reference in references(inputs.sites):
+    for reference in inputs.references:
         if reference.role != "certificate":
             continue
         certs = _material(inputs, reference)
@@ -232,9 +232,9 @@ def key_mismatch(inputs: Inputs) -> Iterator[Finding]:
             reference.names, reference.sites[0].server if reference.sites else "nginx")
 
 
-@check("SSL006")
+@check("SSL006", needs={"material"})
 def key_encrypted(inputs: Inputs) -> Iterator[Finding]:
-    for reference in references(inputs.sites):
+    for reference in inputs.references:
         if reference.role != "key" and not _key_in_certificate_file(inputs, reference):
             continue
         material = _material(inputs, reference)
@@ -292,11 +292,11 @@ def _group_name(gid: int) -> str:
         return str(gid)
 
 
-@check("SSL007")
+@check("SSL007", needs={"material"})
 def key_permissions(inputs: Inputs) -> Iterator[Finding]:
     if inputs.settings.root is not None:
         return  # a checkout of a config repo has git's modes, not the server's
-    for reference in references(inputs.sites):
+    for reference in inputs.references:
         if reference.role != "key" and not _key_in_certificate_file(inputs, reference):
             continue
         material = _material(inputs, reference)
@@ -319,9 +319,9 @@ def key_permissions(inputs: Inputs) -> Iterator[Finding]:
             f"run `chmod 600 {reference.ref.path}`")
 
 
-@check("SSL008")
+@check("SSL008", needs=())
 def cert_path_dynamic(inputs: Inputs) -> Iterator[Finding]:
-    for reference in references(inputs.sites):
+    for reference in inputs.references:
         if reference.ref.dynamic and inputs.config.server == "apache":
             yield _finding(
                 "SSL008", reference,

@@ -9,30 +9,17 @@ matter here; other headers (X-Frame-Options, ...) are not this linter's business
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Iterable, Iterator
 
 from nginxssl.checks import Inputs, check
 from nginxssl.model.edits import InsertLine, nginx_quote, replace_args
 from nginxssl.model.finding import Finding, Fix
-from nginxssl.model.headers import (
-    CSP,
-    HSTS,
-    SECURITY_HEADERS,
-    Header,
-    ResponseHeaders,
-    Scope,
-)
+from nginxssl.model.headers import CSP, HSTS, SECURITY_HEADERS, Header, ResponseHeaders, Scope
 from nginxssl.model.node import Node
 from nginxssl.model.site import Site
 from nginxssl.sites.headers.nginx import NGINX_SUCCESS_STATUSES
-from nginxssl.sites.headers.values import (
-    Verdict,
-    csp_directive_names,
-    csp_upgrade,
-    hsts,
-)
-from nginxssl.sites.routing import listen_socket, tls_sockets
+from nginxssl.sites.headers.values import Verdict, csp_directive_names, csp_upgrade, hsts
 
 _CSP_LINE = {"nginx": 'add_header Content-Security-Policy "upgrade-insecure-requests" always;',
              "apache": 'Header always set Content-Security-Policy "upgrade-insecure-requests"'}
@@ -41,46 +28,6 @@ _HSTS_LINE = {"nginx": 'add_header Strict-Transport-Security "max-age=31536000" 
 _MIXED = ("browsers block http:// scripts, styles and frames on its pages (the page breaks) and show "
           "http:// images as 'Not secure', where upgrade-insecure-requests would fetch them over https://")
 _STATUSES = ", ".join(map(str, NGINX_SUCCESS_STATUSES))
-
-
-@dataclass(frozen=True)
-class _HttpSite:
-    """A TLS site that answers HTTP requests, and the scopes its responses come from."""
-
-    site: Site
-    headers: ResponseHeaders
-    endpoints: tuple[int, ...]  # headers.endpoints()
-    pages: tuple[int, ...]  # those that answer with content, not a redirect or a closed connection
-
-
-# The sites last asked about: each of SSL401-SSL404 asks for them in one run.
-_last: tuple = ()
-
-
-def _http_sites(inputs: Inputs) -> Iterator[_HttpSite]:
-    """TLS sites that answer HTTP requests (not a stream proxy, not a handshake-rejecting catch-all).
-
-    A server whose plain `listen 443` shares a socket another server made TLS speaks TLS too.
-    """
-    global _last
-    if not (_last and _last[0] is inputs.sites):
-        _last = (inputs.sites, tuple(_answering(inputs.sites)))
-    return iter(_last[1])
-
-
-def _answering(sites: tuple[Site, ...]) -> Iterator[_HttpSite]:
-    shared = tls_sockets(sites)
-    for site in sites:
-        tls = site.tls or (site.certs and any(listen_socket(listen) in shared for listen in site.listens))
-        headers = site.headers
-        if not tls or headers is None or not headers.scopes:
-            continue
-        reject = site.directives.get("ssl_reject_handshake")
-        if reject is not None and reject.args[:1] == ("on",):
-            continue
-        endpoints = headers.endpoints()
-        pages = tuple(index for index in endpoints if headers.scopes[index].response == "content")
-        yield _HttpSite(site, headers, endpoints, pages)
 
 
 def _who(site: Site) -> str:
@@ -183,13 +130,13 @@ def _variable_note(verdict: Verdict) -> str:
 # ----------------------------------------------------------------- SSL401
 
 
-@check("SSL401")
+@check("SSL401", needs=())
 def csp_upgrade_missing(inputs: Inputs) -> Iterator[Finding]:
     yield from grouped(_csp_findings(inputs))
 
 
 def _csp_findings(inputs: Inputs) -> Iterator[Finding]:
-    for http in _http_sites(inputs):
+    for http in inputs.http_sites:
         if not http.pages:
             continue  # a redirect (or a closed connection) has no page to upgrade
         site, headers = http.site, http.headers
@@ -297,10 +244,10 @@ _CONSEQUENCE = {
 }
 
 
-@check("SSL402")
+@check("SSL402", needs=())
 def header_inheritance_drop(inputs: Inputs) -> Iterator[Finding]:
     findings = []
-    for http in _http_sites(inputs):
+    for http in inputs.http_sites:
         site, headers = http.site, http.headers
         if site.server != "nginx":
             continue  # Apache merges Header directives down the tree; nothing is dropped silently
@@ -340,10 +287,10 @@ def _drop_finding(site: Site, scope: Scope, dropped: tuple[Header, ...]) -> Find
 # ----------------------------------------------------------------- SSL403
 
 
-@check("SSL403")
+@check("SSL403", needs=())
 def header_not_always(inputs: Inputs) -> Iterator[Finding]:
     findings = []
-    for http in _http_sites(inputs):
+    for http in inputs.http_sites:
         if not http.pages:
             continue  # every response is a redirect, which carries the header anyway
         seen: set[Node] = set()
@@ -379,11 +326,11 @@ def _not_always(site: Site, header: Header) -> Finding:
 # ----------------------------------------------------------------- SSL404
 
 
-@check("SSL404")
+@check("SSL404", needs=())
 def hsts_missing(inputs: Inputs) -> Iterator[Finding]:
     findings = []
     fragment_note = _fragment_note(inputs)
-    for http in _http_sites(inputs):
+    for http in inputs.http_sites:
         site, headers, endpoints = http.site, http.headers, http.endpoints
         if headers.base.response in ("closed", "redirect-http"):
             continue  # nothing answers, or it sends browsers to http:// on purpose

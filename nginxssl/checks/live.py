@@ -67,7 +67,7 @@ def _causes(probe: Probe, site: Site, served: x509.Certificate, held: x509.Certi
     return f"likely causes: no reload since the file changed (run {reload}), or {elsewhere}"
 
 
-@check("SSL601")
+@check("SSL601", needs={"probe", "chains"})
 def served_cert_differs(inputs: Inputs) -> Iterator[Finding]:
     probe = inputs.probe
     if probe is None or not probe.chain:

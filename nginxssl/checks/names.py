@@ -23,15 +23,7 @@ from nginxssl.pki.analyse import served_key
 from nginxssl.pki.chain import common_name, label
 from nginxssl.pki.names import check_server_name, dns_names, has_san, san_names
 from nginxssl.sites.nginx import parse_listen
-from nginxssl.sites.routing import (
-    Socket,
-    dual_stack,
-    listen_socket,
-    reached,
-    routes,
-    tls_listens,
-    tls_sockets,
-)
+from nginxssl.sites.routing import Socket, dual_stack, listen_socket, reached, routes, tls_listens, tls_sockets
 
 WRONG_NAME = "NET::ERR_CERT_COMMON_NAME_INVALID (Firefox: SSL_ERROR_BAD_CERT_DOMAIN)"
 _SHOWN_SANS = 6
@@ -90,7 +82,7 @@ def _site_chains(inputs: Inputs, site: Site) -> Iterator[tuple[x509.Certificate,
             yield chain.report.leaf, shown(pair.cert)
 
 
-@check("SSL301")
+@check("SSL301", needs={"chains"})
 def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
     for site in inputs.sites:
         if not _name_site(site):
@@ -115,7 +107,7 @@ def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
                     f"or move the name to a server block whose certificate covers it"), site)
 
 
-@check("SSL302")
+@check("SSL302", needs={"chains"})
 def cert_no_san(inputs: Inputs) -> Iterator[Finding]:
     for item in served(inputs):
         if not any(_name_site(site) for site in item.sites):
@@ -170,7 +162,7 @@ def _plain_servers(inputs: Inputs, tls_nodes: set[int]) -> Iterator[_PlainServer
             yield _PlainServer(server, names, listens)
 
 
-@check("SSL303")
+@check("SSL303", needs={"chains"})
 def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
     if inputs.config.server != "nginx":
         return
@@ -215,7 +207,7 @@ def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
                     tuple(entry.name for entry in plain.names if entry.name), "nginx")
 
 
-@check("SSL304")
+@check("SSL304", needs=())
 def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
     if inputs.config.server != "nginx":
         return

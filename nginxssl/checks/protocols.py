@@ -2,7 +2,7 @@
 
 What a server enables when a directive is unset, and whether OpenSSL lets a
 protocol through at all, depend on the binary: the build sslint judges for is
-Inputs.extra["build"] (nginxssl/installed.py), None when unknown, in which case
+Inputs.build (engine/installed.py), None when unknown, in which case
 the message says what was assumed.
 """
 
@@ -32,11 +32,6 @@ _NOT_IN_OPENSSL_1_1 = ("SSLv2", "SSLv3")  # absent from OpenSSL 1.1.0+ as built 
 _APACHE_NAMES = {"sslv2": "SSLv2", "sslv3": "SSLv3", "tlsv1": "TLSv1", "tlsv1.1": "TLSv1.1",
                  "tlsv1.2": "TLSv1.2", "tlsv1.3": "TLSv1.3"}
 _OLD_CLIENTS = "clients that speak nothing newer (Android 4.3 and older, Internet Explorer 10 and older, Java 7)"
-
-
-def _build(inputs: Inputs) -> Build | None:
-    build = inputs.extra.get("build") if inputs.extra else None
-    return build if isinstance(build, Build) else None
 
 
 def _finding(rule: str, node: Node | None, sites: Iterable[Site], message: str, severity: str = "",
@@ -129,9 +124,9 @@ def _recommended(build: Build | None, server: str) -> str:
     return "ssl_protocols TLSv1.2 TLSv1.3;"
 
 
-@check("SSL501")
+@check("SSL501", needs={"build"})
 def weak_protocols(inputs: Inputs) -> Iterator[Finding]:
-    build = _build(inputs)
+    build = inputs.build
     findings: list[Finding] = []
     unset: dict[Node | None, list[Site]] = {}
     http_blocks = _enclosing_blocks(inputs)
@@ -261,9 +256,9 @@ def _implicit(sites: list[Site], block: Node | None, build: Build | None, server
 # ----------------------------------------------------------------- SSL504
 
 
-@check("SSL504")
+@check("SSL504", needs={"build"})
 def tls_listen_without_ssl(inputs: Inputs) -> Iterator[Finding]:
-    build = _build(inputs)
+    build = inputs.build
     findings: list[Finding] = []
     shared = tls_sockets(inputs.sites)
     blocks = _enclosing_blocks(inputs)
@@ -455,7 +450,7 @@ def _needs_dns(url: str) -> str | None:
     return None
 
 
-@check("SSL505")
+@check("SSL505", needs={"material"})
 def stapling_misconfigured(inputs: Inputs) -> Iterator[Finding]:
     findings: list[Finding] = []
     for site in inputs.sites:

@@ -38,19 +38,9 @@ class Reference:
         return spelled(self.ref.node.directive)
 
 
-# The references of the sites last asked about: every file check asks for them in one run.
-_last: tuple = ()
-
-
-def references(sites: tuple[Site, ...]) -> Iterator[Reference]:
-    """Each (directive, path) pair once, in config order, with the sites that share it."""
-    global _last
-    if not (_last and _last[0] is sites):
-        _last = (sites, tuple(_group(sites)))
-    return iter(_last[1])
-
-
-def _group(sites: tuple[Site, ...]) -> Iterator[Reference]:
+def grouped_references(sites: tuple[Site, ...]) -> Iterator[Reference]:
+    """Each (directive, path) pair once, in config order, with the sites that share it
+    (grouped once per run: Inputs.references)."""
     grouped: dict[tuple, tuple[str, PathRef, list[Site], PathRef | None]] = {}
     for site in sites:
         entries: list[tuple[str, PathRef | None, PathRef | None]] = []

@@ -10,14 +10,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator, Mapping
 
-from nginxssl.checks import Inputs
 from nginxssl.checks.references import spelled
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.site import CertRef, PathRef, Site
 from nginxssl.pki.analyse import ServedChain, served_key
 from nginxssl.sites import names_of
+
+if TYPE_CHECKING:  # Inputs holds the grouping (Inputs.served): the package imports this module
+    from nginxssl.checks import Inputs
 
 
 @dataclass(frozen=True)
@@ -45,29 +47,22 @@ class Served:
         return Finding(rule, node.file, node.line, message, self.names, self.server, fix=fix)
 
 
-# The grouping of the inputs last asked about: a dozen checks ask for it in one run, and on
-# thousands of sites regrouping each time cost more than the checks themselves.
-_last: tuple = ()
-
-
 def served(inputs: Inputs) -> Iterator[Served]:
-    """Each certificate directive once, in config order, with every site that uses it."""
-    global _last
-    if not (_last and _last[0] is inputs.sites and _last[1] is inputs.chains):
-        _last = (inputs.sites, inputs.chains, tuple(_group(inputs)))
-    return iter(_last[2])
+    """Each certificate directive once, in config order, with every site that uses it
+    (grouped once per run: Inputs.served)."""
+    return iter(inputs.served)
 
 
-def _group(inputs: Inputs) -> Iterator[Served]:
+def grouped_served(sites: tuple[Site, ...], chains: Mapping[tuple, ServedChain]) -> Iterator[Served]:
     grouped: dict[tuple, tuple[CertRef, list[Site]]] = {}
-    for site in inputs.sites:
+    for site in sites:
         for pair in site.certs:
             if pair.cert.path is None:
                 continue
             key = (pair.cert.node.file, pair.cert.node.line, served_key(pair))
             grouped.setdefault(key, (pair, []))[1].append(site)
     for pair, users in grouped.values():
-        chain = inputs.chains.get(served_key(pair))
+        chain = chains.get(served_key(pair))
         if chain is not None:
             yield Served(pair, tuple(users), chain, names_of(users), shown(pair.cert),
                          any(site.tls for site in users))

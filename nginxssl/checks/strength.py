@@ -39,7 +39,7 @@ def _where(item: Served, served_index: int | None) -> str:
     return f"the intermediate {{}} ({position(served_index, total)} in {item.shown})"
 
 
-@check("SSL502")
+@check("SSL502", needs={"chains"})
 def weak_key(inputs: Inputs) -> Iterator[Finding]:
     for item in served(inputs):
         report = item.chain.report
@@ -72,7 +72,7 @@ def weak_key(inputs: Inputs) -> Iterator[Finding]:
 _ALGORITHM_NAMES = {"sha1": "SHA-1", "md5": "MD5", "md2": "MD2", "md4": "MD4"}
 
 
-@check("SSL503")
+@check("SSL503", needs={"chains"})
 def weak_signature(inputs: Inputs) -> Iterator[Finding]:
     for item in served(inputs):
         report = item.chain.report

@@ -41,7 +41,7 @@ def _leaves_judged(inputs: Inputs, judged: Callable[[x509.Certificate, datetime]
             yield item, leaf
 
 
-@check("SSL101")
+@check("SSL101", needs={"chains"})
 def cert_expired(inputs: Inputs) -> Iterator[Finding]:
     now = inputs.settings.now
     for item, leaf in _leaves_judged(inputs, is_expired):
@@ -53,7 +53,7 @@ def cert_expired(inputs: Inputs) -> Iterator[Finding]:
             f"{renewal(item)}"))
 
 
-@check("SSL102")
+@check("SSL102", needs={"chains"})
 def cert_not_yet_valid(inputs: Inputs) -> Iterator[Finding]:
     now = inputs.settings.now
     for item, leaf in _leaves_judged(inputs, is_not_yet_valid):
@@ -66,7 +66,7 @@ def cert_not_yet_valid(inputs: Inputs) -> Iterator[Finding]:
             f"certificate until then"))
 
 
-@check("SSL103")
+@check("SSL103", needs={"chains"})
 def cert_expiring_soon(inputs: Inputs) -> Iterator[Finding]:
     now = inputs.settings.now
     limit = inputs.settings.expiry_days

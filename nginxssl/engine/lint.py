@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from nginxssl.catalogue import SEVERITIES, catalogue
 from nginxssl.checks import LATE_RULE, Inputs, registry
@@ -17,7 +17,7 @@ from nginxssl.model.progress import Report, silent
 from nginxssl.model.settings import Settings
 from nginxssl.model.site import Site
 from nginxssl.parse.suppressions import parse_suppressions, split
-from nginxssl.pki.analyse import ChainAnalyser, ServedChain, served_key
+from nginxssl.pki.analyse import ChainAnalyser, served_key
 from nginxssl.pki.load import Loader, Material
 from nginxssl.sites import sites_of
 
@@ -106,7 +106,7 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         material, passwords = load(sites, loader, progress=progress)
         chains = analyser.analyse(sites, material, config.prefix, progress=progress)
         inputs = Inputs(config, sites, material, passwords, settings, chains=chains,
-                        extra={"build": build_for(config.server, settings.server_version)}, probe=probe)
+                        build=build_for(config.server, settings.server_version), probe=probe)
         by_rule = _run_here(_judge(inputs, severities), runnable, progress)
     order = {path: index for index, path in enumerate(config.files)}
     seen: set[tuple] = set()
@@ -125,7 +125,7 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         # A suppression is unused only if every rule it names was run.
         judged = [s for s in suppressions if s not in used
                   and all(any(rule.startswith(word) for rule in selected) for word in s.rules)]
-        late = replace(inputs, extra={**inputs.extra, "unused_suppressions": tuple(judged)})
+        late = replace(inputs, unused_suppressions=tuple(judged))
         findings.extend(_judge(late, severities)(LATE_RULE))
     findings.sort(key=lambda f: (order.get(f.file, len(order)), f.file, f.line, f.rule))
     return Result(target, config, sites, tuple(findings))
@@ -159,26 +159,6 @@ def _run_here(findings_of: Callable[[str], list[Finding]], runnable: list[str],
     return by_rule
 
 
-# The rules that read no chain diagnosis (Inputs.chains): files, headers, protocols, and
-# nginx's name conflicts. The second process runs them while the first runs the others; on the
-# benchmark tree the two halves cost about the same.
-_WITHOUT_CHAINS = ("SSL0", "SSL304", "SSL4", "SSL501", "SSL504", "SSL505")
-
-
-class _NoChains(Mapping):
-    """Inputs.chains in the second process, whose rules must not read diagnoses: reading one
-    fails the child, and the parent then runs its rules itself (tests hold that none does)."""
-
-    def __getitem__(self, key: object) -> ServedChain:
-        raise RuntimeError("a rule run by the second process read a chain diagnosis")
-
-    def __iter__(self) -> Iterator[tuple]:
-        raise RuntimeError("a rule run by the second process read the chain diagnoses")
-
-    def __len__(self) -> int:
-        raise RuntimeError("a rule run by the second process read the chain diagnoses")
-
-
 def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, loader: Loader,
                  analyser: ChainAnalyser, runnable: list[str], severities: dict[str, str] | None,
                  probe: Probe | None, progress: Report) -> tuple[Inputs, dict[str, list[Finding]]]:
@@ -190,11 +170,16 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
     need no diagnosis. The parent meanwhile reads the files of its own pairs, diagnoses them,
     takes the child's diagnoses and runs the rules that need them (none reads a key). Whatever
     the child does not answer, the parent does itself.
+
+    Which rules need a diagnosis their @check declarations say (`chains`). On the benchmark
+    tree the two halves cost about the same.
     """
     pairs = list(dict.fromkeys(served_key(pair) for site in sites for pair in site.certs if pair.cert.path))
     theirs = set(pairs[1::2])
-    their_rules = [rule for rule in runnable if rule.startswith(_WITHOUT_CHAINS)]
+    checks = registry()
+    their_rules = [rule for rule in runnable if "chains" not in checks[rule].needs]
     our_rules = [rule for rule in runnable if rule not in their_rules]
+    build = build_for(config.server, settings.server_version)  # asked once, before the fork: both have it
 
     def second() -> Iterator[dict]:
         needed = _key_files(sites, theirs.__contains__)
@@ -206,8 +191,9 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
                          share=theirs.__contains__)
         yield {key: chain for key, chain in analyser.diagnosed().items() if key not in before}
         material, passwords = load(sites, loader)
-        inputs = Inputs(config, sites, material, passwords, settings, chains=_NoChains(),
-                        extra={"build": build_for(config.server, settings.server_version)}, probe=probe)
+        # Only half the diagnoses are here: a rule that reads one fails the child, and the
+        # parent then runs the child's rules itself (tests hold that none does).
+        inputs = Inputs(config, sites, material, passwords, settings, build=build, probe=probe).without(("chains",))
         findings_of = _judge(inputs, severities)
         yield {rule: findings_of(rule) for rule in their_rules}
 
@@ -222,13 +208,14 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
             material, passwords = load(sites, loader, progress=progress)
         analyser.remember(diagnosed or {})
         chains = analyser.analyse(sites, material, config.prefix, progress=progress)
-        inputs = Inputs(config, sites, material, passwords, settings, chains=chains, extra={}, probe=probe)
-        by_rule = _run_here(_judge(inputs, severities), our_rules, progress, len(runnable))
+        inputs = Inputs(config, sites, material, passwords, settings, chains=chains, build=build, probe=probe)
+        # The child's keys were not read here: a rule run here that read the files would fail.
+        by_rule = _run_here(_judge(inputs.without(("material", "passwords")), severities), our_rules,
+                            progress, len(runnable))
         answered = helper.next()
     if answered is None:  # the child failed: its rules run here, on every file
         material, passwords = load(sites, loader, progress=progress)
-        inputs = replace(inputs, material=material, passwords=passwords,
-                         extra={"build": build_for(config.server, settings.server_version)})
+        inputs = replace(inputs, material=material, passwords=passwords)
         findings_of = _judge(inputs, severities)
         answered = {rule: findings_of(rule) for rule in their_rules}
     by_rule.update(answered)

@@ -5,8 +5,9 @@ about as much as each other: diagnosing the served certificate chains and the
 rules that read those diagnoses, and the rules that read none (files, headers,
 protocols). lint.py forks a copy of itself once: the child already holds
 everything the parent had built (fork copies the process); it diagnoses half
-of the chains and sends them, then runs the rules that need no diagnosis while
-the parent, with every diagnosis, runs the others. Only answers travel,
+of the chains and sends them, then runs the rules that need no diagnosis (those
+whose @check declares no `chains`) while the parent, with every diagnosis, runs
+the others. Only answers travel,
 pickled, each as soon as it is ready. Certificates, public keys and OIDs,
 which do not pickle, travel as DER (or as the dotted OID) and are read again
 on arrival; one pickle per answer keeps identities inside it as they were.
@@ -97,15 +98,7 @@ _UNKNOWN = object()
 def _reducer_for(obj: object) -> Callable | None:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import (
-        dsa,
-        ec,
-        ed448,
-        ed25519,
-        rsa,
-        x448,
-        x25519,
-    )
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
     from cryptography.utils import CryptographyDeprecationWarning
 
     if isinstance(obj, x509.Certificate):

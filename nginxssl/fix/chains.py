@@ -22,13 +22,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 from nginxssl.model.edits import ExpectChain, FilePlan
 from nginxssl.pki.analyse import trust_store
-from nginxssl.pki.chain import (
-    is_self_signed,
-    issued,
-    label,
-    verification_name,
-    verify,
-)
+from nginxssl.pki.chain import is_self_signed, issued, label, verification_name, verify
 from nginxssl.pki.load import Loader
 from nginxssl.pki.trust import TrustStoreError, public_key_der
 

@@ -11,14 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from nginxssl.fix import chains
-from nginxssl.fix.apply import (
-    FixFailed,
-    Validation,
-    apply,
-    remove_stale_temporaries,
-    run_validation,
-    server_binary,
-)
+from nginxssl.fix.apply import FixFailed, Validation, apply, remove_stale_temporaries, run_validation, server_binary
 from nginxssl.fix.diff import render
 from nginxssl.fix.plan import plan
 from nginxssl.model.edits import Edit, EditConflict, ExpectChain, FilePlan, NewFile

@@ -63,12 +63,7 @@ from nginxssl.pki.chain import (
     subject_label,
 )
 from nginxssl.pki.load import Loader, Material, per_certificate
-from nginxssl.pki.trust import (
-    TrustStore,
-    load_trust_store,
-    public_key_der,
-    system_bundle_path,
-)
+from nginxssl.pki.trust import TrustStore, load_trust_store, public_key_der, system_bundle_path
 
 # Sibling files that commonly hold intermediates (matched case-insensitively on the name),
 # most specific first: a file of intermediates is a better source to name than a fullchain.
@@ -246,9 +241,7 @@ def ca_issuers_urls(cert: x509.Certificate) -> tuple[str, ...]:
 
 def parse_downloaded(data: bytes) -> list[x509.Certificate]:
     """Certificates in an AIA download: DER, PEM, or a PKCS#7 bundle (.p7c) of either."""
-    from cryptography.hazmat.primitives.serialization import (
-        pkcs7,  # only with --fetch: it imports email.*
-    )
+    from cryptography.hazmat.primitives.serialization import pkcs7  # only with --fetch: it imports email.*
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)

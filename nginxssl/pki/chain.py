@@ -28,12 +28,7 @@ from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyB
 
 from nginxssl.pki import names
 from nginxssl.pki.load import describe_public, per_certificate
-from nginxssl.pki.trust import (
-    TrustStore,
-    authority_key_id,
-    public_key_der,
-    subject_key_id,
-)
+from nginxssl.pki.trust import TrustStore, authority_key_id, public_key_der, subject_key_id
 
 MAX_PATH_LENGTH = 10  # longer than any public chain; stops loops between cross-signed CAs
 

@@ -1,0 +1,43 @@
+"""The TLS sites that answer HTTP requests, and the scopes their responses come from.
+
+What the header rules (SSL401-SSL404, headers.py) judge, grouped once per run
+as Inputs.http_sites.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from nginxssl.model.headers import ResponseHeaders
+from nginxssl.model.site import Site
+from nginxssl.sites.routing import listen_socket, tls_sockets
+
+
+@dataclass(frozen=True)
+class HttpSite:
+    """A TLS site that answers HTTP requests, and the scopes its responses come from."""
+
+    site: Site
+    headers: ResponseHeaders
+    endpoints: tuple[int, ...]  # headers.endpoints()
+    pages: tuple[int, ...]  # those that answer with content, not a redirect or a closed connection
+
+
+def answering(sites: tuple[Site, ...]) -> Iterator[HttpSite]:
+    """TLS sites that answer HTTP requests (not a stream proxy, not a handshake-rejecting catch-all).
+
+    A server whose plain `listen 443` shares a socket another server made TLS speaks TLS too.
+    """
+    shared = tls_sockets(sites)
+    for site in sites:
+        tls = site.tls or (site.certs and any(listen_socket(listen) in shared for listen in site.listens))
+        headers = site.headers
+        if not tls or headers is None or not headers.scopes:
+            continue
+        reject = site.directives.get("ssl_reject_handshake")
+        if reject is not None and reject.args[:1] == ("on",):
+            continue
+        endpoints = headers.endpoints()
+        pages = tuple(index for index in endpoints if headers.scopes[index].response == "content")
+        yield HttpSite(site, headers, endpoints, pages)
