@@ -19,7 +19,7 @@ from nginxssl.catalogue import catalogue
 from nginxssl.cli import lint_app
 from nginxssl.discover import discover
 from nginxssl.engine.lint import lint
-from nginxssl.fix import chains
+from nginxssl.fix import fullchain as chains
 from nginxssl.fix.plan import plan
 from nginxssl.fix.run import planned
 from nginxssl.model.edits import (

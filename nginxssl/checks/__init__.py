@@ -11,6 +11,7 @@ import pkgutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
+from nginxssl.model.edits import ChainFix
 from nginxssl.model.finding import Finding
 from nginxssl.model.node import Config
 from nginxssl.model.settings import Settings
@@ -31,6 +32,7 @@ class Inputs:
     settings: Settings
     extra: Mapping[str, object] = field(default_factory=dict)  # per-family derived data (chains, ...)
     chains: Mapping[tuple, ServedChain] = field(default_factory=dict)  # served_key(pair) -> diagnosis
+    chain_fixes: Mapping[tuple, ChainFix] = field(default_factory=dict)  # fix/fullchain.py's plan, per directive
     probe: Probe | None = None  # `sslint probe`: what the live endpoint sent (SSL601)
 
     @property

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from nginxssl.fix import chains
+from nginxssl.fix import fullchain
 from nginxssl.fix.apply import (
     FixFailed,
     Validation,
@@ -88,7 +88,7 @@ def planned(chosen: list[Finding]) -> tuple[list[Finding], dict[str, FilePlan], 
     while True:
         edits = edits_of(chosen)
         plans = plan(edits)
-        problems = chains.check([edit for edit in edits if isinstance(edit, ExpectChain)], plans)
+        problems = fullchain.check([edit for edit in edits if isinstance(edit, ExpectChain)], plans)
         if not problems:
             return chosen, plans, notes
         kept = []

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from nginxssl.model.finding import Fix
+
 _NGINX_NEEDS_QUOTES = re.compile(r"""[\s;{}#"'\\]|^$""")
 
 
@@ -70,6 +72,16 @@ class ExpectChain:
 
 
 Edit = NewFile | ReplaceArgs | InsertLine | DeleteLine | ExpectChain
+
+
+@dataclass(frozen=True)
+class ChainFix:
+    """The fullchain fix planned for one certificate directive (nginxssl/fix/fullchain.py), handed
+    to the checks of SSL201-SSL204, which carry it and word it."""
+
+    fix: Fix  # the edits (ending with an ExpectChain), or no edits and why not
+    ready_fullchain: str | None = None  # as the config names it: an existing file holding exactly the chain
+    new_file: str | None = None  # on disk: the free <stem>.fullchain.pem beside the leaf
 
 
 def nginx_quote(arg: str) -> str:
