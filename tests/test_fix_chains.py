@@ -1,6 +1,6 @@
 """The fullchain fix (SSL201-SSL204): which chain, which file, which words in the config, and when not.
 
-The judges here are the fixer's own last look (fix.chains: the promised chain
+The judges here are the fixer's own last look (fix.fullchain.check: the promised chain
 re-checked on the planned bytes), `git apply --check` for the diffs and
 `openssl verify` for what is written; tests/test_fix_e2e.py has the running
 servers judge the result.
@@ -19,7 +19,7 @@ from nginxssl.catalogue import catalogue
 from nginxssl.cli import lint_app
 from nginxssl.discover import discover
 from nginxssl.engine.lint import lint
-from nginxssl.fix import fullchain as chains
+from nginxssl.fix import fullchain
 from nginxssl.fix.plan import plan
 from nginxssl.fix.run import planned
 from nginxssl.model.edits import (
@@ -85,7 +85,7 @@ def edits_of(findings: list[Finding], kind: type) -> list:
     return [edit for finding in findings if finding.fix for edit in finding.fix.edits if isinstance(edit, kind)]
 
 
-# ---------------------------------------------------------------- the fixer's last look (fix.chains)
+# ---------------------------------------------------------------- the fixer's last look (fix.fullchain.check)
 
 
 def _promise(tmp_path: Path, path: Path, key_entity: str = "leaf", key_file: str | None = "a.key") -> ExpectChain:
@@ -109,7 +109,7 @@ def test_the_promised_chain_is_checked_on_the_bytes(tmp_path, content, why):
     from pki import build as build_pki
 
     build_pki({"pki": PKI, "files": {"chain.pem": content, "a.key": {"key": "leaf"}}}, tmp_path)
-    problem = chains.broken(_promise(tmp_path, tmp_path / "chain.pem"), {})
+    problem = fullchain.broken(_promise(tmp_path, tmp_path / "chain.pem"), {})
     if why is None:
         assert problem is None
     else:
@@ -120,7 +120,7 @@ def test_the_promise_names_the_key_file_that_does_not_match(tmp_path):
     from pki import build as build_pki
 
     build_pki({"pki": PKI, "files": {"chain.pem": ["leaf", "inter"], "a.key": {"key": "b"}}}, tmp_path)
-    problem = chains.broken(_promise(tmp_path, tmp_path / "chain.pem"), {})
+    problem = fullchain.broken(_promise(tmp_path, tmp_path / "chain.pem"), {})
     assert problem is not None and "a.key" in problem and "is not the key of 'a.test'" in problem
 
 
@@ -128,7 +128,7 @@ def test_an_expired_intermediate_makes_the_promise_fail(tmp_path):
     from pki import build as build_pki
 
     build_pki({"pki": PKI, "files": {"chain.pem": ["stale", "old_inter"], "d.key": {"key": "stale"}}}, tmp_path)
-    problem = chains.broken(_promise(tmp_path, tmp_path / "chain.pem", "stale", "d.key"), {})
+    problem = fullchain.broken(_promise(tmp_path, tmp_path / "chain.pem", "stale", "d.key"), {})
     assert problem is not None and "does not verify" in problem
 
 

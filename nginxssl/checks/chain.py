@@ -28,7 +28,6 @@ from nginxssl.checks.served import (
 )
 from nginxssl.model.edits import ChainFix
 from nginxssl.model.finding import Finding
-from nginxssl.pki.sources import AIA
 from nginxssl.pki.chain import (
     ChainReport,
     Link,
@@ -39,6 +38,7 @@ from nginxssl.pki.chain import (
     issued,
     name_text,
 )
+from nginxssl.pki.sources import AIA
 
 BROWSER_UNTRUSTED = "NET::ERR_CERT_AUTHORITY_INVALID, Firefox SEC_ERROR_UNKNOWN_ISSUER"
 _SELF_SIGNED_CA = "the internal CA that issues it (or, for one host, this certificate)"

@@ -32,15 +32,25 @@ import stat
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.utils import CryptographyDeprecationWarning
 
 from nginxssl.checks import Inputs
 from nginxssl.checks.fullchain import item_key, needs_fix, wanted_chains
 from nginxssl.checks.served import Served, directive_name, label, served, shown
-from nginxssl.model.edits import ChainFix, DeleteLine, Edit, ExpectChain, FilePlan, NewFile, replace_args
+from nginxssl.model.edits import (
+    ChainFix,
+    DeleteLine,
+    Edit,
+    ExpectChain,
+    FilePlan,
+    NewFile,
+    replace_args,
+)
 from nginxssl.model.finding import Fix
 from nginxssl.pki.analyse import ServedKey, served_key
 from nginxssl.pki.chain import (
@@ -214,8 +224,7 @@ def _leaf_key(candidates: tuple[ChainReport, ...], item: Served, sources: Source
             if not held.usable or held.certs or len(held.keys) != 1:
                 continue  # a key file holds one key and no certificate
             try:
-                spki = held.keys[0].key.public_bytes(serialization.Encoding.DER,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo)
+                spki = _spki(held.keys[0].key)
             except Exception:  # a key type the backend cannot serialise raises its own error: it matches nothing
                 continue
             if spki in wanted:
@@ -406,6 +415,12 @@ def _key_args(want: _Want | str | None) -> tuple[str, ...] | None:
 # ---------------------------------------------------------------- the last look
 
 
+def _spki(key: object) -> bytes:
+    """The SubjectPublicKeyInfo DER of a key pki.load read (it keeps the public half as `object`)."""
+    return cast(PublicKeyTypes, key).public_bytes(serialization.Encoding.DER,
+                                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def _label(cert: x509.Certificate) -> str:
     return f"'{common_name(cert.subject) or name_text(cert.subject)}'"
 
@@ -455,9 +470,7 @@ def _broken(promise: ExpectChain, plans: dict[str, FilePlan], loader: Loader) ->
     if promise.key_path is not None:
         held = loader.load(promise.key_path)
         if held.usable and held.keys:
-            key = held.keys[0].key.public_bytes(serialization.Encoding.DER,
-                                                serialization.PublicFormat.SubjectPublicKeyInfo)
-            if key != promise.key_spki:
+            if _spki(held.keys[0].key) != promise.key_spki:
                 return f"the key in {promise.key_path} is not the key of {_label(leaf)}"
         elif not held.locked_keys:  # an encrypted key cannot be opened here; its public half was compared above
             return f"{promise.key_path} holds no private key"
@@ -474,9 +487,9 @@ def _broken(promise: ExpectChain, plans: dict[str, FilePlan], loader: Loader) ->
         trust = trust_store(tuple(promise.ca_files), promise.system_trust)
     except TrustStoreError as error:
         return f"the trust store cannot be read ({error.path}: {error.message})"
-    ok, error = verify(leaf, certs[1:], trust, _moment(promise.now), verification_name(leaf))
+    ok, reason = verify(leaf, certs[1:], trust, _moment(promise.now), verification_name(leaf))
     if not ok:
-        return f"the chain in {where} does not verify: {error}"
+        return f"the chain in {where} does not verify: {reason}"
     return None
 
 

@@ -43,7 +43,7 @@ def fixable(findings: Iterable[Finding], unsafe: bool) -> list[Finding]:
 def edits_of(findings: Iterable[Finding]) -> list[Edit]:
     seen: dict[Edit, None] = {}
     for finding in findings:
-        for edit in finding.fix.edits:
+        for edit in finding.fix.edits if finding.fix is not None else ():
             seen.setdefault(edit, None)
     return list(seen)
 
@@ -93,7 +93,7 @@ def planned(chosen: list[Finding]) -> tuple[list[Finding], dict[str, FilePlan], 
             return chosen, plans, notes
         kept = []
         for finding in chosen:
-            broken = [problems[edit] for edit in finding.fix.edits if edit in problems]
+            broken = [problems[edit] for edit in (finding.fix.edits if finding.fix is not None else ()) if edit in problems]
             if broken:
                 notes.append(f"{finding.file}:{finding.line}: {finding.rule} not fixed: the chain it would "
                              f"serve is wrong ({broken[0]}); nothing was written for it")

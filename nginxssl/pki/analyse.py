@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Mapping
+from typing import Callable, Mapping, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -189,14 +189,15 @@ class ChainAnalyser:
                 # mod_ssl sends SSLCertificateChainFile's certificates instead of any the certificate
                 # file brings after its first (proven against apache2 2.4 in tests/test_fix_e2e.py).
                 served = served[:1] + chain.certs
-        key_public = None
+        key_public: object = None
         if pair.key is not None:
             keys = material.get(pair.key.path) if pair.key.path else None
             if keys is not None and keys.usable and keys.keys:
                 key_public = keys.keys[0].key
         elif held.keys:  # Apache: the key may sit in the certificate file
             key_public = held.keys[0].key
-        return served, key_public
+        # pki.load keeps a key's public half as `object`; it is always one of cryptography's public keys.
+        return served, cast("PublicKeyTypes | None", key_public)
 
     def _analyse_pair(self, pair: CertRef, users: list[Site], material: Mapping[str, Material],
                       trusted: tuple[str, ...], served_elsewhere: Index, prefix: str | None) -> ServedChain | None:
@@ -308,8 +309,8 @@ class ChainAnalyser:
         missing_from = list(dict.fromkeys(link.origin for link in report.missing))
         if len(missing_from) == 1 and sources.disk(missing_from[0]) is not None:
             disk = sources.disk(missing_from[0]) or ""
-            certs = sibling_certs.get(missing_from[0]) or sources.certs_of(disk)
-            if [der(cert) for cert in certs] == [der(link.cert) for link in report.missing]:
+            held_certs = sibling_certs.get(missing_from[0]) or sources.certs_of(disk)
+            if [der(cert) for cert in held_certs] == [der(link.cert) for link in report.missing]:
                 ready_chain = disk
 
         return ServedChain(
