@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import typer.testing
+from cryptography import x509
 
 from nginxssl.catalogue import catalogue
 from nginxssl.cli import lint_app
@@ -32,6 +33,7 @@ from nginxssl.model.edits import (
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.settings import Settings
 from nginxssl.pki.analyse import ChainAnalyser
+from nginxssl.pki.chain import common_name
 from nginxssl.pki.load import Loader
 from nginxssl.pki.trust import public_key_der
 
@@ -299,6 +301,22 @@ def test_reversed_chain_finds_the_leafs_key_beside_the_configured_key(tmp_path):
                                                                           ("keys/site.key",)]
     (promise,) = set(edits_of(findings, ExpectChain))
     assert promise.key_path == str(tmp_path / "keys/site.key")
+
+
+def test_a_bundle_of_two_real_leaves_serves_the_one_whose_key_lies_beside_it(tmp_path):
+    """The diagnosis completes the chain of each real leaf of a CA-keyed bundle; the plan serves the
+    one whose own key file it finds (here only b's), and the promise holds on the written bytes."""
+    config = build(tmp_path, {"certs/a.pem": ["inter", "leaf", "b"], "keys/inter.key": {"key": "inter"},
+                              "keys/z.key": {"key": "b"}},
+                   site("certs/a.pem", "keys/inter.key"))
+    findings = chain_findings(config, tmp_path)
+    (new_file,) = set(edits_of(findings, NewFile))
+    written = x509.load_pem_x509_certificates(new_file.content)
+    assert [common_name(cert.subject) for cert in written] == ["b.test", "Fix Test Inter"]
+    assert [edit.args for edit in edits_of(findings, ReplaceArgs)][:2] == [("certs/a.fullchain.pem",),
+                                                                          ("keys/z.key",)]
+    (promise,) = set(edits_of(findings, ExpectChain))
+    assert fullchain.broken(promise, plan([new_file])) is None
 
 
 def test_a_chain_that_does_not_verify_is_not_written(tmp_path):
