@@ -15,14 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from judges import (
-    apache_test,
-    free_port,
-    needs_apache,
-    needs_openssl,
-    running_apache,
-    s_client_verify,
-)
+from judges import apache_test, free_port, needs_apache, needs_openssl, running_apache, s_client_verify
 
 from nginxssl.catalogue import catalogue
 from nginxssl.discover import discover

@@ -21,14 +21,7 @@ from pathlib import Path
 import pytest
 import typer.testing
 from conftest import CORPUS, needs_corpus
-from test_parse_apache import (
-    CERTBOT_APACHE,
-    COMPAT_TREES,
-    MULTIPLE_VHOSTS,
-    corpus_mains,
-    restore_symlinks,
-    write,
-)
+from test_parse_apache import CERTBOT_APACHE, COMPAT_TREES, MULTIPLE_VHOSTS, corpus_mains, restore_symlinks, write
 
 from nginxssl.cli import lint_app
 from nginxssl.discover.sniff import looks_like_apache

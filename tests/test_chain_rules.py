@@ -18,17 +18,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from chain_fixtures import (
-    BY_HOST,
-    DUP_NAME,
-    FAMILY,
-    NOW,
-    NOW_TEXT,
-    PLAIN_NAME,
-    SCENARIOS,
-    files_spec,
-    nginx_conf,
-)
+from chain_fixtures import BY_HOST, DUP_NAME, FAMILY, NOW, NOW_TEXT, PLAIN_NAME, SCENARIOS, files_spec, nginx_conf
 from judges import nginx_test, openssl_verify, require
 from typer.testing import CliRunner
 

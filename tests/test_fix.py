@@ -14,13 +14,7 @@ from nginxssl.cli import lint_app
 from nginxssl.fix.apply import FixFailed, Validation, apply, write_atomic
 from nginxssl.fix.diff import render
 from nginxssl.fix.plan import plan
-from nginxssl.model.edits import (
-    DeleteLine,
-    EditConflict,
-    InsertLine,
-    NewFile,
-    ReplaceArgs,
-)
+from nginxssl.model.edits import DeleteLine, EditConflict, InsertLine, NewFile, ReplaceArgs
 
 ROUNDTRIP = Path("certbot", "certbot-compatibility-test", "nginx", "nginx-roundtrip-testdata")
 SWAPPED = {"pki": {"root": {"ca": True}, "leaf": {"issuer": "root", "names": ["a.test"]}},

@@ -1,6 +1,6 @@
 """The fullchain fix (SSL201-SSL204): which chain, which file, which words in the config, and when not.
 
-The judges here are the fixer's own last look (fix.chains: the promised chain
+The judges here are the fixer's own last look (fix.fullchain.check: the promised chain
 re-checked on the planned bytes), `git apply --check` for the diffs and
 `openssl verify` for what is written; tests/test_fix_e2e.py has the running
 servers judge the result.
@@ -14,24 +14,20 @@ from pathlib import Path
 
 import pytest
 import typer.testing
+from cryptography import x509
 
 from nginxssl.catalogue import catalogue
 from nginxssl.cli import lint_app
 from nginxssl.discover import discover
 from nginxssl.engine.lint import lint
-from nginxssl.fix import chains
+from nginxssl.fix import fullchain
 from nginxssl.fix.plan import plan
 from nginxssl.fix.run import planned
-from nginxssl.model.edits import (
-    DeleteLine,
-    ExpectChain,
-    InsertLine,
-    NewFile,
-    ReplaceArgs,
-)
+from nginxssl.model.edits import DeleteLine, ExpectChain, InsertLine, NewFile, ReplaceArgs
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.settings import Settings
 from nginxssl.pki.analyse import ChainAnalyser
+from nginxssl.pki.chain import common_name
 from nginxssl.pki.load import Loader
 from nginxssl.pki.trust import public_key_der
 
@@ -85,7 +81,7 @@ def edits_of(findings: list[Finding], kind: type) -> list:
     return [edit for finding in findings if finding.fix for edit in finding.fix.edits if isinstance(edit, kind)]
 
 
-# ---------------------------------------------------------------- the fixer's last look (fix.chains)
+# ---------------------------------------------------------------- the fixer's last look (fix.fullchain.check)
 
 
 def _promise(tmp_path: Path, path: Path, key_entity: str = "leaf", key_file: str | None = "a.key") -> ExpectChain:
@@ -109,7 +105,7 @@ def test_the_promised_chain_is_checked_on_the_bytes(tmp_path, content, why):
     from pki import build as build_pki
 
     build_pki({"pki": PKI, "files": {"chain.pem": content, "a.key": {"key": "leaf"}}}, tmp_path)
-    problem = chains.broken(_promise(tmp_path, tmp_path / "chain.pem"), {})
+    problem = fullchain.broken(_promise(tmp_path, tmp_path / "chain.pem"), {})
     if why is None:
         assert problem is None
     else:
@@ -120,7 +116,7 @@ def test_the_promise_names_the_key_file_that_does_not_match(tmp_path):
     from pki import build as build_pki
 
     build_pki({"pki": PKI, "files": {"chain.pem": ["leaf", "inter"], "a.key": {"key": "b"}}}, tmp_path)
-    problem = chains.broken(_promise(tmp_path, tmp_path / "chain.pem"), {})
+    problem = fullchain.broken(_promise(tmp_path, tmp_path / "chain.pem"), {})
     assert problem is not None and "a.key" in problem and "is not the key of 'a.test'" in problem
 
 
@@ -128,7 +124,7 @@ def test_an_expired_intermediate_makes_the_promise_fail(tmp_path):
     from pki import build as build_pki
 
     build_pki({"pki": PKI, "files": {"chain.pem": ["stale", "old_inter"], "d.key": {"key": "stale"}}}, tmp_path)
-    problem = chains.broken(_promise(tmp_path, tmp_path / "chain.pem", "stale", "d.key"), {})
+    problem = fullchain.broken(_promise(tmp_path, tmp_path / "chain.pem", "stale", "d.key"), {})
     assert problem is not None and "does not verify" in problem
 
 
@@ -299,6 +295,22 @@ def test_reversed_chain_finds_the_leafs_key_beside_the_configured_key(tmp_path):
                                                                           ("keys/site.key",)]
     (promise,) = set(edits_of(findings, ExpectChain))
     assert promise.key_path == str(tmp_path / "keys/site.key")
+
+
+def test_a_bundle_of_two_real_leaves_serves_the_one_whose_key_lies_beside_it(tmp_path):
+    """The diagnosis completes the chain of each real leaf of a CA-keyed bundle; the plan serves the
+    one whose own key file it finds (here only b's), and the promise holds on the written bytes."""
+    config = build(tmp_path, {"certs/a.pem": ["inter", "leaf", "b"], "keys/inter.key": {"key": "inter"},
+                              "keys/z.key": {"key": "b"}},
+                   site("certs/a.pem", "keys/inter.key"))
+    findings = chain_findings(config, tmp_path)
+    (new_file,) = set(edits_of(findings, NewFile))
+    written = x509.load_pem_x509_certificates(new_file.content)
+    assert [common_name(cert.subject) for cert in written] == ["b.test", "Fix Test Inter"]
+    assert [edit.args for edit in edits_of(findings, ReplaceArgs)][:2] == [("certs/a.fullchain.pem",),
+                                                                          ("keys/z.key",)]
+    (promise,) = set(edits_of(findings, ExpectChain))
+    assert fullchain.broken(promise, plan([new_file])) is None
 
 
 def test_a_chain_that_does_not_verify_is_not_written(tmp_path):

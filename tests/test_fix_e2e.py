@@ -394,7 +394,7 @@ def test_badssl_chains_fixed_under_root_verify_with_openssl(tmp_path):
 
 def test_apache_sends_the_chain_file_instead_of_the_certificate_files_own_chain(tmp_path):
     """mod_ssl's SSLCertificateChainFile replaces the intermediates the certificate file holds
-    (what pki.pool models): sslint reports the chain apache2 really sends, and --fix repairs it."""
+    (what pki.analyse models): sslint reports the chain apache2 really sends, and --fix repairs it."""
     require("apache2")
     require("openssl")
     from pki import build

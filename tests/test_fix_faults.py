@@ -24,14 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from nginxssl.fix.apply import (
-    FAULT_ENV,
-    TEMP_PREFIX,
-    TEMP_SUFFIX,
-    FixFailed,
-    Validation,
-    apply,
-)
+from nginxssl.fix.apply import FAULT_ENV, TEMP_PREFIX, TEMP_SUFFIX, FixFailed, Validation, apply
 from nginxssl.fix.plan import plan
 from nginxssl.model.edits import InsertLine, NewFile, ReplaceArgs
 

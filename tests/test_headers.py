@@ -26,12 +26,7 @@ from nginxssl.parse.apache.reader import parse_apache
 from nginxssl.parse.nginx import parse_nginx
 from nginxssl.sites import sites_of
 from nginxssl.sites.headers.apache import apache_apply, apache_headers
-from nginxssl.sites.headers.values import (
-    csp_directive_names,
-    csp_upgrade,
-    hsts,
-    hsts_max_age,
-)
+from nginxssl.sites.headers.values import csp_directive_names, csp_upgrade, hsts, hsts_max_age
 
 BADSSL = CORPUS / "badssl.com"
 H5BP = CORPUS / "h5bp-server-configs-nginx"

@@ -24,14 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from judges import (
-    free_port,
-    http_get,
-    needs_apache,
-    needs_nginx,
-    running_apache,
-    running_nginx,
-)
+from judges import free_port, http_get, needs_apache, needs_nginx, running_apache, running_nginx
 
 from nginxssl.catalogue import catalogue
 from nginxssl.discover import discover

@@ -14,15 +14,7 @@ serves it on free loopback ports, which stand in for them.
 from __future__ import annotations
 
 import pytest
-from chain_fixtures import (
-    DUP_NAME,
-    FAMILY,
-    NOW,
-    PLAIN_NAME,
-    SCENARIOS,
-    files_spec,
-    nginx_conf,
-)
+from chain_fixtures import DUP_NAME, FAMILY, NOW, PLAIN_NAME, SCENARIOS, files_spec, nginx_conf
 from judges import free_port, require, running_nginx, s_client_verify
 
 from nginxssl.catalogue import catalogue

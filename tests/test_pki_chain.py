@@ -19,15 +19,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from nginxssl.pki.chain import (
-    Candidate,
-    ChainReport,
-    days_left,
-    diagnose,
-    is_expired,
-    is_not_yet_valid,
-    validity,
-)
+from nginxssl.pki.chain import Candidate, ChainReport, days_left, diagnose, is_expired, is_not_yet_valid, validity
 from nginxssl.pki.trust import TrustStore, TrustStoreError, load_trust_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))

@@ -22,22 +22,15 @@ import pytest
 import typer.testing
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from judges import (
-    LOOPBACK,
-    free_port,
-    require,
-    running_apache,
-    running_nginx,
-    served_chain_pem,
-)
+from judges import LOOPBACK, free_port, require, running_apache, running_nginx, served_chain_pem
 
-from nginxssl.sites.routing import choose_site
 from nginxssl.cli import commands_app
 from nginxssl.discover import discover
 from nginxssl.engine.lint import parse
 from nginxssl.engine.probe import ProbeError, parse_endpoint, probe
 from nginxssl.model.probe import Endpoint, Probe
 from nginxssl.sites import sites_of
+from nginxssl.sites.routing import choose_site
 
 RUNNER = typer.testing.CliRunner()
 RELOAD_ATTEMPTS = 200  # x 0.05 s: old workers quit once their connections close, well within this

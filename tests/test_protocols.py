@@ -32,11 +32,7 @@ from judges import (
 )
 
 from nginxssl.catalogue import catalogue
-from nginxssl.checks.protocols import (
-    apache_default_protocols,
-    apache_protocols,
-    nginx_default_protocols,
-)
+from nginxssl.checks.protocols import apache_default_protocols, apache_protocols, nginx_default_protocols
 from nginxssl.discover import discover
 from nginxssl.engine.installed import build_for, installed
 from nginxssl.engine.lint import lint

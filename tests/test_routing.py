@@ -24,15 +24,7 @@ from pathlib import Path
 import pytest
 import typer.testing
 from cryptography import x509
-from judges import (
-    LOOPBACK,
-    free_port,
-    nginx_test,
-    require,
-    running_apache,
-    running_nginx,
-    served_chain_pem,
-)
+from judges import LOOPBACK, free_port, nginx_test, require, running_apache, running_nginx, served_chain_pem
 
 from nginxssl.cli import lint_app
 from nginxssl.discover import discover
@@ -40,14 +32,7 @@ from nginxssl.engine.lint import parse
 from nginxssl.model.probe import Endpoint, Probe
 from nginxssl.model.site import Listen, ServerName, Site
 from nginxssl.sites import sites_of
-from nginxssl.sites.routing import (
-    Socket,
-    choose_site,
-    listen_socket,
-    reached,
-    routes,
-    socket_address,
-)
+from nginxssl.sites.routing import Socket, choose_site, listen_socket, reached, routes, socket_address
 
 RUNNER = typer.testing.CliRunner()
 STEMS = ("dflt", "a", "rx", "rd", "shared", "star", "wild", "q")

@@ -17,6 +17,7 @@ from nginxssl.checks.answering import HttpSite, answering
 from nginxssl.checks.references import Reference, grouped_references
 from nginxssl.checks.served import Served, grouped_served
 from nginxssl.model.build import Build
+from nginxssl.model.edits import ChainFix
 from nginxssl.model.finding import Finding
 from nginxssl.model.node import Config
 from nginxssl.model.settings import Settings
@@ -47,6 +48,8 @@ class Inputs:
     settings: Settings
     chains: Mapping[tuple, ServedChain] = field(default_factory=dict)  # served_key(pair) -> diagnosis
     build: Build | None = None  # the server build judged for (engine/installed.py); None: unknown
+    # fix/fullchain.py's plan per directive, made from `chains` (and withheld with it)
+    chain_fixes: Mapping[tuple, ChainFix] = field(default_factory=dict)
     probe: Probe | None = None  # `sslint probe`: what the live endpoint sent (SSL601)
     unused_suppressions: tuple[Suppression, ...] = ()  # SSL009, run last: those that silenced nothing
 
@@ -85,6 +88,10 @@ class Inputs:
         return frozenset()
 
 
+# Fields worked out from a view, withheld with it: the fullchain plan is made from the diagnoses.
+_PART_OF = {"chain_fixes": "chains"}
+
+
 @dataclass(frozen=True)
 class _Withholding(Inputs):
     withheld: frozenset[str] = frozenset()
@@ -94,7 +101,8 @@ class _Withholding(Inputs):
         return self.withheld
 
     def __getattribute__(self, name: str) -> Any:
-        if name in VIEWS and name in object.__getattribute__(self, "withheld"):
+        view = _PART_OF.get(name, name)
+        if view in VIEWS and view in object.__getattribute__(self, "withheld"):
             raise WithheldView(f"a check read Inputs.{name}, which it did not declare in @check(needs=...)")
         return object.__getattribute__(self, name)
 

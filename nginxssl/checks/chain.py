@@ -15,11 +15,12 @@ from typing import Iterator
 from cryptography import x509
 
 from nginxssl.checks import Inputs, check
-from nginxssl.checks.fullchain import chain_fix, fix_text
+from nginxssl.checks.fullchain import chain_fix, fix_text, planned
 from nginxssl.checks.served import Served, day, days, directive_name, position, served, shown
-from nginxssl.model.finding import Finding, Fix
-from nginxssl.pki.analyse import AIA
+from nginxssl.model.edits import ChainFix
+from nginxssl.model.finding import Finding
 from nginxssl.pki.chain import ChainReport, Link, days_left, is_ca, is_self_signed, issued, label, subject_label
+from nginxssl.pki.sources import AIA
 
 BROWSER_UNTRUSTED = "NET::ERR_CERT_AUTHORITY_INVALID, Firefox SEC_ERROR_UNKNOWN_ISSUER"
 _SELF_SIGNED_CA = "the internal CA that issues it (or, for one host, this certificate)"
@@ -191,22 +192,23 @@ def _fullchain_name(ref_path: str) -> str:
     return f"{stem}.fullchain.pem"
 
 
-def _completion(item: Served, missing: tuple[Link, ...], fix: Fix) -> str:
+def _completion(item: Served, missing: tuple[Link, ...], plan: ChainFix) -> str:
     """What to run so that the file holds the leaf and every missing intermediate."""
+    fix = plan.fix
     if fix.edits:
         chain = item.chain
-        if chain.fullchain_slot and chain.ready_chain and len(chain.report.served) == 1:
+        if plan.new_file and chain.ready_chain and len(chain.report.served) == 1:
             return (f"fix: {fix_text(fix)} (by hand: `cat {item.pair.cert.path} {chain.ready_chain} > "
-                    f"{chain.fullchain_slot}`)")
+                    f"{plan.new_file}`)")
         return f"fix: {fix_text(fix)}"
-    return f"{_by_hand(item, missing)}; {fix_text(fix)}"
+    return f"{_by_hand(item, missing, plan)}; {fix_text(fix)}"
 
 
-def _by_hand(item: Served, missing: tuple[Link, ...]) -> str:
+def _by_hand(item: Served, missing: tuple[Link, ...], plan: ChainFix) -> str:
     chain = item.chain
     directive = directive_name(item.pair.cert)
-    if chain.ready_fullchain:
-        return (f"fix: point {directive} at {chain.ready_fullchain}, which holds exactly the leaf and its "
+    if plan.ready_fullchain:
+        return (f"fix: point {directive} at {plan.ready_fullchain}, which holds exactly the leaf and its "
                 "intermediates")
     written = _fullchain_name(item.pair.cert.raw)
     if chain.ready_chain and len(chain.report.served) == 1:
@@ -224,7 +226,8 @@ def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
         report = chain.report
         if not report.incomplete:  # what is sent verifies, or nothing is missing from it
             continue
-        fix = chain_fix(inputs, item)
+        plan = planned(inputs, item)
+        fix = plan.fix
         if report.missing:
             invalid = {id(problem.link): problem for problem in report.invalid_intermediates}
             parts = []
@@ -239,7 +242,7 @@ def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
                 f"{item.shown} lacks the {noun} {'; '.join(parts)}; browsers that have not cached it fail "
                 "(Firefox: SEC_ERROR_UNKNOWN_ISSUER; Android, curl, Python; `openssl s_client`: 'unable to "
                 "verify the first certificate') while desktop Chrome may hide the problem by fetching it; "
-                f"{_completion(item, report.missing, fix)}{_undecided(report)}"), fix)
+                f"{_completion(item, report.missing, plan)}{_undecided(report)}"), fix)
         unresolved = report.unresolved_issuer
         if unresolved is not None and not report.unknown_root:  # found nowhere above the leaf itself
             issuer = f"'{subject_label(unresolved.issuer)}'"
@@ -295,8 +298,9 @@ def chain_order(inputs: Inputs) -> Iterator[Finding]:
         served_certs = report.served
         total = len(served_certs)
         first = served_certs[0]
-        ready = f"; or point {item.directive} at {item.chain.ready_fullchain}" if item.chain.ready_fullchain else ""
-        fix = chain_fix(inputs, item)
+        plan = planned(inputs, item)
+        ready = f"; or point {item.directive} at {plan.ready_fullchain}" if plan.ready_fullchain else ""
+        fix = plan.fix
         kmi = report.key_matches_index
         if kmi is not None and kmi > 0:
             message = (

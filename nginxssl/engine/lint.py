@@ -11,6 +11,7 @@ from nginxssl.discover import Target
 from nginxssl.discover.sysroot import main_under_root
 from nginxssl.engine.installed import build_for
 from nginxssl.engine.parallel import Forked, two_processes
+from nginxssl.fix.fullchain import plan as plan_fullchains
 from nginxssl.model.finding import Finding
 from nginxssl.model.node import Config
 from nginxssl.model.progress import Report, silent
@@ -107,6 +108,7 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         chains = analyser.analyse(sites, material, config.prefix, progress=progress)
         inputs = Inputs(config, sites, material, passwords, settings, chains=chains,
                         build=build_for(config.server, settings.server_version), probe=probe)
+        inputs = replace(inputs, chain_fixes=plan_fullchains(inputs, analyser.sources))
         by_rule = _run_here(_judge(inputs, severities), runnable, progress)
     order = {path: index for index, path in enumerate(config.files)}
     seen: set[tuple] = set()
@@ -209,6 +211,7 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
         analyser.remember(diagnosed or {})
         chains = analyser.analyse(sites, material, config.prefix, progress=progress)
         inputs = Inputs(config, sites, material, passwords, settings, chains=chains, build=build, probe=probe)
+        inputs = replace(inputs, chain_fixes=plan_fullchains(inputs, analyser.sources))
         # The child's keys were not read here: a rule run here that read the files would fail.
         by_rule = _run_here(_judge(inputs.without(("material", "passwords")), severities), our_rules,
                             progress, len(runnable))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Callable
 
 from nginxssl.model.edits import (
     Change,
@@ -18,6 +19,7 @@ from nginxssl.model.edits import (
     ExpectChain,
     FilePlan,
     InsertLine,
+    LineEdit,
     NewFile,
     ReplaceArgs,
     apache_quote,
@@ -98,14 +100,14 @@ def _inserted(lines: list[str], index: int, text: str) -> str:
     return f"{indent}{text}{ending}"
 
 
-def plan(edits: list[Edit], read=None) -> dict[str, FilePlan]:
+def plan(edits: list[Edit], read: Callable[[str], bytes] | None = None) -> dict[str, FilePlan]:
     """Apply every edit in memory; raise EditConflict when one cannot apply cleanly."""
     read = read or _read
     plans: dict[str, FilePlan] = {}
-    by_file: dict[str, list[Edit]] = {}
+    by_file: dict[str, list[LineEdit]] = {}
     for edit in edits:
         if isinstance(edit, ExpectChain):
-            continue  # a promise about the result, checked by fix.chains before anything is written
+            continue  # a promise about the result, checked by fix.fullchain before anything is written
         if isinstance(edit, NewFile):
             if os.path.lexists(edit.path):
                 if _holds(edit.path, edit.content, read):
@@ -152,13 +154,13 @@ def plan(edits: list[Edit], read=None) -> dict[str, FilePlan]:
     return plans
 
 
-def _order(edit: Edit) -> tuple:
+def _order(edit: LineEdit) -> tuple:
     # On one line: replacements first, then insertions (which go after it), then deletion.
     kind = {ReplaceArgs: 0, InsertLine: 1, DeleteLine: 2}[type(edit)]
     return (edit.line, kind, repr(edit))
 
 
-def _holds(path: str, content: bytes, read) -> bool:
+def _holds(path: str, content: bytes, read: Callable[[str], bytes]) -> bool:
     try:
         return os.path.isfile(path) and read(path) == content
     except OSError:

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from nginxssl.fix import chains
+from nginxssl.fix import fullchain
 from nginxssl.fix.apply import FixFailed, Validation, apply, remove_stale_temporaries, run_validation, server_binary
 from nginxssl.fix.diff import render
 from nginxssl.fix.plan import plan
@@ -36,7 +36,7 @@ def fixable(findings: Iterable[Finding], unsafe: bool) -> list[Finding]:
 def edits_of(findings: Iterable[Finding]) -> list[Edit]:
     seen: dict[Edit, None] = {}
     for finding in findings:
-        for edit in finding.fix.edits:
+        for edit in finding.fix.edits if finding.fix is not None else ():
             seen.setdefault(edit, None)
     return list(seen)
 
@@ -81,12 +81,12 @@ def planned(chosen: list[Finding]) -> tuple[list[Finding], dict[str, FilePlan], 
     while True:
         edits = edits_of(chosen)
         plans = plan(edits)
-        problems = chains.check([edit for edit in edits if isinstance(edit, ExpectChain)], plans)
+        problems = fullchain.check([edit for edit in edits if isinstance(edit, ExpectChain)], plans)
         if not problems:
             return chosen, plans, notes
         kept = []
         for finding in chosen:
-            broken = [problems[edit] for edit in finding.fix.edits if edit in problems]
+            broken = [problems[edit] for edit in (finding.fix.edits if finding.fix is not None else ()) if edit in problems]
             if broken:
                 notes.append(f"{finding.file}:{finding.line}: {finding.rule} not fixed: the chain it would "
                              f"serve is wrong ({broken[0]}); nothing was written for it")

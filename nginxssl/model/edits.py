@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import AnyStr
+
+from nginxssl.model.finding import Fix
+from nginxssl.model.node import Node
 
 _NGINX_NEEDS_QUOTES = re.compile(r"""[\s;{}#"'\\]|^$""")
 
@@ -69,7 +73,18 @@ class ExpectChain:
     now: str = ""
 
 
-Edit = NewFile | ReplaceArgs | InsertLine | DeleteLine | ExpectChain
+LineEdit = ReplaceArgs | InsertLine | DeleteLine  # an edit of one line of an existing config file
+Edit = NewFile | LineEdit | ExpectChain
+
+
+@dataclass(frozen=True)
+class ChainFix:
+    """The fullchain fix planned for one certificate directive (nginxssl/fix/fullchain.py), handed
+    to the checks of SSL201-SSL204, which carry it and word it."""
+
+    fix: Fix  # the edits (ending with an ExpectChain), or no edits and why not
+    ready_fullchain: str | None = None  # as the config names it: an existing file holding exactly the chain
+    new_file: str | None = None  # on disk: the free <stem>.fullchain.pem beside the leaf
 
 
 def nginx_quote(arg: str) -> str:
@@ -84,7 +99,7 @@ def apache_quote(arg: str) -> str:
     return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def replace_args(node, args: tuple[str, ...], server: str = "nginx") -> ReplaceArgs:
+def replace_args(node: Node, args: tuple[str, ...], server: str = "nginx") -> ReplaceArgs:
     return ReplaceArgs(node.file, node.line, node.directive, tuple(args), server)
 
 
@@ -113,7 +128,7 @@ class FilePlan:
     like: str | None = None  # new files copy mode/owner from this file
 
 
-def config_lines(text):
+def config_lines(text: AnyStr) -> list[AnyStr]:
     """Lines as the servers count them: split at \\n only (str.splitlines also splits at form
     feeds, \\x1c, U+2028 ... which nginx and apache2 treat as ordinary characters). Works on
     str and bytes; every line keeps its newline."""
