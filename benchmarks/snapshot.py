@@ -32,19 +32,21 @@ WORK = Path(tempfile.gettempdir()) / "sslint-snapshot-trees"
 
 
 def _badssl_root() -> Path:
-    """badssl.com's configuration under the sysroot its corpus README describes."""
+    """badssl.com's configuration under the sysroot its corpus README describes: a copy of the corpus
+    inside the root, and the README's mappings as absolute links inside it (read with --root)."""
     badssl = CORPUS / "badssl.com"
     root = WORK / "badssl"
     if root.exists():
         return root
+    shutil.copytree(badssl, root / "corpus" / "badssl.com", symlinks=True)
     site = root / "var/www/badssl/_site"
     (site / "certs/sets/current").mkdir(parents=True)
-    (site / "certs/sets/current/gen").symlink_to(badssl / "certs/sets/test/gen")
+    (site / "certs/sets/current/gen").symlink_to("/corpus/badssl.com/certs/sets/test/gen")
     (root / "etc").mkdir()
-    (root / "etc/keys").symlink_to(badssl / "certs/sets/test/gen/key")
+    (root / "etc/keys").symlink_to("/corpus/badssl.com/certs/sets/test/gen/key")
     for entry in (badssl / "_site").iterdir():
         if entry.name != "certs":
-            (site / entry.name).symlink_to(entry)
+            (site / entry.name).symlink_to(f"/corpus/badssl.com/_site/{entry.name}")
     (root / "etc/nginx").mkdir()
     (root / "etc/nginx/nginx.conf").write_text("events {}\nhttp {\n    include /var/www/badssl/_site/nginx.conf;\n}\n")
     return root
