@@ -12,7 +12,10 @@ server version it is judged for (`server_version:`, default
 the installed binary's; "none": unknown) and, where the real server has a say,
 what it answers: `nginx -t` (`nginx_t: ok|fail`), `apache2 -t` (`apache_t: ok|fail`) and a real apache2
 start-up on 127.0.0.1 (`apache_start: ok|fail`; mod_ssl loads keys only at
-start-up, so a key mismatch passes `-t` and fails here).
+start-up, so a key mismatch passes `-t` and fails here), and what a client concludes from
+the chain a real nginx on 127.0.0.1 serves (`s_client: ok|fail`: `openssl s_client
+-verify_return_error -verify_hostname` for the site's first server_name, trusting the
+case's `trust:` roots only, at the case's time).
 
 A failing case of a fixable rule says what `--fix` leaves behind (`fixed:`):
 every file that changes, by its path in the case (the config is `site.conf`,
@@ -124,6 +127,24 @@ def apache_start(site: Path, server_root: Path) -> tuple[bool, str]:
         if "before serving" not in str(error):
             raise  # a harness problem, not apache2's verdict
         return False, str(error)
+
+
+def s_client_verdict(case: dict, site: Path):
+    """Start nginx on the case's site file (its `listen 443` on 127.0.0.1 and a free port) and
+    let `openssl s_client -verify_return_error` judge the chain it serves: a judges.VerifyResult."""
+    from judges import free_port, running_nginx, s_client_verify
+
+    port = free_port()
+    text = re.sub(r"listen\s+443\b", f"listen 127.0.0.1:{port}", site.read_text())
+    live = site.parent / "site-live.conf"
+    live.write_text(text)
+    servername = re.search(r"server_name\s+([^\s;]+)", text).group(1)
+    now = case.get("now")
+    moment = datetime.fromisoformat(str(now)) if now else PINNED_NOW
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    with running_nginx(f"events {{}}\nhttp {{\n    include {live.name};\n}}\n", site.parent, port=port):
+        return s_client_verify(port, servername, site.parent / case["trust"][0], attime=int(moment.timestamp()))
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

@@ -288,3 +288,27 @@ def test_a_wildcard_right_above_a_top_level_domain_is_named_as_the_reason(tmp_pa
     assert "(*.test covers no name at all: browsers take no wildcard right above a top-level domain)" \
         in finding.message, finding.message
     assert "one label" not in finding.message
+
+
+def test_an_intermediate_with_the_issuers_name_but_another_key_is_no_issuer(tmp_path):
+    """Issue 16 item 3: the served intermediate has the leaf's issuer name, but another key signed the
+    leaf. The chain is incomplete (SSL201 names the real issuer, found in a sibling file), the stray
+    certificate is extra (SSL204); openssl agrees that what is served does not verify."""
+    from pki import build
+
+    build({"pki": {"root": {"ca": True}, "inter": {"ca": True, "issuer": "root", "cn": "Same Name CA"},
+                   "old": {"ca": True, "issuer": "root", "cn": "Same Name CA", "key": "ec384"},
+                   "leaf": {"issuer": "inter", "names": ["a.test"]}},
+           "files": {"root.pem": ["root"], "site/a.pem": ["leaf", "old"], "site/a.key": {"key": "leaf"},
+                     "site/chain.pem": ["inter"], "leaf.pem": ["leaf"], "old.pem": ["old"]}}, tmp_path)
+    (tmp_path / "a.conf").write_text("server { listen 443 ssl; server_name a.test; "
+                                     "ssl_certificate site/a.pem; ssl_certificate_key site/a.key; }\n")
+    result = lint(discover(str(tmp_path / "a.conf")), settings(tmp_path), tuple(catalogue()))
+    by_rule = {finding.rule: finding.message for finding in result.findings}
+    assert {"SSL201", "SSL204"} <= set(by_rule), by_rule
+    assert "chain.pem (a sibling file)" in by_rule["SSL201"] and "its key did not sign" in by_rule["SSL201"]
+    assert "not its key" in by_rule["SSL204"]
+    require("openssl")
+    verdict = openssl_verify(tmp_path / "leaf.pem", tmp_path / "root.pem", tmp_path / "old.pem",
+                             hostname="a.test", attime=int(NOW.timestamp()))
+    assert not verdict.ok and verdict.code == 20, verdict.output

@@ -662,3 +662,62 @@ def test_badssl_idn_hostname_verifies_as_a_label(badssl_trust):
     served = tuple(x509.load_pem_x509_certificates((GEN / "chain/subdomain-xn--n1aae7f7o.pem").read_bytes()))
     assert diagnose(served, None, (), badssl_trust, NOW, "ѕрооғ.badssl.test").verified
     assert not diagnose(served, None, (), badssl_trust, NOW, "spoof.badssl.test").verified
+
+
+# ---------------------------------------------------------------- issue 16: purpose, constraints, rollover
+
+
+def _diagnosed(spec: dict, tmp_path: Path, served: list[str], now: datetime.datetime | None = None):
+    from nginxssl.pki.chain import diagnose
+
+    made = build(spec, tmp_path)
+    trust = TrustStore((made.cert("root"),), ("root",))
+    moment = now or datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    return diagnose(tuple(made.cert(name) for name in served), None, (), trust, moment)
+
+
+def test_purpose_problems_name_eku_key_usage_and_ca(tmp_path):
+    report = _diagnosed({"pki": {"root": {"ca": True}, "leaf": {
+        "issuer": "root", "names": ["a.test"], "eku": ["clientAuth"], "key_usage": ["keyEncipherment"]}}},
+        tmp_path, ["leaf"])
+    assert [problem.kind for problem in report.purpose_problems] == ["extended key usage", "key usage"]
+    assert "clientAuth, not serverAuth" in report.purpose_problems[0].detail
+    assert not report.served_verified and "EKU" in report.served_verify_error
+    rsa = _diagnosed({"pki": {"root": {"ca": True}, "leaf": {
+        "issuer": "root", "names": ["a.test"], "key": "rsa2048", "key_usage": ["keyEncipherment"],
+        "eku": ["anyExtendedKeyUsage"]}}}, tmp_path / "rsa", ["leaf"])
+    assert rsa.purpose_problems == ()  # RSA key exchange decrypts with the key; anyEKU covers serverAuth
+
+
+def test_constraint_violation_names_the_ca_the_constraint_and_the_name(tmp_path):
+    report = _diagnosed({"pki": {
+        "root": {"ca": True},
+        "inter": {"ca": True, "issuer": "root", "cn": "Corp CA", "name_constraints": {"permitted": ["corp.test"],
+                                                                                    "excluded": ["x.corp.test"]}},
+        "leaf": {"issuer": "inter", "names": ["www.corp.test", "a.test", "x.corp.test"]}}}, tmp_path, ["leaf", "inter"])
+    found = {(violation.name, violation.constraint) for violation in report.constraint_violations}
+    assert found == {("DNS:a.test", "permitted only DNS:corp.test"), ("DNS:x.corp.test", "excluded DNS:x.corp.test")}
+    assert all(violation.ca.cert.subject.rfc4514_string() == "CN=Corp CA" for violation in report.constraint_violations)
+    assert not report.served_verified and "name constraint" in report.served_verify_error
+
+
+def test_self_issued_intermediates_do_not_count_against_path_length(tmp_path):
+    """RFC 5280 6.1.4 (l): root -> CA (pathlen:0) -> CA rollover (same name, new key) -> leaf is valid;
+    OpenSSL agrees; cryptography's builder refuses it, and sslint's own verified path decides."""
+    report = _diagnosed({"pki": {
+        "root": {"ca": True},
+        "ca_old": {"ca": True, "issuer": "root", "cn": "Rolling CA", "pathlen": 0},
+        "ca_new": {"ca": True, "issuer": "ca_old", "cn": "Rolling CA", "key": "ec384", "pathlen": 0},
+        "leaf": {"issuer": "ca_new", "names": ["a.test"]}}}, tmp_path, ["leaf", "ca_new", "ca_old"])
+    assert report.invalid_intermediates == ()
+    assert report.served_verified, report.served_verify_error
+
+
+def test_not_after_is_compared_at_whole_seconds_as_the_verifier_does(tmp_path):
+    from nginxssl.pki.chain import is_expired
+
+    made = build({"pki": {"root": {"ca": True, "not_after": "2030-01-01T00:00:00"}}}, tmp_path)
+    root = made.cert("root")
+    at = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    assert not is_expired(root, at + datetime.timedelta(milliseconds=5))
+    assert is_expired(root, at + datetime.timedelta(seconds=1))

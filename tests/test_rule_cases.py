@@ -65,6 +65,27 @@ def test_real_nginx_agrees(rule_id, case, tmp_path):
         assert errors, "nginx -t fails but sslint reports no error"
 
 
+S_CLIENT_CASES = [(rule_id, case) for rule_id, case in CASES if "s_client" in case]
+
+
+@pytest.mark.parametrize("rule_id,case", S_CLIENT_CASES, ids=[case_id(*entry) for entry in S_CLIENT_CASES])
+def test_openssl_s_client_agrees(rule_id, case, tmp_path):
+    """The client is the judge: nginx serves the case, `openssl s_client -verify_return_error` verifies
+    what it sends; where the client refuses, sslint must say error."""
+    from cases import s_client_verdict
+    from judges import require
+
+    require("nginx")
+    require("openssl")
+    config = materialise(case, tmp_path)
+    verdict = s_client_verdict(case, config)
+    assert verdict.ok == (case["s_client"] == "ok"), verdict.output
+    result = run_case(case, config)
+    errors = [f for f in result.findings if f.severity == "error"]
+    if case["s_client"] == "fail":
+        assert errors, f"openssl s_client refuses ({verdict.text}) but sslint reports no error"
+
+
 APACHE_CASES = [(rule_id, case) for rule_id, case in CASES if "apache_t" in case or "apache_start" in case]
 
 

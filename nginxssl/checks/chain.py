@@ -10,6 +10,7 @@ finding left to `openssl s_client`.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Iterator
 
 from cryptography import x509
@@ -219,6 +220,17 @@ def _by_hand(item: Served, missing: tuple[Link, ...], plan: ChainFix) -> str:
     return f"fix: write the leaf followed by {labels} (in that order) into {written} and point {directive} at it"
 
 
+def _impostors(item: Served) -> str:
+    """The served certificates that have the missing issuer's name but not its key, said once."""
+    report = item.chain.report
+    if not report.impostors:
+        return ""
+    held = ", ".join(f"{label(extra.cert)} ({_served_at(item, extra.index)})" for extra in report.impostors)
+    return (f"; the file does hold {held} with the issuer's name, but its key did not sign "
+            f"{label(report.leaf)} (the signature and key identifiers disagree: another CA's or an older "
+            "intermediate under the same name), so it is no issuer")
+
+
 @check("SSL201", needs={"chains"})
 def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
     for item in _in_use(inputs):
@@ -241,8 +253,8 @@ def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
             yield item.finding("SSL201", (
                 f"{item.shown} lacks the {noun} {'; '.join(parts)}; browsers that have not cached it fail "
                 "(Firefox: SEC_ERROR_UNKNOWN_ISSUER; Android, curl, Python; `openssl s_client`: 'unable to "
-                "verify the first certificate') while desktop Chrome may hide the problem by fetching it; "
-                f"{_completion(item, report.missing, plan)}{_undecided(report)}"), fix)
+                "verify the first certificate') while desktop Chrome may hide the problem by fetching it"
+                f"{_impostors(item)}; {_completion(item, report.missing, plan)}{_undecided(report)}"), fix)
         unresolved = report.unresolved_issuer
         if unresolved is not None and not report.unknown_root:  # found nowhere above the leaf itself
             issuer = f"'{subject_label(unresolved.issuer)}'"
@@ -257,7 +269,7 @@ def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
                           "trust it on every client and pass it to sslint with --ca-file")
             yield item.finding("SSL201", (
                 f"the issuer {issuer} of {label(unresolved.subject)} is not in {item.shown}, and sslint found "
-                f"it nowhere (looked in: {'; '.join(chain.searched)}); browsers cannot build a chain "
+                f"it nowhere (looked in: {'; '.join(chain.searched)}){_impostors(item)}; browsers cannot build a chain "
                 f"({BROWSER_UNTRUSTED}; openssl: 'unable to get local issuer certificate'); "
                 f"get the intermediate from your CA and serve it after the leaf; {'; '.join(advice)}"
                 f"{_undecided(report)}"), fix)
@@ -328,11 +340,17 @@ def chain_order(inputs: Inputs) -> Iterator[Finding]:
             if pair is None:
                 continue
             earlier, later = pair
+            # What is served verifies as it is (browsers and OpenSSL build the path from any
+            # order): a warning for the stricter clients, not an error. Otherwise the order is
+            # one more reason a client fails.
+            severity = "warning" if report.served_verified else ""
             message = (
                 f"in {item.shown}, {label(served_certs[earlier])} ({position(earlier, total)}) comes before "
                 f"{label(served_certs[later])} ({position(later, total)}), which it issued: each certificate "
                 "must be followed by its issuer; browsers usually cope, but stricter TLS clients (older Java, "
                 f"embedded devices) fail to build the chain; fix: leaf first, then each issuer in turn{ready}")
+            yield replace(item.finding("SSL202", f"{message}; {fix_text(fix)}", fix), severity=severity)
+            continue
         yield item.finding("SSL202", f"{message}; {fix_text(fix)}", fix)
 
 
@@ -377,6 +395,10 @@ def chain_extra_certs(inputs: Inputs) -> Iterator[Finding]:
                            "every handshake for nothing; remove the copy")
             elif extra.reason == "subject-of-leaf" and reversed_chain:
                 continue  # the real leaf behind a CA served first: SSL202 tells that story
+            elif any(extra is impostor for impostor in report.impostors):
+                message = (f"{where} has the name of the issuer of the chain but not its key: it signed none of "
+                           f"it (SSL201 tells what is missing); it is sent on every handshake for nothing; "
+                           "remove it from the file")
             else:
                 message = (f"{where} is not on the chain of {label(report.leaf)}: it is sent on every handshake, "
                            "and clients that expect each certificate to certify the one before it (older Java, "

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder
 
 from nginxssl.pki import names
@@ -138,6 +138,24 @@ class WeakKey:
 
 
 @dataclass(frozen=True)
+class PurposeProblem:
+    """Why the leaf may not serve a TLS site (SSL107)."""
+
+    kind: str  # "extended key usage" | "key usage" | "CA certificate"
+    detail: str  # what the certificate says, as an admin reads it
+
+
+@dataclass(frozen=True)
+class ConstraintViolation:
+    """A name below a CA that the CA's nameConstraints exclude or do not permit (SSL108)."""
+
+    ca: Link
+    holder: x509.Certificate  # the certificate that carries the name (the leaf, or a lower CA)
+    name: str  # "DNS:a.example" | "IP:192.0.2.1"
+    constraint: str  # "excluded DNS:example.com" | "permitted only DNS:corp.example, IP:10.0.0.0/8"
+
+
+@dataclass(frozen=True)
 class ChainReport:
     served: tuple[x509.Certificate, ...]
     leaf: x509.Certificate
@@ -167,6 +185,11 @@ class ChainReport:
     served_verified: bool  # the same verifier on exactly what the server sends (no AIA, no pool)
     served_verify_error: str | None
     notes: tuple[str, ...] = ()  # signatures that could not be checked, odd certificates
+    purpose_problems: tuple[PurposeProblem, ...] = ()  # the leaf's, for a TLS server
+    constraint_violations: tuple[ConstraintViolation, ...] = ()  # along the issuer path
+    # Served certificates named like the leaf's issuer whose key did not sign it (an old or
+    # another CA's intermediate under the same name): what the admin believes is the issuer.
+    impostors: tuple[Extra, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -255,12 +278,19 @@ def _utc(now: datetime) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
 
 
+def _whole_second(now: datetime) -> datetime:
+    # Certificate times have whole seconds; the verifier (cryptography, like OpenSSL) compares
+    # the validation time at that granularity: a certificate whose notAfter is 00:00:00 is still
+    # valid at 00:00:00.005 (x509-limbo rfc5280::validity::notafter-fractional).
+    return _utc(now).replace(microsecond=0)
+
+
 def is_expired(cert: x509.Certificate, now: datetime) -> bool:
-    return _utc(now) > cert.not_valid_after_utc
+    return _whole_second(now) > cert.not_valid_after_utc
 
 
 def is_not_yet_valid(cert: x509.Certificate, now: datetime) -> bool:
-    return _utc(now) < cert.not_valid_before_utc
+    return _whole_second(now) < cert.not_valid_before_utc
 
 
 def validity(cert: x509.Certificate, now: datetime) -> str:
@@ -415,9 +445,128 @@ def is_self_signed(cert: x509.Certificate) -> bool:
     return _signed_by(cert, cert) is not False
 
 
+def _self_issued(cert: x509.Certificate) -> bool:
+    """Subject and issuer are the same name (RFC 5280 3.1: the same CA, maybe a new key)."""
+    return _names_equal(cert.subject, cert.issuer)
+
+
 def issued(issuer: x509.Certificate, cert: x509.Certificate) -> bool:
     """`issuer` signed `cert` (names, key identifiers and the signature agree)."""
     return _may_issue(issuer, cert) and _signed_by(cert, issuer) is True
+
+
+# ---------------------------------------------------------------- purpose and name constraints
+
+
+def purpose_problems(leaf: x509.Certificate) -> tuple[PurposeProblem, ...]:
+    """What in the leaf forbids serving a TLS site with it.
+
+    extendedKeyUsage without serverAuth (openssl: 'unsupported certificate purpose';
+    cryptography: 'required EKU not found'); anyExtendedKeyUsage counts as serverAuth, as
+    OpenSSL, cryptography and Chrome take it. keyUsage without what the handshake does with
+    the key: an ECDSA (or EdDSA) key only signs, so digitalSignature; an RSA key signs (ECDHE,
+    TLS 1.3) or decrypts (RSA key exchange), so digitalSignature or keyEncipherment. And a
+    leaf that is a CA (basicConstraints CA:TRUE).
+    """
+    problems = []
+    usages = _extension(leaf, x509.ExtendedKeyUsage)
+    if usages is not None:
+        purposes = list(usages)
+        if ExtendedKeyUsageOID.SERVER_AUTH not in purposes and ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE not in purposes:
+            listed = ", ".join(_EKU_NAMES.get(oid.dotted_string, oid.dotted_string) for oid in purposes) or "nothing"
+            problems.append(PurposeProblem("extended key usage", f"extendedKeyUsage lists {listed}, not serverAuth"))
+    usage = _extension(leaf, x509.KeyUsage)
+    if usage is not None:
+        described = key_description(leaf)
+        kind = described[0] if described else ""
+        if kind == "RSA" and not (usage.digital_signature or usage.key_encipherment):
+            problems.append(PurposeProblem(
+                "key usage", "keyUsage allows neither digitalSignature nor keyEncipherment, one of which an RSA "
+                "key needs in a TLS handshake"))
+        elif kind in ("EC", "Ed25519", "Ed448") and not usage.digital_signature:
+            problems.append(PurposeProblem(
+                "key usage", f"keyUsage lacks digitalSignature, the only thing an {kind} key does in a TLS handshake"))
+    if is_ca(leaf):
+        problems.append(PurposeProblem("CA certificate", "basicConstraints CA:TRUE: it is a CA certificate"))
+    return tuple(problems)
+
+
+_EKU_NAMES = {
+    "1.3.6.1.5.5.7.3.1": "serverAuth",
+    "1.3.6.1.5.5.7.3.2": "clientAuth",
+    "1.3.6.1.5.5.7.3.3": "codeSigning",
+    "1.3.6.1.5.5.7.3.4": "emailProtection",
+    "1.3.6.1.5.5.7.3.8": "timeStamping",
+    "1.3.6.1.5.5.7.3.9": "OCSPSigning",
+}
+
+
+def _general_text(name: x509.GeneralName) -> str | None:
+    if isinstance(name, x509.DNSName):
+        return f"DNS:{name.value}"
+    if isinstance(name, x509.IPAddress):
+        return f"IP:{name.value}"
+    return None
+
+
+def _dns_within(name: str, constraint: str) -> bool:
+    """RFC 5280 4.2.1.10: a DNS constraint covers the name itself and every name below it."""
+    name = name.lower().rstrip(".")
+    constraint = constraint.lower().rstrip(".")
+    if not constraint:
+        return True
+    if name.startswith("*."):
+        name = name[2:]  # a wildcard is below its remainder: *.a.example is within a.example
+    return name == constraint or name.endswith("." + constraint)
+
+
+def _within(name: x509.GeneralName, subtree: x509.GeneralName) -> bool | None:
+    """Is `name` inside `subtree`? None when the two are of different kinds."""
+    if isinstance(name, x509.DNSName) and isinstance(subtree, x509.DNSName):
+        return _dns_within(name.value, subtree.value)
+    if isinstance(name, x509.IPAddress) and isinstance(subtree, x509.IPAddress):
+        network = subtree.value
+        address = name.value
+        if isinstance(network, (ipaddress.IPv4Network, ipaddress.IPv6Network)) and not isinstance(
+                address, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+            return address.version == network.version and address in network
+    return None
+
+
+def _names_of(cert: x509.Certificate) -> list[x509.GeneralName]:
+    sans = _extension(cert, x509.SubjectAlternativeName)
+    if sans is None:
+        return []
+    return [name for name in sans if isinstance(name, (x509.DNSName, x509.IPAddress))]
+
+
+def constraint_violations(path: list[Link]) -> tuple[ConstraintViolation, ...]:
+    """Names of certificates below each constrained CA of the path that its nameConstraints refuse.
+
+    Only DNS and IP names, the ones a TLS site has; self-issued intermediates are exempt (RFC 5280
+    6.1.3 (b)), the leaf never is.
+    """
+    found = []
+    for depth, link in enumerate(path[1:], start=1):
+        constraints = _extension(link.cert, x509.NameConstraints)
+        if constraints is None:
+            continue
+        excluded = list(constraints.excluded_subtrees or ())
+        permitted = list(constraints.permitted_subtrees or ())
+        for below_depth, below in enumerate(path[:depth]):
+            if below_depth > 0 and _self_issued(below.cert):
+                continue
+            for name in _names_of(below.cert):
+                text = _general_text(name) or ""
+                hit = next((subtree for subtree in excluded if _within(name, subtree)), None)
+                if hit is not None:
+                    found.append(ConstraintViolation(link, below.cert, text, f"excluded {_general_text(hit)}"))
+                    continue
+                same_kind = [subtree for subtree in permitted if _within(name, subtree) is not None]
+                if same_kind and not any(_within(name, subtree) for subtree in same_kind):
+                    allowed = ", ".join(_general_text(subtree) or "" for subtree in same_kind[:4])
+                    found.append(ConstraintViolation(link, below.cert, text, f"permitted only {allowed}"))
+    return tuple(found)
 
 
 # ---------------------------------------------------------------- path building
@@ -566,7 +715,9 @@ def _invalid(path: list[Link], trust: TrustStore, now: datetime) -> list[Invalid
             detail = "no basicConstraints extension" if constraints is None else "basicConstraints CA:FALSE"
             problems.append(InvalidCert(link, "not a CA", detail))
         else:
-            below = depth - 1  # intermediates between this CA and the leaf
+            # The intermediates between this CA and the leaf, but not the self-issued ones (a CA's
+            # key rollover certificate): RFC 5280 6.1.4 (l) counts only the others.
+            below = sum(1 for lower in path[1:depth] if not _self_issued(lower.cert))
             if constraints.path_length is not None and below > constraints.path_length:
                 problems.append(InvalidCert(
                     link, "path length exceeded",
@@ -575,6 +726,22 @@ def _invalid(path: list[Link], trust: TrustStore, now: datetime) -> list[Invalid
         if usage is not None and not usage.key_cert_sign:
             problems.append(InvalidCert(link, "no keyCertSign", "keyUsage lacks keyCertSign"))
     return problems
+
+
+def _rollover_refused(path: list[Link], anchor: x509.Certificate | None, invalid: tuple[InvalidCert, ...],
+                      violations: tuple[ConstraintViolation, ...], problems: tuple[PurposeProblem, ...],
+                      now: datetime) -> bool:
+    """The served path reaches an anchor through a self-issued intermediate, every link served,
+    signed and valid: what cryptography's builder wrongly refuses."""
+    leaf = path[0].cert
+    return (anchor is not None and not invalid and not violations and not problems
+            and validity(leaf, now) == "valid"
+            and all(link.served or _is_root_like_cert(link.cert, anchor) for link in path[1:])
+            and any(_self_issued(link.cert) and not is_self_signed(link.cert) for link in path[1:]))
+
+
+def _is_root_like_cert(cert: x509.Certificate, anchor: x509.Certificate) -> bool:
+    return cert is anchor or is_self_signed(cert)
 
 
 def _judged_links(path: list[Link], trust: TrustStore) -> list[Link]:
@@ -597,6 +764,11 @@ def _require_ca(policy: object, cert: x509.Certificate, constraints: x509.BasicC
         raise ValueError("basicConstraints CA:FALSE on an issuing certificate")
 
 
+def _may_sign_certificates(policy: object, cert: x509.Certificate, usage: x509.KeyUsage | None) -> None:
+    if usage is not None and not usage.key_cert_sign:
+        raise ValueError("keyUsage.keyCertSign must be asserted in a CA certificate")
+
+
 # cryptography's web-PKI profile follows the CA/Browser Forum rules for what
 # CAs must issue; browsers (and OpenSSL) enforce less when they verify, and a
 # private CA, or badssl.com, is held to what browsers enforce. Relaxed here:
@@ -605,17 +777,22 @@ def _require_ca(policy: object, cert: x509.Certificate, constraints: x509.BasicC
 #   it must be present and say CA:TRUE.
 # - authorityKeyIdentifier (all certificates) and subjectKeyIdentifier (CAs):
 #   required for issuance, not checked by Chrome, Firefox or OpenSSL, and
-#   absent from many internal CAs' certificates.
+#   absent from many internal CAs' certificates. Kept: present, they must not
+#   be critical (OpenSSL: 'unhandled critical extension').
+# - keyUsage of a CA: required for issuance; OpenSSL and browsers take a CA
+#   without one (x509-limbo crl::issuer-no-keyusage-extension). Kept: present,
+#   it must allow keyCertSign.
 # Everything else (signature algorithms, RSA >= 2048 for signing keys, SAN
 # required on the leaf, EKU, validity, path length) stays the verifier's default.
 _CA_POLICY = (
     ExtensionPolicy.webpki_defaults_ca()
     .require_present(x509.BasicConstraints, Criticality.AGNOSTIC, _require_ca)
-    .may_be_present(x509.AuthorityKeyIdentifier, Criticality.AGNOSTIC, None)
-    .may_be_present(x509.SubjectKeyIdentifier, Criticality.AGNOSTIC, None)
+    .may_be_present(x509.AuthorityKeyIdentifier, Criticality.NON_CRITICAL, None)
+    .may_be_present(x509.SubjectKeyIdentifier, Criticality.NON_CRITICAL, None)
+    .may_be_present(x509.KeyUsage, Criticality.AGNOSTIC, _may_sign_certificates)
 )
 _EE_POLICY = ExtensionPolicy.webpki_defaults_ee().may_be_present(
-    x509.AuthorityKeyIdentifier, Criticality.AGNOSTIC, None
+    x509.AuthorityKeyIdentifier, Criticality.NON_CRITICAL, None
 )
 _NO_NAME = "invalid"  # RFC 2606: never a real name; the verifier then reports the missing SAN
 
@@ -648,27 +825,48 @@ def _subject(name: str) -> x509.GeneralName:
     return x509.DNSName(names.to_ascii(name) or name)
 
 
+def verification_names(leaf: x509.Certificate) -> tuple[str, ...]:
+    """verification_name first, then every other name of the leaf that could stand for it."""
+    first = verification_name(leaf)
+    others = [name for name in (*names.dns_names(leaf), *names.ip_addresses(leaf))
+              if not name.startswith("*.") and name != first]
+    return (first, *others)
+
+
 def verify(leaf: x509.Certificate, intermediates: list[x509.Certificate], trust: TrustStore,
-           now: datetime, name: str) -> tuple[bool, str | None]:
-    """cryptography's server verifier (web-PKI profile) with the given trust and time."""
+           now: datetime, name: str, fallbacks: tuple[str, ...] = ()) -> tuple[bool, str | None]:
+    """cryptography's server verifier (web-PKI profile) with the given trust and time.
+
+    `fallbacks` are other names to verify for when the verifier refuses `name` itself as a
+    host name (a SAN such as foo_bar.example): the chain is judged for a name the leaf
+    holds, whether the site's names match is SSL301's question. Whatever the name, the chain
+    is verified once.
+    """
     if not trust.anchors:
         return False, "the trust store is empty"
     # Self-signed certificates are only ever useful as anchors, which come from
     # the store; given as intermediates they make the verifier loop on them
     # until "chain construction exceeds max depth", which explains nothing.
     intermediates = [cert for cert in intermediates if not is_self_signed(cert)]
-    try:
-        verifier = (
-            PolicyBuilder()
-            .store(trust.verification_store())
-            .time(_utc(now))
-            .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
-            .build_server_verifier(_subject(name))
-        )
-        verifier.verify(leaf, intermediates)
-    except Exception as error:  # VerificationError, or a subject the builder refuses
-        return False, str(error) or type(error).__name__
-    return True, None
+    builder = (
+        PolicyBuilder()
+        .store(trust.verification_store())
+        .time(_utc(now))
+        .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
+    )
+    refused: Exception | None = None
+    for candidate in (name, *fallbacks):
+        try:
+            verifier = builder.build_server_verifier(_subject(candidate))
+        except Exception as error:  # a name the verifier cannot take as a host name
+            refused = refused or error
+            continue
+        try:
+            verifier.verify(leaf, intermediates)
+        except Exception as error:  # VerificationError, or a certificate it cannot process
+            return False, str(error) or type(error).__name__
+        return True, None
+    return False, f"no usable host name in the certificate ({refused})"
 
 
 # ---------------------------------------------------------------- diagnose
@@ -749,14 +947,38 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
         if (weakness := key_weakness(link.cert)) is not None
     )
 
+    fallbacks = () if hostname else verification_names(leaf)[1:]
     name = hostname if hostname else verification_name(leaf)
-    verified, verify_error = verify(leaf, [link.cert for link in path[1:]], trust, now, name)
+    verified, verify_error = verify(leaf, [link.cert for link in path[1:]], trust, now, name, fallbacks)
     served_name = hostname if hostname else verification_name(served[0])
     if served[0] is leaf and served_name == name and served[1:] == tuple(link.cert for link in path[1:]):
         # What is served is the path itself (the usual, correct chain): the same question, once.
         served_verified, served_verify_error = verified, verify_error
     else:
-        served_verified, served_verify_error = verify(served[0], list(served[1:]), trust, now, served_name)
+        served_fallbacks = () if hostname else verification_names(served[0])[1:]
+        served_verified, served_verify_error = verify(served[0], list(served[1:]), trust, now, served_name,
+                                                      served_fallbacks)
+
+    invalid = tuple(_invalid(path, trust, now))
+    violations = constraint_violations(path)
+    problems = purpose_problems(leaf)
+    notes = list(builder.notes)
+    if not served_verified and _rollover_refused(path, anchor, invalid, violations, problems, now):
+        # cryptography's path builder gives up on a path through a self-issued intermediate (a
+        # CA's key rollover certificate: same name, new key) with "signature does not match",
+        # where RFC 5280 and OpenSSL accept it (x509-limbo pathlen::self-issued-certs-pathlen);
+        # every signature of sslint's own path verified, so that path decides.
+        notes.append(f"cryptography's verifier refused the path through the self-issued intermediate "
+                     f"({served_verify_error}); every signature on it verifies, as OpenSSL agrees")
+        served_verified, served_verify_error = True, None
+        if served[0] is leaf:
+            verified, verify_error = True, None
+
+    # A served certificate that carries the name of an issuer on the path, yet is not on it:
+    # its key did not sign (the names match, the signature does not) -- the admin's "issuer".
+    wanted_issuers = [link.cert.issuer for link in path if not is_self_signed(link.cert)]
+    impostors = tuple(extra for extra in extras if extra.reason == "unrelated"
+                      and any(_names_equal(extra.cert.subject, issuer) for issuer in wanted_issuers))
 
     return ChainReport(
         served=served,
@@ -775,7 +997,7 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
         extras=tuple(extras),
         self_signed_leaf=self_signed_leaf,
         untrusted_root=untrusted_root,
-        invalid_intermediates=tuple(_invalid(path, trust, now)),
+        invalid_intermediates=invalid,
         weak_signatures=weak_signatures,
         weak_keys=weak_keys,
         fullchain=tuple(fullchain),
@@ -784,5 +1006,8 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
         verify_name=name,
         served_verified=served_verified,
         served_verify_error=served_verify_error,
-        notes=tuple(builder.notes),
+        notes=tuple(notes),
+        purpose_problems=problems,
+        constraint_violations=violations,
+        impostors=impostors,
     )
