@@ -120,6 +120,7 @@ class ServedChain:
     auto_chain: str | None = None  # apache2: the SSLCACertificateFile OpenSSL completed the sent chain from
     trust_sources: tuple[str, ...] = ()  # files the trust store was read from
     system_trust: bool = True
+    public_anchor: bool = False  # the path ends at a root of the system bundle: a publicly trusted CA
     # For the fixer (checks/fullchain.py), prepared here because finding them means reading files:
     target: ChainReport | None = None  # the chain to serve instead: `report`, or the real leaf's own chain
     leaf_key: str | None = None  # on disk: the real leaf's key, found beside a bundle whose key is a CA's
@@ -631,6 +632,7 @@ class ChainAnalyser:
             auto_chain=auto_chain,
             trust_sources=trust.sources,
             system_trust=self.system_trust,
+            public_anchor=report.anchor is not None and trust.is_public(report.anchor),
             target=target,
             leaf_key=leaf_key,
             leaf_key_raw=leaf_key_raw,
