@@ -397,6 +397,10 @@ def certs_command(
     settings, targets, loader, analyser = _prepare(
         paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
         no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch)
+    from nginxssl.engine.lint import trust_findings
+
+    for skipped in trust_findings(analyser.trust, ("SSL003",)):  # the inventory has no findings: stderr
+        typer.echo(f"sslint: {skipped.file}:{skipped.line}: {skipped.message}", err=True)
     analysed = []
     for target in targets:
         parsed = parse(target, settings.root)
