@@ -121,8 +121,8 @@ def validity_too_long(inputs: Inputs) -> Iterator[Finding]:
     for item in _in_use(inputs):
         report = item.chain.report
         leaf = report.leaf
-        if report.self_signed_untrusted or is_expired(leaf, now):
-            continue  # SSL104 / SSL101 already say it must be replaced
+        if report.self_signed_untrusted or report.leaf_is_ca or is_expired(leaf, now):
+            continue  # SSL104 / SSL202 / SSL101 already say it must be replaced (a CA's own lifetime is not capped)
         refused = lifetime_refusal(leaf, item.chain.public_anchor)
         if refused is None:
             continue
