@@ -148,7 +148,7 @@ def lint(
 ) -> None:
     """Lint nginx or Apache TLS configuration: every reason a browser would say "untrusted"."""
     from nginxssl.catalogue import CatalogueError, catalogue
-    from nginxssl.engine.lint import at_or_above
+    from nginxssl.engine.lint import at_or_above, trust_findings
     from nginxssl.engine.lint import lint as run
 
     try:
@@ -187,12 +187,14 @@ def lint(
             progress.close()
     if diff:
         raise typer.Exit(_show_diff(results, unsafe_fixes))
-    findings = [finding for result in results for finding in result.findings]
+    # Trust anchors that did not load: the run's own, reported once before every target's.
+    skipped_anchors = list(trust_findings(analyser.trust, selected, project.severity))
+    findings = skipped_anchors + [finding for result in results for finding in result.findings]
     remaining = findings
     if fix:
         # The report shows what was found before fixing; the exit code what is left after.
         after = _apply_fixes(results, lint_one, settings.root, unsafe_fixes, not no_validate)
-        remaining = [finding for result in after for finding in result.findings]
+        remaining = skipped_anchors + [finding for result in after for finding in result.findings]
     _report(format, findings, results, no_color, with_fixes=not fix)
     failing = any(at_or_above(finding.severity, fail_on.value) for finding in remaining)
     raise typer.Exit(1 if failing else 0)
@@ -284,7 +286,7 @@ def _prepare(paths: list[str], project: ProjectSettings, *, server: Server | Non
     loader = Loader()
     analyser = chain_analyser(settings, loader)
     try:
-        analyser.trust  # read once, before any target: a bad --ca-file is a usage error
+        analyser.trust  # read once, before any target: an absent --ca-file, or nothing trusted, is a usage error
     except TrustStoreError as error:
         raise _fail(f"--ca-file {error.path}: {error.message}") from None
     return settings, targets, loader, analyser
@@ -404,6 +406,10 @@ def certs_command(
     settings, targets, loader, analyser = _prepare(
         paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
         no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch)
+    from nginxssl.engine.lint import trust_findings
+
+    for skipped in trust_findings(analyser.trust, ("SSL003",)):  # the inventory has no findings: stderr
+        typer.echo(f"sslint: {skipped.file}:{skipped.line}: {skipped.message}", err=True)
     analysed = []
     for target in targets:
         parsed = parse(target, settings.root)

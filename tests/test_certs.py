@@ -341,7 +341,10 @@ def test_usage_errors_exit_2(demo, tmp_path):
     (demo / ".sslint.yaml").unlink()  # it names a CA, which would satisfy --no-system-trust
     assert certs(str(demo), "--no-system-trust").exit_code == 2
     assert certs(str(demo), "--format", "xml").exit_code == 2
-    assert certs(str(demo), "--ca-file", str(demo / "ssl" / "good.key")).exit_code == 2
+    # A --ca-file with no certificate is skipped (said on stderr); only trusting nothing is a usage error.
+    key_as_ca = certs(str(demo), "--ca-file", str(demo / "ssl" / "good.key"))
+    assert key_as_ca.exit_code != 2 and "good.key" in key_as_ca.stderr
+    assert certs(str(demo), "--no-system-trust", "--ca-file", str(demo / "ssl" / "good.key")).exit_code == 2
 
 
 # ---------------------------------------------------------------- badssl.com

@@ -205,10 +205,17 @@ def test_bad_ca_file_is_a_usage_error(tmp_path):
     (tmp_path / "a.conf").write_text("server { listen 80; }\n")
     (tmp_path / "empty.pem").write_text("")
     runner = CliRunner()
-    for bad in (tmp_path / "absent.pem", tmp_path / "empty.pem", tmp_path):
+    for bad in (tmp_path / "absent.pem", tmp_path):
         result = runner.invoke(lint_app, [str(tmp_path / "a.conf"), "--ca-file", str(bad)])
         assert result.exit_code == 2, result.output
         assert "--ca-file" in result.output and str(bad) in result.output
+    # A file that holds no certificate is skipped with a finding naming it; the run goes on
+    # on the system's roots, and is a usage error only when nothing at all is trusted.
+    result = runner.invoke(lint_app, [str(tmp_path / "a.conf"), "--ca-file", str(tmp_path / "empty.pem")])
+    assert result.exit_code == 1 and f"{tmp_path / 'empty.pem'}:1: SSL003" in result.output, result.output
+    result = runner.invoke(lint_app, [str(tmp_path / "a.conf"), "--no-system-trust",
+                                      "--ca-file", str(tmp_path / "empty.pem")])
+    assert result.exit_code == 2 and "nothing" not in result.output and "empty.pem" in result.output
     result = runner.invoke(lint_app, [str(tmp_path / "a.conf"), "--no-system-trust"])
     assert result.exit_code == 2 and "--ca-file" in result.output
     result = runner.invoke(lint_app, [str(tmp_path / "a.conf"), "--intermediates", str(tmp_path / "nope")])

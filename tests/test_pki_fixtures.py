@@ -164,7 +164,7 @@ def test_defaults(made: PKI) -> None:
     assert root.subject.rfc4514_string() == "CN=sslint Test Root CA"
     assert inter.issuer == root.subject
     assert leaf.subject.rfc4514_string() == "CN=a.test"  # the first SAN
-    assert leaf.not_valid_before_utc.isoformat() == "2025-01-01T00:00:00+00:00"
+    assert leaf.not_valid_before_utc.isoformat() == "2019-06-01T00:00:00+00:00"
     assert leaf.not_valid_after_utc.isoformat() == "2045-01-01T00:00:00+00:00"
 
     ca_constraints = inter.extensions.get_extension_for_class(x509.BasicConstraints)

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nginxssl.pki.names import (
+    Identities,
     CANNOT_CHECK,
     COVERED,
     NOT_COVERED,
@@ -21,6 +22,7 @@ from nginxssl.pki.names import (
     covers,
     dns_names,
     has_san,
+    identities,
     ip_addresses,
     san_names,
     to_ascii,
@@ -244,3 +246,67 @@ def test_badssl_expected_name_verdicts():
         expected_mismatch = row["server_name_vs_SAN"].startswith("MISMATCH")
         assert verdict.not_covered == expected_mismatch, (row["conf"], row["server_name"], verdict)
         assert verdict.status != CANNOT_CHECK
+
+
+# ---------------------------------------------------------------- as browsers judge names
+
+
+def test_a_dns_san_spelled_as_an_ip_address_never_covers_that_address():
+    """rfc5280::san::ip-in-dns of x509-limbo: DNS:8.8.8.8 is no IP address entry."""
+    presented = Identities(dns=("192.0.2.7",))
+    assert check_server_name("192.0.2.7", presented).not_covered
+    assert check_server_name("192.0.2.7", Identities(ips=("192.0.2.7",))).covered
+
+
+def test_an_ip_san_never_covers_a_host_name():
+    assert check_server_name("a.test", Identities(ips=("192.0.2.7",))).not_covered
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="openssl binary not installed")
+def test_openssl_agrees_an_ip_in_a_dns_san_covers_no_ip(tmp_path):
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from datetime import datetime, timezone
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "ip-in-dns")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(datetime(2025, 1, 1, tzinfo=timezone.utc))
+            .not_valid_after(datetime(2045, 1, 1, tzinfo=timezone.utc))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("192.0.2.7")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    path = tmp_path / "c.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    result = subprocess.run([OPENSSL, "verify", "-CAfile", str(path), "-verify_ip", "192.0.2.7", str(path)],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0, result.stdout  # openssl: "IP address mismatch"
+    assert check_server_name("192.0.2.7", identities(cert)).not_covered
+
+
+@pytest.mark.parametrize("san,host,expected", [
+    ("bücher.example", "bücher.example", False),  # raw UTF-8 in an IA5String matches nothing
+    ("bücher.example", "xn--bcher-kva.example", False),
+    ("xn--bcher-kva.example", "bücher.example", True),  # the host side is converted
+    ("😜.example.com", "xn--628h.example.com", False),  # x509-limbo webpki::san::unicode-emoji-san
+])
+def test_non_ascii_dns_sans_are_never_converted(san, host, expected):
+    assert check_server_name(host, Identities(dns=(san,))).covered is expected
+
+
+@pytest.mark.parametrize("pattern,host,expected", [
+    ("*.co.uk", "example.co.uk", False),  # a public suffix (ICANN section)
+    ("*.com", "example.com", False),
+    ("*.example.co.uk", "www.example.co.uk", True),
+    ("*.appspot.com", "x.appspot.com", True),  # the private section: Chrome accepts it
+    ("*.github.io", "someone.github.io", True),
+    ("*.intranet", "a.intranet", False),  # an unknown top-level domain counts as public
+    ("*.corp.intranet", "a.corp.intranet", True),
+])
+def test_wildcards_over_public_suffixes_cover_nothing(pattern, host, expected):
+    assert covers(pattern, host) is expected
+
+
+def test_a_wildcard_server_name_is_not_covered_by_a_public_suffix_wildcard():
+    assert check_server_name("*.co.uk", ("*.co.uk",)).not_covered
+    assert check_server_name("*.example.co.uk", ("*.example.co.uk",)).covered

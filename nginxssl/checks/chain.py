@@ -56,8 +56,13 @@ def _undecided(report: ChainReport) -> str:
     return f" (not decided: {'; '.join(report.notes)})" if report.notes else ""
 
 
+_SHOWN_TRUST_FILES = 3  # a message names a few; a hundred --ca-file files would bury the point
+
+
 def _trust_text(item: Served) -> str:
-    sources = ", ".join(item.chain.trust_sources) or "no file"
+    files = item.chain.trust_sources
+    more = len(files) - _SHOWN_TRUST_FILES
+    sources = (", ".join(files[:_SHOWN_TRUST_FILES]) + (f" and {more} more" if more > 0 else "")) or "no file"
     return f"the trust store ({sources})" if item.chain.system_trust else f"the trusted roots (--ca-file {sources})"
 
 

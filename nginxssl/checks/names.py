@@ -21,7 +21,16 @@ from nginxssl.model.node import Node
 from nginxssl.model.site import Listen, ServerName, Site
 from nginxssl.pki.analyse import served_key
 from nginxssl.pki.chain import common_name, label
-from nginxssl.pki.names import check_server_name, dns_names, has_san, san_names
+from nginxssl.pki.names import (
+    Identities,
+    check_server_name,
+    dns_names,
+    has_san,
+    identities,
+    san_names,
+    to_ascii,
+    wildcard_over_public_suffix,
+)
 from nginxssl.sites.nginx import parse_listen
 from nginxssl.sites.routing import Socket, dual_stack, listen_socket, reached, routes, tls_listens, tls_sockets
 
@@ -48,9 +57,18 @@ def _directive(entry: ServerName) -> str:
     return _SPELLING.get(entry.node.directive, entry.node.directive)
 
 
-def _hint(missing: str, sans: tuple[str, ...]) -> str:
-    """Why a near-miss is a miss: www vs apex, wildcard depth."""
-    for san in sans:
+def _hint(missing: str, presented: Identities) -> str:
+    """Why a near-miss is a miss: www vs apex, wildcard depth, a name of the wrong kind or spelling."""
+    if missing in presented.dns:  # only an IP address misses a DNS entry spelled as it is
+        return (f" (the certificate lists {missing} as a DNS name: browsers match an IP address only against "
+                f"IP address entries, so it needs IP:{missing} in subjectAltName)")
+    for san in presented.dns:
+        if not san.isascii() and to_ascii(san) == missing:
+            return (f" (the certificate spells {san} in Unicode: browsers compare the xn-- form {missing} and "
+                    f"never convert the certificate's side, so it needs DNS:{missing})")
+        if wildcard_over_public_suffix(san) and "." in san[2:] and missing.endswith(san[1:]):
+            return (f" ({san} covers no name at all: {san[2:]} is a public suffix, under which anyone registers "
+                    f"names, and Chrome takes no wildcard over one)")
         if missing == "www." + san or san == "www." + missing:
             return f" (the certificate has {san} but not {missing}: www and the bare domain are two names)"
         if san.startswith("*.") and missing == san[2:]:
@@ -67,7 +85,8 @@ def _hint(missing: str, sans: tuple[str, ...]) -> str:
 
 def _reissue(site: Site, missing: str, sans: tuple[str, ...]) -> str:
     """How to get a certificate naming what it has plus what is missing."""
-    wanted = list(dict.fromkeys([*sans, missing]))
+    # Not a name that covers nothing (a wildcard over a public suffix): no CA issues it again.
+    wanted = list(dict.fromkeys([*(san for san in sans if not wildcard_over_public_suffix(san)), missing]))
     if len(wanted) > 8 or any("*" in name for name in wanted):
         return f"reissue it for {', '.join(wanted[:8])}{', …' if len(wanted) > 8 else ''}"
     plugin = "--apache" if site.server == "apache" else "--nginx"
@@ -91,14 +110,15 @@ def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
             sans = san_names(leaf)
             if not sans:
                 continue  # SSL302: the certificate names no host at all
+            presented = identities(leaf)
             for entry in site.names:
                 if not entry.name:
                     continue
-                verdict = check_server_name(entry.name, sans)
+                verdict = check_server_name(entry.name, presented)
                 if not verdict.not_covered:
                     continue
                 missing = ", ".join(verdict.missing)
-                hint = _hint(verdict.missing[0], sans)
+                hint = _hint(verdict.missing[0], presented)
                 yield Finding.at("SSL301", entry.node, (
                     f"{_directive(entry)} {entry.name} is not covered by the certificate {label(leaf)} in {path}, "
                     f"which names {_sans_text(sans)}{hint}; browsers show {WRONG_NAME} for https://{missing}/; "

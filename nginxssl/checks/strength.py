@@ -1,4 +1,5 @@
-"""SSL502-SSL503: keys and signatures too weak for browsers and for OpenSSL 3.
+"""SSL502-SSL503, SSL506: keys and signatures too weak for browsers and for OpenSSL 3, or of a kind
+browsers do not take.
 
 Judged on the certificates the server sends: the leaf and the intermediates in
 its file (a trust anchor's own key and self-signature are never used, and
@@ -17,8 +18,11 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
+
 from nginxssl.checks import Inputs, check
-from nginxssl.checks.served import Served, position, served
+from nginxssl.checks.served import Served, browser_reloads, position, served
 from nginxssl.model.finding import Finding
 from nginxssl.pki.chain import label
 
@@ -91,3 +95,56 @@ def weak_signature(inputs: Inputs) -> Iterator[Finding]:
             yield item.finding("SSL503", (
                 f"{where} is signed with {algorithm} by {issuer}: {_refuses(inputs, 'ca md too weak')}; "
                 f"browsers refuse {algorithm} signatures (NET::ERR_CERT_WEAK_SIGNATURE_ALGORITHM); {fix}"))
+
+
+_RSA_PSS_KEY = x509.ObjectIdentifier("1.2.840.113549.1.1.10")  # id-RSASSA-PSS as a key's algorithm
+_BROWSER_CURVES = ("secp256r1", "secp384r1")
+_CURVE_NAMES = {"secp521r1": "P-521", "secp256k1": "secp256k1", "brainpoolP256r1": "brainpoolP256r1"}
+
+
+def browser_refusal(leaf: x509.Certificate) -> str | None:
+    """What about the leaf's key or signature browsers refuse, naming which browsers; None
+    when every browser takes it (or when SSL502 already names the key as too weak)."""
+    try:
+        algorithm = leaf.public_key_algorithm_oid
+    except Exception:  # an odd SubjectPublicKeyInfo cryptography cannot name: not this rule's to judge
+        return None
+    if algorithm == _RSA_PSS_KEY:
+        return ("an RSA-PSS public key (id-RSASSA-PSS): Chrome, Edge, Firefox and Safari take RSA keys only as "
+                "rsaEncryption and fail the handshake, and no public CA may issue this form")
+    try:
+        key = leaf.public_key()
+    except Exception:  # a key type cryptography does not know (GOST, ...): browsers know it no better
+        return None
+    if isinstance(key, ed25519.Ed25519PublicKey) or isinstance(key, ed448.Ed448PublicKey):
+        kind = "Ed25519" if isinstance(key, ed25519.Ed25519PublicKey) else "Ed448"
+        return (f"an {kind} key: no browser accepts {kind} certificates (Chrome, Edge, Firefox and Safari fail the "
+                f"handshake), although OpenSSL and {{server}} load it happily")
+    if isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name not in _BROWSER_CURVES and key.key_size >= 256:
+        curve = _CURVE_NAMES.get(key.curve.name, key.curve.name)
+        if key.curve.name == "secp521r1":
+            return ("a P-521 key: Chrome and Edge (every Chromium browser) accept only P-256 and P-384 certificate "
+                    "keys and fail the handshake; Firefox accepts it")
+        return f"an EC key on {curve}: browsers accept only the P-256 and P-384 curves"
+    signature = leaf.signature_algorithm_oid
+    if signature in (x509.SignatureAlgorithmOID.ED25519, x509.SignatureAlgorithmOID.ED448):
+        kind = "Ed25519" if signature == x509.SignatureAlgorithmOID.ED25519 else "Ed448"
+        return (f"an {kind} signature by its issuer: no browser verifies {kind} signatures in certificates "
+                f"(Chrome, Edge, Firefox and Safari reject the chain)")
+    return None
+
+
+@check("SSL506", needs={"chains"})
+def key_unsupported_by_browsers(inputs: Inputs) -> Iterator[Finding]:
+    for item in served(inputs):
+        if not item.tls:
+            continue
+        leaf = item.chain.report.leaf
+        refusal = browser_refusal(leaf)
+        if refusal is None:
+            continue
+        yield item.finding("SSL506", (
+            f"the certificate {label(leaf)} in {item.shown} has {refusal.format(server=inputs.wording)}; "
+            f"fix: make a new key and certificate with a key every browser takes, e.g. `openssl req -new -newkey ec "
+            f"-pkeyopt ec_paramgen_curve:P-256 -nodes -keyout site.key -out site.csr` (or -newkey rsa:2048), "
+            f"have the CSR signed, then {browser_reloads(item.server)}"))

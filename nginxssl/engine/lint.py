@@ -20,6 +20,7 @@ from nginxssl.model.site import Site
 from nginxssl.parse.suppressions import parse_suppressions, split
 from nginxssl.pki.analyse import ChainAnalyser, served_key
 from nginxssl.pki.load import Loader, Material
+from nginxssl.pki.trust import TrustStore
 from nginxssl.sites import sites_of
 
 if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
@@ -234,3 +235,36 @@ def _key_files(sites: tuple[Site, ...], share: Callable[[tuple], bool]) -> set[s
 
 def at_or_above(severity: str, threshold: str) -> bool:
     return SEVERITIES.index(severity) <= SEVERITIES.index(threshold)
+
+
+# The rule that names a file sslint cannot load; here a trust anchor, skipped so the run goes on.
+UNLOADABLE_RULE = "SSL003"
+
+
+def trust_findings(trust: TrustStore, selected: tuple[str, ...],
+                   severities: dict[str, str] | None = None) -> tuple[Finding, ...]:
+    """One finding for each trust anchor that did not load (a --ca-file's or the system
+    bundle's), once per run: the trust store is the run's, not a target's. A warning,
+    not the rule's error: the sites are not broken by it, sslint's view of them is (a
+    chain ending at the skipped CA is judged untrusted)."""
+    if UNLOADABLE_RULE not in selected:
+        return ()
+    rule = catalogue()[UNLOADABLE_RULE]
+    severity = (severities or {}).get(UNLOADABLE_RULE) or "warning"
+    found = []
+    for skipped in trust.unloadable:
+        which = (f"certificate {skipped.number} (the PEM block at line {skipped.line})" if skipped.number
+                 else "the file")
+        if skipped.path in trust.ca_files:
+            source = f"--ca-file {skipped.path}"
+            fix = ("fix: put the CA's certificate there in PEM (`openssl x509 -inform der -in ca.der -out ca.pem` "
+                   "for a DER file), or remove the broken block")
+        else:
+            source = f"the system trust store {skipped.path}"
+            fix = "fix: rebuild it (Debian/Ubuntu: `update-ca-certificates --fresh`; RHEL: `update-ca-trust`)"
+        found.append(Finding(
+            UNLOADABLE_RULE, skipped.path, skipped.line,
+            f"{source}: {which} cannot be read as a trust anchor ({skipped.reason}); sslint skipped it and "
+            f"trusts the {len(trust):,} other anchors, so a chain that ends at that CA is judged untrusted "
+            f"(SSL105); {fix}", (), "nginx", severity, rule.name))
+    return tuple(found)

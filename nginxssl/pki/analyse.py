@@ -78,6 +78,7 @@ class ServedChain:
     # certificate of the bundle that is not a CA would make as the leaf, in served order,
     # one per public key. The fix serves the one whose own key file lies beside the bundle.
     real_leaf_chains: tuple[ChainReport, ...] = ()
+    public_anchor: bool = False  # the path ends at a root of the system bundle: a publicly trusted CA
 
     def origin(self, source: str) -> str:
         return self.origins.get(source, "")
@@ -318,6 +319,7 @@ class ChainAnalyser:
             trust_sources=trust.sources,
             system_trust=self.system_trust,
             real_leaf_chains=tuple(real_leaf_chains),
+            public_anchor=report.anchor is not None and trust.is_public(report.anchor),
         )
 
 

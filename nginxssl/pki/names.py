@@ -5,10 +5,25 @@ rule, IDN comparison on A-labels, and deciding whether an nginx `server_name`
 form (exact, `*.a.b`, `.a.b`, `a.*`, `~regex`) is covered by a certificate.
 Browsers ignore the subject CN entirely, so it never covers a name here.
 
-IDN: U-labels are converted with Python's built-in "idna" codec, which
-implements IDNA 2003. Browsers use IDNA 2008 / UTS 46; the two differ only for
-a handful of characters (ß, ς, ZWJ/ZWNJ, some symbols), which an admin is
-unlikely to put in a server_name. Certificates carry A-labels anyway.
+The two kinds of SAN never meet: a host that is an IP address is matched
+against the iPAddress entries only, by value, and a host name against the
+dNSName entries only, so a dNSName spelled "192.0.2.1" covers nothing a
+browser asks for, and an iPAddress entry never covers a host name (Chrome's
+VerifyHostname, mozilla::pkix and `openssl -verify_ip` all do so).
+
+IDN: the host side (a server_name a person wrote) is converted to A-labels
+with Python's built-in "idna" codec, which implements IDNA 2003. Browsers use
+IDNA 2008 / UTS 46; the two differ only for a handful of characters (ß, ς,
+ZWJ/ZWNJ, some symbols), which an admin is unlikely to put in a server_name.
+The certificate side is never converted: a dNSName is an IA5String, browsers
+compare its bytes with the host's A-label form, and a dNSName holding
+non-ASCII bytes (a U-label written raw) matches no host.
+
+Wildcards: `*` alone as the left-most label, covering one label, and never
+over a public suffix: Chrome refuses `*.com`, `*.co.uk` and wildcards over
+top-level domains it does not know (`*.intranet`), as the ICANN part of the
+Public Suffix List says (package publicsuffixlist), but accepts them over the
+list's private part (`*.appspot.com`, `*.github.io`), which real sites serve.
 """
 
 from __future__ import annotations
@@ -20,6 +35,7 @@ import warnings
 from dataclasses import dataclass
 
 from cryptography import x509
+from publicsuffixlist import PublicSuffixList
 
 from nginxssl.pki.load import per_certificate
 
@@ -61,12 +77,37 @@ def _san(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
         return None
 
 
+@dataclass(frozen=True)
+class Identities:
+    """What a certificate presents to a browser: its dNSName and iPAddress SANs, kept apart."""
+
+    dns: tuple[str, ...] = ()  # dNSName entries, lower-case, in certificate order
+    ips: tuple[str, ...] = ()  # iPAddress entries as text ("192.0.2.1", "2001:db8::1")
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """DNS names then IP addresses: everything a browser matches a host against, for messages."""
+        return self.dns + self.ips
+
+    @classmethod
+    def from_texts(cls, texts: tuple[str, ...]) -> Identities:
+        """SANs as a person lists them ("a.test", "192.0.2.1"): one that reads as an IP
+        address stands for an iPAddress entry. A certificate's own entries come from
+        identities(), which knows the kind of each."""
+        dns: list[str] = []
+        ips: list[str] = []
+        for text in texts:
+            (ips if _ip(text) is not None else dns).append(text)
+        return cls(tuple(dns), tuple(ips))
+
+
 # Several checks ask for the same leaf's names, once per site that serves it.
 @per_certificate
-def _san_values(cert: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def identities(cert: x509.Certificate) -> Identities:
+    """The certificate's dNSName and iPAddress SANs, each kind on its own."""
     san = _san(cert)
     if san is None:
-        return (), ()
+        return Identities()
     try:
         dns = tuple(str(name).lower() for name in san.get_values_for_type(x509.DNSName))
     except Exception:
@@ -75,23 +116,23 @@ def _san_values(cert: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...
         ips = tuple(str(address) for address in san.get_values_for_type(x509.IPAddress))
     except Exception:
         ips = ()
-    return dns, ips
+    return Identities(dns, ips)
 
 
 def dns_names(cert: x509.Certificate) -> tuple[str, ...]:
     """The certificate's dNSName SANs, lower-case, in certificate order."""
-    return _san_values(cert)[0]
+    return identities(cert).dns
 
 
 def ip_addresses(cert: x509.Certificate) -> tuple[str, ...]:
     """The certificate's iPAddress SANs as text ("192.0.2.1", "2001:db8::1")."""
-    return _san_values(cert)[1]
+    return identities(cert).ips
 
 
 @per_certificate
 def san_names(cert: x509.Certificate) -> tuple[str, ...]:
     """DNS names then IP addresses: everything a browser matches a host against."""
-    return dns_names(cert) + ip_addresses(cert)
+    return identities(cert).names
 
 
 def has_san(cert: x509.Certificate) -> bool:
@@ -100,14 +141,19 @@ def has_san(cert: x509.Certificate) -> bool:
     A certificate with its host only in the CN (or a SAN with only e-mail
     addresses) matches no host in any current browser.
     """
-    return bool(dns_names(cert) or ip_addresses(cert))
+    found = identities(cert)
+    return bool(found.dns or found.ips)
 
 
 # ---------------------------------------------------------------- matching
 
 
 def to_ascii(host: str) -> str | None:
-    """Lower-case A-label form without a trailing dot; None when not a valid host name."""
+    """Lower-case A-label form without a trailing dot; None when not a valid host name.
+
+    For the host side only (what a person wrote in a config): the certificate's
+    dNSName is compared as it is (see _presented).
+    """
     host = host.strip().rstrip(".")
     if not host:
         return None
@@ -117,6 +163,16 @@ def to_ascii(host: str) -> str | None:
         return host.encode("idna").decode("ascii").lower()  # IDNA 2003 (see module docstring)
     except UnicodeError:
         return None
+
+
+def _presented(san: str) -> str | None:
+    """A dNSName as browsers compare it: ASCII letters case-folded, a trailing dot dropped.
+    None when it holds anything but ASCII: browsers compare bytes with the host's A-label
+    form and never convert the certificate's side, so such an entry matches no host."""
+    if not san.isascii():
+        return None
+    text = san.removesuffix(".")
+    return text.lower() or None
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -129,40 +185,56 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    # The ICANN part only, unknown top-level domains counting as public: Chrome's
+    # registry_controlled_domains with INCLUDE_UNKNOWN_REGISTRIES and
+    # EXCLUDE_PRIVATE_REGISTRIES (see the module docstring). Read on the first wildcard.
+    return PublicSuffixList(only_icann=True, accept_unknown=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_public_suffix(domain: str) -> bool:
+    """A domain under which anyone may register names (`com`, `co.uk`, an unknown TLD)."""
+    return bool(_public_suffixes().is_public(domain))
+
+
 def _valid_wildcard(labels: list[str]) -> bool:
-    # "*" alone as the whole left-most label, at least two labels under it
-    # (browsers refuse "*.com"-like patterns; the public suffix list decides the
-    # rest, which we do not carry), and no other "*" anywhere.
-    return labels[0] == "*" and len(labels) >= 3 and all(label and "*" not in label for label in labels[1:])
+    # "*" alone as the whole left-most label, at least two labels under it, no other
+    # "*" anywhere, and what it stands over not a public suffix (`*.co.uk`).
+    return (labels[0] == "*" and len(labels) >= 3 and all(label and "*" not in label for label in labels[1:])
+            and not is_public_suffix(".".join(labels[1:])))
+
+
+def wildcard_over_public_suffix(san: str) -> bool:
+    """`*.co.uk`, `*.com`: a wildcard browsers take as covering nothing at all."""
+    text = _presented(san)
+    if text is None or not text.startswith("*."):
+        return False
+    return "*" not in text[2:] and is_public_suffix(text[2:])
 
 
 def covers(pattern: str, hostname: str) -> bool:
     """Does the SAN `pattern` cover the concrete `hostname` (RFC 6125 §6.4)?
 
-    Case-insensitive, trailing dots ignored, A-labels compared. A wildcard is
-    only `*` as the complete left-most label and covers exactly one label: not
-    the apex, not two labels. Partial-label wildcards (`w*.a.b`) cover nothing:
-    browsers refuse them. IP addresses match only IP addresses, by value.
+    `pattern` as a person writes it: one that reads as an IP address stands for an
+    iPAddress entry (Identities.from_texts). Case-insensitive, trailing dots ignored,
+    A-labels compared. A wildcard is only `*` as the complete left-most label and
+    covers exactly one label: not the apex, not two labels, nothing over a public
+    suffix. Partial-label wildcards (`w*.a.b`) cover nothing: browsers refuse them.
+    IP addresses match only IP addresses, by value.
     """
-    host_ip = _ip(hostname)
-    return _covers(_prepared((pattern,))[0], host_ip, None if host_ip is not None else to_ascii(hostname))
+    return bool(covering((pattern,), hostname))
 
 
-def _covers(prepared: tuple[str, object, str | None], host_ip: object, host: str | None) -> bool:
-    """covers() with both sides worked out: `host` is the A-label form, when not an IP address."""
-    _pattern, pattern_ip, pattern_text = prepared
-    if host_ip is not None:
-        return pattern_ip is not None and pattern_ip == host_ip
-    if pattern_text is None or host is None:
-        return False
-    if "*" in host:
-        return pattern_text == host  # a wildcard is covered only by the identical wildcard
-    if "*" not in pattern_text:
-        return pattern_text == host
-    pattern_labels = pattern_text.split(".")
-    host_labels = host.split(".")
+def _dns_covers(pattern: str, host: str) -> bool:
+    """A presented dNSName (see _presented) against a host's A-label form."""
+    if "*" not in pattern:
+        return pattern == host
+    pattern_labels = pattern.split(".")
     if not _valid_wildcard(pattern_labels):
         return False
+    host_labels = host.split(".")
     return (
         len(host_labels) == len(pattern_labels)
         and host_labels[0] != ""
@@ -171,31 +243,47 @@ def _covers(prepared: tuple[str, object, str | None], host_ip: object, host: str
 
 
 @functools.lru_cache(maxsize=4096)
-def _prepared(sans: tuple[str, ...]) -> tuple[tuple[str, object, str | None], ...]:
-    """Each SAN with its IP address and A-label form, worked out once per certificate."""
-    return tuple((san, _ip(san), to_ascii(san)) for san in sans)
-
-
-def covering(sans: tuple[str, ...], hostname: str) -> tuple[str, ...]:
-    """The SANs that cover `hostname`."""
-    host_ip = _ip(hostname)
-    return _covering(sans, host_ip, None if host_ip is not None else to_ascii(hostname))
-
-
-def _covering(sans: tuple[str, ...], host_ip: object, host: str | None) -> tuple[str, ...]:
-    if host_ip is None and host is not None and "*" not in host:
-        by_text = _plain_sans(sans)
-        if by_text is not None:
-            return by_text.get(host, ())
-    return tuple(prepared[0] for prepared in _prepared(sans) if _covers(prepared, host_ip, host))
+def _prepared_dns(dns: tuple[str, ...]) -> tuple[tuple[str, str | None], ...]:
+    """Each dNSName with the form browsers compare, worked out once per certificate."""
+    return tuple((san, _presented(san)) for san in dns)
 
 
 @functools.lru_cache(maxsize=4096)
-def _plain_sans(sans: tuple[str, ...]) -> dict[str, tuple[str, ...]] | None:
-    """The SANs by A-label form, when none is a wildcard: a plain host name is then covered by
-    exactly the SANs spelled as it is (one look-up for each of a certificate's many sites)."""
+def _prepared_ips(ips: tuple[str, ...]) -> tuple[tuple[str, object], ...]:
+    return tuple((san, _ip(san)) for san in ips)
+
+
+def _identities(sans: Identities | tuple[str, ...]) -> Identities:
+    return sans if isinstance(sans, Identities) else Identities.from_texts(tuple(sans))
+
+
+def covering(sans: Identities | tuple[str, ...], hostname: str) -> tuple[str, ...]:
+    """The SANs that cover `hostname`."""
+    host_ip = _ip(hostname)
+    return _covering(_identities(sans), host_ip, None if host_ip is not None else to_ascii(hostname))
+
+
+def _covering(sans: Identities, host_ip: object, host: str | None) -> tuple[str, ...]:
+    if host_ip is not None:  # an IP address: the iPAddress entries alone, by value
+        return tuple(san for san, address in _prepared_ips(sans.ips) if address is not None and address == host_ip)
+    if host is None:
+        return ()
+    if "*" in host:
+        # A wildcard server_name is covered only by the identical wildcard, when that covers anything.
+        return tuple(san for san, text in _prepared_dns(sans.dns)
+                     if text == host and _valid_wildcard(text.split(".")))
+    by_text = _plain_sans(sans.dns)
+    if by_text is not None:
+        return by_text.get(host, ())
+    return tuple(san for san, text in _prepared_dns(sans.dns) if text is not None and _dns_covers(text, host))
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_sans(dns: tuple[str, ...]) -> dict[str, tuple[str, ...]] | None:
+    """The dNSNames by compared form, when none is a wildcard: a plain host name is then covered
+    by exactly the SANs spelled as it is (one look-up for each of a certificate's many sites)."""
     by_text: dict[str, list[str]] = {}
-    for san, _ip, text in _prepared(sans):
+    for san, text in _prepared_dns(dns):
         if text is None:
             continue
         if "*" in text:
@@ -207,12 +295,12 @@ def _plain_sans(sans: tuple[str, ...]) -> dict[str, tuple[str, ...]] | None:
 # ---------------------------------------------------------------- nginx server_name forms
 
 
-def _exact(name: str, sans: tuple[str, ...], written: str, reason: str | None = None) -> NameVerdict:
+def _exact(name: str, sans: Identities, written: str, reason: str | None = None) -> NameVerdict:
     host_ip = _ip(name)
     return _judged(name, sans, written, host_ip, None if host_ip is not None else to_ascii(name), reason)
 
 
-def _judged(name: str, sans: tuple[str, ...], written: str, host_ip: object, host: str | None,
+def _judged(name: str, sans: Identities, written: str, host_ip: object, host: str | None,
             reason: str | None = None) -> NameVerdict:
     """_exact() with the host's forms already worked out (its IP address, else its A-label form)."""
     found = _covering(sans, host_ip, host)
@@ -238,8 +326,11 @@ def _regex_literal(regex: str) -> str | None:
 _PLAIN_HOST = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)*")
 
 
-def check_server_name(server_name: str, sans: tuple[str, ...]) -> NameVerdict:
-    """Is every host nginx would route to this server_name covered by `sans`?
+def check_server_name(server_name: str, certificate_sans: Identities | tuple[str, ...]) -> NameVerdict:
+    """Is every host nginx would route to this server_name covered by the certificate's SANs?
+
+    `certificate_sans`: identities(leaf), or SANs as a person lists them (see
+    Identities.from_texts).
 
     - `a.b`: covered when a SAN covers it.
     - `*.a.b`: nginx routes any depth under a.b to it; no certificate can cover
@@ -255,6 +346,7 @@ def check_server_name(server_name: str, sans: tuple[str, ...]) -> NameVerdict:
       cannot check.
     """
     written = server_name
+    sans = _identities(certificate_sans)
     name = server_name.strip()
     if _PLAIN_HOST.fullmatch(name) and not name.replace(".", "").isdigit():  # digits and dots: maybe IPv4
         return _judged(name, sans, written, None, name)

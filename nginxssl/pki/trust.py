@@ -4,6 +4,12 @@ Owns loading the anchors (the system bundle, else certifi's, plus any
 `--ca-file`) and the lookups the chain builder needs: anchors by subject key
 identifier, by subject name, and "is this certificate an anchor" by subject and
 public key (a cross-signed or re-issued copy of a root counts as the root).
+
+It also knows which anchors are publicly trusted: those of the system bundle (or
+certifi's), the roots a browser ships with. Browsers hold certificates from
+those CAs to rules they waive for a CA someone installed by hand (Chrome's 398-day
+limit, for one); a --ca-file root is such a hand-installed CA, unless the system
+bundle holds it too.
 """
 
 from __future__ import annotations
@@ -34,6 +40,16 @@ _PEM_CERT = re.compile(
     rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.*?-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
     re.DOTALL,
 )
+
+
+@dataclass(frozen=True)
+class SkippedAnchor:
+    """A certificate of a --ca-file that could not serve as a trust anchor, and why."""
+
+    path: str
+    line: int  # where its PEM block starts (1 for a DER file or a file with no certificate at all)
+    number: int  # the how-manieth certificate of the file (0: the file as a whole)
+    reason: str
 
 
 class TrustStoreError(Exception):
@@ -69,6 +85,9 @@ class TrustStore:
     anchors: tuple[x509.Certificate, ...]
     sources: tuple[str, ...]
     skipped: tuple[str, ...] = ()  # "path: certificate N: reason" for blocks that did not load
+    public: frozenset[bytes] = frozenset()  # DER of the anchors that came from the system bundle
+    unloadable: tuple[SkippedAnchor, ...] = ()  # certificates that did not load, for the report
+    ca_files: tuple[str, ...] = ()  # the --ca-file paths, as given
     # Lookups built once in __post_init__; not part of the value.
     _by_key_id: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _by_subject: dict = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -156,6 +175,10 @@ class TrustStore:
     def contains(self, cert: x509.Certificate) -> bool:
         return cert.public_bytes(serialization.Encoding.DER) in self._der
 
+    def is_public(self, anchor: x509.Certificate) -> bool:
+        """`anchor` (one of this store's) came with the system: a publicly trusted CA."""
+        return anchor.public_bytes(serialization.Encoding.DER) in self.public
+
 
 @per_certificate
 def authority_key_id(cert: x509.Certificate) -> bytes | None:
@@ -165,10 +188,10 @@ def authority_key_id(cert: x509.Certificate) -> bytes | None:
         return None
 
 
-def _split_pem(data: bytes, path: str) -> tuple[list[x509.Certificate], list[str]]:
+def _split_pem(data: bytes, path: str) -> tuple[list[x509.Certificate], list[SkippedAnchor]]:
     """One PEM block at a time, so one odd root is skipped instead of failing the bundle."""
     certs: list[x509.Certificate] = []
-    skipped: list[str] = []
+    skipped: list[SkippedAnchor] = []
     for number, match in enumerate(_PEM_CERT.finditer(data), start=1):
         block = match.group(0)
         if b"TRUSTED CERTIFICATE" in block[:40]:
@@ -184,13 +207,16 @@ def _split_pem(data: bytes, path: str) -> tuple[list[x509.Certificate], list[str
                 cert = x509.load_pem_x509_certificate(block)
                 cert.extensions  # parsed lazily; parse now, where the warning is silenced
                 certs.append(cert)
-        except Exception as error:
-            skipped.append(f"{path}: certificate {number}: {error}")
+        except Exception as error:  # cryptography raises ValueError and others for one odd block
+            line = data.count(b"\n", 0, match.start()) + 1
+            skipped.append(SkippedAnchor(path, line, number, f"not a valid X.509 certificate: {error}"))
+    if not certs and not skipped:
+        skipped.append(SkippedAnchor(path, 1, 0, "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"))
     return certs, skipped
 
 
-def _read_bundle(path: str) -> tuple[list[x509.Certificate], list[str]]:
-    """Certificates in a PEM bundle (or one DER certificate). OSError propagates.
+def _read_bundle(path: str) -> tuple[list[x509.Certificate], list[SkippedAnchor]]:
+    """Certificates in a PEM bundle (or one DER certificate), and what did not load. OSError propagates.
 
     Stat before opening: a FIFO or /dev/zero named by --ca-file (or a settings
     file anyone can commit) must not block sslint or fill its memory.
@@ -209,15 +235,16 @@ def _read_bundle(path: str) -> tuple[list[x509.Certificate], list[str]]:
     if b"-----BEGIN" in data:
         return _split_pem(data, path)
     if not data.strip():
-        return [], []
+        return [], [SkippedAnchor(path, 1, 0, "is empty")]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             cert = x509.load_der_x509_certificate(data)
             cert.extensions
             return [cert], []
-    except Exception as error:
-        return [], [f"{path}: not a PEM bundle nor a DER certificate: {error}"]
+    except Exception as error:  # as in _split_pem: any parse failure means "not a certificate"
+        return [], [SkippedAnchor(path, 1, 0, f"holds neither a PEM certificate (-----BEGIN CERTIFICATE-----) "
+                                              f"nor a DER one ({error})")]
 
 
 def _system_candidates() -> Iterator[str]:
@@ -243,18 +270,22 @@ def system_bundle_path() -> str | None:
 def load_trust_store(ca_files: tuple[str, ...] = (), *, system: bool = True) -> TrustStore:
     """Anchors from the system bundle (else certifi's) plus `ca_files`.
 
-    `system=False` trusts only `ca_files`. A --ca-file that cannot be read or
-    holds no certificate raises TrustStoreError; a broken block inside a bundle
-    is skipped and listed in `skipped`.
+    `system=False` trusts only `ca_files`. A certificate that does not load, in
+    a --ca-file or the system bundle, is skipped and listed in `unloadable` (the
+    report names it; the run goes on). TrustStoreError (the CLI exits 2) for a
+    --ca-file that is absent or cannot be read, and when no anchor at all is left.
     """
     anchors: list[x509.Certificate] = []
     sources: list[str] = []
-    skipped: list[str] = []
+    unloadable: list[SkippedAnchor] = []
     seen: set[bytes] = set()
+    public: set[bytes] = set()
 
-    def add(certs: list[x509.Certificate]) -> None:
+    def add(certs: list[x509.Certificate], from_system: bool) -> None:
         for cert in certs:
             der = cert.public_bytes(serialization.Encoding.DER)
+            if from_system:
+                public.add(der)
             if der not in seen:
                 seen.add(der)
                 anchors.append(cert)
@@ -263,12 +294,11 @@ def load_trust_store(ca_files: tuple[str, ...] = (), *, system: bool = True) -> 
         for path in _system_candidates():
             try:
                 certs, broken = _read_bundle(path)
-            except OSError as error:
-                skipped.append(f"{path}: {error.strerror or error}")
-                continue
-            skipped.extend(broken)
+            except OSError:
+                continue  # the next candidate (certifi's) stands in for an unreadable system bundle
             if certs:
-                add(certs)
+                unloadable.extend(broken)
+                add(certs, from_system=True)
                 sources.append(path)
                 break  # the first bundle that yields roots is the system's trust
 
@@ -281,11 +311,21 @@ def load_trust_store(ca_files: tuple[str, ...] = (), *, system: bool = True) -> 
             raise TrustStoreError(path, "is a directory, not a PEM file") from None
         except OSError as error:
             raise TrustStoreError(path, f"cannot read: {error.strerror or error}") from None
-        if not certs:
-            detail = "; ".join(broken) if broken else "holds no certificate"
-            raise TrustStoreError(path, detail)
-        skipped.extend(broken)
-        add(certs)
-        sources.append(path)
+        unloadable.extend(broken)
+        if certs:
+            add(certs, from_system=False)
+            sources.append(path)
 
-    return TrustStore(tuple(anchors), tuple(sources), tuple(skipped))
+    if not anchors and ca_files:
+        # Nothing trusted at all: every verdict would be "untrusted root". A usage error.
+        reasons = "; ".join(_described(skipped) for skipped in unloadable) or "holds no certificate"
+        raise TrustStoreError(ca_files[0], f"no certificate in it can serve as a trust anchor ({reasons})")
+    skipped = tuple(_described(item) for item in unloadable)
+    return TrustStore(tuple(anchors), tuple(sources), skipped, frozenset(public), tuple(unloadable),
+                      tuple(ca_files))
+
+
+def _described(skipped: SkippedAnchor) -> str:
+    if skipped.number == 0:
+        return f"{skipped.path}: {skipped.reason}"
+    return f"{skipped.path}: certificate {skipped.number} (line {skipped.line}): {skipped.reason}"
