@@ -36,6 +36,7 @@ SUBCOMMANDS = ("rules", "explain", "certs", "probe")
 
 class Format(str, Enum):
     text = "text"
+    concise = "concise"
     json = "json"
     sarif = "sarif"
     github = "github"
@@ -117,7 +118,10 @@ lint_app = typer.Typer(add_completion=True, rich_markup_mode=None)
 def lint(
     paths: Annotated[list[str], typer.Argument(help="nginx/Apache config directories, main configs or site files.",
                                                show_default=False)],
-    format: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
+    format: Annotated[Format, typer.Option("--format", help="Report format (concise: the first line of each "
+                                           "finding alone).")] = Format.text,
+    statistics: Annotated[bool, typer.Option("--statistics", help="Count the findings by rule instead of "
+                                             "listing them (text and concise).")] = False,
     select: Annotated[list[str], typer.Option("--select", help="Only these rule ids or prefixes (repeatable).")] = [],
     ignore: Annotated[list[str], typer.Option("--ignore", help="Skip these rule ids or prefixes (repeatable).")] = [],
     fail_on: FailOnOption = None,
@@ -166,6 +170,8 @@ def lint(
     selected = _select(rules, select, ignore)
     if diff and fix:
         raise _fail("--diff shows the fixes and --fix applies them: choose one")
+    if statistics and format not in (Format.text, Format.concise):
+        raise _fail(f"--statistics is a text report: it does not go with --format {format.value}")
     settings, targets, loader, analyser = _prepare(
         paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
         no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch, require_keys=require_keys,
@@ -193,15 +199,16 @@ def lint(
         # The report shows what was found before fixing; the exit code what is left after.
         after = _apply_fixes(results, lint_one, settings.root, unsafe_fixes, not no_validate)
         remaining = [finding for result in after for finding in result.findings]
-    _report(format, findings, results, no_color, with_fixes=not fix)
+    _report(format, findings, results, no_color, with_fixes=not fix, statistics=statistics)
     failing = any(at_or_above(finding.severity, fail_on.value) for finding in remaining)
     raise typer.Exit(1 if failing else 0)
 
 
 def _report(format: Format, findings: list[Finding], results: list[Result], no_color: bool, with_fixes: bool = True,
-            summary: str | None = None, probe: dict | None = None) -> None:
+            summary: str | None = None, probe: dict | None = None, statistics: bool = False) -> None:
     """Findings on stdout in the chosen format (`summary`: the text/github closing line instead of the
-    count; `probe`: what `sslint probe` saw, for the JSON report)."""
+    count; `probe`: what `sslint probe` saw, for the JSON report; `statistics`: counts by rule instead
+    of the findings, for the text formats)."""
     from nginxssl.report import text
 
     sites = sum(len(result.sites) for result in results)
@@ -219,9 +226,12 @@ def _report(format: Format, findings: list[Finding], results: list[Result], no_c
         from nginxssl.report import github
 
         github.render(findings, sys.stdout, summary)
+    elif statistics:
+        text.render_statistics(findings, sys.stdout)
+        sys.stdout.write(summary + "\n")
     else:
         colour = sys.stdout.isatty() and not no_color and "NO_COLOR" not in os.environ
-        text.render(findings, sys.stdout, colour, summary)
+        text.render(findings, sys.stdout, colour, summary, concise=format is Format.concise)
 
 
 def _project_settings(explicit: str | None, paths: list[str]) -> ProjectSettings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import typer.testing
+from text_report import blocks
 
 from nginxssl.cli import commands_app, lint_app
 
@@ -34,10 +36,45 @@ def sslint(*args: str, cwd: Path | None = None) -> typer.testing.Result:
 def test_demo_reports_its_broken_sites(demo):
     result = sslint(str(demo))
     assert result.exit_code == 1, result.output
-    lines = result.output.splitlines()
-    assert any("sites-enabled/nokey.conf:7: SSL002" in line for line in lines)
-    assert any("sites-enabled/wrongkey.conf:7: SSL005" in line and "good.example.test" in line for line in lines)
+    lines = blocks(result.output)
+    assert any("sites-enabled/nokey.conf:7: SSL002 error: " in line for line in lines)
+    assert any("sites-enabled/wrongkey.conf:7: SSL005 error: " in line and "good.example.test" in line for line in lines)
     assert lines[-1].endswith("in 8 TLS sites")
+
+
+def test_text_report_is_a_headline_per_finding_with_the_detail_below(demo):
+    """shared/DESIGN.md: `file:line: ID severity: headline`, the headline short enough to read at a
+    glance, the detail (what the browser or server does, the fix) on indented lines; concise is the
+    first lines alone. Measured as a user runs it, on the tree named relative to where they stand."""
+    full = sslint("nginx", cwd=demo.parent)
+    concise = sslint("nginx", "--format", "concise", cwd=demo.parent)
+    assert full.exit_code == concise.exit_code == 1
+    first_lines = concise.output.splitlines()
+    assert [line for line in full.output.splitlines() if not line.startswith("    ")] == first_lines
+    findings, summary = first_lines[:-1], first_lines[-1]
+    assert len(findings) == 8 and summary == "7 errors, 1 info in 8 TLS sites"
+    for line in findings:
+        assert re.match(r"nginx/\S+:\d+: SSL\d{3} (error|warning|info): \S", line), line
+        assert len(line) < 130, line
+    for line in full.output.splitlines():
+        # The detail wraps at 100 columns, but never inside a `command` (copied to a shell whole).
+        assert len(line) <= 100 or not line.startswith("    ") or re.fullmatch(r" +`[^`]+`\W*", line), line
+    # Nothing of a message is lost in the text: JSON's whole message, word for word, is in the block.
+    messages = {(f["rule"], f["line"]): f["message"] for f in json.loads(sslint(str(demo), "--format", "json").stdout)
+                ["findings"]}
+    expired = next(line for line in blocks(full.output) if " SSL101 " in line)
+    assert expired.startswith("nginx/sites-enabled/expired.conf:6: SSL101 error: certificate 'expired.example.test'")
+    for word in messages[("SSL101", 6)].replace(str(demo), "nginx").split():
+        assert word.rstrip(";") in expired, word  # a clause's "; " is the end of its line
+
+
+def test_statistics_count_the_findings_by_rule(demo):
+    result = sslint(str(demo), "--statistics")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["1", "SSL002", "error", "file-missing"]
+    assert len(lines) == 9 and lines[-1] == "7 errors, 1 info in 8 TLS sites"
+    assert sslint(str(demo), "--statistics", "--format", "json").exit_code == 2
 
 
 def test_json_contract(demo):
@@ -186,7 +223,7 @@ def test_shell_completion_offers_options_and_their_values():
 
     env = {**_os.environ, "_SSLINT_COMPLETE": "complete_bash", "COMP_WORDS": "sslint --format ", "COMP_CWORD": "2"}
     out = subprocess.run([sys.executable, "-m", "nginxssl"], env=env, capture_output=True, text=True)
-    assert set(out.stdout.split()) == {"text", "json", "sarif", "github"}
+    assert set(out.stdout.split()) == {"text", "concise", "json", "sarif", "github"}
     script = subprocess.run([sys.executable, "-m", "nginxssl", "--show-completion", "bash"],
                             capture_output=True, text=True, env={**_os.environ, "SHELL": "/bin/bash"})
     assert "_SSLINT_COMPLETE" in script.stdout

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from text_report import blocks
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("SSLINT_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -72,7 +73,8 @@ def apache_site(directory: Path, body: str, outside: str = "") -> Path:
 
 
 def lines_with(output: str, *words: str) -> list[str]:
-    return [line for line in output.splitlines() if all(word in line for word in words)]
+    """The findings (first line and detail, as one line) that hold every word."""
+    return [line for line in blocks(output) if all(word in line for word in words)]
 
 
 # ---------------------------------------------------------------- FIFOs and devices
@@ -650,7 +652,7 @@ def test_a_certificate_that_decodes_only_in_part_is_unloadable_not_a_traceback(t
     conf = _damaged(tmp_path / damage, damage)
     if find_binary("nginx"):
         assert nginx_test(conf).ok is nginx_starts
-    done = lint(conf, "--select", "SSL003")
+    done = lint(conf, "--select", "SSL003", "--format", "json")
     assert done.returncode == 1
-    [line] = lines_with(done.stdout, "SSL003")
-    assert says in line, line
+    [finding] = json.loads(done.stdout)["findings"]
+    assert finding["rule"] == "SSL003" and says in finding["message"], finding
