@@ -11,9 +11,11 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import tempfile
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Iterator, Optional, TextIO
 
 import typer
 
@@ -76,8 +78,22 @@ FetchOption = Annotated[bool, typer.Option("--fetch", help="Download missing int
 ConfigOption = Annotated[Optional[str], typer.Option("--config", help="Settings file (default: the nearest "
                                                      ".sslint.yaml or pyproject.toml [tool.sslint]).")]
 NoColorOption = Annotated[bool, typer.Option("--no-color", help="Never colour the text report.")]
+OutputFileOption = Annotated[Optional[str], typer.Option("--output-file", "-o", metavar="FILE", show_default=False,
+                                                        help="Write the report to FILE instead of stdout.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print the findings only: no closing summary, no "
+                                           "progress, nothing when there is nothing to report.")]
 FailOnOption = Annotated[Optional[Level], typer.Option("--fail-on", help="Lowest severity that makes the exit code 1 "
                                                        "[default: warning].", show_default=False)]
+
+
+def _rule_ids(incomplete: str) -> list[str]:
+    """Shell completion for --select, --ignore and `explain`: the rule ids (after the last comma of a
+    comma list), with their names as help."""
+    from nginxssl.catalogue import catalogue
+
+    head, _, word = incomplete.rpartition(",")
+    prefix = f"{head}," if head else ""
+    return [prefix + rule_id for rule_id in catalogue() if rule_id.startswith(word.upper())]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -95,7 +111,13 @@ def _parse_now(value: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _words(values: list[str]) -> list[str]:
+    """`--select SSL401,SSL501 --select SSL2`: ids and prefixes, repeated or comma-separated."""
+    return [word.strip() for value in values for word in value.split(",") if word.strip()]
+
+
 def _select(rules: dict, select: list[str], ignore: list[str]) -> tuple[str, ...]:
+    select, ignore = _words(select), _words(ignore)
     for word in [*select, *ignore]:
         if not any(rule_id.startswith(word.upper()) for rule_id in rules):
             raise _fail(f"{word!r} matches no rule id (see `sslint rules`)")
@@ -111,10 +133,17 @@ def _version(value: bool) -> None:
 
 lint_app = typer.Typer(add_completion=True, rich_markup_mode=None)
 
-
-@lint_app.command(
-    epilog="Other commands: `sslint rules` lists the rules, `sslint explain ID` documents one.",
+COMMANDS_HELP = (
+    "Other commands (`sslint COMMAND --help`):\n\n"
+    "\b\n"
+    "  sslint rules                      every rule: id, name, severity, --fix\n"
+    "  sslint explain ID                 what a rule finds, why it matters, how to fix it\n"
+    "  sslint certs PATH...              the certificate inventory and expiry alarm (cron, monitoring)\n"
+    "  sslint probe HOST[:PORT] PATH     does the live endpoint serve what the configuration names?"
 )
+
+
+@lint_app.command(epilog=COMMANDS_HELP)
 def lint(
     paths: Annotated[list[str], typer.Argument(help="nginx/Apache config directories, main configs or site files.",
                                                show_default=False)],
@@ -122,9 +151,15 @@ def lint(
                                            "finding alone).")] = Format.text,
     statistics: Annotated[bool, typer.Option("--statistics", help="Count the findings by rule instead of "
                                              "listing them (text and concise).")] = False,
-    select: Annotated[list[str], typer.Option("--select", help="Only these rule ids or prefixes (repeatable).")] = [],
-    ignore: Annotated[list[str], typer.Option("--ignore", help="Skip these rule ids or prefixes (repeatable).")] = [],
+    select: Annotated[list[str], typer.Option("--select", autocompletion=_rule_ids, help="Only these rule ids or "
+                                              "prefixes (repeatable or comma-separated).")] = [],
+    ignore: Annotated[list[str], typer.Option("--ignore", autocompletion=_rule_ids, help="Skip these rule ids or "
+                                              "prefixes (repeatable or comma-separated).")] = [],
     fail_on: FailOnOption = None,
+    exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when findings are reported (2 still "
+                                            "means a usage error).")] = False,
+    output_file: OutputFileOption = None,
+    quiet: QuietOption = False,
     server: ServerOption = None,
     now: NowOption = None,
     expiry_days: ExpiryDaysOption = None,
@@ -168,6 +203,7 @@ def lint(
         if rule_id not in rules:
             raise _fail(f"{project.source}: severity names {rule_id!r}, which is no rule id")
     selected = _select(rules, select, ignore)
+    _writable(output_file)
     if diff and fix:
         raise _fail("--diff shows the fixes and --fix applies them: choose one")
     if statistics and format not in (Format.text, Format.concise):
@@ -180,7 +216,7 @@ def lint(
     from nginxssl.model.progress import silent
     from nginxssl.report.progress import for_stream
 
-    progress = for_stream(sys.stderr)
+    progress = None if quiet else for_stream(sys.stderr)
 
     def lint_one(target: Target, progress: Report = silent) -> Result:
         return run(target, settings, selected, project.severity, loader=loader, analyser=analyser,
@@ -199,39 +235,76 @@ def lint(
         # The report shows what was found before fixing; the exit code what is left after.
         after = _apply_fixes(results, lint_one, settings.root, unsafe_fixes, not no_validate)
         remaining = [finding for result in after for finding in result.findings]
-    _report(format, findings, results, no_color, with_fixes=not fix, statistics=statistics)
+    with _output(output_file) as out:
+        _report(format, findings, results, no_color, with_fixes=not fix, statistics=statistics, out=out,
+                quiet=quiet)
     failing = any(at_or_above(finding.severity, fail_on.value) for finding in remaining)
-    raise typer.Exit(1 if failing else 0)
+    raise typer.Exit(1 if failing and not exit_zero else 0)
+
+
+def _writable(path: str | None) -> None:
+    """--output-file's directory must take a new file: said before anything is linted (exit 2)."""
+    if path is None or path == "-":
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise _fail(f"--output-file {path}: is a directory")
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        raise _fail(f"--output-file {path}: cannot write in {directory}")
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    """Where the report goes: stdout, or FILE (written whole, then moved into place: a reader of FILE,
+    a cron mail or Prometheus' textfile collector, never sees half a report)."""
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", errors="backslashreplace", dir=directory,
+                                             prefix=".sslint-", suffix=".tmp", delete=False)
+    except OSError as error:
+        raise _fail(f"--output-file {path}: {error.strerror or error}") from None
+    try:
+        with handle:
+            yield handle
+        os.replace(handle.name, path)
+    except BaseException:
+        os.unlink(handle.name)
+        raise
 
 
 def _report(format: Format, findings: list[Finding], results: list[Result], no_color: bool, with_fixes: bool = True,
-            summary: str | None = None, probe: dict | None = None, statistics: bool = False) -> None:
+            summary: str | None = None, probe: dict | None = None, statistics: bool = False,
+            out: TextIO | None = None, quiet: bool = False) -> None:
     """Findings on stdout in the chosen format (`summary`: the text/github closing line instead of the
     count; `probe`: what `sslint probe` saw, for the JSON report; `statistics`: counts by rule instead
-    of the findings, for the text formats)."""
+    of the findings, for the text formats; `out`: stdout unless given; `quiet`: no closing summary)."""
     from nginxssl.report import text
 
+    out = out or sys.stdout
     sites = sum(len(result.sites) for result in results)
-    summary = summary or text.summarize(findings, sites, len(results))
+    summary = "" if quiet else summary or text.summarize(findings, sites, len(results))
     if format is Format.json:
         from nginxssl.report import json as json_report
 
-        json_report.render(findings, sys.stdout, sites, [result.config.main for result in results], probe=probe)
+        json_report.render(findings, out, sites, [result.config.main for result in results], probe=probe)
     elif format is Format.sarif:
         from nginxssl.fix.plan import plan
         from nginxssl.report import sarif
 
-        sarif.render(findings, sys.stdout, planner=plan if with_fixes else None)
+        sarif.render(findings, out, planner=plan if with_fixes else None)
     elif format is Format.github:
         from nginxssl.report import github
 
-        github.render(findings, sys.stdout, summary)
+        github.render(findings, out, summary)
     elif statistics:
-        text.render_statistics(findings, sys.stdout)
-        sys.stdout.write(summary + "\n")
+        text.render_statistics(findings, out)
+        out.write(summary + "\n" if summary else "")
     else:
-        colour = sys.stdout.isatty() and not no_color and "NO_COLOR" not in os.environ
-        text.render(findings, sys.stdout, colour, summary, concise=format is Format.concise)
+        colour = out is sys.stdout and out.isatty() and not no_color and "NO_COLOR" not in os.environ
+        text.render(findings, out, colour, summary, concise=format is Format.concise)
 
 
 def _project_settings(explicit: str | None, paths: list[str]) -> ProjectSettings:
@@ -370,7 +443,8 @@ def rules_command(
 
 
 @commands_app.command("explain")
-def explain_command(rule_id: Annotated[str, typer.Argument(help="A rule id such as SSL201.")]) -> None:
+def explain_command(rule_id: Annotated[str, typer.Argument(help="A rule id such as SSL201.",
+                                                           autocompletion=_rule_ids)]) -> None:
     """Print a rule's documentation: what it finds, why browsers or servers care, how to fix it."""
     from nginxssl.catalogue import catalogue
 
@@ -522,6 +596,14 @@ def main(argv: list[str] | None = None) -> None:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     args = list(sys.argv[1:] if argv is None else argv)
+    # Shell completion runs `sslint` with no arguments and the words typed in COMP_WORDS (bash) or
+    # _TYPER_COMPLETE_ARGS (zsh, fish): the command they start with decides which app completes.
+    typed = (os.environ.get("COMP_WORDS") or os.environ.get("_TYPER_COMPLETE_ARGS") or "").split()
+    if not args and os.environ.get("_SSLINT_COMPLETE") and len(typed) > 1 and typed[1] in SUBCOMMANDS:
+        from typer.completion import completion_init
+
+        completion_init()  # typer registers its shells for the app that offers --install-completion only
+        args = [typed[1]]
     if args and args[0] in SUBCOMMANDS:
         app = typer.main.get_command(commands_app)
     else:

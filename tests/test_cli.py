@@ -68,6 +68,53 @@ def test_text_report_is_a_headline_per_finding_with_the_detail_below(demo):
         assert word.rstrip(";") in expired, word  # a clause's "; " is the end of its line
 
 
+def test_conventions_of_the_linters_users_know(demo, tmp_path):
+    """ruff's and yamllint's: --exit-zero, -o/--output-file, --quiet, comma lists for --select/--ignore."""
+    assert sslint(str(demo), "--exit-zero").exit_code == 0
+    assert sslint(str(demo), "--exit-zero", "--root", "/nonexistent").exit_code == 2  # usage errors stay 2
+    listed = json.loads(sslint(str(demo), "--select", "SSL002,SSL1", "--ignore", "SSL104, SSL101",
+                               "--format", "json").stdout)
+    assert sorted(f["rule"] for f in listed["findings"]) == ["SSL002"]
+    assert "'SSL9'" in sslint(str(demo), "--select", "SSL002,SSL9").output
+    quiet = sslint(str(demo), "--quiet", "--format", "concise")
+    assert quiet.exit_code == 1 and len(quiet.output.splitlines()) == 8 and "TLS sites" not in quiet.output
+    clean = sslint(str(demo / "sites-enabled" / "good.conf"), "--select", "SSL0", "-q")
+    assert clean.exit_code == 0 and clean.output == ""
+    report = tmp_path / "report.txt"
+    written = sslint(str(demo), "-o", str(report), "--format", "concise")
+    assert written.exit_code == 1 and written.output == "" and report.read_text() == sslint(
+        str(demo), "--format", "concise").output
+    unwritable = sslint(str(demo), "-o", str(tmp_path / "no" / "such" / "dir" / "x"))
+    assert unwritable.exit_code == 2 and "cannot write" in unwritable.output
+
+
+def test_help_names_every_subcommand():
+    from nginxssl.cli import SUBCOMMANDS
+
+    shown = subprocess.run([sys.executable, "-m", "nginxssl", "--help"], capture_output=True, text=True, check=True)
+    for command in SUBCOMMANDS:
+        assert f"sslint {command}" in shown.stdout, command
+    for option in ("--exit-zero", "--output-file", "--quiet", "--statistics", "concise"):
+        assert option in shown.stdout, option
+
+
+@pytest.mark.parametrize("words, offered", [
+    ("sslint --select SSL10", {f"SSL10{digit}" for digit in range(1, 10)}),
+    ("sslint a.conf --ignore SSL101,SSL50", {"SSL101,SSL501", "SSL101,SSL502", "SSL101,SSL503", "SSL101,SSL504",
+                                              "SSL101,SSL505", "SSL101,SSL506", "SSL101,SSL507"}),
+    ("sslint explain SSL20", {"SSL201", "SSL202", "SSL203", "SSL204"}),
+])
+def test_completion_offers_rule_ids(words, offered):
+    from nginxssl.catalogue import catalogue
+
+    env = {**os.environ, "_SSLINT_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - 1)}
+    out = subprocess.run([sys.executable, "-m", "nginxssl"], env=env, capture_output=True, text=True)
+    # Only the ids the catalogue holds (SSL506, SSL507 may not exist yet in every branch).
+    expected = {word for word in offered if word.rpartition(",")[2] in catalogue()}
+    assert set(out.stdout.split()) == expected and expected, out.stderr
+
+
 def test_statistics_count_the_findings_by_rule(demo):
     result = sslint(str(demo), "--statistics")
     assert result.exit_code == 1
