@@ -262,17 +262,23 @@ def _output(path: str | None) -> Iterator[TextIO]:
         return
     directory = os.path.dirname(os.path.abspath(path))
     try:
-        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", errors="backslashreplace", dir=directory,
-                                             prefix=".sslint-", suffix=".tmp", delete=False)
+        descriptor, temporary = tempfile.mkstemp(prefix=".sslint-", suffix=".tmp", dir=directory)
     except OSError as error:
         raise _fail(f"--output-file {path}: {error.strerror or error}") from None
     try:
-        with handle:
+        with open(descriptor, "w", encoding="utf-8", errors="backslashreplace") as handle:
             yield handle
-        os.replace(handle.name, path)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 would hide the report from its readers
+        os.replace(temporary, path)
     except BaseException:
-        os.unlink(handle.name)
+        os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _report(format: Format, findings: list[Finding], results: list[Result], no_color: bool, with_fixes: bool = True,
