@@ -59,6 +59,8 @@ class CertFormat(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    nagios = "nagios"
+    prometheus = "prometheus"
 
 
 # Options `sslint` and `sslint certs` share: one spelling, one help text, one meaning.
@@ -470,9 +472,17 @@ def explain_command(rule_id: Annotated[str, typer.Argument(help="A rule id such 
 def certs_command(
     paths: Annotated[list[str], typer.Argument(help="nginx/Apache config directories, main configs or site files.",
                                                show_default=False)],
-    format: Annotated[CertFormat, typer.Option("--format", help="table for people, json for monitoring, "
-                                               "csv for spreadsheets.")] = CertFormat.table,
-    expiry_days: ExpiryDaysOption = None,
+    format: Annotated[CertFormat, typer.Option("--format", help="table for people, json for monitoring, csv for "
+                                               "spreadsheets, nagios for a Nagios/Icinga check (exit 0-3), "
+                                               "prometheus for node_exporter's textfile collector.")
+                      ] = CertFormat.table,
+    warning_days: Annotated[Optional[int], typer.Option("--warning-days", "--expiry-days", min=0, show_default=False,
+                                                        help="Warn this many days before expiry [default: 30].")
+                            ] = None,
+    critical_days: Annotated[Optional[int], typer.Option("--critical-days", min=0, show_default=False,
+                                                         help="Critical this many days before expiry (nagios, "
+                                                         "prometheus, colour) [default: 7].")] = None,
+    output_file: OutputFileOption = None,
     now: NowOption = None,
     server: ServerOption = None,
     root: RootOption = None,
@@ -484,16 +494,30 @@ def certs_command(
     no_color: NoColorOption = False,
 ) -> None:
     """Every certificate file the configuration serves, once: names, issuer, key, expiry, chain and the
-    sites using it. Exit 1 when one has expired or expires within --expiry-days (a cron check)."""
+    sites using it. Exit 1 when one has expired or expires within --warning-days (a cron check); with
+    --format nagios, the monitoring plugin's codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
     from nginxssl.engine.inventory import Analysed, build
     from nginxssl.engine.lint import load, parse
     from nginxssl.report import certs as report
     from nginxssl.sites import sites_of
 
-    project = _project_settings(config, paths)
-    settings, targets, loader, analyser = _prepare(
-        paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
-        no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch)
+    try:
+        project = _project_settings(config, paths)
+        warning = warning_days if warning_days is not None else (
+            project.expiry_days if project.expiry_days is not None else max(30, critical_days or 0))
+        critical = critical_days if critical_days is not None else min(7, warning)
+        if critical > warning:
+            raise _fail(f"--critical-days {critical} is more than --warning-days {warning}: "
+                        "critical is the nearer threshold")
+        _writable(output_file)
+        settings, targets, loader, analyser = _prepare(
+            paths, project, server=server, now=now, expiry_days=warning, root=root, ca_file=ca_file,
+            no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch)
+    except typer.Exit as stop:
+        if format is CertFormat.nagios and stop.exit_code == 2:  # the plugin guidelines' UNKNOWN
+            typer.echo("SSLINT UNKNOWN - invalid arguments or configuration (see stderr)")
+            raise typer.Exit(report.UNKNOWN) from None
+        raise
     analysed = []
     for target in targets:
         parsed = parse(target, settings.root)
@@ -504,16 +528,22 @@ def certs_command(
         material, _passwords = load(sites, loader)
         chains = analyser.analyse(sites, material, parsed.prefix)
         analysed.append(Analysed(parsed.main, parsed.prefix, sites, material, chains))
-    inventory = build(analysed, settings.now, settings.expiry_days, analyser.shown)
+    inventory = build(analysed, settings.now, settings.expiry_days, analyser.shown, critical)
 
-    if format is CertFormat.json:
-        report.render_json(inventory, sys.stdout)
-    elif format is CertFormat.csv:
-        report.render_csv(inventory, sys.stdout)
-    else:
-        colour = sys.stdout.isatty() and not no_color and "NO_COLOR" not in os.environ
-        report.render_table(inventory, sys.stdout, colour)
-    raise typer.Exit(1 if inventory.expiring else 0)
+    code = 1 if inventory.expiring else 0
+    with _output(output_file) as out:
+        if format is CertFormat.json:
+            report.render_json(inventory, out)
+        elif format is CertFormat.csv:
+            report.render_csv(inventory, out)
+        elif format is CertFormat.nagios:
+            code = report.render_nagios(inventory, out)
+        elif format is CertFormat.prometheus:
+            report.render_prometheus(inventory, out)
+        else:
+            colour = out is sys.stdout and out.isatty() and not no_color and "NO_COLOR" not in os.environ
+            report.render_table(inventory, out, colour)
+    raise typer.Exit(code)
 
 
 @commands_app.command("probe")
