@@ -174,7 +174,7 @@ def test_a_directory_named_rules_is_still_lintable(tmp_path):
     (tmp_path / "rules" / "nginx.conf").write_text("events {}\nhttp {}\n")
     result = sslint("./rules", cwd=tmp_path)
     assert result.exit_code == 0, result.output
-    assert "no problems" in result.output
+    assert "no TLS site found in 1 configuration" in result.output  # linted: it has no server at all
 
 
 @pytest.mark.parametrize("args,message", [
@@ -274,3 +274,33 @@ def test_shell_completion_offers_options_and_their_values():
     script = subprocess.run([sys.executable, "-m", "nginxssl", "--show-completion", "bash"],
                             capture_output=True, text=True, env={**_os.environ, "SHELL": "/bin/bash"})
     assert "_SSLINT_COMPLETE" in script.stdout
+
+
+def test_a_config_repository_without_root_stops_instead_of_linting_the_machine(tmp_path):
+    """The checkout holds etc/nginx/...; its nginx.conf includes /etc/nginx/sites-enabled/*, which on
+    this machine is the host's own /etc/nginx (or nothing): without --root, a silent pass before."""
+    repo = tmp_path / "configs"
+    sites = repo / "etc" / "nginx" / "sites-enabled"
+    sites.mkdir(parents=True)
+    (repo / "etc" / "nginx" / "nginx.conf").write_text(
+        "events {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n}\n")
+    (sites / "a.conf").write_text("server {\n    listen 443 ssl;\n    server_name a.test;\n"
+                                  "    ssl_certificate /etc/ssl/a.pem;\n    ssl_certificate_key /etc/ssl/a.key;\n}\n")
+    stopped = sslint("etc/nginx", cwd=repo)
+    assert stopped.exit_code == 2, stopped.output
+    assert "/etc/nginx/sites-enabled/*" in stopped.output and "did you mean `--root .`?" in stopped.output
+    from_elsewhere = sslint(str(repo / "etc" / "nginx"))
+    assert from_elsewhere.exit_code == 2 and f"`--root {os.path.relpath(repo)}`" in from_elsewhere.output
+    linted = sslint("etc/nginx", "--root", ".", "--select", "SSL002", cwd=repo)
+    assert linted.exit_code == 1 and "a.conf:4: SSL002 error: " in linted.output and "1 TLS site" in linted.output
+    (repo / ".sslint.yaml").write_text("root: .\n")  # the settings file's root is followed too
+    assert sslint("etc/nginx", "--select", "SSL002", cwd=repo).exit_code == 1
+
+
+def test_a_run_that_found_no_tls_site_says_so(tmp_path):
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n    include sites-enabled/*;\n}\n")  # a glob that matches nothing
+    result = sslint(str(conf))
+    assert result.exit_code == 0
+    assert result.output.strip() == ("no TLS site found in 1 configuration: nothing checked "
+                                     "(do its includes reach the site files?)")

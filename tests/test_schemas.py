@@ -38,8 +38,15 @@ def corpus_trees() -> list[str]:
                   if project.is_dir() and any(path.name in MAIN_NAMES for path in project.rglob("*")))
 
 
-def mains(project: str) -> list[str]:
-    return sorted(str(path) for path in (CORPUS / project).rglob("*") if path.name in MAIN_NAMES and path.is_file())
+def mains(project: str) -> list[list[str]]:
+    """The project's main configurations as runs: one for all of them, but a copy of a server's file
+    system (Debian's packages hold etc/nginx/...) with its own --root, as sslint asks for it."""
+    from nginxssl.settings import mirrored_root
+
+    found = sorted(str(path) for path in (CORPUS / project).rglob("*") if path.name in MAIN_NAMES and path.is_file())
+    plain = [main for main in found if mirrored_root(main) is None]
+    mirrored = [[main, "--root", mirror[0]] for main in found if (mirror := mirrored_root(main)) is not None]
+    return ([plain] if plain else []) + mirrored
 
 
 def run(paths: list[str], *args: str, cwd: Path | None = None) -> typer.testing.Result:
@@ -53,8 +60,8 @@ def run(paths: list[str], *args: str, cwd: Path | None = None) -> typer.testing.
 
 
 @pytest.fixture(params=["demo", *corpus_trees()] if CORPUS.is_dir() else ["demo"])
-def tree(request, demo) -> list[str]:
-    return [str(demo)] if request.param == "demo" else mains(request.param)
+def trees(request, demo) -> list[list[str]]:
+    return [[str(demo)]] if request.param == "demo" else mains(request.param)
 
 
 def test_the_schema_is_a_valid_schema_and_ships_in_the_package():
@@ -62,7 +69,12 @@ def test_the_schema_is_a_valid_schema_and_ships_in_the_package():
     assert corpus_trees(), f"shared/corpus not found at {CORPUS}"
 
 
-def test_json(tree):
+def test_json(trees):
+    for tree in trees:
+        check_json(tree)
+
+
+def check_json(tree):
     result = run(tree, "--format", "json")
     assert result.exit_code in (0, 1), result.output
     report = json.loads(result.stdout)
@@ -70,24 +82,30 @@ def test_json(tree):
     assert report["summary"]["findings"] == len(report["findings"])
 
 
-def test_sarif(tree):
+def test_sarif(trees):
     if not SARIF_SCHEMA.is_file():
         pytest.skip(f"no SARIF schema at {SARIF_SCHEMA} (shared/schemas is not beside this checkout)")
-    result = run(tree, "--format", "sarif")
-    assert result.exit_code in (0, 1), result.output
     schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
-    errors = list(jsonschema.validators.validator_for(schema)(schema).iter_errors(json.loads(result.stdout)))
-    assert not errors, "\n".join(f"{list(error.path)}: {error.message}" for error in errors[:10])
+    for tree in trees:
+        result = run(tree, "--format", "sarif")
+        assert result.exit_code in (0, 1), result.output
+        errors = list(jsonschema.validators.validator_for(schema)(schema).iter_errors(json.loads(result.stdout)))
+        assert not errors, "\n".join(f"{list(error.path)}: {error.message}" for error in errors[:10])
 
 
 # GitHub's workflow command: ::error|warning|notice key=value,...::message, values escaped.
 ANNOTATION = re.compile(r"::(error|warning|notice) (file=[^,:]*,(line=\d+,)?)?title=SSL\d{3} [a-z0-9-]+::[^\r\n]*")
 FIRST_LINE = re.compile(r"\S.*:\d+: SSL\d{3} (error|warning|info): \S.*")
 SUMMARY = re.compile(r"(no problems|\d+ errors?(, \d+ warnings?)?(, \d+ info)?|\d+ warnings?(, \d+ info)?|\d+ info)"
-                     r" in \d+ TLS sites?")
+                     r" in \d+ TLS sites?|no TLS site found in \d+ configurations?: nothing checked \(.*\)")
 
 
-def test_github_and_text(tree):
+def test_github_and_text(trees):
+    for tree in trees:
+        check_github_and_text(tree)
+
+
+def check_github_and_text(tree):
     json_report = json.loads(run(tree, "--format", "json").stdout)
     github = run(tree, "--format", "github").stdout.splitlines()
     annotations = [line for line in github if line.startswith("::")]

@@ -16,7 +16,16 @@ from datetime import datetime
 from typing import TextIO
 
 from nginxssl import __version__
-from nginxssl.model.inventory import CHAIN_STATUSES, CRITICAL, OK, WARNING, CertificateRow, ChainState, Inventory, SiteUse
+from nginxssl.model.inventory import (
+    CHAIN_STATUSES,
+    CRITICAL,
+    OK,
+    WARNING,
+    CertificateRow,
+    ChainState,
+    Inventory,
+    SiteUse,
+)
 from nginxssl.report.text import one_line
 
 _RED = "\x1b[31m"
@@ -309,12 +318,12 @@ def _labels(pairs: dict[str, str]) -> str:
 
 def render_prometheus(inventory: Inventory, out: TextIO) -> None:
     families: dict[str, tuple[str, list[str]]] = {
-        "sslint_certificate_expiry_timestamp_seconds": ("When the certificate stops being valid (notAfter), "
-                                                        "in seconds since the epoch.", []),
+        "sslint_certificate_expiry_timestamp_seconds": (("When the certificate stops being valid (notAfter), "
+                                                         "in seconds since the epoch."), []),
         "sslint_certificate_days_left": ("Days until the certificate expires (negative once expired).", []),
-        "sslint_certificate_verdict": ("0 ok, 1 warning (expires within the warning days, or a chain browsers "
-                                       "refuse), 2 critical (expired, not yet valid, within the critical days, "
-                                       "or unreadable).", []),
+        "sslint_certificate_verdict": (("0 ok, 1 warning (expires within the warning days, or a chain browsers "
+                                        "refuse), 2 critical (expired, not yet valid, within the critical days, "
+                                        "or unreadable)."), []),
     }
     for row in inventory.rows:
         if not row.checked:

@@ -84,5 +84,10 @@ def summarize(findings: list[Finding], sites: int, targets: int) -> str:
         counts[finding.severity] = counts.get(finding.severity, 0) + 1
     parts = [f"{count} {severity}{'s' if count != 1 and severity != 'info' else ''}"
              for severity, count in counts.items() if count]
+    if not parts and not sites:
+        # Not "no problems": nothing was checked (a config repository's includes that lead nowhere, a
+        # plain-HTTP configuration), and a green run must not hide that.
+        configs = f"{targets} configuration{'s' if targets != 1 else ''}"
+        return f"no TLS site found in {configs}: nothing checked (do its includes reach the site files?)"
     found = ", ".join(parts) if parts else "no problems"
     return f"{found} in {sites} TLS site{'s' if sites != 1 else ''}"
