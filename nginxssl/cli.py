@@ -11,9 +11,11 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import tempfile
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Iterator, Optional, TextIO
 
 import typer
 
@@ -36,6 +38,7 @@ SUBCOMMANDS = ("rules", "explain", "certs", "probe")
 
 class Format(str, Enum):
     text = "text"
+    concise = "concise"
     json = "json"
     sarif = "sarif"
     github = "github"
@@ -56,6 +59,8 @@ class CertFormat(str, Enum):
     table = "table"
     json = "json"
     csv = "csv"
+    nagios = "nagios"
+    prometheus = "prometheus"
 
 
 # Options `sslint` and `sslint certs` share: one spelling, one help text, one meaning.
@@ -75,8 +80,22 @@ FetchOption = Annotated[bool, typer.Option("--fetch", help="Download missing int
 ConfigOption = Annotated[Optional[str], typer.Option("--config", help="Settings file (default: the nearest "
                                                      ".sslint.yaml or pyproject.toml [tool.sslint]).")]
 NoColorOption = Annotated[bool, typer.Option("--no-color", help="Never colour the text report.")]
+OutputFileOption = Annotated[Optional[str], typer.Option("--output-file", "-o", metavar="FILE", show_default=False,
+                                                        help="Write the report to FILE instead of stdout.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print the findings only: no closing summary, no "
+                                           "progress, nothing when there is nothing to report.")]
 FailOnOption = Annotated[Optional[Level], typer.Option("--fail-on", help="Lowest severity that makes the exit code 1 "
                                                        "[default: warning].", show_default=False)]
+
+
+def _rule_ids(incomplete: str) -> list[str]:
+    """Shell completion for --select, --ignore and `explain`: the rule ids (after the last comma of a
+    comma list), with their names as help."""
+    from nginxssl.catalogue import catalogue
+
+    head, _, word = incomplete.rpartition(",")
+    prefix = f"{head}," if head else ""
+    return [prefix + rule_id for rule_id in catalogue() if rule_id.startswith(word.upper())]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -94,7 +113,13 @@ def _parse_now(value: str | None) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
+def _words(values: list[str]) -> list[str]:
+    """`--select SSL401,SSL501 --select SSL2`: ids and prefixes, repeated or comma-separated."""
+    return [word.strip() for value in values for word in value.split(",") if word.strip()]
+
+
 def _select(rules: dict, select: list[str], ignore: list[str]) -> tuple[str, ...]:
+    select, ignore = _words(select), _words(ignore)
     for word in [*select, *ignore]:
         if not any(rule_id.startswith(word.upper()) for rule_id in rules):
             raise _fail(f"{word!r} matches no rule id (see `sslint rules`)")
@@ -110,17 +135,33 @@ def _version(value: bool) -> None:
 
 lint_app = typer.Typer(add_completion=True, rich_markup_mode=None)
 
-
-@lint_app.command(
-    epilog="Other commands: `sslint rules` lists the rules, `sslint explain ID` documents one.",
+COMMANDS_HELP = (
+    "Other commands (`sslint COMMAND --help`):\n\n"
+    "\b\n"
+    "  sslint rules                      every rule: id, name, severity, --fix\n"
+    "  sslint explain ID                 what a rule finds, why it matters, how to fix it\n"
+    "  sslint certs PATH...              the certificate inventory and expiry alarm (cron, monitoring)\n"
+    "  sslint probe HOST[:PORT] PATH     does the live endpoint serve what the configuration names?"
 )
+
+
+@lint_app.command(epilog=COMMANDS_HELP)
 def lint(
     paths: Annotated[list[str], typer.Argument(help="nginx/Apache config directories, main configs or site files.",
                                                show_default=False)],
-    format: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
-    select: Annotated[list[str], typer.Option("--select", help="Only these rule ids or prefixes (repeatable).")] = [],
-    ignore: Annotated[list[str], typer.Option("--ignore", help="Skip these rule ids or prefixes (repeatable).")] = [],
+    format: Annotated[Format, typer.Option("--format", help="Report format (concise: the first line of each "
+                                           "finding alone).")] = Format.text,
+    statistics: Annotated[bool, typer.Option("--statistics", help="Count the findings by rule instead of "
+                                             "listing them (text and concise).")] = False,
+    select: Annotated[list[str], typer.Option("--select", autocompletion=_rule_ids, help="Only these rule ids or "
+                                              "prefixes (repeatable or comma-separated).")] = [],
+    ignore: Annotated[list[str], typer.Option("--ignore", autocompletion=_rule_ids, help="Skip these rule ids or "
+                                              "prefixes (repeatable or comma-separated).")] = [],
     fail_on: FailOnOption = None,
+    exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even when findings are reported (2 still "
+                                            "means a usage error).")] = False,
+    output_file: OutputFileOption = None,
+    quiet: QuietOption = False,
     server: ServerOption = None,
     now: NowOption = None,
     expiry_days: ExpiryDaysOption = None,
@@ -164,8 +205,11 @@ def lint(
         if rule_id not in rules:
             raise _fail(f"{project.source}: severity names {rule_id!r}, which is no rule id")
     selected = _select(rules, select, ignore)
+    _writable(output_file)
     if diff and fix:
         raise _fail("--diff shows the fixes and --fix applies them: choose one")
+    if statistics and format not in (Format.text, Format.concise):
+        raise _fail(f"--statistics is a text report: it does not go with --format {format.value}")
     settings, targets, loader, analyser = _prepare(
         paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
         no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch, require_keys=require_keys,
@@ -174,14 +218,14 @@ def lint(
     from nginxssl.model.progress import silent
     from nginxssl.report.progress import for_stream
 
-    progress = for_stream(sys.stderr)
+    progress = None if quiet else for_stream(sys.stderr)
 
     def lint_one(target: Target, progress: Report = silent) -> Result:
         return run(target, settings, selected, project.severity, loader=loader, analyser=analyser,
                    ignored_at=project.ignored_at, progress=progress)
 
     try:  # the first pass only: --fix's own passes print their notes on stderr
-        results = [lint_one(target, progress or silent) for target in targets]
+        results = _lint_each_tree_once(targets, lambda target: lint_one(target, progress or silent))
     finally:
         if progress is not None:  # the report, a diff or an error starts on a clean line
             progress.close()
@@ -195,35 +239,109 @@ def lint(
         # The report shows what was found before fixing; the exit code what is left after.
         after = _apply_fixes(results, lint_one, settings.root, unsafe_fixes, not no_validate)
         remaining = skipped_anchors + [finding for result in after for finding in result.findings]
-    _report(format, findings, results, no_color, with_fixes=not fix)
+    with _output(output_file) as out:
+        _report(format, findings, results, no_color, with_fixes=not fix, statistics=statistics, out=out,
+                quiet=quiet)
     failing = any(at_or_above(finding.severity, fail_on.value) for finding in remaining)
-    raise typer.Exit(1 if failing else 0)
+    raise typer.Exit(1 if failing and not exit_zero else 0)
+
+
+def _writable(path: str | None) -> None:
+    """--output-file's directory must take a new file: said before anything is linted (exit 2)."""
+    if path is None or path == "-":
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise _fail(f"--output-file {path}: is a directory")
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        raise _fail(f"--output-file {path}: cannot write in {directory}")
+
+
+@contextmanager
+def _output(path: str | None) -> Iterator[TextIO]:
+    """Where the report goes: stdout, or FILE (written whole, then moved into place: a reader of FILE,
+    a cron mail or Prometheus' textfile collector, never sees half a report)."""
+    if path is None or path == "-":
+        yield sys.stdout
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        descriptor, temporary = tempfile.mkstemp(prefix=".sslint-", suffix=".tmp", dir=directory)
+    except OSError as error:
+        raise _fail(f"--output-file {path}: {error.strerror or error}") from None
+    try:
+        with open(descriptor, "w", encoding="utf-8", errors="backslashreplace") as handle:
+            yield handle
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp's 0600 would hide the report from its readers
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _lint_each_tree_once(targets: list[Target], lint_one: Callable[[Target], Result]) -> list[Result]:
+    """Lint the targets, each tree once: a path that an earlier target's configuration already read (the
+    site files pre-commit passes after the tree, `sslint nginx.conf sites-enabled/a`) is not linted
+    again on its own, and a finding already reported at the same file, line and rule is not repeated.
+    Directories and main configurations go first, so that the site files they include are covered."""
+    from dataclasses import replace
+
+    mains = ("nginx.conf", "apache2.conf", "httpd.conf")
+    ordered = sorted(targets, key=lambda target: os.path.basename(target.path) not in mains)
+    results: list[Result] = []
+    read: set[str] = set()
+    reported: set[tuple[str, str, int]] = set()
+    for target in ordered:
+        if os.path.realpath(target.path) in read:
+            continue
+        result = lint_one(target)
+        read.update(os.path.realpath(path) for path in result.config.files)
+        # Against earlier trees only: within one tree, two findings at one place are two problems
+        # (two names of one server_name line), which the engine already told apart.
+        keys = [(finding.rule, os.path.realpath(finding.file) if finding.file else "", finding.line)
+                for finding in result.findings]
+        kept = [finding for finding, key in zip(result.findings, keys) if key not in reported]
+        reported.update(keys)
+        results.append(replace(result, findings=tuple(kept)) if len(kept) != len(result.findings) else result)
+    return results
 
 
 def _report(format: Format, findings: list[Finding], results: list[Result], no_color: bool, with_fixes: bool = True,
-            summary: str | None = None, probe: dict | None = None) -> None:
+            summary: str | None = None, probe: dict | None = None, statistics: bool = False,
+            out: TextIO | None = None, quiet: bool = False) -> None:
     """Findings on stdout in the chosen format (`summary`: the text/github closing line instead of the
-    count; `probe`: what `sslint probe` saw, for the JSON report)."""
+    count; `probe`: what `sslint probe` saw, for the JSON report; `statistics`: counts by rule instead
+    of the findings, for the text formats; `out`: stdout unless given; `quiet`: no closing summary)."""
     from nginxssl.report import text
 
+    out = out or sys.stdout
     sites = sum(len(result.sites) for result in results)
-    summary = summary or text.summarize(findings, sites, len(results))
+    summary = "" if quiet else summary or text.summarize(findings, sites, len(results))
     if format is Format.json:
         from nginxssl.report import json as json_report
 
-        json_report.render(findings, sys.stdout, sites, [result.config.main for result in results], probe=probe)
+        json_report.render(findings, out, sites, [result.config.main for result in results], probe=probe)
     elif format is Format.sarif:
         from nginxssl.fix.plan import plan
         from nginxssl.report import sarif
 
-        sarif.render(findings, sys.stdout, planner=plan if with_fixes else None)
+        sarif.render(findings, out, planner=plan if with_fixes else None)
     elif format is Format.github:
         from nginxssl.report import github
 
-        github.render(findings, sys.stdout, summary)
+        github.render(findings, out, summary)
+    elif statistics:
+        text.render_statistics(findings, out)
+        out.write(summary + "\n" if summary else "")
     else:
-        colour = sys.stdout.isatty() and not no_color and "NO_COLOR" not in os.environ
-        text.render(findings, sys.stdout, colour, summary)
+        colour = out is sys.stdout and out.isatty() and not no_color and "NO_COLOR" not in os.environ
+        text.render(findings, out, colour, summary, concise=format is Format.concise)
 
 
 def _project_settings(explicit: str | None, paths: list[str]) -> ProjectSettings:
@@ -283,6 +401,16 @@ def _prepare(paths: list[str], project: ProjectSettings, *, server: Server | Non
         targets = [discover(path, server.value if server else None) for path in paths]
     except UsageError as error:
         raise _fail(str(error)) from None
+    if root is None:
+        from nginxssl.settings import mirrored_root
+
+        for target in targets:
+            mirror = mirrored_root(target.path)
+            if mirror is not None:
+                checkout, named = mirror
+                raise _fail(f"{target.path} names {named}, which {checkout} holds a copy of: without --root, "
+                            f"sslint would read this machine's {named} instead; did you mean "
+                            f"`--root {os.path.relpath(checkout)}`? (or `root:` in .sslint.yaml)")
     loader = Loader()
     analyser = chain_analyser(settings, loader)
     try:
@@ -362,7 +490,8 @@ def rules_command(
 
 
 @commands_app.command("explain")
-def explain_command(rule_id: Annotated[str, typer.Argument(help="A rule id such as SSL201.")]) -> None:
+def explain_command(rule_id: Annotated[str, typer.Argument(help="A rule id such as SSL201.",
+                                                           autocompletion=_rule_ids)]) -> None:
     """Print a rule's documentation: what it finds, why browsers or servers care, how to fix it."""
     from nginxssl.catalogue import catalogue
 
@@ -382,9 +511,17 @@ def explain_command(rule_id: Annotated[str, typer.Argument(help="A rule id such 
 def certs_command(
     paths: Annotated[list[str], typer.Argument(help="nginx/Apache config directories, main configs or site files.",
                                                show_default=False)],
-    format: Annotated[CertFormat, typer.Option("--format", help="table for people, json for monitoring, "
-                                               "csv for spreadsheets.")] = CertFormat.table,
-    expiry_days: ExpiryDaysOption = None,
+    format: Annotated[CertFormat, typer.Option("--format", help="table for people, json for monitoring, csv for "
+                                               "spreadsheets, nagios for a Nagios/Icinga check (exit 0-3), "
+                                               "prometheus for node_exporter's textfile collector.")
+                      ] = CertFormat.table,
+    warning_days: Annotated[Optional[int], typer.Option("--warning-days", "--expiry-days", min=0, show_default=False,
+                                                        help="Warn this many days before expiry [default: 30].")
+                            ] = None,
+    critical_days: Annotated[Optional[int], typer.Option("--critical-days", min=0, show_default=False,
+                                                         help="Critical this many days before expiry (nagios, "
+                                                         "prometheus, colour) [default: 7].")] = None,
+    output_file: OutputFileOption = None,
     now: NowOption = None,
     server: ServerOption = None,
     root: RootOption = None,
@@ -396,16 +533,30 @@ def certs_command(
     no_color: NoColorOption = False,
 ) -> None:
     """Every certificate file the configuration serves, once: names, issuer, key, expiry, chain and the
-    sites using it. Exit 1 when one has expired or expires within --expiry-days (a cron check)."""
+    sites using it. Exit 1 when one has expired or expires within --warning-days (a cron check); with
+    --format nagios, the monitoring plugin's codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
     from nginxssl.engine.inventory import Analysed, build
     from nginxssl.engine.lint import load, parse
     from nginxssl.report import certs as report
     from nginxssl.sites import sites_of
 
-    project = _project_settings(config, paths)
-    settings, targets, loader, analyser = _prepare(
-        paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
-        no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch)
+    try:
+        project = _project_settings(config, paths)
+        warning = warning_days if warning_days is not None else (
+            project.expiry_days if project.expiry_days is not None else max(30, critical_days or 0))
+        critical = critical_days if critical_days is not None else min(7, warning)
+        if critical > warning:
+            raise _fail(f"--critical-days {critical} is more than --warning-days {warning}: "
+                        "critical is the nearer threshold")
+        _writable(output_file)
+        settings, targets, loader, analyser = _prepare(
+            paths, project, server=server, now=now, expiry_days=warning, root=root, ca_file=ca_file,
+            no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch)
+    except typer.Exit as stop:
+        if format is CertFormat.nagios and stop.exit_code == 2:  # the plugin guidelines' UNKNOWN
+            typer.echo("SSLINT UNKNOWN - invalid arguments or configuration (see stderr)")
+            raise typer.Exit(report.UNKNOWN) from None
+        raise
     from nginxssl.engine.lint import trust_findings
 
     for skipped in trust_findings(analyser.trust, ("SSL003",)):  # the inventory has no findings: stderr
@@ -420,16 +571,22 @@ def certs_command(
         material, _passwords = load(sites, loader)
         chains = analyser.analyse(sites, material, parsed.prefix)
         analysed.append(Analysed(parsed.main, parsed.prefix, sites, material, chains))
-    inventory = build(analysed, settings.now, settings.expiry_days, analyser.shown)
+    inventory = build(analysed, settings.now, settings.expiry_days, analyser.shown, critical)
 
-    if format is CertFormat.json:
-        report.render_json(inventory, sys.stdout)
-    elif format is CertFormat.csv:
-        report.render_csv(inventory, sys.stdout)
-    else:
-        colour = sys.stdout.isatty() and not no_color and "NO_COLOR" not in os.environ
-        report.render_table(inventory, sys.stdout, colour)
-    raise typer.Exit(1 if inventory.expiring else 0)
+    code = 1 if inventory.expiring else 0
+    with _output(output_file) as out:
+        if format is CertFormat.json:
+            report.render_json(inventory, out)
+        elif format is CertFormat.csv:
+            report.render_csv(inventory, out)
+        elif format is CertFormat.nagios:
+            code = report.render_nagios(inventory, out)
+        elif format is CertFormat.prometheus:
+            report.render_prometheus(inventory, out)
+        else:
+            colour = out is sys.stdout and out.isatty() and not no_color and "NO_COLOR" not in os.environ
+            report.render_table(inventory, out, colour)
+    raise typer.Exit(code)
 
 
 @commands_app.command("probe")
@@ -520,6 +677,14 @@ def main(argv: list[str] | None = None) -> None:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     args = list(sys.argv[1:] if argv is None else argv)
+    # Shell completion runs `sslint` with no arguments and the words typed in COMP_WORDS (bash) or
+    # _TYPER_COMPLETE_ARGS (zsh, fish): the command they start with decides which app completes.
+    typed = (os.environ.get("COMP_WORDS") or os.environ.get("_TYPER_COMPLETE_ARGS") or "").split()
+    if not args and os.environ.get("_SSLINT_COMPLETE") and len(typed) > 1 and typed[1] in SUBCOMMANDS:
+        from typer.completion import completion_init
+
+        completion_init()  # typer registers its shells for the app that offers --install-completion only
+        args = [typed[1]]
     if args and args[0] in SUBCOMMANDS:
         app = typer.main.get_command(commands_app)
     else:

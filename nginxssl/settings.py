@@ -239,3 +239,39 @@ def _build(path: str, data: dict[str, Any], lines: dict[str, int]) -> ProjectSet
             entries.append((str(pattern), tuple(rule.upper() for rule in rules)))
         values["per_path_ignores"] = tuple(entries)
     return ProjectSettings(**values)
+
+
+# The directives through which a configuration names other files: an absolute path in one of them
+# is the server's own file system (nginx and Apache alike).
+_NAMED_PATH = re.compile(
+    r"""^[ \t]*(?:include|includeoptional|ssl_certificate|ssl_certificate_key|ssl_trusted_certificate|"""
+    r"""sslcertificatefile|sslcertificatekeyfile|sslcertificatechainfile|serverroot)[ \t]+["']?(/[^\s;"'#]+)""",
+    re.IGNORECASE | re.MULTILINE)
+_GLOB = re.compile(r"[*?\[]")
+
+
+def mirrored_root(main: str) -> tuple[str, str] | None:
+    """(checkout, path) when the configuration `main` lives in a copy of a server's file system (a config
+    repository holding etc/nginx/...) and names an absolute `path` that the copy mirrors: without
+    --root, sslint would read the machine's own /etc/nginx instead of the checkout's. None when `main`
+    names no such path, or is the machine's own (its mirror is the root directory itself)."""
+    try:
+        with open(main, encoding="utf-8", errors="replace") as handle:
+            text = handle.read(1_000_000)
+    except OSError:
+        return None
+    start = os.path.dirname(os.path.abspath(main))
+    for match in _NAMED_PATH.finditer(text):
+        named = match.group(1)
+        fixed = _GLOB.split(named, 1)[0]  # the part before any wildcard: a directory that must exist
+        fixed = fixed if not _GLOB.search(named) else os.path.dirname(fixed.rstrip("/")) or "/"
+        if fixed in ("", "/"):
+            continue
+        directory = start
+        while os.path.dirname(directory) != directory:
+            if os.path.exists(directory + fixed) and not os.path.samefile(directory, "/"):
+                # The copy holds this very configuration at the place the path names it from.
+                if os.path.abspath(main).startswith(directory + "/"):
+                    return directory, named
+            directory = os.path.dirname(directory)
+    return None

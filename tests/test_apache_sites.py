@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import typer.testing
 from conftest import CORPUS, needs_corpus
+from text_report import blocks
 from test_parse_apache import CERTBOT_APACHE, COMPAT_TREES, MULTIPLE_VHOSTS, corpus_mains, restore_symlinks, write
 
 from nginxssl.cli import lint_app
@@ -456,7 +457,7 @@ def broken_tree(tmp_path: Path) -> Path:
 def test_cli_lints_an_apache_tree(broken_tree: Path) -> None:
     result = sslint(str(broken_tree), "--select", "SSL0")
     assert result.exit_code == 1, result.output
-    (line,) = [line for line in result.output.splitlines() if "SSL005" in line]
+    (line,) = [line for line in blocks(result.output) if "SSL005" in line]
     assert line.startswith(f"{broken_tree}/sites-enabled/b.conf:5: SSL005")
     assert "apache2 will fail to start" in line and "nginx" not in result.output
     assert "2 TLS sites" in result.output

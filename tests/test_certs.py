@@ -301,9 +301,11 @@ def test_a_file_named_by_several_paths_and_contexts_is_one_row(demo):
 def test_table_colours_only_a_terminal(demo):
     plain = certs(*demo_args(demo))
     assert "\x1b[" not in plain.stdout
-    header, *lines, summary = plain.stdout.splitlines()
-    assert header.split()[:3] == ["DAYS", "EXPIRES", "CHAIN"]
+    header, *lines, summary = [line for line in plain.stdout.splitlines() if not line.startswith("       ")]
+    assert header.split() == ["DAYS", "EXPIRES", "CHAIN", "KEY", "CERTIFICATE"]
     assert len(lines) == 8 and summary.startswith("8 certificate files, 1 expired")
+    # Cron mail and narrow terminals: every line within 100 columns (it was 216 for the demo).
+    assert max(len(line) for line in plain.stdout.splitlines()) <= 100
     assert lines[0].split()[:3] == [str(days_left(read_certs(demo / "ssl" / "expired.pem")[0])), "2020-01-01",
                                     "complete"]
 
@@ -491,9 +493,11 @@ def test_badssl_csv_and_table_abbreviate_long_name_lists(badssl_root):
     shared = next(row for row in rows if row["path"].endswith("wildcard-rsa2048.pem"))
     wanted = expected_badssl()[BADSSL_CERT_DIR + "chain/wildcard-rsa2048.pem"]["rows"]
     assert len(shared["sites"].split(";")) == len(wanted)
-    table = certs(*badssl_args(badssl_root)).stdout
-    line = next(line for line in table.splitlines() if "subdomain-10000-sans.pem" in line)
-    assert "+9,998 more" in line and "san3.badssl.test" not in line
+    table = certs(*badssl_args(badssl_root)).stdout.splitlines()
+    assert max(len(line) for line in table) <= 100
+    first = next(index for index, line in enumerate(table) if line.endswith("subdomain-10000-sans.pem"))
+    names = table[first + 1]
+    assert names.split()[0] == "names" and names.endswith(" more") and "+9,99" in names, names
 
 
 # ---------------------------------------------------------------- one story with the lint
@@ -533,3 +537,78 @@ def test_chain_status_tells_the_lints_story(case, tmp_path):
         rules = {finding.rule for finding in findings if (finding.file, finding.line) in directives}
         assert set(row["chain"]["problems"]) == {STATUS_RULES[rule] for rule in rules & set(STATUS_RULES)}, \
             (row["path"], rules, row["chain"])
+
+
+# ---------------------------------------------------------------- monitoring
+
+
+def test_warning_and_critical_days(demo):
+    (demo / "sites-enabled" / "expired.conf").unlink()
+    # Every other leaf ends 6606 days after --now; four of them serve a chain browsers refuse.
+    def verdicts(*extra: str) -> dict[str, str]:
+        report = as_json(certs(*demo_args(demo, *extra, "--format", "json")))
+        return {Path(row["path"]).name: row["verdict"] for row in report["certificates"]}
+
+    calm = verdicts("--warning-days", "6605", "--critical-days", "100")
+    assert calm["good.fullchain.pem"] == "ok" and calm["incomplete.pem"] == "warning"
+    assert set(verdicts("--warning-days", "6606")["good.fullchain.pem"]) and \
+        verdicts("--warning-days", "6606")["good.fullchain.pem"] == "warning"
+    assert set(verdicts("--warning-days", "7000", "--critical-days", "6606").values()) == {"critical"}
+    assert certs(*demo_args(demo, "--warning-days", "5", "--critical-days", "6")).exit_code == 2
+    assert certs(*demo_args(demo, "--expiry-days", "6606")).exit_code == 1  # the old spelling still works
+
+
+# The monitoring plugin guidelines: `SERVICE STATUS - text | 'label'=value[UOM];warn;crit;min;max`,
+# exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+NAGIOS_STATUS = re.compile(r"SSLINT (OK|WARNING|CRITICAL|UNKNOWN) - [^|]+( \| ('([^']|'')+'=-?\d+;\d+:;\d+:;;)"
+                           r"( '([^']|'')+'=-?\d+;\d+:;\d+:;;)*)?")
+
+
+def test_nagios_plugin_output(demo, tmp_path):
+    checked = certs(*demo_args(demo, "--format", "nagios"))
+    status, *long_text = checked.stdout.splitlines()
+    assert NAGIOS_STATUS.fullmatch(status), status
+    assert checked.exit_code == 2 and status.startswith("SSLINT CRITICAL - 8 certificate files, 1 critical")
+    assert any(line.startswith("CRITICAL: ") and "expired.pem (expired)" in line for line in long_text)
+    perfdata = dict(item.rsplit("=", 1) for item in status.split(" | ")[1].split(" "))
+    assert perfdata[f"'{demo}/ssl/good.fullchain.pem'"] == "6606;30:;7:;;"
+    # Only what the thresholds say: no expired file, chains aside, nothing within 30 days: OK.
+    for name in ("expired", "incomplete", "selfsigned", "wrong-order"):
+        (demo / "sites-enabled" / f"{name}.conf").unlink()
+    quiet = certs(*demo_args(demo, "--format", "nagios"))
+    assert quiet.exit_code == 0 and NAGIOS_STATUS.fullmatch(quiet.stdout.splitlines()[0])
+    assert quiet.stdout.startswith("SSLINT OK - 4 certificate files, next expiry 2045-01-01")
+    assert certs(*demo_args(demo, "--format", "nagios", "--warning-days", "6606")).exit_code == 1
+    unknown = certs(str(tmp_path / "nowhere"), "--format", "nagios")
+    assert unknown.exit_code == 3 and unknown.stdout.startswith("SSLINT UNKNOWN - ")
+
+
+def test_prometheus_textfile_parses(demo, tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    target = tmp_path / "textfile" / "sslint.prom"
+    target.parent.mkdir()
+    result = certs(*demo_args(demo, "--format", "prometheus", "-o", str(target)))
+    assert result.exit_code == 1 and result.stdout == ""
+    families = {family.name: family for family in text_string_to_metric_families(target.read_text())}
+    assert set(families) == {"sslint_certificate_expiry_timestamp_seconds", "sslint_certificate_days_left",
+                             "sslint_certificate_verdict", "sslint_certificates_checked_timestamp_seconds"}
+    assert all(family.type == "gauge" and family.documentation for family in families.values())
+    expiry = {Path(s.labels["path"]).name: s for s in families["sslint_certificate_expiry_timestamp_seconds"].samples}
+    assert expiry["expired.pem"].value == datetime(2020, 1, 1, tzinfo=timezone.utc).timestamp()
+    assert expiry["mismatch.pem"].labels["sites"] == "mismatch.example.test"
+    verdicts = {Path(s.labels["path"]).name: s.value for s in families["sslint_certificate_verdict"].samples}
+    assert verdicts["expired.pem"] == 2 and verdicts["good.fullchain.pem"] == 0 and verdicts["incomplete.pem"] == 1
+    days = {Path(s.labels["path"]).name: s.value for s in families["sslint_certificate_days_left"].samples}
+    assert days["good.fullchain.pem"] == 6606
+    [checked] = families["sslint_certificates_checked_timestamp_seconds"].samples
+    assert checked.value == NOW_TIME.timestamp()
+    # Label values that need escaping (a double quote, a backslash) still parse, to the JSON's paths.
+    odd = demo / "ssl" / 'we"ird\\name.pem'
+    odd.write_bytes((demo / "ssl" / "good.fullchain.pem").read_bytes())
+    site = (demo / "sites-enabled" / "good.conf").read_text().replace("ssl/good.fullchain.pem", f"'{odd}'")
+    (demo / "sites-enabled" / "odd.conf").write_text(site.replace("good.example.test", "odd.example.test"))
+    text = certs(*demo_args(demo, "--format", "prometheus")).stdout
+    paths = {s.labels["path"] for f in text_string_to_metric_families(text) for s in f.samples if "path" in s.labels}
+    listed = {row["path"] for row in as_json(certs(*demo_args(demo, "--format", "json")))["certificates"]}
+    assert paths == listed and any('"' in path and "\\" in path for path in paths), paths

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from chain_fixtures import BY_HOST, DUP_NAME, FAMILY, NOW, NOW_TEXT, PLAIN_NAME, SCENARIOS, files_spec, nginx_conf
+from text_report import joined
 from judges import nginx_test, openssl_verify, require
 from typer.testing import CliRunner
 
@@ -249,7 +250,7 @@ def test_no_network_without_fetch(tmp_path, monkeypatch):
     result = CliRunner().invoke(lint_app, [str(conf), "--now", NOW_TEXT, "--no-system-trust",
                                            "--ca-file", str(tmp_path / "root.pem"), "--select", "SSL201"])
     assert result.exit_code == 1, result.output
-    assert "http://127.0.0.1:9/inter.der" in result.output and "--fetch" in result.output
+    assert "http://127.0.0.1:9/inter.der" in joined(result.output) and "--fetch" in result.output
 
 
 def test_fetch_completes_the_chain_from_aia(tmp_path):
@@ -267,7 +268,8 @@ def test_fetch_completes_the_chain_from_aia(tmp_path):
         server.shutdown()
         server.server_close()
     assert result.exit_code == 1, result.output
-    assert "'AIA Inter'" in result.output and f"found in {url} (AIA caIssuers, fetched with --fetch)" in result.output
+    report = joined(result.output)
+    assert "'AIA Inter'" in report and f"found in {url} (AIA caIssuers, fetched with --fetch)" in report
 
 
 def test_fetch_failure_is_reported_not_raised(tmp_path):
@@ -278,7 +280,7 @@ def test_fetch_failure_is_reported_not_raised(tmp_path):
     result = CliRunner().invoke(lint_app, [str(conf), "--now", NOW_TEXT, "--no-system-trust", "--fetch",
                                            "--ca-file", str(tmp_path / "root.pem"), "--select", "SSL201"])
     assert result.exit_code == 1, result.output
-    assert "found it nowhere" in result.output and "--fetch tried" in result.output
+    assert "found it nowhere" in joined(result.output) and "--fetch tried" in joined(result.output)
 
 
 def test_a_wildcard_right_above_a_top_level_domain_is_named_as_the_reason(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import typer.testing
+from text_report import blocks
 
 from nginxssl.cli import commands_app, lint_app
 
@@ -34,10 +36,92 @@ def sslint(*args: str, cwd: Path | None = None) -> typer.testing.Result:
 def test_demo_reports_its_broken_sites(demo):
     result = sslint(str(demo))
     assert result.exit_code == 1, result.output
-    lines = result.output.splitlines()
-    assert any("sites-enabled/nokey.conf:7: SSL002" in line for line in lines)
-    assert any("sites-enabled/wrongkey.conf:7: SSL005" in line and "good.example.test" in line for line in lines)
+    lines = blocks(result.output)
+    assert any("sites-enabled/nokey.conf:7: SSL002 error: " in line for line in lines)
+    assert any("sites-enabled/wrongkey.conf:7: SSL005 error: " in line and "good.example.test" in line for line in lines)
     assert lines[-1].endswith("in 8 TLS sites")
+
+
+def test_text_report_is_a_headline_per_finding_with_the_detail_below(demo):
+    """shared/DESIGN.md: `file:line: ID severity: headline`, the headline short enough to read at a
+    glance, the detail (what the browser or server does, the fix) on indented lines; concise is the
+    first lines alone. Measured as a user runs it, on the tree named relative to where they stand."""
+    full = sslint("nginx", cwd=demo.parent)
+    concise = sslint("nginx", "--format", "concise", cwd=demo.parent)
+    assert full.exit_code == concise.exit_code == 1
+    first_lines = concise.output.splitlines()
+    assert [line for line in full.output.splitlines() if not line.startswith("    ")] == first_lines
+    findings, summary = first_lines[:-1], first_lines[-1]
+    assert len(findings) == 8 and summary == "7 errors, 1 info in 8 TLS sites"
+    for line in findings:
+        assert re.match(r"nginx/\S+:\d+: SSL\d{3} (error|warning|info): \S", line), line
+        assert len(line) < 130, line
+    for line in full.output.splitlines():
+        # The detail wraps at 100 columns, but never inside a `command` (copied to a shell whole).
+        assert len(line) <= 100 or not line.startswith("    ") or re.fullmatch(r" +`[^`]+`\W*", line), line
+    # Nothing of a message is lost in the text: JSON's whole message, word for word, is in the block.
+    messages = {(f["rule"], f["line"]): f["message"] for f in json.loads(sslint(str(demo), "--format", "json").stdout)
+                ["findings"]}
+    expired = next(line for line in blocks(full.output) if " SSL101 " in line)
+    assert expired.startswith("nginx/sites-enabled/expired.conf:6: SSL101 error: certificate 'expired.example.test'")
+    for word in messages[("SSL101", 6)].replace(str(demo), "nginx").split():
+        assert word.rstrip(";") in expired, word  # a clause's "; " is the end of its line
+
+
+def test_conventions_of_the_linters_users_know(demo, tmp_path):
+    """ruff's and yamllint's: --exit-zero, -o/--output-file, --quiet, comma lists for --select/--ignore."""
+    assert sslint(str(demo), "--exit-zero").exit_code == 0
+    assert sslint(str(demo), "--exit-zero", "--root", "/nonexistent").exit_code == 2  # usage errors stay 2
+    listed = json.loads(sslint(str(demo), "--select", "SSL002,SSL1", "--ignore", "SSL104, SSL101",
+                               "--format", "json").stdout)
+    assert sorted(f["rule"] for f in listed["findings"]) == ["SSL002"]
+    assert "'SSL9'" in sslint(str(demo), "--select", "SSL002,SSL9").output
+    quiet = sslint(str(demo), "--quiet", "--format", "concise")
+    assert quiet.exit_code == 1 and len(quiet.output.splitlines()) == 8 and "TLS sites" not in quiet.output
+    clean = sslint(str(demo / "sites-enabled" / "good.conf"), "--select", "SSL0", "-q")
+    assert clean.exit_code == 0 and clean.output == ""
+    report = tmp_path / "report.txt"
+    written = sslint(str(demo), "-o", str(report), "--format", "concise")
+    assert written.exit_code == 1 and written.output == "" and report.read_text() == sslint(
+        str(demo), "--format", "concise").output
+    unwritable = sslint(str(demo), "-o", str(tmp_path / "no" / "such" / "dir" / "x"))
+    assert unwritable.exit_code == 2 and "cannot write" in unwritable.output
+
+
+def test_help_names_every_subcommand():
+    from nginxssl.cli import SUBCOMMANDS
+
+    shown = subprocess.run([sys.executable, "-m", "nginxssl", "--help"], capture_output=True, text=True, check=True)
+    for command in SUBCOMMANDS:
+        assert f"sslint {command}" in shown.stdout, command
+    for option in ("--exit-zero", "--output-file", "--quiet", "--statistics", "concise"):
+        assert option in shown.stdout, option
+
+
+@pytest.mark.parametrize("words, offered", [
+    ("sslint --select SSL10", {f"SSL10{digit}" for digit in range(1, 10)}),
+    ("sslint a.conf --ignore SSL101,SSL50", {"SSL101,SSL501", "SSL101,SSL502", "SSL101,SSL503", "SSL101,SSL504",
+                                              "SSL101,SSL505", "SSL101,SSL506", "SSL101,SSL507"}),
+    ("sslint explain SSL20", {"SSL201", "SSL202", "SSL203", "SSL204"}),
+])
+def test_completion_offers_rule_ids(words, offered):
+    from nginxssl.catalogue import catalogue
+
+    env = {**os.environ, "_SSLINT_COMPLETE": "complete_bash", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - 1)}
+    out = subprocess.run([sys.executable, "-m", "nginxssl"], env=env, capture_output=True, text=True)
+    # Only the ids the catalogue holds (SSL506, SSL507 may not exist yet in every branch).
+    expected = {word for word in offered if word.rpartition(",")[2] in catalogue()}
+    assert set(out.stdout.split()) == expected and expected, out.stderr
+
+
+def test_statistics_count_the_findings_by_rule(demo):
+    result = sslint(str(demo), "--statistics")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["1", "SSL002", "error", "file-missing"]
+    assert len(lines) == 9 and lines[-1] == "7 errors, 1 info in 8 TLS sites"
+    assert sslint(str(demo), "--statistics", "--format", "json").exit_code == 2
 
 
 def test_json_contract(demo):
@@ -90,7 +174,7 @@ def test_a_directory_named_rules_is_still_lintable(tmp_path):
     (tmp_path / "rules" / "nginx.conf").write_text("events {}\nhttp {}\n")
     result = sslint("./rules", cwd=tmp_path)
     assert result.exit_code == 0, result.output
-    assert "no problems" in result.output
+    assert "no TLS site found in 1 configuration" in result.output  # linted: it has no server at all
 
 
 @pytest.mark.parametrize("args,message", [
@@ -186,7 +270,37 @@ def test_shell_completion_offers_options_and_their_values():
 
     env = {**_os.environ, "_SSLINT_COMPLETE": "complete_bash", "COMP_WORDS": "sslint --format ", "COMP_CWORD": "2"}
     out = subprocess.run([sys.executable, "-m", "nginxssl"], env=env, capture_output=True, text=True)
-    assert set(out.stdout.split()) == {"text", "json", "sarif", "github"}
+    assert set(out.stdout.split()) == {"text", "concise", "json", "sarif", "github"}
     script = subprocess.run([sys.executable, "-m", "nginxssl", "--show-completion", "bash"],
                             capture_output=True, text=True, env={**_os.environ, "SHELL": "/bin/bash"})
     assert "_SSLINT_COMPLETE" in script.stdout
+
+
+def test_a_config_repository_without_root_stops_instead_of_linting_the_machine(tmp_path):
+    """The checkout holds etc/nginx/...; its nginx.conf includes /etc/nginx/sites-enabled/*, which on
+    this machine is the host's own /etc/nginx (or nothing): without --root, a silent pass before."""
+    repo = tmp_path / "configs"
+    sites = repo / "etc" / "nginx" / "sites-enabled"
+    sites.mkdir(parents=True)
+    (repo / "etc" / "nginx" / "nginx.conf").write_text(
+        "events {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n}\n")
+    (sites / "a.conf").write_text("server {\n    listen 443 ssl;\n    server_name a.test;\n"
+                                  "    ssl_certificate /etc/ssl/a.pem;\n    ssl_certificate_key /etc/ssl/a.key;\n}\n")
+    stopped = sslint("etc/nginx", cwd=repo)
+    assert stopped.exit_code == 2, stopped.output
+    assert "/etc/nginx/sites-enabled/*" in stopped.output and "did you mean `--root .`?" in stopped.output
+    from_elsewhere = sslint(str(repo / "etc" / "nginx"))
+    assert from_elsewhere.exit_code == 2 and f"`--root {os.path.relpath(repo)}`" in from_elsewhere.output
+    linted = sslint("etc/nginx", "--root", ".", "--select", "SSL002", cwd=repo)
+    assert linted.exit_code == 1 and "a.conf:4: SSL002 error: " in linted.output and "1 TLS site" in linted.output
+    (repo / ".sslint.yaml").write_text("root: .\n")  # the settings file's root is followed too
+    assert sslint("etc/nginx", "--select", "SSL002", cwd=repo).exit_code == 1
+
+
+def test_a_run_that_found_no_tls_site_says_so(tmp_path):
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n    include sites-enabled/*;\n}\n")  # a glob that matches nothing
+    result = sslint(str(conf))
+    assert result.exit_code == 0
+    assert result.output.strip() == ("no TLS site found in 1 configuration: nothing checked "
+                                     "(do its includes reach the site files?)")

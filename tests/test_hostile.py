@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CORPUS
+from text_report import blocks
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = "2026-01-01T00:00:00Z"
@@ -70,7 +71,8 @@ def apache_site(directory: Path, body: str, outside: str = "") -> Path:
 
 
 def lines_with(output: str, *words: str) -> list[str]:
-    return [line for line in output.splitlines() if all(word in line for word in words)]
+    """The findings (first line and detail, as one line) that hold every word."""
+    return [line for line in blocks(output) if all(word in line for word in words)]
 
 
 # ---------------------------------------------------------------- FIFOs and devices
@@ -586,7 +588,7 @@ def test_an_empty_tree_and_empty_configs(tmp_path):
         (directory / name).write_bytes(content)
         done = lint(directory / name)
         assert done.returncode in (0, 1), done.stderr
-        assert "0 TLS sites" in done.stdout, done.stdout
+        assert "no TLS site found in 1 configuration" in done.stdout, done.stdout
     done = sslint("certs", tmp_path / "nginx-conf", "--now", NOW)
     assert done.returncode == 0 and "0 certificate files" in done.stdout
 
@@ -648,7 +650,7 @@ def test_a_certificate_that_decodes_only_in_part_is_unloadable_not_a_traceback(t
     conf = _damaged(tmp_path / damage, damage)
     if find_binary("nginx"):
         assert nginx_test(conf).ok is nginx_starts
-    done = lint(conf, "--select", "SSL003")
+    done = lint(conf, "--select", "SSL003", "--format", "json")
     assert done.returncode == 1
-    [line] = lines_with(done.stdout, "SSL003")
-    assert says in line, line
+    [finding] = json.loads(done.stdout)["findings"]
+    assert finding["rule"] == "SSL003" and says in finding["message"], finding

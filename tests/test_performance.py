@@ -319,7 +319,7 @@ def test_named_is_replace_with_the_name_and_severity():
     named = finding.named("chain-incomplete", "error")
     assert named == replace(finding, name="chain-incomplete", severity="error")
     assert [field.name for field in fields(Finding)] == [
-        "rule", "file", "line", "message", "names", "server", "severity", "name", "fix"]  # named()'s order
+        "rule", "file", "line", "message", "names", "server", "severity", "name", "fix", "summary"]  # named()'s order
 
 
 def test_catalogue_read_as_one_stream_still_names_the_broken_file(tmp_path, monkeypatch):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import typer.testing
+from text_report import blocks, joined
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from judges import LOOPBACK, free_port, require, running_apache, running_nginx, served_chain_pem
@@ -131,7 +132,7 @@ def test_replaced_without_reload_is_ssl601_until_the_reload(renewal):
     with running_nginx(conf, directory, port=port) as server:
         before = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", str(directory / "nginx.conf"))
         assert before.exit_code == 0, before.output
-        assert "serves what the configuration names" in before.stdout
+        assert "serves what the configuration names" in joined(before.stdout)
 
         shutil.copyfile(directory / "new.pem", directory / "a.pem")  # certbot's renewal, minus the deploy hook
         shutil.copyfile(directory / "new.key", directory / "a.key")
@@ -139,7 +140,7 @@ def test_replaced_without_reload_is_ssl601_until_the_reload(renewal):
 
         stale = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", str(directory / "nginx.conf"))
         assert stale.exit_code == 1, stale.output
-        line = next(line for line in stale.stdout.splitlines() if " SSL601 " in line)
+        line = next(line for line in blocks(stale.stdout) if " SSL601 " in line)
         assert line.startswith(f"{directory / 'nginx.conf'}:7: SSL601 ")  # at the ssl_certificate line
         assert f"serial {old.serial_number:X}" in line and "not after 2044-01-01" in line  # what is served
         assert f"serial {new.serial_number:X}" in line and "not after 2045-01-01" in line  # what the file holds
@@ -150,7 +151,7 @@ def test_replaced_without_reload_is_ssl601_until_the_reload(renewal):
         assert served_leaf(port, "a.test") == new  # the judge agrees: the reload took
         after = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", str(directory / "nginx.conf"))
         assert after.exit_code == 0, after.output
-        assert "SSL601" not in after.stdout
+        assert "SSL601" not in joined(after.stdout)
 
 
 def test_same_leaf_other_chain_until_the_reload(renewal):
@@ -162,16 +163,16 @@ def test_same_leaf_other_chain_until_the_reload(renewal):
         shutil.copyfile(directory / "new.pem", directory / "leaf-only.pem")  # what `sslint --fix` would serve
         stale = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", str(directory / "nginx.conf"))
         assert stale.exit_code == 1, stale.output
-        assert "another chain after it: it sends no certificate after the leaf" in stale.stdout
-        assert "the files make ['sslint Test Inter CA']" in stale.stdout
+        assert "another chain after it: it sends no certificate after the leaf" in joined(stale.stdout)
+        assert "the files make ['sslint Test Inter CA']" in joined(stale.stdout)
         lowered = directory / "lowered.yaml"  # a team that treats a pending reload as a warning
         lowered.write_text("severity:\n  SSL601: warning\n")
         warned = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", "--config", str(lowered),
                               str(directory / "nginx.conf"))
-        assert warned.exit_code == 1 and " SSL601 " in warned.stdout  # --fail-on's default is warning
+        assert warned.exit_code == 1 and " SSL601 " in joined(warned.stdout)  # --fail-on's default is warning
         tolerated = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", "--config", str(lowered),
                                  "--fail-on", "error", str(directory / "nginx.conf"))
-        assert tolerated.exit_code == 0 and " SSL601 " in tolerated.stdout, tolerated.output
+        assert tolerated.exit_code == 0 and " SSL601 " in joined(tolerated.stdout), tolerated.output
 
         reload(server)
         assert len(served_chain_pem(port, "a.test")) == 2  # the judge: leaf and intermediate now
@@ -277,7 +278,7 @@ def test_the_block_sslint_picks_is_the_one_nginx_answers_with(selection):
             assert result.exit_code == 0, f"{name}: {result.output}"
         no_sni = sslint_probe(f"{LOOPBACK}:{port}", str(directory / "nginx.conf"))
     assert no_sni.exit_code == 0, no_sni.output
-    assert "no SNI name was sent" in no_sni.stdout and "default.selection.test" in no_sni.stdout
+    assert "no SNI name was sent" in joined(no_sni.stdout) and "default.selection.test" in joined(no_sni.stdout)
 
 
 def test_a_name_no_site_serves_is_compared_with_the_default_server(selection):
@@ -287,7 +288,7 @@ def test_a_name_no_site_serves_is_compared_with_the_default_server(selection):
         shutil.copyfile(directory / "first.key", directory / "default.key")
         result = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "nobody.test", str(directory / "nginx.conf"))
     assert result.exit_code == 1, result.output
-    assert "server block default.selection.test" in result.stdout
+    assert "server block default.selection.test" in joined(result.stdout)
     assert f"the default server for {LOOPBACK}:{port} (marked default_server): no server name there matches " \
            "nobody.test" in result.stdout
 
@@ -325,7 +326,7 @@ def test_apache_virtual_hosts_and_the_chain_mod_ssl_completes(tmp_path):
     for name, result in results.items():
         assert result.exit_code == 0, f"{name}: {result.output}"
     assert "ServerAlias *.b.test" in results["www.b.test"].stdout
-    assert stale.exit_code == 1 and "apache2ctl configtest && systemctl reload apache2" in stale.stdout
+    assert stale.exit_code == 1 and "apache2ctl configtest && systemctl reload apache2" in joined(stale.stdout)
 
 
 # ---------------------------------------------------------------- when the endpoint cannot be asked

@@ -41,8 +41,8 @@ def test_severities_map_to_error_warning_notice(tmp_path):
     assert lines[:3] == ["::error file=a.conf,line=7,title=SSL002 file-missing::gone",
                          "::warning file=a.conf,line=8,title=SSL007 key-permissions::readable",
                          "::notice file=a.conf,line=9,title=SSL008 cert-path-dynamic::dynamic"]
-    assert lines[3:] == [f"{tmp_path}/a.conf:7: SSL002 gone", f"{tmp_path}/a.conf:8: SSL007 readable",
-                         f"{tmp_path}/a.conf:9: SSL008 dynamic", "2 errors in 1 TLS site"]
+    assert lines[3:] == [f"{tmp_path}/a.conf:7: SSL002 error: gone", f"{tmp_path}/a.conf:8: SSL007 warning: readable",
+                         f"{tmp_path}/a.conf:9: SSL008 info: dynamic", "2 errors in 1 TLS site"]
 
 
 def test_paths_and_messages_are_escaped(tmp_path):
@@ -94,7 +94,8 @@ def test_the_cli_prints_annotations_then_the_text_report(tmp_path, monkeypatch):
     assert annotations[0].startswith("::warning file=my%2C site/a.conf,line=5,title=SSL007 key-permissions::")
     assert annotations[1].startswith("::error file=my%2C site/a.conf,line=6,title=SSL002 file-missing::")
     assert lines[:len(annotations)] == annotations  # annotations first, then the report
-    text = lines[len(annotations):]
-    assert text[0].startswith("my, site/a.conf:5: SSL007 ") and text[1].startswith("my, site/a.conf:6: SSL002 ")
+    text = [line for line in lines[len(annotations):] if not line.startswith("    ")]  # first lines, no detail
+    assert text[0].startswith("my, site/a.conf:5: SSL007 warning: ")
+    assert text[1].startswith("my, site/a.conf:6: SSL002 error: ")
     assert text[-1] == "1 error, 1 warning in 1 TLS site"
     assert "\x1b[" not in result.stdout

@@ -327,3 +327,72 @@ def test_odd_paths_are_percent_encoded_uris(tmp_path):
     assert sarif.artifact_location(os.path.join(str(tmp_path), latin1), str(tmp_path))["uri"] == "caf%E9.conf"
     # a sibling whose name starts with ".." is still under the working directory
     assert sarif.artifact_location(str(tmp_path / "..x.conf"), str(tmp_path))["uriBaseId"] == "%SRCROOT%"
+
+
+# ---------------------------------------------------------------- GitHub code scanning
+# What GitHub's "SARIF support for code scanning" reads: rules with help (text and markdown) and
+# helpUri, properties.tags and properties.security-severity (a number 0.0-10.0 as a string, shown
+# for rules tagged "security"); results with a message, a location relative to the repository root,
+# and partialFingerprints that stay the same when lines move (not primaryLocationLineHash, which
+# GitHub computes itself and overwrites).
+
+
+def fingerprints(log: dict) -> dict[str, tuple[str, int]]:
+    return {r["partialFingerprints"]["sslint/v1"]: (r["ruleId"], r["locations"][0]["physicalLocation"]["region"]
+                                                      ["startLine"]) for r in log["runs"][0]["results"]}
+
+
+def test_rules_carry_what_github_shows(tree):
+    log = sarif_of(str(tree))
+    driver = log["runs"][0]["tool"]["driver"]
+    assert driver["informationUri"].startswith("https://")
+    for rule in driver["rules"]:
+        assert rule["help"]["text"] and rule["help"]["markdown"].startswith(f"**{rule['id']} ")
+        assert rule["helpUri"] == f"{driver['informationUri']}/blob/main/rules/{rule['id']}.yaml"
+        assert "security" in rule["properties"]["tags"]
+        score = float(rule["properties"]["security-severity"])
+        assert 0.0 <= score <= 10.0 and rule["properties"]["security-severity"] == f"{score:.1f}"
+        # the catalogue's severity decides the band: error high (7.0-8.9), warning medium, info low
+        band = {"error": (7.0, 8.9), "warning": (4.0, 6.9), "note": (0.1, 3.9)}[rule["defaultConfiguration"]["level"]]
+        assert band[0] <= score <= band[1], rule["id"]
+    for result in log["runs"][0]["results"]:
+        assert set(result["partialFingerprints"]) == {"sslint/v1"}
+        assert result["message"]["text"]
+
+
+def test_fingerprints_survive_lines_added_above(tree):
+    before = fingerprints(sarif_of(str(tree)))
+    for site in (tree / "sites").iterdir():
+        site.write_text("# moved down by a comment\n\n" + site.read_text())
+    after = fingerprints(sarif_of(str(tree)))
+    assert before.keys() == after.keys() and len(before) >= 3
+    assert all(after[key] == (rule, line + 2) for key, (rule, line) in before.items())
+    # A change to the flagged line itself is a change to what the alert is about: a new fingerprint
+    # for that one finding, the others untouched.
+    swapped = tree / "sites" / "swapped.conf"
+    swapped.write_text(swapped.read_text().replace("ssl/swapped.key;", "ssl/./swapped.key;"))
+    changed = fingerprints(sarif_of(str(tree)))
+    [new] = set(changed) - set(after)
+    assert changed[new][0] == "SSL004" and len(set(after) - set(changed)) == 1
+
+
+def test_paths_are_relative_to_the_repository_root_wherever_sslint_runs(tmp_path, monkeypatch):
+    """A config repository checked out at tmp_path/repo, linted from repo/etc: GitHub needs
+    `etc/nginx/...`, the path in the repository, not `nginx/...`."""
+    monkeypatch.delenv("GITHUB_WORKSPACE", raising=False)
+    repo = tmp_path / "repo"
+    build_tree(repo / "etc" / "nginx")
+    (repo / ".git").mkdir()  # what makes a checkout's root (git itself is not needed for the report)
+    monkeypatch.chdir(repo / "etc")
+    log = sarif_of("nginx")
+    run = log["runs"][0]
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == repo.as_uri() + "/"
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in run["results"]}
+    assert uris and all(uri.startswith("etc/nginx/sites/") for uri in uris), uris
+    assert all(r["locations"][0]["physicalLocation"]["artifactLocation"]["uriBaseId"] == "%SRCROOT%"
+               for r in run["results"])
+    # In a workflow, $GITHUB_WORKSPACE is the checkout, whatever directory the step runs in.
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(repo / "etc"))
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+            for r in sarif_of("nginx")["runs"][0]["results"]}
+    assert all(uri.startswith("nginx/sites/") for uri in uris), uris

@@ -534,9 +534,12 @@ def test_odd_paths_stay_escaped_in_every_format(odd_tree):
     # JSON: valid UTF-8, and each path comes back exactly.
     document = json.loads(_odd_run(odd_tree, *common, "--format", "json").stdout.decode("utf-8"))
     assert {finding["file"] for finding in document["findings"]} == paths
-    # Text: one line per finding, the path first.
-    text = _odd_run(odd_tree, *common).stdout.decode("utf-8").splitlines()
-    assert len(text) == len(paths) + 1 and all(" SSL403 " in line for line in text[:-1]), text
+    # Text: one first line per finding, the path first (the detail below it indented, never a path).
+    text = [line for line in _odd_run(odd_tree, *common).stdout.decode("utf-8").splitlines()
+            if not line.startswith("    ")]
+    assert len(text) == len(paths) + 1 and all(" SSL403 info: " in line for line in text[:-1]), text
+    concise = _odd_run(odd_tree, *common, "--format", "concise").stdout.decode("utf-8").splitlines()
+    assert concise == text
     # SARIF: every location is a valid relative URI reference that decodes to the file's bytes.
     log = json.loads(_odd_run(odd_tree, *common, "--format", "sarif").stdout.decode("utf-8"))
     uris = [result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
@@ -555,7 +558,9 @@ def test_odd_paths_stay_escaped_in_every_format(odd_tree):
         assert "," not in file_value and ":" not in file_value and "\n" not in file_value, line
     # The certificate inventory: the table one row per line, CSV and JSON well-formed.
     table = _odd_run(odd_tree, "certs", *common[:5]).stdout.decode("utf-8").splitlines()
-    assert len(table) == 3, table  # header, one certificate, summary
+    # header, one certificate (its names, issuer and sites indented below), summary
+    assert len([line for line in table if not line.startswith("       ")]) == 3, table
+    assert len(table) == 6 and all(len(line) <= 100 for line in table), table
     rows = list(csv.reader(io.StringIO(_odd_run(odd_tree, "certs", *common[:5], "--format", "csv").stdout.decode())))
     assert len(rows) == 2 and rows[1][0] == "ssl/a.pem"
     assert len(rows[1][CSV_SITES]) > 0

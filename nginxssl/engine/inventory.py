@@ -150,7 +150,7 @@ def _sort_key(row: CertificateRow) -> tuple:
 
 
 def build(configs: Iterable[Analysed], now: datetime, expiry_days: int,
-          shown: Callable[[str], str] = lambda path: path) -> Inventory:
+          shown: Callable[[str], str] = lambda path: path, critical_days: int = 0) -> Inventory:
     """One row per certificate file the configurations name, each once, with every site serving it.
 
     A file is one file however it is spelled (links resolved); the row shows the first
@@ -206,7 +206,7 @@ def build(configs: Iterable[Analysed], now: datetime, expiry_days: int,
         rows.append(CertificateRow(path, resolved, LOADED, "", serving, chains=chains,
                                    **certificate_fields(leaf, now, expiry_days)))
     rows.sort(key=_sort_key)
-    return Inventory(tuple(rows), now, expiry_days, tuple(mains))
+    return Inventory(tuple(rows), now, expiry_days, tuple(mains), critical_days)
 
 
 def sent_rows(chain: Iterable[x509.Certificate], now: datetime, expiry_days: int) -> tuple[CertificateRow, ...]:

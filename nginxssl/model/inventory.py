@@ -124,12 +124,30 @@ class CertificateRow:
         return tuple(status for status in CHAIN_STATUSES if status in found)
 
 
+OK, WARNING, CRITICAL = "ok", "warning", "critical"  # a row's verdict, as monitoring plugins grade
+
+
 @dataclass(frozen=True)
 class Inventory:
     rows: tuple[CertificateRow, ...]  # unreadable files first, then by days left, dynamic paths last
     now: datetime
-    expiry_days: int
+    expiry_days: int  # the warning threshold (--warning-days, alias --expiry-days)
     configs: tuple[str, ...] = ()
+    critical_days: int = 0  # --critical-days: expiring this soon is critical
+
+    def verdict(self, row: CertificateRow) -> str:
+        """critical: browsers refuse it now or within --critical-days, or the server cannot load the
+        file; warning: it expires within --warning-days, or its chain is not what browsers accept;
+        ok otherwise (also a path resolved per handshake, which nothing can judge beforehand)."""
+        if not row.checked:
+            return OK
+        if not row.loaded or row.validity in ("expired", "not yet valid"):
+            return CRITICAL
+        if row.days_left is not None and row.days_left <= self.critical_days:
+            return CRITICAL
+        if row.expiring or (row.chain_status not in (None, COMPLETE)):
+            return WARNING
+        return OK
 
     @property
     def expiring(self) -> tuple[CertificateRow, ...]:

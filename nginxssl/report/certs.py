@@ -1,4 +1,5 @@
-"""`sslint certs` output: an aligned table for people, JSON for monitoring, CSV for spreadsheets.
+"""`sslint certs` output: a table for people (100 columns: cron mail does not wrap it), JSON for
+monitoring, CSV for spreadsheets, a Nagios/Icinga plugin's status line, a Prometheus textfile.
 
 Each renders an inventory.Inventory as it is: no decision about what is wrong
 is made here. Colour only in the table, and only when the caller says the
@@ -9,21 +10,32 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import fields
 from datetime import datetime
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from nginxssl import __version__
-from nginxssl.model.inventory import CHAIN_STATUSES, CertificateRow, ChainState, Inventory, SiteUse
+from nginxssl.model.inventory import (
+    CHAIN_STATUSES,
+    CRITICAL,
+    OK,
+    WARNING,
+    CertificateRow,
+    ChainState,
+    Inventory,
+    SiteUse,
+)
 from nginxssl.report.text import one_line
 
 _RED = "\x1b[31m"
 _YELLOW = "\x1b[33m"
 _RESET = "\x1b[0m"
 
-TABLE_NAMES_WIDTH = 48  # characters of subjectAltNames a table row shows before "+N more"
+TABLE_WIDTH = 100  # every line of the table: cron mail and a terminal beside an editor show it unwrapped
+TABLE_INDENT = " " * 7  # a row's detail lines, under its first column
+TABLE_NAMES_WIDTH = TABLE_WIDTH - len(TABLE_INDENT) - len("names  ") - len(" +99,999 more")  # then "+N more"
 TABLE_SITES = 3  # sites a table row shows before "+N more sites"
-TABLE_ISSUER_WIDTH = 40
 CSV_NAMES = 50  # names a CSV cell holds (a spreadsheet cell holds 32,767 characters; badssl has 10,000 SANs)
 
 CSV_COLUMNS = (
@@ -100,33 +112,40 @@ def summarize(inventory: Inventory) -> str:
     return ", ".join(parts) + f" (at {inventory.now:%Y-%m-%d %H:%M} UTC)"
 
 
+def _clip_left(text: str, width: int) -> str:
+    """A path too long for its column keeps its end: the file name is what tells rows apart."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1:]
+
+
 def render_table(inventory: Inventory, out: TextIO, colour: bool) -> None:
-    header = ("DAYS", "EXPIRES", "CHAIN", "KEY", "ISSUER", "NAMES", "CERTIFICATE", "SITES")
-    lines: list[tuple[CertificateRow, tuple[str, ...]]] = []
+    """A line per certificate (days left, expiry, chain, key, file), then its names, issuer and sites
+    on indented lines: every line within TABLE_WIDTH columns."""
+    header = ("DAYS", "EXPIRES", "CHAIN", "KEY", "CERTIFICATE")
+    firsts = []
     for row in inventory.rows:
         key = f"{row.key_type} {row.key_bits}" if row.key_type else "-"
         days = "-" if row.whole_days is None else str(row.whole_days)
-        written = (days, _expires_cell(row), row.chain_status or "-", key,
-                   _clip(row.issuer_label, TABLE_ISSUER_WIDTH) if row.issuer_label else "-",
-                   _names_cell(row), row.path, _sites_cell(row))
-        lines.append((row, tuple(one_line(cell) for cell in written)))
-    widths = [max([len(header[index])] + [len(cells[index]) for _row, cells in lines])
-              for index in range(len(header))]
+        firsts.append((days, _expires_cell(row), row.chain_status or "-", key))
+    widths = [max([len(header[index])] + [len(cells[index]) for cells in firsts]) for index in range(4)]
 
-    def line(cells: Sequence[str]) -> str:
-        padded = [cells[0].rjust(widths[0])]
-        padded += [cell.ljust(width) for cell, width in zip(cells[1:-1], widths[1:-1])]
-        return "  ".join(padded + [cells[-1]]).rstrip()
+    def line(cells: tuple[str, ...], path: str) -> str:
+        padded = [cells[0].rjust(widths[0]), *(cell.ljust(width) for cell, width in zip(cells[1:], widths[1:]))]
+        start = "  ".join(padded) + "  "
+        return (start + _clip_left(one_line(path), TABLE_WIDTH - len(start))).rstrip()
 
-    out.write(line(header) + "\n")
-    for row, cells in lines:
-        text = line(cells)
-        if colour:
-            if row.validity == "expired" or (row.checked and not row.loaded):
-                text = f"{_RED}{text}{_RESET}"
-            elif row.expiring:
-                text = f"{_YELLOW}{text}{_RESET}"
+    out.write(line(header[:4], header[4]) + "\n")
+    for row, cells in zip(inventory.rows, firsts):
+        text = line(cells, row.path)
+        verdict = inventory.verdict(row)
+        if colour and verdict != OK:
+            text = f"{_RED if verdict == CRITICAL else _YELLOW}{text}{_RESET}"
         out.write(text + "\n")
+        details = [("names", _names_cell(row))]
+        if row.issuer_label:
+            details.append(("issuer", row.issuer_label))
+        details.append(("sites", _sites_cell(row)))
+        for label, value in details:
+            out.write(_clip(f"{TABLE_INDENT}{label:<6} {one_line(value)}", TABLE_WIDTH) + "\n")
     out.write(summarize(inventory) + "\n")
 
 
@@ -142,11 +161,12 @@ def _record_dict(record: ChainState | SiteUse) -> dict:
     return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
 
 
-def as_dict(row: CertificateRow) -> dict:
+def as_dict(row: CertificateRow, verdict: str = OK) -> dict:
     return {
         "path": row.path,
         "resolved": row.resolved,
         "status": row.status,
+        "verdict": verdict,
         "detail": row.detail,
         **certificate_part(row),
         "chain": None if not row.chains else {
@@ -190,13 +210,18 @@ def summary(inventory: Inventory) -> dict:
         "not_checked": sum(1 for row in inventory.rows if not row.checked),
         "chain": chains,
         "expiry_days": inventory.expiry_days,
+        "warning_days": inventory.expiry_days,
+        "critical_days": inventory.critical_days,
+        "verdict": {verdict: sum(1 for row in inventory.rows if inventory.verdict(row) == verdict)
+                    for verdict in (OK, WARNING, CRITICAL)},
         "now": _time(inventory.now),
         "configs": list(inventory.configs),
     }
 
 
 def render_json(inventory: Inventory, out: TextIO) -> None:
-    json.dump({"version": __version__, "certificates": [as_dict(row) for row in inventory.rows],
+    json.dump({"version": __version__,
+               "certificates": [as_dict(row, inventory.verdict(row)) for row in inventory.rows],
                "summary": summary(inventory)}, out, indent=2, ensure_ascii=False)
     out.write("\n")
 
@@ -227,3 +252,95 @@ def render_csv(inventory: Inventory, out: TextIO) -> None:
             row.chain_status or "", " ".join(row.problems),
             _text("; ".join(site_text(use) for use in row.sites)), _text(row.detail),
         ))
+
+
+# ---------------------------------------------------------------- Nagios / Icinga
+
+# The monitoring plugin guidelines (monitoring-plugins.org, "Plugin Output" and "Plugin Return Codes"):
+# one line `SERVICE STATUS - text | perfdata`, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; perfdata
+# `'label'=value[UOM];[warn];[crit];[min];[max]`, labels quoted, a quote in one doubled; thresholds
+# as ranges, `N:` alerting below N. Days have no unit among the guidelines' (s, %, B, c): none.
+NAGIOS_CODES = {OK: 0, WARNING: 1, CRITICAL: 2}
+UNKNOWN = 3
+
+
+def _perf_label(text: str) -> str:
+    return "'" + re.sub(r"[=\x00-\x1f]", "_", text).replace("'", "''") + "'"
+
+
+def nagios(inventory: Inventory) -> tuple[str, int]:
+    """The plugin's output (status line, then one long-text line per certificate not OK) and exit code."""
+    verdicts = [(row, inventory.verdict(row)) for row in inventory.rows]
+    worst = max((verdict for _row, verdict in verdicts), key=lambda v: NAGIOS_CODES[v], default=OK)
+    if not inventory.rows:
+        return "SSLINT UNKNOWN - the configuration names no certificate file", UNKNOWN
+    counts = {verdict: sum(1 for _row, v in verdicts if v == verdict) for verdict in (CRITICAL, WARNING)}
+    parts = [f"{len(inventory.rows)} certificate file{'s' if len(inventory.rows) != 1 else ''}"]
+    parts += [f"{count} {verdict}" for verdict, count in counts.items() if count]
+    soonest = next((row for row in inventory.rows if row.checked and row.days_left is not None), None)
+    if soonest is not None:
+        parts.append(f"next expiry {soonest.not_after:%Y-%m-%d} ({soonest.whole_days} days, {one_line(soonest.path)})")
+    warn, crit = inventory.expiry_days, inventory.critical_days
+    perfdata = [f"{_perf_label(row.path)}={row.whole_days};{warn}:;{crit}:;;"
+                for row in inventory.rows if row.checked and row.whole_days is not None]
+    status = f"SSLINT {worst.upper()} - {', '.join(parts)}"
+    lines = [status + (" | " + " ".join(perfdata) if perfdata else "")]
+    for row, verdict in verdicts:
+        if verdict != OK:
+            why = row.validity if row.validity not in (None, "valid") else (
+                f"{row.whole_days} days left" if row.loaded else f"{row.status}: {row.detail}")
+            chain = f", chain {row.chain_status}" if row.chain_status not in (None, "complete") else ""
+            lines.append(f"{verdict.upper()}: {one_line(row.path)} ({why}{chain})")
+    return "\n".join(lines), NAGIOS_CODES[worst]
+
+
+def render_nagios(inventory: Inventory, out: TextIO) -> int:
+    text, code = nagios(inventory)
+    out.write(text + "\n")
+    return code
+
+
+# ---------------------------------------------------------------- Prometheus
+
+
+# The text exposition format, as node_exporter's textfile collector reads it: HELP and TYPE before
+# each family, label values with backslash, double quote and newline escaped.
+VERDICT_VALUES = {OK: 0, WARNING: 1, CRITICAL: 2}
+
+
+def _label_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(pairs: dict[str, str]) -> str:
+    return "{" + ",".join(f'{name}="{_label_value(value)}"' for name, value in pairs.items()) + "}"
+
+
+def render_prometheus(inventory: Inventory, out: TextIO) -> None:
+    families: dict[str, tuple[str, list[str]]] = {
+        "sslint_certificate_expiry_timestamp_seconds": (("When the certificate stops being valid (notAfter), "
+                                                         "in seconds since the epoch."), []),
+        "sslint_certificate_days_left": ("Days until the certificate expires (negative once expired).", []),
+        "sslint_certificate_verdict": (("0 ok, 1 warning (expires within the warning days, or a chain browsers "
+                                        "refuse), 2 critical (expired, not yet valid, within the critical days, "
+                                        "or unreadable)."), []),
+    }
+    for row in inventory.rows:
+        if not row.checked:
+            continue
+        labels = {"path": row.path, "subject": row.subject or "", "names": ",".join(row.names[:CSV_NAMES]),
+                  "sites": " ".join(sorted({name for use in row.sites for name in use.names})[:CSV_NAMES])}
+        if row.not_after is not None and row.days_left is not None:
+            families["sslint_certificate_expiry_timestamp_seconds"][1].append(
+                f"sslint_certificate_expiry_timestamp_seconds{_labels(labels)} {int(row.not_after.timestamp())}")
+            families["sslint_certificate_days_left"][1].append(
+                f"sslint_certificate_days_left{_labels(labels)} {row.days_left:.3f}")
+        verdict_labels = {**labels, "status": row.status, "chain": row.chain_status or ""}
+        families["sslint_certificate_verdict"][1].append(
+            f"sslint_certificate_verdict{_labels(verdict_labels)} {VERDICT_VALUES[inventory.verdict(row)]}")
+    families["sslint_certificates_checked_timestamp_seconds"] = (
+        "When sslint judged these certificates (--now), in seconds since the epoch.",
+        [f"sslint_certificates_checked_timestamp_seconds {int(inventory.now.timestamp())}"])
+    for name, (help_text, samples) in families.items():
+        out.write(f"# HELP {name} {help_text}\n# TYPE {name} gauge\n")
+        out.write("".join(sample + "\n" for sample in samples))

@@ -1,8 +1,14 @@
 """SARIF 2.1.0: one log with one run, rule metadata from the catalogue, fixes from the findings' edits.
 
 Code-scanning services (GitHub, GitLab, Azure DevOps) and editors read it. Paths
-under the working directory become relative URIs against %SRCROOT%, others
-absolute file URIs. A finding whose fix carries edits gets a SARIF `fix`: the
+under the repository root ($GITHUB_WORKSPACE in a workflow, else the git checkout
+around the working directory, else the working directory) become relative URIs
+against %SRCROOT%, others absolute file URIs: GitHub matches alerts to files by
+their path in the repository, wherever sslint ran. Each result carries a
+fingerprint of what it is about (rule, file, the flagged line's text, the names),
+not where: an alert survives lines added above it, as GitHub's "SARIF support for
+code scanning" asks of partialFingerprints; rules carry help, helpUri, tags and
+security-severity, which GitHub shows and sorts alerts by. A finding whose fix carries edits gets a SARIF `fix`: the
 same edits the fixer would apply (nginxssl.fix.plan), expressed as replacements
 of whole original lines, so a consumer applying them gets what `--fix` writes.
 Nothing but findings and the config text of those edits goes into the log:
@@ -14,9 +20,11 @@ from __future__ import annotations
 
 import base64
 import bisect
+import hashlib
 import json
 import os
 import re
+from importlib import metadata
 from typing import Callable, Iterable, TextIO
 from urllib.parse import quote
 
@@ -31,6 +39,40 @@ LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 # SARIF's newline sequences; a str.splitlines() line may end in others (\x0b, \u2028, ...).
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 _KEY_MARKER = b"PRIVATE KEY-----"
+# GitHub's scale (0.1-3.9 low, 4.0-6.9 medium, 7.0-8.9 high, 9.0+ critical) for each severity: an
+# error is what makes a browser refuse the site or the server refuse to start.
+SECURITY_SEVERITY = {"error": "8.0", "warning": "5.0", "info": "2.0"}
+# partialFingerprints key: our own (GitHub computes and overwrites primaryLocationLineHash itself).
+FINGERPRINT = "sslint/v1"
+
+
+def project_url() -> str | None:
+    """The project's home page, from the installed package's metadata (pyproject's [project.urls])."""
+    try:
+        urls = metadata.metadata("sslint").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        return None
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() in ("homepage", "repository", "source"):
+            return url.strip().rstrip("/")
+    return None
+
+
+def repository_root(cwd: str) -> str:
+    """Where repository paths start: $GITHUB_WORKSPACE, else the nearest directory above `cwd` holding
+    .git (a checkout or a worktree), else `cwd`."""
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    if workspace and os.path.isdir(workspace):
+        return os.path.abspath(workspace)
+    directory = cwd
+    while True:
+        if os.path.exists(os.path.join(directory, ".git")):
+            return directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return cwd
+        directory = parent
 
 
 def _readable(text: str) -> str:
@@ -42,30 +84,42 @@ def _file_uri(absolute: str) -> str:
     return "file://" + quote(os.fsencode(absolute), safe="/")
 
 
-def artifact_location(path: str, cwd: str) -> dict:
-    """A relative URI against %SRCROOT% (the working directory) when under it, else an absolute file URI."""
+def artifact_location(path: str, cwd: str, root: str | None = None) -> dict:
+    """A relative URI against %SRCROOT% (`root`, the repository root; the working directory unless
+    given) when under it, else an absolute file URI. `path` is relative to `cwd`."""
     absolute = os.path.abspath(os.path.join(cwd, path))
-    relative = os.path.relpath(absolute, cwd)
+    relative = os.path.relpath(absolute, root or cwd)
     if relative == os.pardir or relative.startswith(os.pardir + os.sep):
         return {"uri": _file_uri(absolute)}
     # quote() also encodes ':', so a first segment like "a:b.conf" cannot read as a URI scheme.
     return {"uri": quote(os.fsencode(relative), safe="/"), "uriBaseId": SRCROOT}
 
 
-def _descriptor(rule: Rule) -> dict:
+def _descriptor(rule: Rule, home: str | None) -> dict:
     why = rule.why or rule.summary
-    help_text = f"{rule.fix}\n\n{why}" if rule.fix else why
-    help_markdown = (f"**How to fix**\n\n{rule.fix}\n\n**Why it matters**\n\n{why}" if rule.fix
-                     else f"**Why it matters**\n\n{why}")
-    return {
+    help_text = f"{rule.summary}\n\nWhy it matters: {why}" + (f"\n\nHow to fix: {rule.fix}" if rule.fix else "")
+    help_markdown = (f"**{rule.id} {rule.name}**: {rule.summary}\n\n**Why it matters**\n\n{why}"
+                     + (f"\n\n**How to fix**\n\n{rule.fix}" if rule.fix else "")
+                     + f"\n\n`sslint explain {rule.id}` prints this page.")
+    descriptor = {
         "id": rule.id,
         "name": rule.name,
         "shortDescription": {"text": rule.summary},
         "fullDescription": {"text": why},
         "help": {"text": help_text, "markdown": help_markdown},
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
-        "properties": {"servers": list(rule.servers), "fixable": rule.fixable or "no"},
+        "properties": {
+            "tags": ["security", "tls", *rule.servers],
+            "security-severity": SECURITY_SEVERITY[rule.severity],
+            "precision": "very-high",
+            "problem.severity": {"info": "recommendation"}.get(rule.severity, rule.severity),
+            "servers": list(rule.servers),
+            "fixable": rule.fixable or "no",
+        },
     }
+    if home:
+        descriptor["helpUri"] = f"{home}/blob/main/rules/{rule.id}.yaml"
+    return descriptor
 
 
 class _Positions:
@@ -144,7 +198,7 @@ def _content(data: bytes) -> dict:
 Planner = Callable[[list[Edit]], dict[str, FilePlan]]
 
 
-def sarif_fix(finding: Finding, cwd: str, planner: Planner) -> dict | None:
+def sarif_fix(finding: Finding, cwd: str, planner: Planner, root: str | None = None) -> dict | None:
     """The finding's edits as a SARIF fix, or None when it has none or they no longer apply."""
     if finding.fix is None or not finding.fix.edits:
         return None
@@ -159,7 +213,8 @@ def sarif_fix(finding: Finding, cwd: str, planner: Planner) -> dict | None:
             return None
         if file_plan.old == file_plan.new:
             continue
-        changes.append({"artifactLocation": artifact_location(path, cwd), "replacements": _replacements(file_plan)})
+        changes.append({"artifactLocation": artifact_location(path, cwd, root),
+                        "replacements": _replacements(file_plan)})
     if not changes:
         return None
     description = finding.fix.description + ("" if finding.fix.safe else " (unsafe: applied only with --unsafe-fixes)")
@@ -167,18 +222,47 @@ def sarif_fix(finding: Finding, cwd: str, planner: Planner) -> dict | None:
             "properties": {"safe": finding.fix.safe}}
 
 
-def _result(finding: Finding, index: dict[str, int], cwd: str, planner: Planner | None) -> dict:
+class _Fingerprints:
+    """A result's identity across runs: rule, repository path, the text of the flagged line (not its
+    number) and the names, and which of several identical ones it is. Files are read once each."""
+
+    def __init__(self) -> None:
+        self.lines: dict[str, list[str]] = {}
+        self.seen: dict[str, int] = {}
+
+    def _line(self, path: str, number: int) -> str:
+        if path not in self.lines:
+            try:
+                with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+                    self.lines[path] = handle.read().splitlines()
+            except (OSError, ValueError):  # gone, a directory, a FIFO's refusal: the rest still identifies it
+                self.lines[path] = []
+        lines = self.lines[path]
+        return " ".join(lines[number - 1].split()) if 1 <= number <= len(lines) else ""
+
+    def of(self, finding: Finding, location: str, cwd: str) -> str:
+        text = self._line(os.path.join(cwd, finding.file), finding.line) if finding.file else ""
+        identity = "\0".join((finding.rule, location, text, *finding.names))
+        digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        self.seen[digest] = self.seen.get(digest, 0) + 1
+        return f"{digest}:{self.seen[digest]}"
+
+
+def _result(finding: Finding, index: dict[str, int], cwd: str, planner: Planner | None, root: str,
+            fingerprints: _Fingerprints) -> dict:
     result: dict = {"ruleId": finding.rule}
     if finding.rule in index:
         result["ruleIndex"] = index[finding.rule]
     result["level"] = LEVELS.get(finding.severity, "warning")
     result["message"] = {"text": _readable(finding.message)}
+    location = artifact_location(finding.file, cwd, root) if finding.file else {"uri": ""}
     if finding.file:
-        physical: dict = {"artifactLocation": artifact_location(finding.file, cwd)}
+        physical: dict = {"artifactLocation": location}
         if finding.line >= 1:
             physical["region"] = {"startLine": finding.line}
         result["locations"] = [{"physicalLocation": physical}]
-    fix = sarif_fix(finding, cwd, planner) if planner is not None else None
+    result["partialFingerprints"] = {FINGERPRINT: fingerprints.of(finding, location["uri"], cwd)}
+    fix = sarif_fix(finding, cwd, planner, root) if planner is not None else None
     if fix is not None:
         result["fixes"] = [fix]
     result["properties"] = {"server": finding.server, "names": [_readable(name) for name in finding.names]}
@@ -189,16 +273,23 @@ def log(findings: Iterable[Finding], cwd: str | None = None, planner: Planner | 
     """The SARIF log as a dict; fixes only with a `planner` (none after --fix, when the files no
     longer match the findings)."""
     cwd = os.path.abspath(cwd or os.getcwd())
+    root = repository_root(cwd)
     rules = list(catalogue().values())
     index = {rule.id: position for position, rule in enumerate(rules)}
+    home = project_url()
+    driver: dict = {"name": "sslint", "version": __version__, "semanticVersion": __version__}
+    if home:
+        driver["informationUri"] = home
+    driver["rules"] = [_descriptor(rule, home) for rule in rules]
+    fingerprints = _Fingerprints()
     run = {
-        "tool": {"driver": {"name": "sslint", "version": __version__,
-                            "rules": [_descriptor(rule) for rule in rules]}},
+        "tool": {"driver": driver},
         "invocations": [{"executionSuccessful": True, "workingDirectory": {"uri": _file_uri(cwd.rstrip("/") + "/")}}],
-        "originalUriBaseIds": {SRCROOT: {"uri": _file_uri(cwd.rstrip("/") + "/")}},
+        "originalUriBaseIds": {SRCROOT: {"uri": _file_uri(root.rstrip("/") + "/"),
+                                         "description": {"text": "The repository root"}}},
         "columnKind": "unicodeCodePoints",
         "defaultEncoding": "utf-8",
-        "results": [_result(finding, index, cwd, planner) for finding in findings],
+        "results": [_result(finding, index, cwd, planner, root, fingerprints) for finding in findings],
     }
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
 

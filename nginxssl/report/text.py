@@ -1,8 +1,14 @@
-"""`path:line: ID message`, like every linter; colour only on a terminal."""
+"""`path:line: ID severity: headline`, like every linter, the detail indented below; colour only on a terminal.
+
+`concise` is the first lines alone (pre-commit, editors' problem matchers); `statistics` counts the
+findings by rule.
+"""
 
 from __future__ import annotations
 
 import re
+import textwrap
+from collections import Counter
 from typing import Iterable, TextIO
 
 from nginxssl.model.finding import Finding
@@ -11,11 +17,17 @@ _COLOURS = {"error": "\x1b[31m", "warning": "\x1b[33m", "info": "\x1b[36m"}
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
 
+LINE_WIDTH = 129  # a finding's first line, where the headline allows: every line under 130 columns
+HEADLINE_WIDTHS = (60, 100)  # the headline's own width, whatever the path before it
+DETAIL_INDENT = "    "
+DETAIL_WIDTH = 100  # the detail's lines, indent included: read in a terminal or a cron mail
 
 # Control characters other than tab, and the Unicode line separators. A file name may hold any of
 # them: raw, they would split a report line or, ESC above all, drive the terminal showing it.
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED = {"\n": "\\n", "\r": "\\r"}
+_COMMAND = re.compile(r"`[^`]*`")
+_KEEP_TOGETHER = "\x00"  # stands for a space inside a `command` while wrapping: a command is never split
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -28,16 +40,42 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(_escape, text)
 
 
-def render(findings: Iterable[Finding], out: TextIO, colour: bool, summary: str) -> None:
+def _split(finding: Finding) -> tuple[str, str, str, tuple[str, ...]]:
+    """(where, label, headline, detail) of a finding's text: the headline fits what the line has left."""
+    where = f"{one_line(finding.file)}:{finding.line}:"
+    label = f"{finding.rule} {finding.severity}:" if finding.severity else f"{finding.rule}:"
+    low, high = HEADLINE_WIDTHS
+    width = min(high, max(low, LINE_WIDTH - len(where) - len(label) - 2))
+    headline, detail = finding.headline_and_detail(width)
+    return where, label, one_line(headline), detail
+
+
+def _wrapped(clause: str) -> list[str]:
+    protected = _COMMAND.sub(lambda match: match.group().replace(" ", _KEEP_TOGETHER), one_line(clause))
+    lines = textwrap.wrap(protected, DETAIL_WIDTH, initial_indent=DETAIL_INDENT,
+                          subsequent_indent=DETAIL_INDENT + "  ", break_long_words=False, break_on_hyphens=False)
+    return [line.replace(_KEEP_TOGETHER, " ") for line in lines]
+
+
+def render(findings: Iterable[Finding], out: TextIO, colour: bool, summary: str, concise: bool = False) -> None:
     for finding in findings:
-        where = f"{one_line(finding.file)}:{finding.line}:"
-        rule = finding.rule
+        where, label, headline, detail = _split(finding)
         if colour:
             where = f"{_BOLD}{where}{_RESET}"
-            rule = f"{_COLOURS.get(finding.severity, '')}{rule}{_RESET}"
-        out.write(f"{where} {rule} {one_line(finding.message)}\n")
+            label = f"{_COLOURS.get(finding.severity, '')}{label}{_RESET}"
+        out.write(f"{where} {label} {headline}\n")
+        if not concise:
+            for clause in detail:
+                out.write("".join(line + "\n" for line in _wrapped(clause)))
     if summary:
         out.write(summary + "\n")
+
+
+def render_statistics(findings: Iterable[Finding], out: TextIO) -> None:
+    """One line per rule, the most frequent first: count, id, severity, name (ruff's --statistics)."""
+    counts = Counter((finding.rule, finding.severity, finding.name) for finding in findings)
+    for (rule, severity, name), count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        out.write(f"{count:>6}  {rule}  {severity:<7}  {name}\n".rstrip() + "\n")
 
 
 def summarize(findings: list[Finding], sites: int, targets: int) -> str:
@@ -46,5 +84,10 @@ def summarize(findings: list[Finding], sites: int, targets: int) -> str:
         counts[finding.severity] = counts.get(finding.severity, 0) + 1
     parts = [f"{count} {severity}{'s' if count != 1 and severity != 'info' else ''}"
              for severity, count in counts.items() if count]
+    if not parts and not sites:
+        # Not "no problems": nothing was checked (a config repository's includes that lead nowhere, a
+        # plain-HTTP configuration), and a green run must not hide that.
+        configs = f"{targets} configuration{'s' if targets != 1 else ''}"
+        return f"no TLS site found in {configs}: nothing checked (do its includes reach the site files?)"
     found = ", ".join(parts) if parts else "no problems"
     return f"{found} in {sites} TLS site{'s' if sites != 1 else ''}"

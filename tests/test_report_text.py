@@ -1,0 +1,86 @@
+"""The text report's headline and detail, cut from the message where its own punctuation allows."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from nginxssl.model.finding import Finding, split_message
+from nginxssl.report import text
+
+# Messages as the checks write them (the demo tree's and the corpus's), and the headline each gives.
+CASES = [
+    ("ssl_certificate_key \"ssl/nokey.key\" (/etc/nginx/ssl/nokey.key) does not exist; `nginx -t` fails with "
+     "'cannot load certificate key' and nginx will not start",
+     'ssl_certificate_key "ssl/nokey.key" does not exist'),
+    # an explanation after a colon goes below
+    ("https://a.test sends no Content-Security-Policy with upgrade-insecure-requests: browsers block http:// "
+     "scripts, styles and frames on its pages (the page breaks); add `add_header ...` to this server block",
+     "https://a.test sends no Content-Security-Policy with upgrade-insecure-requests"),
+    # a colon that only names the subject is not a headline on its own
+    ("location /api/: its own add_header Access-Control-Allow-Origin (/etc/nginx/site.conf:9) discards every "
+     "add_header from above, so responses from it go out without Content-Security-Policy (set at "
+     "/etc/nginx/site.conf:6): mixed content on those pages is no longer upgraded to https://",
+     "location /api/: its own add_header Access-Control-Allow-Origin discards every add_header from above"),
+    # a comma inside a list is never a cut: "enables only SSLv3" would be false
+    ("`ssl_protocols SSLv3 TLSv1` enables only SSLv3, TLSv1, and OpenSSL 3.0.22 (what nginx 1.22.1 here runs "
+     "with) has no SSLv3 and refuses TLSv1 at its default security level: every handshake fails",
+     "`ssl_protocols SSLv3 TLSv1` enables only SSLv3, TLSv1, and OpenSSL 3.0.22 has no SSLv3 and refuses TLSv1 "
+     "at its default security level"),
+    # nginx's own words after "will refuse to start:" are the point
+    ("apache2 will refuse to start: Invalid command '../conf-available/charset.conf', perhaps misspelled or "
+     "defined by a module not included in the server configuration",
+     "apache2 will refuse to start: Invalid command '../conf-available/charset.conf'"),
+    # an apostrophe inside a quoted word does not end the quote
+    ("\"a.pem\" starts with 'sslint Test Inter CA', a CA certificate, and the key is that CA's private key: "
+     "nginx starts, but browsers see a CA certificate where the site's should be; fix: put the leaf first",
+     "\"a.pem\" starts with 'sslint Test Inter CA', a CA certificate, and the key is that CA's private key"),
+]
+
+
+@pytest.mark.parametrize("message, headline", CASES)
+def test_headline(message, headline):
+    assert split_message(message)[0] == headline
+
+
+@pytest.mark.parametrize("message, headline", CASES)
+def test_nothing_of_the_message_is_lost(message, headline):
+    shown, detail = split_message(message)
+    everything = " ".join((shown, *detail))
+    for word in message.split():
+        assert word.strip(";:,()") in everything, word
+
+
+def test_a_short_message_is_its_own_headline():
+    assert split_message("`# sslint: disable=SSL002` suppresses nothing") == (
+        "`# sslint: disable=SSL002` suppresses nothing", ())
+
+
+def test_the_headline_fits_what_the_line_has_left():
+    message = ("server_name www.a.example is not covered by the certificate 'a.example' in \"ssl/a.pem\" "
+               "(/etc/nginx/ssl/a.pem), which names a.example; browsers show NET::ERR_CERT_COMMON_NAME_INVALID")
+    finding = Finding("SSL301", "sites-enabled/a.conf", 4, message, severity="error")
+    out = io.StringIO()
+    text.render([finding], out, False, "", concise=True)
+    assert out.getvalue() == "sites-enabled/a.conf:4: SSL301 error: server_name www.a.example is not covered by the " \
+                             "certificate 'a.example' in \"ssl/a.pem\"\n"
+    deep = Finding("SSL301", "/srv/" + "x" * 60 + "/sites-enabled/a.conf", 4, message, severity="error")
+    out = io.StringIO()
+    text.render([deep], out, False, "", concise=True)
+    assert out.getvalue().endswith(" SSL301 error: server_name www.a.example is not covered by the certificate\n")
+
+
+def test_a_summary_the_check_gives_heads_the_whole_message():
+    finding = Finding("SSL999", "a.conf", 1, "long story; the fix", severity="info", summary="short story")
+    out = io.StringIO()
+    text.render([finding], out, False, "1 info")
+    assert out.getvalue() == "a.conf:1: SSL999 info: short story\n    long story\n    the fix\n1 info\n"
+
+
+def test_colour_marks_the_severity_on_a_terminal_only():
+    finding = Finding("SSL002", "a.conf", 1, "gone", severity="error")
+    coloured, plain = io.StringIO(), io.StringIO()
+    text.render([finding], coloured, True, "")
+    text.render([finding], plain, False, "")
+    assert "\x1b[31mSSL002 error:\x1b[0m" in coloured.getvalue() and plain.getvalue() == "a.conf:1: SSL002 error: gone\n"
