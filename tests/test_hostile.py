@@ -916,3 +916,19 @@ def test_a_common_name_over_64_characters_prints_no_warning(tmp_path):
         assert done.stderr == "", done.stderr
         assert "a" * 20 in done.stdout
     assert lines_with(lint(config).stdout, "SSL104", "a" * 70), "the verdict on the certificate is kept"
+
+
+def test_an_apache_header_condition_that_backtracks_does_not_hang_the_lint(tmp_path, pki):
+    """h5bp's `expr=%{CONTENT_TYPE} =~ m#...#` with a regex that backtracks on "text/html; charset=utf-8":
+    more than 30 s before (killed). Now seconds; a regex RE2 cannot read is 'cannot judge' (None)."""
+    from nginxssl.model.headers import condition_holds
+
+    regex = "^([a-z/;= -]|[a-z/;= -]|[a-z/;= -])*X"
+    config = apache_site(tmp_path, f"    SSLCertificateFile {pki / 'a.pem'}\n    SSLCertificateKeyFile {pki / 'a.key'}\n"
+                                   '    Header always set Content-Security-Policy "upgrade-insecure-requests" '
+                                   f'"expr=%{{CONTENT_TYPE}} =~ m#{regex}#"\n')
+    _done, seconds = _timed(config, "--select", "SSL4", timeout=60)
+    assert seconds < 20, seconds
+    assert condition_holds(f"expr=%{{CONTENT_TYPE}} =~ m#{regex}#") is False
+    assert condition_holds("expr=%{CONTENT_TYPE} =~ m#^TEXT/HTML#i") is True
+    assert condition_holds(r"expr=%{CONTENT_TYPE} =~ m#^(t)\1#") is None
