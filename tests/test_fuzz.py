@@ -5,8 +5,13 @@ that break readers (quotes, backslashes, braces, NUL, CR, non-UTF-8), mutates
 real files from shared/corpus (copied: the corpus is read-only), feeds the
 certificate loader random bytes and damaged PEM, DER and PKCS#12, and names
 files with spaces, quotes, newlines and undecodable bytes. Every report
-format stays well-formed. Example counts are modest so the suite stays fast;
-in CI (`CI` set) the examples are derandomized so a run is reproducible.
+format stays well-formed. Example counts are modest so the suite stays fast,
+and the examples are derandomized (a fixed seed): every run tries the same
+inputs, and a failure found once is found again. Beside them, a few hundred
+cases of benchmarks/fuzz.py's fixed-seed generator (mutated corpus configs
+with what an attacker writes, damaged certificates) run each under a timer:
+exit 0, 1 or 2, no traceback, no case longer than CASE_SECONDS.
+`python benchmarks/fuzz.py --count N --seed S` runs more, when there is time.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ import csv
 import io
 import json
 import os
+import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -33,8 +40,8 @@ from nginxssl.pki.load import Loader
 
 NOW = "2026-01-01T00:00:00Z"
 _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
-PARSE = settings(max_examples=150, deadline=None, derandomize=bool(os.environ.get("CI")), suppress_health_check=_QUIET)
-FUZZ = settings(max_examples=40, deadline=None, derandomize=bool(os.environ.get("CI")), suppress_health_check=_QUIET)
+PARSE = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=_QUIET)
+FUZZ = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=_QUIET)
 FORMATS = ("text", "json", "sarif", "github")
 
 NGINX_WORDS = [
@@ -364,3 +371,50 @@ def test_odd_file_names_in_every_format(material, site, cert, directory_name, fo
         if format == "json":
             files = {finding["file"] for finding in json.loads(result.stdout)["findings"]}
             assert files <= {str(base / "nginx.conf"), str(base / "sites" / site)}, files
+
+
+# ---------------------------------------------------------------- fixed-seed mutations, bounded
+
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import fuzz as fixed_seed  # benchmarks/fuzz.py owns the generator the long fuzz run uses
+
+FIXED_SEED = 20
+FIXED_CASES = 300
+CASE_SECONDS = 20  # the slowest case takes about a second; a budget that no longer holds takes minutes
+
+
+class _TooSlow(Exception):
+    pass
+
+
+def _too_slow(signum: int, frame: object) -> None:
+    raise _TooSlow(f"a case took more than {CASE_SECONDS} s")
+
+
+@pytest.mark.skipif(not NGINX_CORPUS, reason="shared/corpus is not here")
+def test_fixed_seed_mutations_of_corpus_configs_and_certificates(material, tmp_path):
+    previous = signal.signal(signal.SIGALRM, _too_slow)
+    slowest = (0.0, -1)
+    try:
+        for case in fixed_seed.cases(FIXED_SEED, FIXED_CASES, material):
+            directory = tmp_path / f"case-{case.number}"
+            directory.mkdir()
+            main = fixed_seed.write(case, directory)
+            start = time.monotonic()
+            signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
+            try:
+                result = cli(*fixed_seed.argv(case, main))
+            except Exception as error:
+                raise AssertionError(f"case {case.number} (seed {FIXED_SEED}): {error!r}") from error
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            slowest = max(slowest, (time.monotonic() - start, case.number))
+            assert "Traceback" not in result.stderr, (case.number, result.stderr)
+            if case.args[:2] == ("--format", "json") or case.args[:2] == ("--format", "sarif"):
+                check_report(case.args[1], result)
+            elif case.args[0] == "certs" and case.args[2] == "json" and result.exit_code != 2:
+                json.loads(result.stdout)
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    print(f"slowest case: {slowest[1]}, {slowest[0]:.2f} s")

@@ -29,7 +29,7 @@ from nginxssl.discover.sysroot import MAX_CONFIG_BYTES
 from nginxssl.model.node import Config, Node, walk
 from nginxssl.parse.apache import reader as apache
 from nginxssl.parse.apache.envvars import read_envvars
-from nginxssl.parse.apache.lexer import split_words
+from nginxssl.parse.apache.lexer import split_words, token
 from nginxssl.parse.apache.reader import find_apache_main, parse_apache
 
 CERTBOT_APACHE = CORPUS / "certbot/certbot/src/certbot/_internal/tests/plugins/apache/testdata"
@@ -285,6 +285,48 @@ def test_path_left_where_a_symlink_was_is_an_invalid_command(tmp_path: Path) -> 
     ]
     bom = tree(tmp_path, {"bom.conf": b"\xef\xbb\xbfServerName x\n"}, main="bom.conf")
     assert [message[:16] for _, _, message in where(bom)] == ["Invalid command "]
+
+
+def test_a_file_ends_at_its_first_invalid_line(tmp_path: Path) -> None:
+    """httpd stops at a file's first invalid line (apache2 -t: one 'Syntax error on line N'); what
+    follows is neither read nor quoted, and the including file goes on."""
+    config = tree(
+        tmp_path,
+        {
+            "apache2.conf": "ServerName main\nInclude inc.conf\nServerAlias after\n",
+            "inc.conf": "ServerAlias before\nroot:$6$salt$hash:1:::\nalice:$6$salt$hash2:1:::\nServerAlias lost\n",
+        },
+    )
+    assert args_of(config, "serveralias") == [("before",), ("after",)]
+    assert where(config) == [("inc.conf", 2, "Invalid command 'root…', perhaps misspelled or defined by a module "
+                                              "not included in the server configuration")]
+    bom = tree(tmp_path, {"bom.conf": b"\xef\xbb\xbfServerName x\nServerAlias y\n"}, main="bom.conf")
+    assert where(bom) == [("bom.conf", 1, "Invalid command 'ServerName' after a UTF-8 byte-order mark (save the "
+                                          "file without one), perhaps misspelled or defined by a module not "
+                                          "included in the server configuration")]
+    assert args_of(bom, "serveralias") == []
+
+
+@pytest.mark.parametrize(
+    ("word", "quoted"),
+    [
+        ("SSLCertificateFlie", "SSLCertificateFlie"),
+        ("../sites-available/a.conf", "../sites-available/a.conf"),
+        ("root:$6$salt$hash", "root…"),
+        ("PATH=/usr/bin", "PATH…"),
+        ("a" * 100, "a" * 64 + "…"),
+        ("caf\xe9", "caf…"),
+        ("", ""),
+    ],
+)
+def test_a_message_quotes_a_short_token(word: str, quoted: str) -> None:
+    assert token(word) == quoted
+
+
+def test_a_nul_ends_the_line(tmp_path: Path) -> None:
+    config = tree(tmp_path, {"apache2.conf": b"ServerName a.test\x00 b.test \\\nServerAlias c.test\n"})
+    assert args_of(config, "servername") == [("a.test",)]  # the backslash after the NUL joins nothing
+    assert args_of(config, "serveralias") == [("c.test",)]
 
 
 # --------------------------------------------------------------------------- includes

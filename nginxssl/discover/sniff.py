@@ -13,6 +13,9 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
     A backslash as the last character of a line (after a CR, which httpd drops)
     joins the next line; this happens before comments are recognised, so a
     comment ending in a backslash swallows the next line, as in httpd.
+    A NUL ends its physical line: httpd reads each line into a C string
+    (ap_cfg_getline), so what follows the NUL is never read (`apache2 -t` on
+    `SSLFoo\\0PASSWORD=x` says "Invalid command 'SSLFoo'").
     """
     physical = text.split("\n")
     out: list[tuple[int, str]] = []
@@ -21,7 +24,7 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
         first = index + 1
         pieces = []
         while True:
-            piece = physical[index].rstrip("\r")
+            piece = physical[index].split("\x00", 1)[0].rstrip("\r")
             index += 1
             if piece.endswith("\\") and index < len(physical):
                 pieces.append(piece[:-1])

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping
 
 from nginxssl.model.node import Node
+from nginxssl.model.pattern import ConfigRegex
 
 CSP = "content-security-policy"
 
@@ -106,7 +107,7 @@ class MapDef:
 
     def value_for(self, subject: str) -> str | None:
         """The value nginx picks for `subject` (exact keys first, then regexes in order); None if a regex
-        is beyond Python's `re`."""
+        cannot be judged (model/pattern.py: never run on a backtracking engine)."""
         lowered = subject.lower()
         for key, value in self.entries:
             if not key.startswith("~") and key.lower() == lowered:
@@ -114,13 +115,11 @@ class MapDef:
         for key, value in self.entries:
             if not key.startswith("~"):
                 continue
-            flags, pattern = (re.IGNORECASE, key[2:]) if key.startswith("~*") else (0, key[1:])
-            pattern = re.sub(r"\(\?<(?=[A-Za-z_])", "(?P<", pattern)  # PCRE named groups
-            try:
-                if re.search(pattern, subject, flags):
-                    return value
-            except re.error:
+            matched = ConfigRegex.from_nginx(key).search(subject)
+            if matched is None:
                 return None
+            if matched:
+                return value
         return self.default
 
     def values(self) -> tuple[str, ...]:
@@ -249,8 +248,7 @@ def condition_holds(condition: str) -> bool | None:
     if match is None:
         return None
     pattern = match.group(2) if match.group(2) is not None else match.group(3)
-    flags = re.IGNORECASE if "i" in match.group(4).lower() else 0
-    try:
-        return any(re.search(pattern, kind, flags) for kind in DOCUMENT_TYPES)
-    except re.error:
-        return None
+    # Never Python's backtracking re (model/pattern.py): m#^([a-z/;= -]|[a-z/;= -]|[a-z/;= -])*X# hung the lint.
+    regex = ConfigRegex(pattern, ignore_case="i" in match.group(4).lower())
+    verdicts = [regex.search(kind) for kind in DOCUMENT_TYPES]
+    return None if None in verdicts else any(verdicts)

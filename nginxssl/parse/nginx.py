@@ -28,13 +28,9 @@ from nginxssl.discover.sysroot import (
     to_disk,
 )
 from nginxssl.model.node import Comment, Config, Node, ParseError
+from nginxssl.parse.budget import ReadBudget
 from nginxssl.parse.nginx_plain import parse_plain
 
-# Statements read while expanding includes, at most: this many plus a hundred times the statements
-# the files hold. More means files included over and over (each including the next twice, twenty
-# deep, is a million copies of the last): stop there rather than hang.
-INCLUDED_STATEMENTS = 50_000
-INCLUDED_TIMES = 100
 # Plain files are read by nginx_plain (five times faster, identical statements; see its docstring),
 # the rest by crossplane. SSLINT_NGINX_READER=crossplane sends every file to crossplane.
 PLAIN_READER = os.environ.get("SSLINT_NGINX_READER", "") != "crossplane"
@@ -164,17 +160,30 @@ def parse_nginx(main: str, *, root: str | None = None, fragment: bool | None = N
     order: list[str] = []
     errors: list[ParseError] = []
     comments: list[Comment] = []
+    budget = ReadBudget()  # parse/budget.py: includes over and over stop with a message, never a hang
+    budget_reported: list[bool] = [False]
 
-    statements = [0, 0, 0]  # in the files read; read while expanding includes; includes skipped for that
+    def over_budget(node: Node) -> None:
+        if not budget_reported[0]:
+            budget_reported[0] = True
+            errors.append(ParseError(node.file, node.line, f"includes {budget.stopped}; sslint stops "
+                                     "expanding includes here"))
 
     def load(path: str) -> _FileParse:
         parsed = cache.get(path)
         if parsed is None:
+            try:
+                size = os.stat(path).st_size
+            except OSError:
+                size = 0  # _parse_one says why
+            if not budget.read(size):
+                parsed = cache[path] = _FileParse((), [], [])
+                return parsed
             parsed = cache[path] = _parse_one(path)
             pending = [parsed.nodes]
             while pending:
                 block = pending.pop()
-                statements[0] += len(block)
+                budget.statements_in_files += len(block)
                 pending.extend(node.children for node in block if node.children)
             order.append(path)
             errors.extend(parsed.errors)
@@ -187,28 +196,41 @@ def parse_nginx(main: str, *, root: str | None = None, fragment: bool | None = N
     if prefix is None:
         prefix = find_prefix(main) if fragment else (os.path.dirname(main) or ".")
 
+    # What each include pattern names, globbed once per read: the files do not change meanwhile,
+    # and a tree that includes one directory a thousand times should not list it a thousand times.
+    globbed: dict[str, list[str] | str] = {}
+
     def include_targets(node: Node) -> list[str]:
         if len(node.args) != 1:
             errors.append(ParseError(node.file, node.line, 'invalid number of arguments in "include" directive'))
             return []
         pattern = node.args[0]
+        if pattern not in globbed:
+            globbed[pattern] = _targets(pattern)
+        found = globbed[pattern]
+        if isinstance(found, str):
+            errors.append(ParseError(node.file, node.line, found))
+            return []
+        return found
+
+    def _targets(pattern: str) -> list[str] | str:
+        """The files `pattern` names, or the error nginx gives for it."""
         try:
             on_disk = to_disk(pattern, prefix, root)
         except SymlinkLoop as error:
-            errors.append(ParseError(node.file, node.line, str(error)))
-            return []
+            return str(error)
         if glob.has_magic(on_disk):
             matches = sorted(glob.glob(on_disk))
+            budget.list_entries(len(matches))
             if root is not None:  # a sites-enabled link may point at /etc/...: keep it under root
                 matches = [resolve_links(match, root) for match in matches]
             return [match for match in matches if not os.path.isdir(match)]
         if not os.path.exists(on_disk):
-            errors.append(ParseError(node.file, node.line,
-                                     f'open() "{on_disk}" failed (No such file or directory)'))
-            return []
+            return f'open() "{on_disk}" failed (No such file or directory)'
         return [on_disk]
 
     expanded: set[str] = set()  # files whose blocks are already in the tree once
+    cycles: set[str] = set()  # files whose include cycle is reported: once each, wherever it recurs
 
     def expand(nodes: tuple[Node, ...], stack: tuple[str, ...], copy: bool = False) -> tuple[Node, ...]:
         """`nodes` with includes in place. A block with no include below it is kept as parsed,
@@ -216,22 +238,23 @@ def parse_nginx(main: str, *, root: str | None = None, fragment: bool | None = N
         it stands is its own (nodes compare by identity)."""
         out: list[Node] = []
         changed = copy
-        statements[1] += len(nodes)
+        within = budget.expand(len(nodes))
         for node in nodes:
             if node.directive == "include" and not node.is_block:
                 changed = True
-                limit = INCLUDED_STATEMENTS + INCLUDED_TIMES * statements[0]
-                if statements[1] > limit:
-                    if not statements[2]:
-                        errors.append(ParseError(node.file, node.line, f"includes expand to more than {limit:,} "
-                                                 "statements (files included over and over); sslint stops "
-                                                 "expanding includes here"))
-                    statements[2] += 1
+                if not within or budget.stopped is not None:
+                    over_budget(node)
                     continue
-                for target in include_targets(node):
+                targets = include_targets(node)
+                if not budget.reach(len(targets)):
+                    over_budget(node)
+                    continue
+                for target in targets:
                     if target in stack:
-                        errors.append(ParseError(node.file, node.line,
-                                                 f"include cycle: {target} includes itself"))
+                        if target not in cycles:
+                            cycles.add(target)
+                            errors.append(ParseError(node.file, node.line,
+                                                     f"include cycle: {target} includes itself"))
                         continue
                     again = copy or target in expanded
                     expanded.add(target)

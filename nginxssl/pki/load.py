@@ -8,13 +8,16 @@ nothing downstream holds or can print key material.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import re
 import stat
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -166,14 +169,37 @@ def _decode_pem(data: bytes, passwords: tuple[bytes, ...],
     return certs, keys, locked, broken
 
 
+@contextlib.contextmanager
+def _quietly() -> Iterator[None]:
+    """Decoding without the warnings cryptography gives about what it decodes: a common name over
+    64 characters printed "UserWarning: Attribute's length must be >= 1 and <= 64" on the user's
+    stderr. The verdict on such a name is the rules' (SSL3xx), not a library's warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _certificate_of_block(block: bytes) -> x509.Certificate:
     """The certificate of a PEM block, or ValueError/TypeError/InvalidVersion. cryptography decodes
     the names only when they are first read: a name that does not decode (nginx: 'PEM_read_bio_X509_AUX()
     failed ... Field=subject') is refused here, as OpenSSL refuses it when it loads the file, not deep
     inside the chain analysis. A version field above v3 never loads (InvalidVersion): nginx and
-    apache2 serve such a file, browsers refuse it."""
-    cert = x509.load_pem_x509_certificate(block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE"))
-    cert.subject, cert.issuer  # noqa: B018 (decoded for the exceptions, see above)
+    apache2 serve such a file, browsers refuse it. The names and extensions are decoded here, quietly
+    (cryptography keeps what it decoded: later reads warn no more)."""
+    try:
+        with _quietly():
+            cert = x509.load_pem_x509_certificate(block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE"))
+            cert.subject, cert.issuer  # noqa: B018 (decoded for the exceptions, see above)
+    except (x509.InvalidVersion, ValueError, TypeError):
+        raise
+    except Exception as error:  # hostile DER reaches cryptography's Rust parser, whose
+        # exception types are not part of its API: whatever it raises, the file is SSL003, not a traceback
+        raise ValueError(f"does not decode ({type(error).__name__}: {error})") from error
+    try:
+        with _quietly():
+            cert.extensions  # noqa: B018 (decoded quietly now; one that does not decode is judged where read)
+    except Exception:  # noqa: BLE001, S110 (as above; the verdict on a bad extension is not the loader's)
+        pass
     return cert
 
 
@@ -181,17 +207,22 @@ def _decode_key(block: bytes, passwords: tuple[bytes, ...]) -> tuple[PublicKey |
     """(public key, locked, problem): locked when encrypted and no configured password opens it."""
     openssh = b"OPENSSH PRIVATE KEY" in block[:40]
     try:
-        if openssh:
-            return _public_key(serialization.load_ssh_private_key(block, None), False), False, ""
-        return _public_key(serialization.load_pem_private_key(block, None, unsafe_skip_rsa_key_validation=True), False), False, ""
+        with _quietly():
+            if openssh:
+                return _public_key(serialization.load_ssh_private_key(block, None), False), False, ""
+            return _public_key(serialization.load_pem_private_key(block, None, unsafe_skip_rsa_key_validation=True), False), False, ""
     except TypeError:  # encrypted, and no password was given
         pass
     except (ValueError, UnsupportedAlgorithm) as error:
         return None, False, str(error)
+    except Exception as error:  # noqa: BLE001 (hostile bytes reach cryptography's parsers, whose exception
+        # types are not part of its API: whatever they raise, the block is broken, not a traceback)
+        return None, False, f"does not decode ({type(error).__name__})"
     for password in passwords:
         try:
-            return _public_key(serialization.load_pem_private_key(block, password, unsafe_skip_rsa_key_validation=True), True), False, ""
-        except (TypeError, ValueError, UnsupportedAlgorithm):
+            with _quietly():
+                return _public_key(serialization.load_pem_private_key(block, password, unsafe_skip_rsa_key_validation=True), True), False, ""
+        except Exception:  # noqa: BLE001, S112 (as above: a password that does not open it, or bytes that do not decode)
             continue
     return None, True, "encrypted"
 
@@ -199,16 +230,20 @@ def _decode_key(block: bytes, passwords: tuple[bytes, ...]) -> tuple[PublicKey |
 def _decode_binary(data: bytes) -> tuple[str, str]:
     """Name what a non-PEM file is, so the message can say what to convert it with."""
     try:
-        cert = x509.load_der_x509_certificate(data)
-        return "der", f"a DER certificate ({cert.subject.rfc4514_string() or 'no subject'})"
-    except ValueError:
+        with _quietly():
+            cert = x509.load_der_x509_certificate(data)
+            return "der", f"a DER certificate ({cert.subject.rfc4514_string() or 'no subject'})"
+    except x509.InvalidVersion as error:
+        return "der", f"a DER certificate with version field {error.parsed_version}"
+    except Exception:  # noqa: BLE001, S110 (hostile bytes: any exception of cryptography's means "not this")
         pass
     try:
-        serialization.load_der_private_key(data, None, unsafe_skip_rsa_key_validation=True)
+        with _quietly():
+            serialization.load_der_private_key(data, None, unsafe_skip_rsa_key_validation=True)
         return "der", "a DER private key"
     except TypeError:
         return "der", "an encrypted DER private key"
-    except (ValueError, UnsupportedAlgorithm):
+    except Exception:  # noqa: BLE001, S110 (as above)
         pass
     if data[:1] == b"\x30" and _PKCS7_DATA_OID in data[:64]:
         return "pkcs12", "a PKCS#12 (.p12/.pfx) archive"

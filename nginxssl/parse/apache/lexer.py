@@ -23,6 +23,11 @@ from nginxssl.model.node import Comment, ParseError
 
 _PEM_BEGIN = re.compile(r"^[ \t]*-----BEGIN [A-Z0-9 ]+-----", re.MULTILINE)
 _NAME_END = re.compile(r"[\s>]")  # a section's name, after `<` or `</`, runs up to a blank or `>`
+# What a message may quote of a word read from a file: the characters of directive names, section
+# names and paths, at most MAX_QUOTED of them. Not `:`, `=` or `$`: the first word of a line of
+# /etc/shadow is a user's whole password hash, that of /proc/self/environ a variable's value.
+_QUOTABLE = re.compile(r"[A-Za-z0-9_./+@%~,-]*")
+MAX_QUOTED = 64
 
 
 @dataclass(slots=True)
@@ -48,6 +53,16 @@ class Source:
     items: list[Item]
     errors: list[ParseError]
     comments: list[Comment]
+
+
+def token(word: str) -> str:
+    """`word` as a message may quote it: up to the first character that no directive, section name
+    or path needs, at most MAX_QUOTED characters, and `…` where it was cut. httpd quotes the whole
+    word (`Invalid command 'root:$6$...'` for an Include of /etc/shadow); sslint, which runs in CI
+    on strangers' pull requests and prints to logs anyone may read, quotes no more than this."""
+    quotable = _QUOTABLE.match(word)
+    kept = quotable.group(0)[:MAX_QUOTED] if quotable else ""
+    return kept if kept == word else f"{kept}…"
 
 
 def split_words(text: str) -> list[str]:
@@ -139,14 +154,14 @@ def lex(path: str, text: str) -> Source:
         if content.startswith("</"):
             close = _NAME_END.split(content[2:], maxsplit=1)[0]
             if not content.endswith(">") or content[2 + len(close) :].strip() != ">":
-                errors.append(ParseError(path, line, f"</{close}> directive missing closing '>'"))
+                errors.append(ParseError(path, line, f"</{token(close)}> directive missing closing '>'"))
             if not stack:
-                errors.append(ParseError(path, line, f"</{close}> without matching <{close}> section"))
+                errors.append(ParseError(path, line, f"</{token(close)}> without matching <{token(close)}> section"))
                 continue
             if close.lower() == stack[-1].key:
                 stack.pop()
                 continue
-            errors.append(ParseError(path, line, f"Expected </{stack[-1].name}> but saw </{close}>"))
+            errors.append(ParseError(path, line, f"Expected </{token(stack[-1].name)}> but saw </{token(close)}>"))
             # Recover the way a reader of the file would: if the close names an
             # outer section, the inner ones were merely left unclosed.
             keys = [open_section.key for open_section in stack]
@@ -157,7 +172,7 @@ def lex(path: str, text: str) -> Source:
             end = content.rfind(">")
             name = _NAME_END.split(content[1:], maxsplit=1)[0]
             if end == -1:
-                errors.append(ParseError(path, line, f"<{name}> directive missing closing '>'"))
+                errors.append(ParseError(path, line, f"<{token(name)}> directive missing closing '>'"))
                 inner = content[1:]
             else:
                 inner = content[1:end]  # text after the last '>' is ignored, as httpd does
@@ -167,5 +182,5 @@ def lex(path: str, text: str) -> Source:
             continue
         body().append(Item(line, content))
     for open_section in reversed(stack):
-        errors.append(ParseError(path, open_section.line, f"<{open_section.name}> was not closed."))
+        errors.append(ParseError(path, open_section.line, f"<{token(open_section.name)}> was not closed."))
     return Source(path, root, errors, comments)

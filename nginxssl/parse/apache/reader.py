@@ -35,15 +35,11 @@ from dataclasses import dataclass, field
 from nginxssl.discover import APACHE_MAINS
 from nginxssl.discover.sysroot import describe, read_text, resolve_links, to_disk
 from nginxssl.model.node import Comment, Config, Node, ParseError
-from nginxssl.parse.apache.envvars import Envvars, Variables, envvars_beside
-from nginxssl.parse.apache.lexer import Item, Source, lex, split_words
+from nginxssl.parse.apache.envvars import MAX_EXPANDED, Envvars, ExpansionTooLong, Variables, envvars_beside
+from nginxssl.parse.apache.lexer import Item, Source, lex, split_words, token
+from nginxssl.parse.budget import ReadBudget
 
 MAX_INCLUDE_DEPTH = 128  # httpd's own AP_MAX_INCLUDE_DEPTH
-# Statements read while expanding Include and Use, at most: this many plus a hundred times the
-# statements the files hold. More means files (or macros) used over and over, each using the next
-# twice, twenty deep: stop there rather than hang.
-INCLUDED_STATEMENTS = 50_000
-INCLUDED_TIMES = 100
 
 
 # Modules compiled into Debian's apache2 (`apache2 -l`): they answer <IfModule>
@@ -161,8 +157,11 @@ class _Pass:
     stack: list[str] = field(default_factory=list)  # real paths being read
     macros: dict[str, _Macro] = field(default_factory=dict)
     expanding: list[str] = field(default_factory=list)  # macros being expanded
-    statements: int = 0  # read while expanding, against INCLUDED_STATEMENTS
-    stopped: bool = False  # the include budget ran out
+    budget: ReadBudget = field(default_factory=ReadBudget)  # parse/budget.py
+    stopped: bool = False  # a budget ran out (and was reported)
+    ended: set[str] = field(default_factory=set)  # files being read that an invalid line ended
+    loops: set[str] = field(default_factory=set)  # real paths whose include loop is reported
+    expansions: dict[tuple[str, str, bool], tuple[list[str], list[str]]] = field(default_factory=dict)
 
 
 class _Reader:
@@ -196,12 +195,15 @@ class _Reader:
 
     def run(self) -> list[Node]:
         self.state = self._fresh()
+        self.state.budget.statements_in_files = self.statements  # files already lexed by an earlier pass
         return self._file(self.main, None)
 
     def _source(self, path: str, real: str) -> Source | OSError:
         if real in self.sources:
             return self.sources[real]
         try:
+            if not self.state.budget.read(os.stat(path).st_size):
+                return OSError(errno.EFBIG, "past what sslint reads of configuration files in all")
             source = lex(path, read_text(path))
         except OSError as error:
             self.sources[real] = error
@@ -211,6 +213,7 @@ class _Reader:
         while pending:
             items = pending.pop()
             self.statements += len(items)
+            self.state.budget.statements_in_files = self.statements
             pending.extend(item.children for item in items if item.children)
         return source
 
@@ -218,6 +221,9 @@ class _Reader:
         state = self.state
         real = os.path.realpath(path)
         if real in state.stack:
+            if real in state.loops:
+                return []  # reported once: a fan-out of files including each other meets it again and again
+            state.loops.add(real)
             chain = " -> ".join(os.path.basename(p) for p in state.stack[state.stack.index(real) :] + [real])
             self._error(
                 site,
@@ -244,27 +250,42 @@ class _Reader:
             return self._items(source.items, source.path)
         finally:
             state.stack.pop()
+            state.ended.discard(source.path)  # the next Include of it reads it again, up to that line
 
     def _error(self, site: tuple[str, int] | None, path: str, message: str) -> None:
         file, line = site if site else (path, 1)
         self.state.errors.append(ParseError(file, line, message))
 
-    def _over_budget(self, file: str, line: int) -> bool:
+    def _over_budget(self, file: str, line: int, within: bool = True) -> bool:
+        """Whether reading must stop here (`within` False: a budget just ran out); reported once."""
         state = self.state
-        limit = INCLUDED_STATEMENTS + INCLUDED_TIMES * self.statements
-        if state.statements <= limit:
+        if within and state.budget.stopped is None:
             return False
         if not state.stopped:
             state.stopped = True
-            state.errors.append(ParseError(file, line, f"Include and Use expand to more than {limit:,} statements "
-                                           "(files or macros used over and over); sslint stops expanding them here"))
+            state.errors.append(ParseError(file, line, f"Include and Use {state.budget.stopped}; sslint stops "
+                                           "expanding them here"))
         return True
+
+    def _end_file(self, file: str, line: int, message: str) -> None:
+        """httpd stops at a file's first invalid line: nothing after it is read, nor quoted."""
+        self.state.errors.append(ParseError(file, line, message))
+        self.state.ended.add(file)
 
     def _items(self, items: list[Item], file: str) -> list[Node]:
         out: list[Node] = []
-        self.state.statements += len(items)
+        state = self.state
+        self._over_budget(file, items[0].line if items else 1, within=state.budget.expand(len(items)))
         for item in items:
-            words = split_words(self.state.variables.substitute(item.text))
+            if file in state.ended:
+                break
+            try:
+                words = split_words(state.variables.substitute(item.text))
+            except ExpansionTooLong as error:
+                self._end_file(file, item.line, f"${{{token(error.args[0])}}} and the other variables of this line "
+                               f"expand to more than {MAX_EXPANDED:,} characters (a Define built from itself "
+                               "over and over: httpd needs gigabytes for it); sslint stops reading the file here")
+                break
             if item.children is None:
                 if words:
                     out.extend(self._directive(words, file, item.line))
@@ -287,10 +308,14 @@ class _Reader:
         name = written.lower()
         args = tuple(words[1:])
         if not _DIRECTIVE_NAME.match(written):
-            state.errors.append(
-                ParseError(file, line, f"Invalid command '{written}', perhaps misspelled or defined by a module "
+            # The command is quoted as a short token (lexer.token): the line may be a password hash.
+            if written.startswith("\ufeff"):
+                quoted = f"'{token(written[1:])}' after a UTF-8 byte-order mark (save the file without one)"
+            else:
+                quoted = f"'{token(written)}'"
+            self._end_file(file, line, f"Invalid command {quoted}, perhaps misspelled or defined by a module "
                            "not included in the server configuration")
-            )
+            return []
         if name in ("include", "includeoptional"):
             if len(args) != 1:
                 message = f"{written} takes one argument, Name of the config file to be included"
@@ -312,7 +337,8 @@ class _Reader:
             return self._use(args, file, line)
         elif name == "undefmacro" and args:
             if state.macros.pop(args[0].lower(), None) is None:
-                state.errors.append(ParseError(file, line, f"cannot remove undefined macro '{args[0].lower()}'"))
+                message = f"cannot remove undefined macro '{token(args[0].lower())}'"
+                state.errors.append(ParseError(file, line, message))
         return [Node(name, args, file, line)]
 
     # mod_macro
@@ -341,7 +367,7 @@ class _Reader:
         name = args[0].lower()
         macro = state.macros.get(name)
         if macro is None:
-            message = f"macro '{name}' undefined" if state.macros else "no macro defined before Use"
+            message = f"macro '{token(name)}' undefined" if state.macros else "no macro defined before Use"
             state.errors.append(ParseError(file, line, message))
             return []
         values = args[1:]
@@ -419,14 +445,22 @@ class _Reader:
     # includes
 
     def _include(self, pattern: str, optional: bool, file: str, line: int) -> list[Node]:
+        state = self.state
         if self._over_budget(file, line):
             return []
         if self.fragment:
             optional = True  # a lone file's includes live on a system we cannot see
-        problems: list[str] = []
-        targets = self._expand(pattern, optional, problems)
+        # Expanded once per pass for a given ServerRoot: the files do not change meanwhile, and a
+        # tree that includes one directory a thousand times should not list it a thousand times.
+        key = (pattern, state.server_root, optional)
+        if key not in state.expansions:
+            problems: list[str] = []
+            state.expansions[key] = (self._expand(pattern, optional, problems), problems)
+        targets, problems = state.expansions[key]
         for problem in problems:
-            self.state.errors.append(ParseError(file, line, problem))
+            state.errors.append(ParseError(file, line, problem))
+        if self._over_budget(file, line, within=state.budget.reach(len(targets))):
+            return []
         nodes: list[Node] = []
         for target in targets:
             nodes.extend(self._file(target, (file, line)))
@@ -457,6 +491,7 @@ class _Reader:
             return self._plain(path, optional, problems, depth)
         try:
             entries = os.listdir(directory)
+            self.state.budget.list_entries(len(entries))
         except OSError as error:
             if not optional:
                 problems.append(f"Include/IncludeOptional: Could not open directory {directory}: {describe(error)}")
@@ -500,6 +535,7 @@ class _Reader:
             # Not the temporaries `sslint --fix` writes beside a file before renaming it into place
             # (nginxssl/fix/apply.py): one a killed run left behind is not configuration.
             entries = sorted((name for name in os.listdir(path) if not _SSLINT_TEMPORARY.match(name)), key=_byte_order)
+            self.state.budget.list_entries(len(entries))
         except OSError as error:
             problems.append(f"Could not open config directory {path}: {describe(error)}")
             return []
