@@ -22,6 +22,15 @@ class Fix:
 
 
 @dataclass(frozen=True)
+class Related:
+    """Another place one root cause affects: a site that shares the snippet, key or line reported."""
+
+    file: str
+    line: int
+    names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Finding:
     rule: str
     file: str
@@ -32,13 +41,14 @@ class Finding:
     severity: str = ""  # set from the catalogue (or the user's override) by the engine
     name: str = ""
     fix: Fix | None = None
+    related: tuple[Related, ...] = ()
 
     def named(self, name: str, severity: str) -> "Finding":
         """This finding as the engine reports it: with the rule's name and the severity in force.
         (dataclasses.replace, which inspects the fields on every call, took three times as long
         for the 16,000 findings of a large tree.)"""
         return Finding(self.rule, self.file, self.line, self.message, self.names, self.server, severity, name,
-                       self.fix)
+                       self.fix, self.related)
 
     @classmethod
     def at(cls, rule: str, node: Node, message: str, site: Site, fix: Fix | None = None) -> "Finding":
