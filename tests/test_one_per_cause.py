@@ -70,3 +70,20 @@ def test_json_carries_the_related_places(tmp_path):
     finding, = json.loads(result.stdout)["findings"]
     assert [(Path(r["file"]).name, r["line"], r["names"]) for r in finding["related"]] == [
         ("b.conf", 5, ["b.test"]), ("c.conf", 5, ["c.test"])]
+
+
+def test_a_catch_all_self_signed_server_gets_no_certbot_command_it_cannot_follow(tmp_path):
+    """`certbot --nginx -d _` would fail: a catch-all (`server_name _;`) gets the ways out without it,
+    and no header finding calls it a server without server_name."""
+    from pki import build
+
+    build({"pki": {"self": {"ca": True, "names": ["snakeoil.invalid"], "not_before": "2029-06-01",
+                            "not_after": "2030-06-01"}},
+           "files": {"s.pem": ["self"], "s.key": {"key": "self"}}}, tmp_path)
+    main = tmp_path / "nginx.conf"
+    main.write_text(f"events {{}}\nhttp {{\n  server {{\n    listen 443 ssl default_server;\n    server_name _;\n"
+                    f"    ssl_certificate {tmp_path}/s.pem;\n    ssl_certificate_key {tmp_path}/s.key;\n  }}\n}}\n")
+    findings = lint(discover(str(main)), SETTINGS, tuple(catalogue())).findings
+    self_signed = [f for f in findings if f.rule == "SSL104"]
+    assert self_signed and not any("certbot" in f.message for f in self_signed)
+    assert not any("no server_name" in f.message for f in findings), [f.message for f in findings]

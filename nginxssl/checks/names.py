@@ -68,7 +68,7 @@ def _hint(missing: str, sans: tuple[str, ...]) -> str:
 def _reissue(site: Site, missing: str, sans: tuple[str, ...]) -> str:
     """How to get a certificate naming what it has plus what is missing."""
     wanted = list(dict.fromkeys([*sans, missing]))
-    if len(wanted) > 8 or any("*" in name for name in wanted):
+    if len(wanted) > 8 or any("*" in name or "." not in name or name.startswith(("~", "_")) for name in wanted):
         return f"reissue it for {', '.join(wanted[:8])}{', …' if len(wanted) > 8 else ''}"
     plugin = "--apache" if site.server == "apache" else "--nginx"
     return f"`certbot {plugin} --expand {' '.join(['-d ' + name for name in wanted])}`"
