@@ -176,6 +176,8 @@ def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
     leaves_of: dict[int, list[x509.Certificate]] = {}
     for plain in plain_servers:
         for listen in plain.listens:
+            if listen.address.strip("[]") in ("::1", "localhost") or listen.address.startswith("127."):
+                continue  # only this machine reaches it (internal plumbing, as ONLYOFFICE's): no visitor is sent there
             # https://<name>/ for a name served on <address>:80 reaches the TLS socket <address>:443
             tls = reached(table, listen.address, 443, taking_ipv4) if listen.port == 80 else None
             if tls is None:
