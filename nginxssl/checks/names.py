@@ -176,8 +176,6 @@ def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
     leaves_of: dict[int, list[x509.Certificate]] = {}
     for plain in plain_servers:
         for listen in plain.listens:
-            if listen.address.strip("[]") in ("::1", "localhost") or listen.address.startswith("127."):
-                continue  # only this machine reaches it (internal plumbing, as ONLYOFFICE's): no visitor is sent there
             # https://<name>/ for a name served on <address>:80 reaches the TLS socket <address>:443
             tls = reached(table, listen.address, 443, taking_ipv4) if listen.port == 80 else None
             if tls is None:
@@ -190,7 +188,10 @@ def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
                 continue  # no certificate to fall back to (ssl_reject_handshake, or SSL002-SSL004)
             for entry in plain.names:
                 name = entry.name
-                if not name or name == "_" or name.startswith(("~", ".")) or name.endswith(".*") or "$" in name:
+                if (not name or name == "_" or name.startswith(("~", ".")) or name.endswith(".*") or "$" in name
+                        or name == "localhost" or name.endswith(".localhost")):
+                    # localhost: internal plumbing (ONLYOFFICE's docservice), never a name visitors are
+                    # sent to over https:// and one no CA issues a certificate for
                     continue
                 if tls.answers(name):
                     continue
