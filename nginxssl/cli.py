@@ -189,7 +189,7 @@ def lint(
 ) -> None:
     """Lint nginx or Apache TLS configuration: every reason a browser would say "untrusted"."""
     from nginxssl.catalogue import CatalogueError, catalogue
-    from nginxssl.engine.lint import at_or_above, trust_findings
+    from nginxssl.engine.lint import at_or_above, lint_each_tree_once, trust_findings
     from nginxssl.engine.lint import lint as run
 
     try:
@@ -225,7 +225,7 @@ def lint(
                    ignored_at=project.ignored_at, progress=progress)
 
     try:  # the first pass only: --fix's own passes print their notes on stderr
-        results = _lint_each_tree_once(targets, lambda target: lint_one(target, progress or silent))
+        results = lint_each_tree_once(targets, lambda target: lint_one(target, progress or silent))
     finally:
         if progress is not None:  # the report, a diff or an error starts on a clean line
             progress.close()
@@ -283,33 +283,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _lint_each_tree_once(targets: list[Target], lint_one: Callable[[Target], Result]) -> list[Result]:
-    """Lint the targets, each tree once: a path that an earlier target's configuration already read (the
-    site files pre-commit passes after the tree, `sslint nginx.conf sites-enabled/a`) is not linted
-    again on its own, and a finding already reported at the same file, line and rule is not repeated.
-    Directories and main configurations go first, so that the site files they include are covered."""
-    from dataclasses import replace
-
-    mains = ("nginx.conf", "apache2.conf", "httpd.conf")
-    ordered = sorted(targets, key=lambda target: os.path.basename(target.path) not in mains)
-    results: list[Result] = []
-    read: set[str] = set()
-    reported: set[tuple[str, str, int]] = set()
-    for target in ordered:
-        if os.path.realpath(target.path) in read:
-            continue
-        result = lint_one(target)
-        read.update(os.path.realpath(path) for path in result.config.files)
-        # Against earlier trees only: within one tree, two findings at one place are two problems
-        # (two names of one server_name line), which the engine already told apart.
-        keys = [(finding.rule, os.path.realpath(finding.file) if finding.file else "", finding.line)
-                for finding in result.findings]
-        kept = [finding for finding, key in zip(result.findings, keys) if key not in reported]
-        reported.update(keys)
-        results.append(replace(result, findings=tuple(kept)) if len(kept) != len(result.findings) else result)
-    return results
 
 
 def _report(format: Format, findings: list[Finding], results: list[Result], no_color: bool, with_fixes: bool = True,

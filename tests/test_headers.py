@@ -374,3 +374,27 @@ def test_h5bp_apache_policy_by_response_type_resolves(tmp_path):
     secure = tree / "test" / "vhosts" / "secure.server.localhost.conf"
     findings = lint(discover(str(secure), "apache"), settings, tuple(catalogue())).findings
     assert [f.rule for f in findings if f.rule.startswith("SSL40")] == ["SSL401"]  # HSTS yes, CSP not included
+
+
+def test_a_one_line_wrapper_is_a_main_file_and_gets_no_fragment_caveat(tmp_path):
+    """SWAG's /etc/nginx/nginx.conf is `include /config/nginx/nginx.conf;`: the tree after the include
+    has the http block, so the http-level headers are seen and no "linted on its own" caveat is printed."""
+    real = tmp_path / "config" / "nginx.conf"
+    real.parent.mkdir()
+    real.write_text("events {}\nhttp {\n  add_header Strict-Transport-Security \"max-age=1\" always;\n"
+                    "  server { listen 443 ssl; server_name a.test; ssl_certificate a.pem; ssl_certificate_key a.key; }\n"
+                    "  server { listen 443 ssl; server_name b.test; ssl_certificate a.pem; ssl_certificate_key a.key;\n"
+                    "           add_header X-Frame-Options DENY; }\n}\n")
+    wrapper = tmp_path / "nginx.conf"
+    wrapper.write_text(f"include {real};\n")
+    config = parse_nginx(str(wrapper))
+    assert config.fragment is False and config.prefix == str(tmp_path)
+    findings = [f for f in run(wrapper) if f.rule in ("SSL401", "SSL404")]
+    assert findings and not any("linted on its own" in f.message for f in findings)
+    # a.test inherits the http block's HSTS (seen: no SSL404); b.test's own add_header drops it
+    assert not [f for f in findings if f.rule == "SSL404"]
+    assert [f.names for f in run(wrapper) if f.rule == "SSL402"] == [("b.test",)]
+    lone = tmp_path / "site.conf"
+    lone.write_text("server { listen 443 ssl; server_name c.test; ssl_certificate a.pem; ssl_certificate_key a.key; }\n")
+    assert parse_nginx(str(lone)).fragment is True
+    assert any("linted on its own" in f.message for f in run(lone) if f.rule == "SSL404")

@@ -368,3 +368,80 @@ def test_fixed_config_sends_the_headers_everywhere(tmp_path, docroot):
                 assert got_status == status
                 assert security(headers) == {CSP: True, "upgrade": True, HSTS: True}, (host, path, fixed)
 
+
+
+PROXY_CONF = """
+events {{}}
+http {{
+    access_log off;
+    ssl_certificate {pki}/a.pem;
+    ssl_certificate_key {pki}/a.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+
+    # The application: nginx itself on another loopback port, sending its own policy and HSTS.
+    server {{
+        listen 127.0.0.1:{app};
+        location / {{
+            add_header Content-Security-Policy "default-src 'self'; {upgrade}" always;
+            add_header Strict-Transport-Security "max-age=600" always;
+            return 200 "<html>app</html>";
+        }}
+    }}
+
+    server {{
+        listen 127.0.0.1:{front} ssl;
+        server_name a.test;
+        location / {{
+            proxy_pass http://127.0.0.1:{app};
+        }}
+        location /hidden/ {{
+            proxy_pass http://127.0.0.1:{app};
+            proxy_hide_header Content-Security-Policy;
+            proxy_hide_header Strict-Transport-Security;
+        }}
+        location ^~ /.well-known/acme-challenge/ {{
+            root {docroot};
+        }}
+    }}
+
+    server {{
+        listen 127.0.0.1:{front} ssl;
+        server_name bare.test;
+        location / {{
+            proxy_pass http://127.0.0.1:{app};
+            proxy_hide_header Content-Security-Policy;
+        }}
+    }}
+}}
+"""
+
+
+@needs_nginx
+def test_a_proxied_location_sends_the_applications_headers(tmp_path, docroot):
+    """What the client receives from a proxy_pass location is the application's own header (nginx
+    passes it on): sslint asks no CSP of the config there. proxy_hide_header removes it, and then
+    the warning is back; the ACME challenge location is no page."""
+    from pki import build
+
+    build(PKI, tmp_path)
+    fill(docroot)
+    ports = {"app": free_port(), "front": free_port()}
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(PROXY_CONF.format(pki=tmp_path, docroot=docroot, upgrade=UPGRADE, **ports))
+    with running_nginx(conf, tmp_path, ports["front"]):
+        seen = {(host, path): security(http_get(ports["front"], path, host=host)[1])
+                for host, path in (("a.test", "/"), ("a.test", "/hidden/"), ("bare.test", "/"))}
+    assert seen[("a.test", "/")] == {CSP: True, "upgrade": True, HSTS: True}
+    assert seen[("a.test", "/hidden/")] == {}
+    assert seen[("bare.test", "/")] == {HSTS: True}
+
+    findings = lint_file(conf).findings
+    csp = [(f.names, f.severity) for f in findings if f.rule in ("SSL401", "SSL402")]
+    # a.test: `/` is the application's; /hidden/ hides its policy: the config must set one there
+    assert (("a.test",), "warning") in csp and (("bare.test",), "warning") in csp
+    a_test = next(f for f in findings if f.rule == "SSL401" and f.names == ("a.test",))
+    assert "location /hidden/" in a_test.message and "proxy_hide_header" in a_test.message
+    assert "acme-challenge" not in a_test.message
+    # HSTS comes from the application here: sslint cannot see it, so at most info saying what to check
+    hsts_findings = [f for f in findings if f.rule == "SSL404"]
+    assert hsts_findings and all(f.severity == "info" and "curl -sI" in f.message for f in hsts_findings)

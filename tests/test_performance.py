@@ -314,12 +314,15 @@ def test_named_is_replace_with_the_name_and_severity():
     """Finding.named builds the finding field by field: it must keep every field replace() keeps."""
     from dataclasses import fields, replace
 
+    from nginxssl.model.finding import Related
+
     finding = Finding("SSL201", "/etc/nginx/a.conf", 7, "message", ("a.test", "b.test"), "apache", "warning",
-                      "old-name", Fix("do it", (InsertLine("/etc/nginx/a.conf", 3, "x;"),), safe=False))
+                      "old-name", Fix("do it", (InsertLine("/etc/nginx/a.conf", 3, "x;"),), safe=False),
+                      (Related("/etc/nginx/b.conf", 1, ("b.test",)),))
     named = finding.named("chain-incomplete", "error")
     assert named == replace(finding, name="chain-incomplete", severity="error")
     assert [field.name for field in fields(Finding)] == [
-        "rule", "file", "line", "message", "names", "server", "severity", "name", "fix", "summary"]  # named()'s order
+        "rule", "file", "line", "message", "names", "server", "severity", "name", "fix", "summary", "related"]  # named()'s order
 
 
 def test_catalogue_read_as_one_stream_still_names_the_broken_file(tmp_path, monkeypatch):

@@ -21,7 +21,9 @@ class HttpSite:
     site: Site
     headers: ResponseHeaders
     endpoints: tuple[int, ...]  # headers.endpoints()
-    pages: tuple[int, ...]  # those that answer with content, not a redirect or a closed connection
+    # those that answer with a page: not a redirect, an error, a closed connection, an ACME
+    # challenge or a location for static files that are no document
+    pages: tuple[int, ...]
 
 
 def answering(sites: tuple[Site, ...]) -> Iterator[HttpSite]:
@@ -39,5 +41,6 @@ def answering(sites: tuple[Site, ...]) -> Iterator[HttpSite]:
         if reject is not None and reject.args[:1] == ("on",):
             continue
         endpoints = headers.endpoints()
-        pages = tuple(index for index in endpoints if headers.scopes[index].response == "content")
+        pages = tuple(index for index in endpoints if headers.scopes[index].response == "content"
+                      and not headers.scopes[index].acme and not headers.scopes[index].assets)
         yield HttpSite(site, headers, endpoints, pages)

@@ -9,6 +9,7 @@ finding left to `openssl s_client`.
 
 from __future__ import annotations
 
+import re
 import os
 from dataclasses import replace
 from typing import Iterator
@@ -33,17 +34,24 @@ def _in_use(inputs: Inputs) -> Iterator[Served]:
             yield item
 
 
+# A name a public CA issues for: certbot refuses `_`, `localhost`, regexes and single labels.
+_PUBLIC_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9-]{1,63}\.)+[A-Za-z][A-Za-z0-9-]{0,62}$")
+
+
 def _certbot(item: Served) -> str:
-    names = [name for name in item.names if name and "*" not in name and not name.startswith(("~", "."))][:3]
+    names = [name for name in item.names if _PUBLIC_NAME.match(name)][:3]
+    if not names:  # a catch-all (`server_name _;`) or internal names: no command that could be followed
+        return ""
     plugin = "--apache" if item.server == "apache" else "--nginx"
-    domains = " ".join(f"-d {name}" for name in names) or "-d your.site"
-    return f"`certbot {plugin} {domains}`"
+    return f"`certbot {plugin} {' '.join(f'-d {name}' for name in names)}`"
 
 
 def ways_out(item: Served, ca: str) -> str:
     """The two ways out of an untrusted certificate, as DESIGN.md promises them."""
+    certbot = _certbot(item)
+    lets_encrypt = f" (Let's Encrypt: {certbot})" if certbot else ""
     return (
-        f"Public site: use a certificate from a public CA (Let's Encrypt: {_certbot(item)}). "
+        f"Public site: use a certificate from a public CA{lets_encrypt}. "
         f"Intranet: trust {ca} on every client (Debian/Ubuntu: copy it to /usr/local/share/ca-certificates/ "
         "as a .crt file and run `update-ca-certificates`; Windows: `certutil -addstore root ca.crt`; "
         "macOS: import it into the System keychain with Keychain Access and set it to Always Trust), "

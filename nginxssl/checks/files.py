@@ -11,9 +11,10 @@ from typing import Iterator
 from nginxssl.checks import Inputs, check
 from nginxssl.checks.references import Reference, spelled
 from nginxssl.model.edits import replace_args
-from nginxssl.model.finding import Finding, Fix
+from nginxssl.model.finding import Finding, Fix, Related
 from nginxssl.model.site import PathRef
 from nginxssl.pki.load import Material, cert_key_fingerprint
+from nginxssl.sites import names_of
 
 _ABSENT = ("missing", "unreadable", "not-regular")
 _NOT_PEM = ("der", "pkcs12", "empty", "garbage", "too-large", "bad-version")
@@ -296,9 +297,16 @@ def _group_name(gid: int) -> str:
 def key_permissions(inputs: Inputs) -> Iterator[Finding]:
     if inputs.settings.root is not None:
         return  # a checkout of a config repo has git's modes, not the server's
+    # One finding per key file, at the first directive that names it: every other directive
+    # naming the same file (each site's own ssl_certificate_key line) is a related place.
+    by_path: dict[str, list[Reference]] = {}
     for reference in inputs.references:
         if reference.role != "key" and not _key_in_certificate_file(inputs, reference):
             continue
+        if reference.ref.path is not None:
+            by_path.setdefault(reference.ref.path, []).append(reference)
+    for references in by_path.values():
+        reference = references[0]
         material = _material(inputs, reference)
         if material is None or not material.usable or not (material.keys or material.locked_keys):
             continue  # only a file that really holds a key is a key leak
@@ -312,11 +320,15 @@ def key_permissions(inputs: Inputs) -> Iterator[Finding]:
             who = f"members of group '{group}'"
         else:
             continue
-        yield _finding(
+        names = names_of(site for other in references for site in other.sites)
+        others = [Related(other.ref.node.file, other.ref.node.line, other.names) for other in references[1:]]
+        also = f" (named by {len(others)} more directive{'s' if len(others) != 1 else ''})" if others else ""
+        finding = _finding(
             "SSL007", reference,
-            f"private key {_shown(reference)} is readable by {who} (mode {material.mode:04o}): whoever reads "
-            f"it can impersonate {', '.join(reference.names) or 'this site'}; "
+            f"private key {_shown(reference)}{also} is readable by {who} (mode {material.mode:04o}): whoever "
+            f"reads it can impersonate {', '.join(names[:5]) or 'this site'}{' ...' if len(names) > 5 else ''}; "
             f"run `chmod 600 {reference.ref.path}`")
+        yield replace(finding, names=names, related=tuple(others))
 
 
 @check("SSL008", needs=())
@@ -328,7 +340,9 @@ def cert_path_dynamic(inputs: Inputs) -> Iterator[Finding]:
                 f"{reference.directive} \"{reference.ref.raw}\" uses a variable defined outside this file "
                 "(Define or envvars of the main config); sslint cannot know which file is meant and does not "
                 "check it: lint the whole tree (e.g. `sslint /etc/apache2`) to have it checked")
-        elif reference.ref.dynamic:
+        elif reference.ref.dynamic and not (reference.role == "key" and reference.partner is not None
+                                            and reference.partner.dynamic):
+            # A dynamic pair is one finding, at its certificate: the key's path follows the same variables.
             yield _finding(
                 "SSL008", reference,
                 f"{reference.directive} \"{reference.ref.raw}\" uses variables resolved at each handshake; "

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator
 
 from nginxssl.checks import Inputs, check
 from nginxssl.model.edits import InsertLine, nginx_quote, replace_args
-from nginxssl.model.finding import Finding, Fix
+from nginxssl.model.finding import Finding, Fix, Related
 from nginxssl.model.headers import CSP, HSTS, SECURITY_HEADERS, Header, ResponseHeaders, Scope
 from nginxssl.model.node import Node
 from nginxssl.model.site import Site
@@ -31,10 +31,21 @@ _STATUSES = ", ".join(map(str, NGINX_SUCCESS_STATUSES))
 
 
 def _who(site: Site) -> str:
-    names = [name for name in site.name_list if name not in ("_", "localhost")]
+    names = [name for name in site.name_list if name != "_" and not name.startswith("~")]
     if names:
         return f"https://{names[0]}"
+    if site.name_list:  # `server_name _;`, a regex: a catch-all, not a missing name
+        return f"the server block for {' '.join(site.name_list[:2])}"
     return "this <VirtualHost> (no ServerName)" if site.server == "apache" else "this server block (no server_name)"
+
+
+def _application(scope: Scope) -> str:
+    """`proxy_pass` at file:line: what hands the responses of `scope` to an application."""
+    node = scope.upstream
+    if node is None:
+        return "an application"
+    spelled = {"proxypass": "ProxyPass", "proxypassmatch": "ProxyPassMatch", "rewriterule": "RewriteRule [P]"}
+    return f"the application behind `{spelled.get(node.directive, node.directive)}` ({node.where()})"
 
 
 def _block_word(site: Site) -> str:
@@ -55,8 +66,9 @@ def grouped(findings: Iterable[Finding]) -> Iterator[Finding]:
         key = (finding.rule, finding.file, finding.line, finding.message)
         if key in merged:
             before = merged[key]
+            related = before.related + tuple(place for place in finding.related if place not in before.related)
             merged[key] = replace(before, names=tuple(dict.fromkeys(before.names + finding.names)),
-                                  fix=_merged_fix(before.fix, finding.fix))
+                                  fix=_merged_fix(before.fix, finding.fix), related=related)
         else:
             merged[key] = finding
     yield from merged.values()
@@ -71,9 +83,12 @@ def _merged_fix(first: Fix | None, second: Fix | None) -> Fix | None:
 
 def _at(rule: str, node: Node | None, site: Site, message: str, fix: Fix | None = None,
         severity: str = "") -> Finding:
-    """A finding at `node` (else the site's block); `severity` overrides the rule's default."""
+    """A finding at `node` (else the site's block); `severity` overrides the rule's default. When
+    `node` is written outside the site's own block (a shared snippet), the site is a related place."""
     file, line = (node.file, node.line) if node is not None else (site.file, site.line)
-    return Finding(rule, file, line, message, site.name_list, site.server, severity=severity, fix=fix)
+    related = (Related(site.file, site.line, site.name_list),) if (file, line) != (site.file, site.line) else ()
+    return Finding(rule, file, line, message, site.name_list, site.server, severity=severity, fix=fix,
+                   related=related)
 
 
 def _add_header_line(header: Header) -> str:
@@ -153,7 +168,11 @@ def _csp_findings(inputs: Inputs) -> Iterator[Finding]:
                 continue  # a dropped header is SSL402's finding, at the location that drops it
             header = verdict.header
             if verdict.reason == "no-upgrade" and header is not None:
-                yield _no_upgrade(site, headers, header, verdict)
+                yield _no_upgrade(site, headers, header, verdict, scope)
+                continue
+            if scope.from_application(CSP) or (headers.application_site(CSP) and scope.hider(CSP) is None):
+                # The application's page with its own policy, or a resource of its pages (a
+                # stylesheet, a script, an image): not the config's to set.
                 continue
             missing_here.append(scope)
         if not missing_here:
@@ -186,8 +205,12 @@ def _csp_findings(inputs: Inputs) -> Iterator[Finding]:
             where = ""
             if headers.base.response == "content" and missing_here[0] is not headers.base:
                 where = f" on {', '.join(scope.label for scope in missing_here[:3])}"
-            message = (f"{_who(site)} sends no Content-Security-Policy with upgrade-insecure-requests{where}{only}: "
-                       f"{_MIXED}; add `{_CSP_LINE[server]}` to {_block_word(site)}{also}{_fragment_note(inputs)}")
+            hiders = [f"`{hider.directive} {' '.join(hider.args)}` ({hider.where()})" for hider in
+                      dict.fromkeys(h for scope in missing_here for h in [scope.hider(CSP)] if h is not None)]
+            hidden = (f" (the application's own policy is removed by {', '.join(hiders[:2])})" if hiders else "")
+            message = (f"{_who(site)} sends no Content-Security-Policy with upgrade-insecure-requests{where}{only}"
+                       f"{hidden}: {_MIXED}; add `{_CSP_LINE[server]}` to {_block_word(site)}{also}"
+                       f"{_fragment_note(inputs)}")
         edits: tuple = ()
         if server == "nginx" and _opens_own_line(site.node):
             edits = _insert(site.node, [_CSP_LINE[server], *map(_add_header_line, kept)])
@@ -213,7 +236,7 @@ def _undecidable(site: Site, verdict: Verdict) -> Finding:
                "HTML page gets upgrade-insecure-requests", severity="info")
 
 
-def _no_upgrade(site: Site, headers: ResponseHeaders, header: Header, verdict: Verdict) -> Finding:
+def _no_upgrade(site: Site, headers: ResponseHeaders, header: Header, verdict: Verdict, scope: Scope) -> Finding:
     value = verdict.resolution.values[0] if verdict.resolution and verdict.resolution.values else header.value
     overriding = next((scope for scope in headers.scopes if header in scope.own and scope is not headers.base
                        and csp_upgrade(scope.inherited, headers.variables).status == "present"), None)
@@ -232,8 +255,15 @@ def _no_upgrade(site: Site, headers: ResponseHeaders, header: Header, verdict: V
         value = header.value.rstrip().rstrip(";").rstrip()
         edits = (replace_args(header.node, (header.name, f"{value}; upgrade-insecure-requests",
                                             *header.node.args[2:])),)
+    severity = ""
+    if scope.from_application(CSP):
+        # Browsers enforce every policy they receive: the application's may upgrade.
+        severity = "info"
+        message += (f" (unless {_application(scope)} sends a policy with it: check with "
+                    f"`curl -sI https://{site.name_list[0] if site.name_list else 'HOST'}/`)")
     return _at("SSL401", header.node, site, message,
-               Fix("append `; upgrade-insecure-requests` to the Content-Security-Policy value", edits))
+               Fix("append `; upgrade-insecure-requests` to the Content-Security-Policy value", edits),
+               severity=severity)
 
 
 # ----------------------------------------------------------------- SSL402
@@ -252,17 +282,22 @@ def header_inheritance_drop(inputs: Inputs) -> Iterator[Finding]:
         if site.server != "nginx":
             continue  # Apache merges Header directives down the tree; nothing is dropped silently
         scopes = headers.scopes if headers.base.response == "content" else headers.scopes[:1]
+        # HSTS is remembered per host: one response that carries it pins the host for all of them.
+        pinned = any(hsts(headers.scopes[index].headers, headers.variables).status == "present"
+                     for index in http.endpoints)
         for scope in scopes:
             if not scope.replaces or scope.response in ("closed", "redirect-http"):
                 continue
-            keys = (HSTS,) if scope.response == "redirect" else (CSP, HSTS)
+            # A redirect, an error, a challenge token or a stylesheet is no page for a CSP to upgrade.
+            page = scope.response == "content" and not scope.acme and not scope.assets
+            keys = (CSP, HSTS) if page else (HSTS,)
             dropped = scope.dropped(keys)
             if dropped:
-                findings.append(_drop_finding(site, scope, dropped))
+                findings.append(_drop_finding(site, scope, dropped, pinned))
     yield from grouped(findings)
 
 
-def _drop_finding(site: Site, scope: Scope, dropped: tuple[Header, ...]) -> Finding:
+def _drop_finding(site: Site, scope: Scope, dropped: tuple[Header, ...], pinned: bool) -> Finding:
     lost = ", ".join(f"{_spelled(header)} (set at {header.where()})" for header in dropped)
     keys = list(dict.fromkeys(header.key for header in dropped))
     consequence = "; ".join(_CONSEQUENCE[key] for key in keys)
@@ -277,11 +312,22 @@ def _drop_finding(site: Site, scope: Scope, dropped: tuple[Header, ...]) -> Find
                   "level; nginx 1.29.3+ also has `add_header_inherit merge;`)")
     where = scope.label if scope.kind != "server" else f"the server block of {_who(site)}"
     message = (f"{where}: {cause}, so responses from it go out without {lost}: {consequence}; {remedy}")
+    # What the browser receives decides the severity: the application behind the location may send
+    # the header itself, and an HSTS missing from some responses is harmless when others pin the host.
+    severity = ""
+    if all(scope.from_application(key) for key in keys):
+        severity = "info"
+        message += f" (unless {_application(scope)} sends {' and '.join(_spelled(h) for h in dropped)} itself)"
+    elif keys == [HSTS] and pinned and scope.kind != "server":
+        severity = "info"
+        message += (" (the site's other responses carry Strict-Transport-Security, which pins the host for "
+                    "every URL: only a visit that meets nothing but these responses goes unpinned)")
     lines = [_add_header_line(header) for header in dropped]
     # A location from a snippet shared by several servers would hand one server's headers to all.
     own_file = scope.node is not None and site.node is not None and scope.node.file == site.node.file
     edits = _insert(scope.node, lines) if own_file and _opens_own_line(scope.node) else ()
-    return _at("SSL402", scope.node, site, message, Fix(f"repeat inside {scope.label}: {' '.join(lines)}", edits))
+    return _at("SSL402", scope.node, site, message, Fix(f"repeat inside {scope.label}: {' '.join(lines)}", edits),
+               severity=severity)
 
 
 # ----------------------------------------------------------------- SSL403
@@ -330,6 +376,7 @@ def _not_always(site: Site, header: Header) -> Finding:
 def hsts_missing(inputs: Inputs) -> Iterator[Finding]:
     findings = []
     fragment_note = _fragment_note(inputs)
+    missing: list[tuple[Site, Scope | None]] = []
     for http in inputs.http_sites:
         site, headers, endpoints = http.site, http.headers, http.endpoints
         if headers.base.response in ("closed", "redirect-http"):
@@ -350,11 +397,65 @@ def hsts_missing(inputs: Inputs) -> Iterator[Finding]:
                 f"the Strict-Transport-Security header of {_who(site)} has {detail}; use a max-age such as "
                 f"31536000 (one year)", Fix("set max-age=31536000")))
             continue
-        line = _HSTS_LINE[site.server]
-        findings.append(_at(
+        application = next((headers.scopes[index] for index in http.pages
+                            if headers.scopes[index].from_application(HSTS)), None)
+        missing.append((site, application))
+    findings.extend(_hsts_absent(inputs, missing, fragment_note))
+    yield from grouped(findings)
+
+
+# A directive that would send HSTS, commented out: `#add_header Strict-Transport-Security ...`
+_COMMENTED_HSTS = re.compile(r"^[#\s]*(add_header|more_set_headers|Header\s+(always\s+)?(set|add|append|merge))\s+"
+                             r"['\"]?Strict-Transport-Security", re.IGNORECASE)
+
+
+def _hsts_absent(inputs: Inputs, missing: list[tuple[Site, Scope | None]], note: str) -> Iterator[Finding]:
+    """One finding per root cause: sites that include a snippet where the HSTS line is commented
+    out are reported once, at that line, naming each of them; every other site at its own block."""
+    commented: dict[str, tuple[int, str]] = {}
+    for comment in inputs.config.comments:
+        if comment.file not in commented and _COMMENTED_HSTS.match(comment.text):
+            commented[comment.file] = (comment.line, comment.text.lstrip("# ").strip())
+    by_line: dict[tuple[str, int], list[Site]] = {}
+    for site, application in missing:
+        snippet = next((file for file in _files_of(site) if file in commented), None) if commented else None
+        if snippet is not None:
+            by_line.setdefault((snippet, commented[snippet][0]), []).append(site)
+            continue
+        hsts_line = _HSTS_LINE[site.server]
+        check = ""
+        if application is not None:
+            check = (f"; unless {_application(application)} sends one itself: check with "
+                     f"`curl -sI https://{site.name_list[0] if site.name_list else 'HOST'}/ | grep -i strict`")
+        yield _at(
             "SSL404", site.node, site,
             f"{_who(site)} sends no Strict-Transport-Security header: a browser sent to its http:// address "
             f"(a typed name, an old link) first connects in plain HTTP, where anyone on the network can keep "
-            f"it there; add `{line}` to {_block_word(site)} (add includeSubDomains only when every subdomain "
-            f"serves HTTPS){fragment_note}"))
-    yield from grouped(findings)
+            f"it there; add `{hsts_line}` to {_block_word(site)} (add includeSubDomains only when every subdomain "
+            f"serves HTTPS){check}{note}")
+    for (file, line), sites in by_line.items():
+        text = commented[file][1]
+        who = _who(sites[0]) + (f" and {len(sites) - 1} other site{'s' if len(sites) > 2 else ''}"
+                                if len(sites) > 1 else "")
+        yield Finding(
+            "SSL404", file, line,
+            f"`{text}` is commented out in this file, which {who} include{'s' if len(sites) == 1 else ''}: "
+            f"they send no Strict-Transport-Security header, so a browser sent to their http:// address first "
+            f"connects in plain HTTP, where anyone on the network can keep it there; uncomment it (add "
+            f"includeSubDomains only when every subdomain serves HTTPS)",
+            tuple(dict.fromkeys(name for site in sites for name in site.name_list)), sites[0].server,
+            related=tuple(Related(site.file, site.line, site.name_list) for site in sites))
+
+
+def _files_of(site: Site) -> Iterator[str]:
+    """The files the site's block is written in: its own, then the snippets it includes, in order."""
+    seen = {site.file}
+    yield site.file
+    pending = list(site.node.children or ()) if site.node is not None else []
+    while pending:
+        node = pending.pop(0)
+        if node.file and node.file not in seen:
+            seen.add(node.file)
+            yield node.file
+        if node.children and node.directive not in ("server",):
+            pending.extend(node.children)

@@ -87,7 +87,7 @@ def _reissue(site: Site, missing: str, sans: tuple[str, ...]) -> str:
     """How to get a certificate naming what it has plus what is missing."""
     # Not a name that covers nothing (a wildcard over a public suffix): no CA issues it again.
     wanted = list(dict.fromkeys([*(san for san in sans if not wildcard_over_public_suffix(san)), missing]))
-    if len(wanted) > 8 or any("*" in name for name in wanted):
+    if len(wanted) > 8 or any("*" in name or "." not in name or name.startswith(("~", "_")) for name in wanted):
         return f"reissue it for {', '.join(wanted[:8])}{', …' if len(wanted) > 8 else ''}"
     plugin = "--apache" if site.server == "apache" else "--nginx"
     return f"`certbot {plugin} --expand {' '.join(['-d ' + name for name in wanted])}`"
@@ -208,7 +208,10 @@ def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
                 continue  # no certificate to fall back to (ssl_reject_handshake, or SSL002-SSL004)
             for entry in plain.names:
                 name = entry.name
-                if not name or name == "_" or name.startswith(("~", ".")) or name.endswith(".*") or "$" in name:
+                if (not name or name == "_" or name.startswith(("~", ".")) or name.endswith(".*") or "$" in name
+                        or name == "localhost" or name.endswith(".localhost")):
+                    # localhost: internal plumbing (ONLYOFFICE's docservice), never a name visitors are
+                    # sent to over https:// and one no CA issues a certificate for
                     continue
                 if tls.answers(name):
                     continue

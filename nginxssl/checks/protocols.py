@@ -109,11 +109,12 @@ def _openssl_note(build: Build | None, site: Site, weak: tuple[str, ...]) -> tup
             notes.append(f"accepts {' and '.join(tls10)} because the cipher list says @SECLEVEL=0")
         else:
             live = False
-            notes.append(f"refuses {' and '.join(tls10)} at its default security level (alert 'internal "
-                         "error'): dead today, live again with @SECLEVEL=0 in the cipher list or on another OpenSSL")
+            notes.append(f"refuses {' and '.join(tls10)} at its default security level (a client that offers "
+                         "nothing newer gets alert 'internal error'), so no handshake uses them today; they "
+                         "come back with @SECLEVEL=0 in the cipher list or on an older OpenSSL")
     if not notes:
         return "", live
-    return f"; OpenSSL {build.openssl_text}, which {build.program} here runs with, {' and '.join(notes)}", live
+    return f"; but OpenSSL {build.openssl_text}, which {build.program} here runs with, {' and '.join(notes)}", live
 
 
 def _recommended(build: Build | None, server: str) -> str:
@@ -139,8 +140,18 @@ def weak_protocols(inputs: Inputs) -> Iterator[Finding]:
         elif site.context != "snippet" and not inputs.config.fragment:
             # A lone site file: the main config, unseen, usually sets the protocols for every server.
             unset.setdefault(http_blocks.get(id(site.node)), []).append(site)
+    written = {http_blocks.get(id(site.node)) for site in inputs.sites if site.tls and site.context != "snippet"
+               and (site.directives.get("ssl_protocols") or site.directives.get("sslprotocol")) is not None}
+    chosen = inputs.settings.server_version is not None
     for block, sites in unset.items():
-        finding = _implicit(sites, block, build, inputs.config.server, inputs.settings.server_version is not None)
+        if block in written or inputs.config.server == "apache" and None in written:
+            # Only some servers lack the line: the decision is theirs, each where it is written.
+            for site in sites:
+                finding = _implicit([site], None, build, inputs.config.server, chosen)
+                if finding is not None:
+                    findings.append(finding)
+            continue
+        finding = _implicit(sites, block, build, inputs.config.server, chosen)
         if finding is not None:
             findings.append(finding)
     yield from grouped(findings)
@@ -169,7 +180,6 @@ def _explicit(site: Site, node: Node, build: Build | None) -> Iterator[Finding]:
     weak = tuple(protocol for protocol in enabled if protocol in WEAK)
     if not weak:
         return
-    note, _live = _openssl_note(build, site, weak)
     recommended = _recommended(build, server)
     words = tuple(recommended.rstrip(";").split()[1:])
     fix = Fix(f"replace with `{recommended}` (unsafe: {_OLD_CLIENTS} can no longer connect)",
@@ -187,12 +197,13 @@ def _explicit(site: Site, node: Node, build: Build | None) -> Iterator[Finding]:
             f"handshake fails and browsers show ERR_SSL_VERSION_OR_CIPHER_MISMATCH; use `{recommended}`",
             severity="error", fix=fix)
         return
+    note, live = _openssl_note(build, site, weak)
     yield _finding(
         "SSL501", node, [site],
-        f"`{written}` enables {', '.join(weak)}: deprecated (RFC 8996) and offered by no current browser, "
+        f"`{written}` allows {', '.join(weak)}: deprecated (RFC 8996) and offered by no current browser, "
         f"they only serve {_OLD_CLIENTS} over weak crypto (POODLE, BEAST) and fail PCI DSS and SSL Labs "
         f"audits{note}; use `{recommended}`",
-        fix=fix)
+        severity="" if live else "info", fix=fix)
 
 
 def _handshakes(build: Build | None, site: Site, enabled: tuple[str, ...]) -> tuple[str, ...]:
@@ -248,7 +259,7 @@ def _implicit(sites: list[Site], block: Node | None, build: Build | None, server
     missing13 = "" if "TLSv1.3" in enabled or server == "apache" else ", and not TLSv1.3"
     return _finding(
         "SSL501", anchor, sites,
-        f"{directive} is not set{count}, so {default} applies: {' '.join(enabled)}, which enables "
+        f"{directive} is not set{count}, so {default} applies: {' '.join(enabled)}, which allows "
         f"{', '.join(weak)}{missing13}{note}; add `{recommended}` to {where}",
         severity="" if live else "info", fix=fix)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from nginxssl.catalogue import SEVERITIES, catalogue
 from nginxssl.checks import LATE_RULE, Inputs, registry
-from nginxssl.discover import Target
+from nginxssl.discover import APACHE_MAINS, NGINX_MAINS, Target
 from nginxssl.discover.sysroot import main_under_root
 from nginxssl.engine.installed import build_for
 from nginxssl.engine.parallel import Forked, two_processes
@@ -132,6 +133,32 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         findings.extend(_judge(late, severities)(LATE_RULE))
     findings.sort(key=lambda f: (order.get(f.file, len(order)), f.file, f.line, f.rule))
     return Result(target, config, sites, tuple(findings))
+
+
+def lint_each_tree_once(targets: Iterable[Target], lint_one: Callable[[Target], Result]) -> list[Result]:
+    """Lint several command-line paths as one report: main configurations first (a directory, a
+    nginx.conf), then the rest; a path an earlier target's configuration already read (the site
+    files a pre-commit hook passes after the tree, `sslint nginx.conf sites-enabled/a`) is not
+    linted again on its own, and a finding already reported at the same file, line and rule by
+    an earlier tree is dropped: the same file:line:rule never appears twice in one report."""
+    mains = {os.path.basename(name) for name in (*NGINX_MAINS, *APACHE_MAINS)}
+    ordered = sorted(targets, key=lambda target: target.fragment is True or (
+        target.fragment is None and os.path.basename(target.path) not in mains))
+    results: list[Result] = []
+    read: set[str] = set()
+    reported: set[tuple[str, str, int]] = set()
+    for target in ordered:
+        if os.path.realpath(target.path) in read:
+            continue
+        result = lint_one(target)
+        read.update(os.path.realpath(path) for path in result.config.files)
+        # Against earlier trees only: within one tree the checks already report each root cause once.
+        keys = [(finding.rule, os.path.realpath(finding.file) if finding.file else "", finding.line)
+                for finding in result.findings]
+        kept = tuple(finding for finding, key in zip(result.findings, keys) if key not in reported)
+        reported.update(keys)
+        results.append(replace(result, findings=kept) if len(kept) != len(result.findings) else result)
+    return results
 
 
 def _judge(inputs: Inputs, severities: dict[str, str] | None) -> Callable[[str], list[Finding]]:

@@ -78,11 +78,37 @@ class Scope:
     own: tuple[Header, ...]  # header directives written in this block
     inherited: tuple[Header, ...]  # what the enclosing level had in force
     headers: tuple[Header, ...]  # in force here, in the order they are added
-    response: str = "content"  # "content" | "redirect" | "redirect-http" | "closed"
+    response: str = "content"  # "content" | "redirect" | "redirect-http" | "error" (return 4xx/5xx) | "closed"
     response_node: Node | None = None  # the `return` / `rewrite` that decides it
     inherit: str = "on"  # nginx add_header_inherit in force: "on" | "off" | "merge"
     inherit_node: Node | None = None  # where that mode was written
     catch_all: bool = False  # `location /`: every URI no other location takes ends here
+    # The directive that hands requests here to an application (proxy_pass, fastcgi_pass, ...,
+    # Apache ProxyPass, RewriteRule [P]; or the one a try_files fallback reaches): the response,
+    # headers included, is the application's, which sslint cannot see.
+    upstream: Node | None = None
+    hidden: tuple[tuple[str, Node], ...] = ()  # (header key, proxy_hide_header / Header unset) in force here
+
+    @property
+    def acme(self) -> bool:
+        """An ACME http-01 challenge location: it answers a CA's robot with a token, never a page."""
+        return self.node is not None and self.kind == "location" and any(
+            "/.well-known/acme-challenge" in arg for arg in self.node.args)
+
+    @property
+    def assets(self) -> bool:
+        """A location that matches only static files that are no page (`location ~* \\.(css|js|png)$`,
+        `location = /favicon.ico`): no document is built from their responses."""
+        if self.node is None or self.kind not in ("location", "locationmatch", "filesmatch"):
+            return False
+        return _only_assets(self.node.args)
+
+    def from_application(self, key: str) -> bool:
+        """Can the application behind this scope put header `key` on its responses?"""
+        return self.upstream is not None and all(hidden != key for hidden, _node in self.hidden)
+
+    def hider(self, key: str) -> Node | None:
+        return next((node for hidden, node in self.hidden if hidden == key), None)
 
     @property
     def replaces(self) -> bool:
@@ -94,6 +120,39 @@ class Scope:
         here = {header.key for header in self.headers}
         wanted = set(keys)
         return tuple(h for h in self.inherited if h.key in wanted and h.key not in here)
+
+
+# Extensions of files that are never an HTML document (a page whose CSP upgrades its resources).
+_ASSET_EXTENSIONS = frozenset(
+    "ico jpg jpeg gif png webp avif svg svgz bmp tif tiff css js mjs map woff woff2 eot ttf otf mp3 mp4 m4a "
+    "ogg ogv oga webm flac wav txt xml json rss atom zip gz tgz bz2 xz 7z rar pdf csv wasm manifest "
+    "webmanifest appcache vtt".split())
+
+
+_EXTENSION_GROUP = re.compile(r"\\\.\(?\??:?([A-Za-z0-9|?\\.]+)\)?\$?\)?\$?$")
+
+
+def _only_assets(args: tuple[str, ...]) -> bool:
+    """Does a location (or <FilesMatch>) match only URIs ending in a static file's extension?"""
+    if not args:
+        return False
+    pattern = args[-1]
+    if args[0] == "=":
+        return pattern.rsplit(".", 1)[-1].lower() in _ASSET_EXTENSIONS if "." in pattern else False
+    if not (args[0] in ("~", "~*") or len(args) == 1 and ("\\." in pattern)):
+        return False
+    match = _EXTENSION_GROUP.search(pattern)
+    if match is None:
+        return False
+    extensions = set()
+    for token in match.group(1).split("|"):
+        token = token.replace("\\", "").lower()
+        if token.endswith("?") or "?" in token:  # jpe?g: both spellings
+            extensions.update({token.replace("?", ""), re.sub(r".\?", "", token)})
+        else:
+            extensions.add(token)
+    return bool(extensions) and all(ext in _ASSET_EXTENSIONS or ext.split(".")[-1] in _ASSET_EXTENSIONS
+                                    for ext in extensions)
 
 
 @dataclass(frozen=True)
@@ -208,6 +267,12 @@ class ResponseHeaders:
     server: str  # "nginx" | "apache"
     scopes: tuple[Scope, ...]
     variables: Variables = field(default_factory=Variables)
+    home: int = 0  # the scope that answers `/`: the site's home page and every URL no other location takes
+
+    def application_site(self, key: str) -> bool:
+        """Are the site's pages an application's (its home page is), which may send header `key`?
+        Its other locations then serve that application's resources (static files, assets)."""
+        return self.scopes[self.home].from_application(key)
 
     @property
     def base(self) -> Scope:

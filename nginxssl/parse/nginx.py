@@ -191,6 +191,7 @@ def parse_nginx(main: str, *, root: str | None = None, fragment: bool | None = N
         return parsed
 
     top = load(main)
+    decide, given_prefix = fragment is None, prefix
     if fragment is None:
         fragment = not has_main_contexts(top.nodes)
     if prefix is None:
@@ -271,6 +272,10 @@ def parse_nginx(main: str, *, root: str | None = None, fragment: bool | None = N
 
     expanded.add(main)
     nodes = expand(top.nodes, (main,))
+    if decide and fragment and has_main_contexts(nodes):
+        # A one-line wrapper (`include /config/nginx/nginx.conf;`, as SWAG's image ships) is a main
+        # file: what decides is the tree after its includes, read again with a main file's prefix.
+        return parse_nginx(main, root=root, fragment=False, prefix=given_prefix)
     return Config(
         server="nginx",
         main=main,

@@ -35,6 +35,8 @@ def as_dict(finding: Finding) -> dict:
         "server": finding.server,
         "names": list(finding.names),
         "fixable": bool(finding.fix and finding.fix.edits),
+        **({"related": [{"file": place.file, "line": place.line, "names": list(place.names)}
+                        for place in finding.related]} if finding.related else {}),
     }
 
 
@@ -61,9 +63,19 @@ def _text(finding: Finding) -> str:
         f'      "line": {_value(finding.line)},\n'
         f'      "server": {_value(finding.server)},\n'
         f'      "names": {names},\n'
-        f'      "fixable": {"true" if finding.fix and finding.fix.edits else "false"}\n'
+        f'      "fixable": {"true" if finding.fix and finding.fix.edits else "false"}'
+        f'{_related(finding)}\n'
         "    }"
     )
+
+
+def _related(finding: Finding) -> str:
+    """The `related` list (the other places one root cause affects), as json.dumps(indent=2) lays it
+    out inside a finding of the findings list."""
+    if not finding.related:
+        return ""
+    text = json.dumps(as_dict(finding)["related"], indent=2, ensure_ascii=False)
+    return ',\n      "related": ' + text.replace("\n", "\n      ")
 
 
 def render(findings: list[Finding], out: TextIO, sites: int, configs: list[str], probe: dict | None = None) -> None:

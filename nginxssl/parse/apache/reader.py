@@ -426,14 +426,19 @@ class _Reader:
     # conditionals
 
     def _active(self, name: str, written: str, args: tuple[str, ...], file: str, line: int) -> bool:
-        if name in ("ifversion", "iffile", "ifdirective", "ifsection"):
+        if name in ("ifversion", "ifdirective", "ifsection") or (name == "iffile" and self.fragment):
             return True  # not knowable from the files alone: keep the content
         if not args:
             self.state.errors.append(ParseError(file, line, f"<{written}> directive requires additional arguments"))
             return True
         negated = args[0].startswith("!")
         subject = args[0][1:] if negated else args[0]
-        if name == "ifdefine":
+        if name == "iffile":
+            # httpd tests the file at start-up, a relative path under ServerRoot (as `apache2 -t`
+            # shows: an Include inside <IfFile /absent> is skipped, <IfFile !/absent> is taken).
+            subject = subject.strip('"')
+            present = os.path.exists(self._on_disk(to_disk(subject, self.state.server_root, self.root)))
+        elif name == "ifdefine":
             # a lone file cannot know its -D flags: keep the positive branch
             present = self.state.variables.defined(subject, flags_unknown=self.fragment)
         elif self.assume_modules:

@@ -124,25 +124,62 @@ def apache_headers(vhost: Node, server_config: tuple[Node, ...] = (),
     own = _apache_actions(block)
     base_actions = context.actions + own
     # mod_headers appends each level's actions to the enclosing ones: "merge", never a silent drop.
+    upstream = _apache_upstream(block, whole=True)
     scopes: list[Scope] = [
         Scope("vhost", vhost, f"<VirtualHost {' '.join(vhost.args)}>", None, own, context.headers,
-              apache_apply(base_actions) if own else context.headers, *_apache_response(block), inherit="merge"),
+              apache_apply(base_actions) if own else context.headers, *_apache_response(block), inherit="merge",
+              upstream=upstream, hidden=_unset(base_actions) if upstream is not None else ()),
     ]
-    _apache_sections(scopes, block, 0, base_actions)
-    return ResponseHeaders("apache", tuple(scopes), _APACHE_VARIABLES)
+    _apache_sections(scopes, block, 0, base_actions, upstream)
+    home = next((index for index, scope in enumerate(scopes) if scope.catch_all and scope.parent == 0), 0)
+    return ResponseHeaders("apache", tuple(scopes), _APACHE_VARIABLES, home)
 
 
-def _apache_sections(scopes: list[Scope], block: tuple[Node, ...], parent: int, actions: tuple[Header, ...]) -> None:
+def _apache_sections(scopes: list[Scope], block: tuple[Node, ...], parent: int, actions: tuple[Header, ...],
+                     upstream: Node | None) -> None:
     """Append a scope for each section in `block`, and for the sections nested in it."""
     for node in block:
         if node.directive not in _SECTIONS or not node.is_block:
             continue
         own = _apache_actions(node.children or ())
         combined = actions + own
+        children = node.children or ()
+        # `ProxyPass URL` inside a <Location> proxies it; `ProxyPass !` keeps it local.
+        excluded = any(child.directive == "proxypass" and child.args[:1] == ("!",) for child in children)
+        here = None if excluded else (_apache_upstream(children, whole=False) or upstream)
+        catch_all = node.directive == "location" and node.args in (("/",), ('"/"',))
         scopes.append(Scope(node.directive, node, _apache_label(node), parent, own,
                             scopes[parent].headers, apache_apply(combined),
-                            *_apache_response(node.children or ()), inherit="merge"))
-        _apache_sections(scopes, node.children or (), len(scopes) - 1, combined)
+                            *_apache_response(children), inherit="merge", catch_all=catch_all,
+                            upstream=here, hidden=_unset(combined) if here is not None else ()))
+        _apache_sections(scopes, children, len(scopes) - 1, combined, here)
+
+
+# RewriteRule patterns that match every URL
+_EVERY_URL = frozenset({"^", "^/", ".*", "(.*)", "^(.*)$", "^/(.*)$", "^/?(.*)$", "^/(.*)", "^(.*)", "^/?(.*)"})
+
+
+def _apache_upstream(block: Iterable[Node], whole: bool) -> Node | None:
+    """The directive that proxies every request of a block to an application: `ProxyPass / URL`
+    (in a section: `ProxyPass URL`), or `RewriteRule <every URL> URL [P]`."""
+    for node in block:
+        args = node.args
+        if node.directive in ("proxypass", "proxypassmatch") and args and args[0] != "!":
+            if not whole and "://" in args[0]:
+                return node
+            if whole and len(args) >= 2 and args[0] in ("/", "^/", "^/(.*)$", "^/?(.*)$", "^(.*)$") and args[1] != "!":
+                return node
+        if node.directive == "rewriterule" and len(args) >= 3 and (not whole or args[0] in _EVERY_URL):
+            flags = [flag.strip().lower() for flag in args[2].strip("[]").split(",")]
+            if "p" in flags or "proxy" in flags:
+                return node
+    return None
+
+
+def _unset(actions: Iterable[Header]) -> tuple[tuple[str, Node], ...]:
+    """`Header unset NAME` in the onsuccess table: it removes a header the proxied application sent
+    (the application's headers are in that table; `Header always unset` does not reach them)."""
+    return tuple((header.key, header.node) for header in actions if header.action == "unset" and not header.always)
 
 
 def _apache_response(block: Iterable[Node]) -> tuple[str, Node | None]:

@@ -26,6 +26,7 @@ an HTML document, the response the Content-Security-Policy matters for.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable, Mapping
@@ -53,6 +54,8 @@ class NginxContext:
     inherit: str = "on"
     inherit_node: Node | None = None
     maps: Mapping[str, MapDef] = field(default_factory=dict)
+    hides: Mapping[str, tuple[Node, ...]] = field(default_factory=dict)  # http-level <module>_hide_header
+    index: tuple[str, ...] = ()  # http-level `index`
 
     @cached_property
     def variables(self) -> Variables:
@@ -142,6 +145,8 @@ def nginx_context(block: tuple[Node, ...]) -> NginxContext:
         inherit=mode_node.args[0] if mode_node else "on",
         inherit_node=mode_node,
         maps=_maps(block),
+        hides=_hides(block, {}),
+        index=next((node.args for node in block if node.directive == "index"), ()),
     )
 
 
@@ -158,9 +163,13 @@ def _response(block: Iterable[Node]) -> tuple[str, Node | None]:
                 target = node.args[1] if len(node.args) > 1 else ""
             elif not code.isdigit():
                 target = code  # `return URL` is a 302
+            elif int(code) >= 400 and len(node.args) == 1:
+                return "error", node  # nginx's own error page: no document of the site
             else:
                 return "content", node
             return ("redirect-http" if target.lower().startswith("http://") else "redirect"), node
+        if node.directive == "deny" and node.args == ("all",):
+            return "error", node  # 403 to everyone
         if node.directive == "rewrite" and len(node.args) >= 2:
             pattern, replacement = node.args[0], node.args[1]
             flag = node.args[2] if len(node.args) > 2 else ""
@@ -193,18 +202,119 @@ def _collect_sets(block: tuple[Node, ...], found: dict[str, list[Node]]) -> None
             _collect_sets(node.children, found)
 
 
+# The modules that hand a request to an application, whose response headers nginx passes on
+# unless `<module>_hide_header` names them.
+UPSTREAM_MODULES = ("proxy", "fastcgi", "uwsgi", "scgi", "grpc")
+_PASSES = {f"{module}_pass": module for module in UPSTREAM_MODULES}
+_HIDES = {f"{module}_hide_header": module for module in UPSTREAM_MODULES}
+
+
+@dataclass(frozen=True)
+class _Upstreams:
+    """What a server's locations hand to applications: the named locations' pass directives and
+    the server's top-level locations, to follow a try_files fallback to the location that answers it."""
+
+    named: Mapping[str, Node]
+    locations: tuple[Node, ...]
+    # <module>_hide_header lists in force (an array directive: a level with its own replaces the rest)
+    hides: Mapping[str, tuple[Node, ...]]
+    index: tuple[str, ...] = ()  # the server's `index` files
+
+
+def _pass_of(block: Iterable[Node]) -> Node | None:
+    return next((node for node in block if node.directive in _PASSES), None)
+
+
+def _hides(block: Iterable[Node], inherited: Mapping[str, tuple[Node, ...]]) -> dict[str, tuple[Node, ...]]:
+    own: dict[str, list[Node]] = {}
+    for node in block:
+        if node.directive in _HIDES and node.args:
+            own.setdefault(_HIDES[node.directive], []).append(node)
+    return {**inherited, **{module: tuple(nodes) for module, nodes in own.items()}}
+
+
+def _location_for(uri: str, locations: tuple[Node, ...]) -> Node | None:
+    """The top-level location nginx picks for `uri` (exact, then the longest prefix unless a regex
+    matches first; `^~` stops the regexes). A regex beyond Python's `re` is passed over."""
+    prefix: Node | None = None
+    for node in locations:
+        args = node.args
+        if len(args) == 2 and args[0] == "=" and args[1] == uri:
+            return node
+        pattern = args[-1] if args else ""
+        if (len(args) == 1 or args[0] == "^~") and uri.startswith(pattern):
+            if prefix is None or len(pattern) > len(prefix.args[-1]):
+                prefix = node
+    if prefix is not None and prefix.args[0] == "^~":
+        return prefix
+    for node in locations:
+        if len(node.args) == 2 and node.args[0] in ("~", "~*"):
+            try:
+                if re.search(node.args[1], uri, re.IGNORECASE if node.args[0] == "~*" else 0):
+                    return node
+            except re.error:
+                continue
+    return prefix
+
+
+def _handed_on(uri: str, locations: tuple[Node, ...]) -> Node | None:
+    """The pass directive of the location an internal redirect to `uri` ends in (variables stand
+    for any text: `$1.php` is a PHP script)."""
+    uri = re.sub(r"\$(\w+|\{\w+\})", "x", uri.split("?", 1)[0])
+    uri = uri if uri.startswith("/") else "/" + uri
+    target = _location_for(uri, locations)
+    return _pass_of(target.children or ()) if target is not None else None
+
+
+def _rewritten(block: Iterable[Node], locations: tuple[Node, ...]) -> Node | None:
+    """`rewrite ^(.*)$ $1.php last;`: where an internal rewrite hands the request on."""
+    for node in block:
+        if node.directive == "rewrite" and len(node.args) >= 3 and node.args[2] in ("last", "break"):
+            return _handed_on(node.args[1], locations)
+    return None
+
+
+def _fallback(block: Iterable[Node], upstreams: _Upstreams, index: tuple[str, ...]) -> Node | None:
+    """The pass directive a `try_files ... @app` or `try_files ... /index.php?...` fallback reaches
+    (or the `index index.php` a `$uri/` in it serves): a page no file answers is the application's."""
+    for node in block:
+        if node.directive != "try_files" or len(node.args) < 2:
+            continue
+        last = node.args[-1]
+        if "$uri/" in node.args[:-1] and index and index[0].endswith(".php"):
+            found = _handed_on("/" + index[0], upstreams.locations)
+            if found is not None:
+                return found
+        if last.startswith("@"):
+            return upstreams.named.get(last)
+        if last.startswith("/"):
+            return _handed_on(last, upstreams.locations)
+    return None
+
+
 def nginx_headers(server: Node, context: NginxContext) -> ResponseHeaders:
     """Scopes of one nginx server block with the headers in force in each."""
     scopes: list[Scope] = []
+    locations = tuple(node for node in server.children or () if node.directive == "location" and node.is_block)
+    unnamed = tuple(node for node in locations if not node.args[:1] or not node.args[0].startswith("@"))
+    named = {node.args[0]: found for node in locations if node.args and node.args[0].startswith("@")
+             for found in [_pass_of(node.children or ()) or _rewritten(node.children or (), unnamed)]
+             if found is not None}
+    index_files = next((node.args for node in server.children or () if node.directive == "index"), context.index)
+    upstreams = _Upstreams(named, unnamed, _hides(server.children or (), context.hides), index_files)
     # The server level's `inherited` is the http level's own list.
     _nginx_level(scopes, server, "server", "server block", None, _merge(context.headers, (), "on"), context.more,
-                 context.inherit, context.inherit_node)
+                 context.inherit, context.inherit_node, upstreams, None)
     sets = _sets(server)
-    return ResponseHeaders("nginx", tuple(scopes), Variables(context.maps, sets) if sets else context.variables)
+    home = _location_for("/", upstreams.locations)
+    home_index = next((i for i, scope in enumerate(scopes) if home is not None and scope.node is home), 0)
+    return ResponseHeaders("nginx", tuple(scopes), Variables(context.maps, sets) if sets else context.variables,
+                           home_index)
 
 
 def _nginx_level(scopes: list[Scope], block_node: Node, kind: str, label: str, parent: int | None,
-                 inherited: tuple[Header, ...], more: tuple[Header, ...], mode: str, mode_node: Node | None) -> None:
+                 inherited: tuple[Header, ...], more: tuple[Header, ...], mode: str, mode_node: Node | None,
+                 upstreams: _Upstreams, upstream: Node | None) -> None:
     """Append the scope of `block_node`, then those of the locations (and `if`s in them) inside it."""
     block = block_node.children or ()
     own = _add_headers(block)
@@ -215,15 +325,26 @@ def _nginx_level(scopes: list[Scope], block_node: Node, kind: str, label: str, p
     headers = _merge(own, inherited, mode)
     response, response_node = _response(block)
     catch_all = kind == "location" and block_node.args == ("/",)
+    hides = _hides(block, upstreams.hides) if kind != "server" else upstreams.hides
+    if kind != "server":
+        # An `if` inside a location keeps the location's handler; a nested location has its own.
+        upstream = (_pass_of(block) or _fallback(block, upstreams, upstreams.index)
+                    or (upstream if kind == "if" else None))
+    hidden: tuple[tuple[str, Node], ...] = ()
+    if upstream is not None:
+        module = _PASSES[upstream.directive]
+        hidden = tuple((node.args[0].lower(), node) for node in hides.get(module, ()))
     index = len(scopes)
     scopes.append(Scope(kind, block_node, label, parent, own, inherited, headers + more,
-                        response, response_node, mode, mode_node, catch_all))
+                        response, response_node, mode, mode_node, catch_all, upstream, hidden))
+    child_upstreams = _Upstreams(upstreams.named, upstreams.locations, hides, upstreams.index)
     for child in block:
         if (child.directive == "location" or (child.directive == "if" and kind != "server")) and child.is_block:
             child_label = _label(child)
             if kind != "server":  # name the enclosing block, not the whole chain
                 child_label = f"{child_label} in {_label(block_node)}"
-            _nginx_level(scopes, child, child.directive, child_label, index, headers, more, mode, mode_node)
+            _nginx_level(scopes, child, child.directive, child_label, index, headers, more, mode, mode_node,
+                         child_upstreams, upstream)
 
 
 # ----------------------------------------------------------------- Apache
