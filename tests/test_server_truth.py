@@ -1,0 +1,211 @@
+"""Issue 17, server truth: which server answers, with which certificate, protocols and directives,
+as the installed nginx 1.22.1, apache2 2.4 and OpenSSL 3.0 really do it; each behaviour next to
+sslint's finding on the same tree.
+
+What the real programs showed (openssl s_client -servername, curl, nginx -t, apache2 -t):
+- nginx, a name served on `listen 127.0.0.1:P ssl` but not on the site's `[::1]:P` twin: an IPv6
+  client asking for it gets the certificate of the [::1]:P default server (this machine has ::1:
+  `ip -6 addr show lo`; ::1 and 127.0.0.1 stand for the [::]:443 and 0.0.0.0:443 wildcards);
+- Apache, a <VirtualHost 127.0.0.1:P> set takes every connection to 127.0.0.1:P, names served by
+  a <VirtualHost *:P> included; a name with only a plain vhost gets the first TLS vhost's
+  certificate; a vhost named for a port no `Listen` binds is never answered (connection refused);
+- Apache, certificates in a vhost without `SSLEngine on` behind a plain `Listen`: curl https://
+  fails with "wrong version number", http:// answers;
+- nginx, ssl_protocols is decided by the default server of the socket, ssl_ciphers and the
+  certificate by the server the SNI name picks (s_client -tls1_2 and -cipher);
+- Apache, `SSLProtocol TLSv1.2 TLSv1.3` passes `apache2 -t` ("Syntax OK") and leaves TLS 1.3 only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import typer.testing
+from cases import PINNED_NOW
+from judges import LOOPBACK, apache_base_config, free_port, require, running_apache, running_nginx
+
+from nginxssl.catalogue import catalogue
+from nginxssl.cli import lint_app
+from nginxssl.discover import discover
+from nginxssl.engine.lint import lint
+from nginxssl.model.finding import Finding
+from nginxssl.model.settings import Settings
+
+STEMS = ("a", "b", "c")
+RUNNER = typer.testing.CliRunner()
+
+
+def _has_ipv6_loopback() -> bool:
+    done = subprocess.run(["ip", "-6", "addr", "show", "lo"], capture_output=True, text=True, check=False)
+    return "::1/128" in done.stdout
+
+
+def _pki(directory: Path) -> None:
+    from pki import build
+
+    build({"pki": {"root": {"ca": True}, **{stem: {"issuer": "root", "names": [f"{stem}.test"]} for stem in STEMS}},
+           "files": {"root.pem": ["root"], **{f"{stem}.pem": [stem] for stem in STEMS},
+                     **{f"{stem}.key": {"key": stem} for stem in STEMS}}}, directory)
+
+
+def handshake(address: str, port: int, name: str, *options: str) -> str:
+    """What `openssl s_client -connect ADDRESS:PORT -servername NAME` got: the subject of the
+    certificate sent (`CN=a.test`), or the error line it printed."""
+    target = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    done = subprocess.run(["openssl", "s_client", "-connect", target, "-servername", name, *options],
+                          input="", capture_output=True, text=True, timeout=30, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("subject="):
+            return line.removeprefix("subject=").replace(" = ", "=").strip()
+    errors = [line for line in done.stderr.splitlines() if "error:" in line or "errno=" in line]
+    return errors[0] if errors else done.stderr.strip()
+
+
+def findings(path: Path, rule: str, version: str | None = None) -> list[Finding]:
+    result = lint(discover(str(path)), Settings(now=PINNED_NOW, server_version=version, system_trust=False,
+                                                ca_files=(str(path.parent / "root.pem"),)), tuple(catalogue()))
+    return [finding for finding in result.findings if finding.rule == rule]
+
+
+def _nginx_server(tmp_path: Path, listens: list[str], name: str, stem: str, extra: str = "") -> str:
+    written = " ".join(f"listen {listen};" for listen in listens)
+    return (f"    server {{ {written} server_name {name}; ssl_certificate {tmp_path}/{stem}.pem; "
+            f"ssl_certificate_key {tmp_path}/{stem}.key; {extra}}}\n")
+
+
+# ---------------------------------------------------------------- 1, 2: routing and SSL303
+
+
+def test_a_name_missing_on_the_ipv6_twin_gets_the_default_certificate_there(tmp_path):
+    require("nginx")
+    require("openssl")
+    if not _has_ipv6_loopback():
+        pytest.skip("no ::1 on this machine")
+    _pki(tmp_path)
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n    access_log off;\n"
+                    + _nginx_server(tmp_path, [f"{LOOPBACK}:{port} ssl", f"[::1]:{port} ssl"], "a.test", "a")
+                    + _nginx_server(tmp_path, [f"{LOOPBACK}:{port} ssl"], "b.test", "b") + "}\n")
+    with running_nginx(conf, tmp_path, port=port):
+        ipv4, ipv6 = handshake(LOOPBACK, port, "b.test"), handshake("::1", port, "b.test")
+    assert (ipv4, ipv6) == ("CN=b.test", "CN=a.test")  # nginx 1.22.1: IPv6 clients get a.test's certificate
+    [finding] = findings(conf, "SSL303")
+    assert finding.line == 5 and finding.names == ("b.test",)
+    assert f"IPv6 clients of b.test arrive on [::1]:{port}" in finding.message
+    assert "certificate 'a.test'" in finding.message and f"add `listen [::1]:{port} ssl;`" in finding.message
+
+    # the edit the message names, made by hand: nginx then serves b.test on ::1, and sslint is quiet
+    conf.write_text(conf.read_text().replace(f"listen {LOOPBACK}:{port} ssl; server_name b.test",
+                                             f"listen {LOOPBACK}:{port} ssl; listen [::1]:{port} ssl; "
+                                             "server_name b.test"))
+    with running_nginx(conf, tmp_path, port=port):
+        assert handshake("::1", port, "b.test") == "CN=b.test"
+    assert findings(conf, "SSL303") == []
+
+
+def test_the_twin_of_a_site_listening_on_both_families_is_quiet(tmp_path):
+    _pki(tmp_path)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n"
+                    + _nginx_server(tmp_path, ["443 ssl", "[::]:443 ssl"], "a.test", "a")
+                    + _nginx_server(tmp_path, ["443 ssl", "[::]:443 ssl"], "b.test", "b")
+                    + "    server { listen 127.0.0.1:80; server_name localhost; }\n}\n")
+    assert findings(conf, "SSL303") == []
+
+
+def _apache_vhost(tmp_path: Path, address: str, name: str, stem: str, engine: bool = True) -> str:
+    return (f"<VirtualHost {address}>\n    ServerName {name}\n" + ("    SSLEngine on\n" if engine else "")
+            + f"    SSLCertificateFile {tmp_path}/{stem}.pem\n    SSLCertificateKeyFile {tmp_path}/{stem}.key\n"
+            "</VirtualHost>\n")
+
+
+def test_apache_an_address_set_takes_the_names_of_the_wildcard(tmp_path):
+    """apache2 at 127.0.0.1; sslint on the same tree with 127.0.0.1 written as 192.0.2.10, since a
+    socket only the machine itself reaches is internal: browsers elsewhere never connect to it."""
+    require("apache2")
+    require("openssl")
+    _pki(tmp_path)
+    port = free_port()
+    site = tmp_path / "site.conf"
+    text = (f"Listen {LOOPBACK}:{port} https\n" + _apache_vhost(tmp_path, f"{LOOPBACK}:{port}", "a.test", "a")
+            + _apache_vhost(tmp_path, f"*:{port}", "b.test", "b"))
+    site.write_text(text)
+    with running_apache(site, tmp_path, port=port):
+        served = handshake(LOOPBACK, port, "b.test")
+    assert served == "CN=a.test"  # apache2 2.4: the 127.0.0.1 set answers, b.test is not in it
+    public = tmp_path / "public.conf"
+    public.write_text(text.replace(f"{LOOPBACK}:{port}>", f"192.0.2.10:{port}>"))
+    messages = [finding.message for finding in findings(public, "SSL303") if finding.names == ("b.test",)]
+    assert len(messages) == 1 and f"that connect to 192.0.2.10 arrive on 192.0.2.10:{port}" in messages[0]
+    assert "certificate 'a.test'" in messages[0]
+
+
+def test_apache_a_plain_only_name_gets_the_first_tls_vhost(tmp_path):
+    """apache2 on free ports standing for 80 and 443; sslint on the same tree with 80 and 443
+    (https://NAME/ goes to port 443)."""
+    require("apache2")
+    require("openssl")
+    _pki(tmp_path)
+    plain, tls = free_port(), free_port()
+    text = ("Listen 127.0.0.1:{plain} http\nListen 127.0.0.1:{tls} https\n"
+            "<VirtualHost *:{plain}>\n    ServerName c.test\n</VirtualHost>\n"
+            + _apache_vhost(tmp_path, "*:{tls}", "a.test", "a"))
+    site = tmp_path / "site.conf"
+    site.write_text(text.format(plain=plain, tls=tls))
+    with running_apache(site, tmp_path, port=tls):
+        assert handshake(LOOPBACK, tls, "c.test") == "CN=a.test"
+    written = tmp_path / "written.conf"
+    written.write_text(text.format(plain=80, tls=443))
+    [finding] = findings(written, "SSL303")
+    assert finding.names == ("c.test",) and "served only over plain HTTP" in finding.message
+    assert "arrives on *:443" in finding.message and "certificate 'a.test'" in finding.message
+
+
+def test_apache_a_vhost_no_listen_binds_never_answers(tmp_path):
+    require("apache2")
+    require("openssl")
+    _pki(tmp_path)
+    port, unbound = free_port(), free_port()
+    site = tmp_path / "site.conf"
+    site.write_text(f"Listen {LOOPBACK}:{port} https\n" + _apache_vhost(tmp_path, f"{LOOPBACK}:{port}", "a.test", "a")
+                    + _apache_vhost(tmp_path, f"{LOOPBACK}:{unbound}", "b.test", "b"))
+    with running_apache(site, tmp_path, port=port):
+        assert handshake(LOOPBACK, port, "b.test") == "CN=a.test"
+        assert "Connection refused" in handshake(LOOPBACK, unbound, "b.test")
+    main = tmp_path / "httpd.conf"  # the whole configuration, as the harness starts it
+    main.write_text(apache_base_config(tmp_path, tmp_path / "run", site, []))
+    [finding] = findings(main, "SSL303")
+    assert finding.line == 8 and "no `Listen` binds it" in finding.message
+    assert f"add `Listen {unbound} https`" in finding.message
+
+
+# ---------------------------------------------------------------- 3: SSL504 for Apache
+
+
+def curl(url: str) -> str:
+    done = subprocess.run(["curl", "-sS", "-k", "--max-time", "10", url], capture_output=True, text=True, check=False)
+    return (done.stdout + done.stderr).strip()
+
+
+def test_apache_certificates_without_sslengine_serve_plain_http_and_the_fix_turns_tls_on(tmp_path):
+    require("apache2")
+    require("curl")
+    _pki(tmp_path)
+    port = free_port()
+    site = tmp_path / "site.conf"
+    site.write_text(f"Listen {LOOPBACK}:{port}\n" + _apache_vhost(tmp_path, f"{LOOPBACK}:{port}", "a.test", "a",
+                                                                   engine=False))
+    with running_apache(site, tmp_path, port=port):
+        assert "wrong version number" in curl(f"https://{LOOPBACK}:{port}/index.html")
+        assert curl(f"http://{LOOPBACK}:{port}/index.html") == "ok"
+    [finding] = findings(site, "SSL504")
+    assert finding.line == 2 and "answers plain HTTP" in finding.message and "wrong version number" in finding.message
+
+    result = RUNNER.invoke(lint_app, [str(site), "--fix", "--select", "SSL504"], catch_exceptions=False)
+    assert "SSLEngine on" in site.read_text(), result.stdout
+    with running_apache(site, tmp_path, port=port):
+        assert curl(f"https://{LOOPBACK}:{port}/index.html") == "ok"
+    assert findings(site, "SSL504") == []
