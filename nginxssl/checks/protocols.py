@@ -18,7 +18,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from nginxssl.checks import Inputs, check
 from nginxssl.checks.headers import grouped
 from nginxssl.model.build import Build
-from nginxssl.model.edits import DeleteLine, InsertLine, replace_args
+from nginxssl.model.edits import DeleteLine, InsertLine, ReplaceArgs, replace_args
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.node import Node
 from nginxssl.model.site import CertRef, Listen, Site
@@ -411,6 +411,9 @@ def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | Non
 
 
 def _apache_engine_off(site: Site) -> Iterator[Finding]:
+    """A vhost naming certificates on a port other than 80 whose TLS is off: mod_ssl turns it on by
+    itself only behind a `Listen` that speaks https (port 443, or `Listen PORT https`); elsewhere
+    apache2 answers plain HTTP there (curl: "wrong version number")."""
     if site.tls or site.context != "virtualhost" or not site.certs or site.node is None:
         return
     ports = [listen.port for listen in site.listens if listen.port not in (80, None)]
@@ -419,12 +422,17 @@ def _apache_engine_off(site: Site) -> Iterator[Finding]:
     engine = site.directives.get("sslengine")
     cause = f"SSLEngine {engine.args[0]} ({engine.where()})" if engine is not None and engine.args else \
         "no `SSLEngine on`"
+    if engine is not None and _written_in(engine, site.node):
+        edit: ReplaceArgs | InsertLine = replace_args(engine, ("on",), "apache")
+    else:  # unset, or off in the server config: the vhost's own line wins over the inherited one
+        edit = InsertLine(site.node.file, site.node.line, "SSLEngine on")
     yield _finding(
-        "SSL504", engine if engine is not None else site.node, [site],
+        "SSL504", engine if engine is not None and _written_in(engine, site.node) else site.node, [site],
         f"<VirtualHost {' '.join(site.node.args)}> names certificates (SSLCertificateFile at "
         f"{site.certs[0].cert.node.where()}) but has {cause}: apache2 answers plain HTTP on port {ports[0]}, "
-        f"so https:// fails in the browser (ERR_SSL_PROTOCOL_ERROR); add `SSLEngine on` to the virtual host",
-        fix=Fix("add `SSLEngine on` to the virtual host"))
+        f"so https:// fails (curl: 'wrong version number', browsers: ERR_SSL_PROTOCOL_ERROR); fix: add "
+        f"`SSLEngine on` to the virtual host",
+        fix=Fix("write `SSLEngine on` in the virtual host", (edit,)))
 
 
 # ----------------------------------------------------------------- SSL505
