@@ -63,6 +63,13 @@ def handshake(address: str, port: int, name: str, *options: str) -> str:
     return errors[0] if errors else done.stderr.strip()
 
 
+def negotiated(port: int, name: str, ciphers: str) -> str:
+    """The TLS 1.2 cipher 127.0.0.1:port agrees on for SNI `name` when the client offers `ciphers`."""
+    done = subprocess.run(["openssl", "s_client", "-connect", f"{LOOPBACK}:{port}", "-servername", name, "-tls1_2",
+                           "-cipher", ciphers], input="", capture_output=True, text=True, timeout=30, check=False)
+    return next((line.rsplit(" ", 1)[1] for line in done.stdout.splitlines() if "Cipher is" in line), done.stderr)
+
+
 def findings(path: Path, rule: str, version: str | None = None) -> list[Finding]:
     result = lint(discover(str(path)), Settings(now=PINNED_NOW, server_version=version, system_trust=False,
                                                 ca_files=(str(path.parent / "root.pem"),)), tuple(catalogue()))
@@ -209,3 +216,67 @@ def test_apache_certificates_without_sslengine_serve_plain_http_and_the_fix_turn
     with running_apache(site, tmp_path, port=port):
         assert curl(f"https://{LOOPBACK}:{port}/index.html") == "ok"
     assert findings(site, "SSL504") == []
+
+
+# ---------------------------------------------------------------- 4: SSL507
+
+
+def _two_servers(tmp_path: Path, port: int, default: str, named: str) -> Path:
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n    access_log off;\n"
+                    + _nginx_server(tmp_path, [f"{LOOPBACK}:{port} ssl"], "a.test", "a", default)
+                    + _nginx_server(tmp_path, [f"{LOOPBACK}:{port} ssl"], "b.test", "b", named) + "}\n")
+    return conf
+
+
+def test_nginx_the_default_server_decides_the_protocol_version_the_name_the_ciphers(tmp_path):
+    require("nginx")
+    require("openssl")
+    _pki(tmp_path)
+    port = free_port()
+    conf = _two_servers(tmp_path, port, "ssl_protocols TLSv1.3; ", "ssl_protocols TLSv1.2 TLSv1.3; ")
+    with running_nginx(conf, tmp_path, port=port):
+        assert "tlsv1 alert protocol version" in handshake(LOOPBACK, port, "b.test", "-tls1_2")
+        assert handshake(LOOPBACK, port, "b.test", "-tls1_3") == "CN=b.test"
+    [finding] = findings(conf, "SSL507")
+    assert finding.line == 5 and "does not decide the handshake" in finding.message
+    assert "that speak TLSv1.2 at most are refused" in finding.message
+
+    conf = _two_servers(tmp_path, port, "ssl_protocols TLSv1.2 TLSv1.3; ", "ssl_protocols TLSv1.3; ")
+    with running_nginx(conf, tmp_path, port=port):
+        assert handshake(LOOPBACK, port, "b.test", "-tls1_2") == "CN=b.test"  # TLS 1.2 gets through all the same
+    [finding] = findings(conf, "SSL507")
+    assert "TLSv1.2 handshakes still succeed for b.test" in finding.message
+
+    # ssl_ciphers is per name: the named server's own list decides, the default's does not
+    conf = _two_servers(tmp_path, port, "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256; ",
+                        "ssl_ciphers ECDHE-ECDSA-AES256-GCM-SHA384; ")
+    both = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"
+    with running_nginx(conf, tmp_path, port=port):
+        assert negotiated(port, "b.test", both) == "ECDHE-ECDSA-AES256-GCM-SHA384"
+        assert negotiated(port, "a.test", both) == "ECDHE-ECDSA-AES128-GCM-SHA256"
+        assert handshake(LOOPBACK, port, "b.test", "-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384") == "CN=b.test"
+        assert "handshake failure" in handshake(LOOPBACK, port, "b.test", "-tls1_2", "-cipher",
+                                                "ECDHE-ECDSA-AES128-GCM-SHA256")
+    assert findings(conf, "SSL507") == []
+
+
+def test_apache_sslprotocol_keywords_without_signs_leave_the_last_one(tmp_path):
+    require("apache2")
+    require("openssl")
+    _pki(tmp_path)
+    port = free_port()
+    site = tmp_path / "site.conf"
+    site.write_text(f"Listen {LOOPBACK}:{port} https\n"
+                    + _apache_vhost(tmp_path, f"{LOOPBACK}:{port}", "a.test", "a").replace(
+                        "</VirtualHost>", "    SSLProtocol TLSv1.2 TLSv1.3\n</VirtualHost>"))
+    with running_apache(site, tmp_path, port=port):
+        assert "tlsv1 alert protocol version" in handshake(LOOPBACK, port, "a.test", "-tls1_2")
+        assert handshake(LOOPBACK, port, "a.test", "-tls1_3") == "CN=a.test"
+    [finding] = findings(site, "SSL507")
+    assert finding.line == 7 and "enables TLSv1.3 only, not TLSv1.2" in finding.message
+    assert "`SSLProtocol -all +TLSv1.2 +TLSv1.3`" in finding.message
+    site.write_text(site.read_text().replace("SSLProtocol TLSv1.2 TLSv1.3", "SSLProtocol -all +TLSv1.2 +TLSv1.3"))
+    with running_apache(site, tmp_path, port=port):
+        assert handshake(LOOPBACK, port, "a.test", "-tls1_2") == "CN=a.test"
+    assert findings(site, "SSL507") == []
