@@ -19,6 +19,7 @@ What the real programs showed (openssl s_client -servername, curl, nginx -t, apa
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,59 @@ def test_apache_sslprotocol_keywords_without_signs_leave_the_last_one(tmp_path):
     with running_apache(site, tmp_path, port=port):
         assert handshake(LOOPBACK, port, "a.test", "-tls1_2") == "CN=a.test"
     assert findings(site, "SSL507") == []
+
+
+# ---------------------------------------------------------------- 6: dual certificates
+
+
+def _dual_pki(directory: Path) -> None:
+    from pki import build
+
+    build({"pki": {"root": {"ca": True}, "rsa": {"issuer": "root", "names": ["a.test"], "key": "rsa2048"},
+                   "ecdsa": {"issuer": "root", "names": ["a.test"], "key": "ec256"}},
+           "files": {"root.pem": ["root"], "rsa.pem": ["rsa"], "rsa.key": {"key": "rsa"}, "ecdsa.pem": ["ecdsa"],
+                     "ecdsa.key": {"key": "ecdsa"}}}, directory)
+
+
+def test_nginx_files_dual_keys_by_type(tmp_path):
+    require("nginx")
+    require("openssl")
+    _dual_pki(tmp_path)
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"events {{}}\nhttp {{\n    access_log off;\n    server {{ listen {LOOPBACK}:{port} ssl; "
+                    f"server_name a.test; ssl_certificate {tmp_path}/rsa.pem; ssl_certificate_key {tmp_path}/ecdsa.key; "
+                    f"ssl_certificate {tmp_path}/ecdsa.pem; ssl_certificate_key {tmp_path}/rsa.key; }}\n}}\n")
+    root = str(tmp_path / "root.pem")
+    with running_nginx(conf, tmp_path, port=port):
+        for cipher, key in (("ECDHE-RSA-AES128-GCM-SHA256", "rsaEncryption"),
+                            ("ECDHE-ECDSA-AES128-GCM-SHA256", "id-ecPublicKey")):
+            done = subprocess.run(["openssl", "s_client", "-connect", f"{LOOPBACK}:{port}", "-servername", "a.test",
+                                   "-tls1_2", "-cipher", cipher, "-CAfile", root, "-verify_return_error",
+                                   "-verify_hostname", "a.test", "-showcerts"],
+                                  input="", capture_output=True, text=True, timeout=30, check=False)
+            assert "Verify return code: 0 (ok)" in done.stdout, done.stdout + done.stderr
+            assert f"Cipher is {cipher}" in done.stdout
+    assert findings(conf, "SSL005") == []
+
+
+def test_apache_checks_dual_pairs_as_written(tmp_path):
+    """mod_ssl checks each SSLCertificateFile against the SSLCertificateKeyFile of its position."""
+    require("apache2")
+    _dual_pki(tmp_path)
+    port = free_port()
+    site = tmp_path / "site.conf"
+    site.write_text(f"Listen {LOOPBACK}:{port} https\n<VirtualHost {LOOPBACK}:{port}>\n    ServerName a.test\n"
+                    f"    SSLEngine on\n    SSLCertificateFile {tmp_path}/rsa.pem\n"
+                    f"    SSLCertificateKeyFile {tmp_path}/ecdsa.key\n    SSLCertificateFile {tmp_path}/ecdsa.pem\n"
+                    f"    SSLCertificateKeyFile {tmp_path}/rsa.key\n</VirtualHost>\n")
+    said = ""
+    try:
+        with running_apache(site, tmp_path, port=port) as server:
+            time.sleep(1)  # apache2 binds its sockets before mod_ssl loads the keys
+            said = server.logs()
+    except RuntimeError as error:
+        said = str(error)
+    assert "AH02565: Certificate and private key" in said and "do not match" in said, said
+    found = findings(site, "SSL005")  # both pairs as written are wrong; apache2 stops at the first
+    assert [finding.line for finding in found] == [6, 8] and all("AH02565" in finding.message for finding in found)
