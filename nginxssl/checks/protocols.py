@@ -572,11 +572,17 @@ def _nginx_protocols_in_force(site: Site, build: Build | None) -> tuple[tuple[st
     return nginx_default_protocols(judged), f"nginx {judged.version_text}'s default{assumed}"
 
 
+_PROTOCOLS_PER_NAME = (1, 29, 2)  # nginx CHANGES 1.29.2: "the ssl_protocols directive works in a virtual server
+# different from the default server when using OpenSSL 1.1.1 or newer"
+
+
 def _nginx_shared_socket_protocols(inputs: Inputs) -> Iterator[Finding]:
     """On nginx 1.22.1 with OpenSSL 3.0 (tests/test_server_truth.py) the protocol version is agreed
     with the settings of the socket's default server: the SNI name switches the certificate and
     the ciphers to the named server's, not the versions it allows."""
     build = inputs.build
+    if build is not None and build.at_least(*_PROTOCOLS_PER_NAME) and (build.openssl or (1, 1, 1)) >= (1, 1, 1):
+        return  # nginx 1.29.2 CHANGES: ssl_protocols works in a virtual server other than the default
     sites = [site for site in inputs.sites if site.server == "nginx" and site.context == "http"]
     by_node: dict[int, tuple[Node, Site, list[tuple[str, Site, tuple[str, ...], str]]]] = {}
     for socket, servers in sorted(routes(sites).items()):
@@ -603,12 +609,15 @@ def _nginx_shared_socket_protocols(inputs: Inputs) -> Iterator[Finding]:
         if allowed:
             effects.append(f"{' and '.join(allowed)} handshakes still succeed for {_who(site)}")
         also = f" (and on {', '.join(entry[0] for entry in sockets[1:])})" if len(sockets) > 1 else ""
+        unknown = "" if build is not None else (
+            " (so nginx before 1.29.2 does; from 1.29.2 with OpenSSL 1.1.1 or newer the named server's "
+            "ssl_protocols is obeyed: the judged version is unknown, so this is only said)")
         yield _finding("SSL507", node, [site], (
             f"ssl_protocols {_version_text(written)} of {who(site)} does not decide the handshake on {socket}{also}: "
             f"nginx agrees on the version with the default server of the socket, {who(default)} "
-            f"({_version_text(decided)}, from {decided_by}), before the SNI name picks this server; "
+            f"({_version_text(decided)}, from {decided_by}), before the SNI name picks this server{unknown}; "
             f"{'; '.join(effects)}; fix: write the same ssl_protocols in the default server (or once in the http "
-            f"block for every server), or give this server a socket of its own"))
+            f"block for every server), or give this server a socket of its own"), severity="info" if unknown else "")
 
 
 def _apache_keyword_resets(inputs: Inputs) -> Iterator[Finding]:
