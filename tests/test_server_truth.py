@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import typer.testing
 from cases import PINNED_NOW
-from judges import LOOPBACK, apache_base_config, free_port, require, running_apache, running_nginx
+from judges import LOOPBACK, apache_base_config, free_port, nginx_test, require, running_apache, running_nginx
 
 from nginxssl.catalogue import catalogue
 from nginxssl.cli import lint_app
@@ -337,3 +337,50 @@ def test_apache_checks_dual_pairs_as_written(tmp_path):
     assert "AH02565: Certificate and private key" in said and "do not match" in said, said
     found = findings(site, "SSL005")  # both pairs as written are wrong; apache2 stops at the first
     assert [finding.line for finding in found] == [6, 8] and all("AH02565" in finding.message for finding in found)
+
+
+# ---------------------------------------------------------------- 5: SSL001 in the server's own words
+
+
+@pytest.mark.parametrize("body,words", [
+    ("server {{ listen 127.0.0.1:{port} ssl; server_name a.test; }}",
+     'no "ssl_certificate" is defined for the "listen ... ssl" directive'),
+    ("server {{ listen 127.0.0.1:{port} ssl; server_name a.test; {cert} http2 on; }}", 'unknown directive "http2"'),
+    ("add_header_inherit merge; server {{ listen 127.0.0.1:{port} ssl; server_name a.test; {cert} }}",
+     'unknown directive "add_header_inherit"'),
+    ("server {{ listen 127.0.0.1:{port} quic; listen 127.0.0.1:{port} ssl; server_name a.test; {cert} }}",
+     'invalid parameter "quic"'),
+    ("server {{ listen 127.0.0.1:{port} ssl; server_name a.test; {cert} if ($host = x) {{ add_header X-A b; }} }}",
+     '"add_header" directive is not allowed here'),
+])
+def test_nginx_refuses_in_the_words_sslint_quotes(tmp_path, body, words):
+    require("nginx")
+    _pki(tmp_path)
+    cert = f"ssl_certificate {tmp_path}/a.pem; ssl_certificate_key {tmp_path}/a.key;"
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n" + body.format(port=free_port(), cert=cert) + "\n}\n")
+    verdict = nginx_test(conf, tmp_path)
+    assert not verdict.ok and words in verdict.output, verdict.output  # nginx 1.22.1
+    line = int(verdict.output.split(f"{conf}:", 1)[1].split()[0].rstrip(")"))
+    found = [finding for finding in findings(conf, "SSL001", "nginx/1.22.1") if words in finding.message]
+    assert [(finding.line, finding.severity) for finding in found] == [(line, "error")]
+    if "ssl_certificate" not in words and "not allowed" not in words:  # judged for no version: info
+        unknown = [finding for finding in findings(conf, "SSL001", "none") if words in finding.message]
+        assert [finding.severity for finding in unknown] == ["info"]
+        assert "the judged version is unknown" in unknown[0].message
+
+
+def test_nginx_starts_the_configurations_sslint_passes(tmp_path):
+    """ssl_reject_handshake in the default server, add_header in a location-level if."""
+    require("nginx")
+    _pki(tmp_path)
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n    access_log off;\n"
+                    f"    server {{ listen {LOOPBACK}:{port} ssl default_server; ssl_reject_handshake on; }}\n"
+                    + _nginx_server(tmp_path, [f"{LOOPBACK}:{port} ssl"], "a.test", "a",
+                                    "location / { if ($host = x) { add_header X-A b; } } ") + "}\n")
+    with running_nginx(conf, tmp_path, port=port):
+        assert handshake(LOOPBACK, port, "a.test") == "CN=a.test"
+        assert "unrecognized name" in handshake(LOOPBACK, port, "other.test")
+    assert findings(conf, "SSL001", "nginx/1.22.1") == []
