@@ -345,6 +345,8 @@ def test_apache_checks_dual_pairs_as_written(tmp_path):
 @pytest.mark.parametrize("body,words", [
     ("server {{ listen 127.0.0.1:{port} ssl; server_name a.test; }}",
      'no "ssl_certificate" is defined for the "listen ... ssl" directive'),
+    ("server {{ listen 127.0.0.1:{port}; server_name a.test; }}\nserver {{ listen 127.0.0.1:{port} ssl; {cert} }}",
+     'no "ssl_certificate" is defined for the "listen ... ssl" directive'),  # the first server is the default
     ("server {{ listen 127.0.0.1:{port} ssl; server_name a.test; {cert} http2 on; }}", 'unknown directive "http2"'),
     ("add_header_inherit merge; server {{ listen 127.0.0.1:{port} ssl; server_name a.test; {cert} }}",
      'unknown directive "add_header_inherit"'),

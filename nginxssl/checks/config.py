@@ -20,9 +20,10 @@ from collections.abc import Iterator
 from nginxssl.checks import Inputs, check
 from nginxssl.model.build import Build
 from nginxssl.model.finding import Finding
-from nginxssl.model.node import Node
+from nginxssl.model.node import Node, walk
+from nginxssl.sites import plain_sites_of
 from nginxssl.sites.nginx_versions import Since, directive_since, parameter_since
-from nginxssl.sites.routing import routes, who
+from nginxssl.sites.routing import listen_socket, routes, who
 
 # Blocks whose contents are not directives (map and geo entries, MIME types, ...): not judged.
 _DATA_BLOCKS = frozenset({"map", "geo", "types", "split_clients", "charset_map", "match", "upstream"})
@@ -43,25 +44,35 @@ def config_syntax(inputs: Inputs) -> Iterator[Finding]:
 
 
 def _no_certificate(inputs: Inputs) -> Iterator[Finding]:
-    """The default server of each TLS socket needs a certificate: nginx checks it at start-up."""
+    """The default server of each TLS socket needs a certificate: nginx checks it at start-up. The
+    default is the one marked default_server, else the first server on the socket, a server with a
+    plain `listen` on a socket another made TLS included (nginx 1.22.1 names that one's line)."""
     sites = [site for site in inputs.sites if site.context == "http"]
+    order = {id(node): index for index, node in enumerate(walk(inputs.config.nodes)) if node.directive == "server"}
+    plain = plain_sites_of(inputs.config)
     reported: set[int] = set()
     for socket, servers in sorted(routes(sites).items()):
         default = servers.default
-        if default.certs or id(default) in reported or default.node is None:
+        if not servers.flagged:
+            earlier = [site for site in plain if site.node is not None and default.node is not None
+                       and order.get(id(site.node), 0) < order.get(id(default.node), 0)
+                       and any(listen_socket(listen) == socket for listen in site.listens)]
+            if earlier:
+                default = min(earlier, key=lambda site: order.get(id(site.node), 0))
+        if default.certs or id(default.node) in reported or default.node is None:
             continue
         reject = default.directives.get("ssl_reject_handshake")
         if reject is not None and reject.args[:1] == ("on",):
             continue
         if any(listen.quic and not listen.ssl for listen in default.listens):
             continue  # QUIC-only: judged by the rules of its own nginx version
-        reported.add(id(default))
-        yield Finding.at("SSL001", default.node, (
+        reported.add(id(default.node))
+        yield Finding("SSL001", default.file, default.line, (
             f"nginx will refuse to start: no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive "
             f"in {default.file}:{default.line} ({who(default)} is the default server of {socket} and no "
             f"ssl_certificate is in force for it, written or inherited from http); fix: give it ssl_certificate "
             f"and ssl_certificate_key, or `ssl_reject_handshake on;` (nginx 1.19.4+) to refuse names no server "
-            f"claims"), default)
+            f"claims"), default.name_list, "nginx")
 
 
 def _walk(nodes: tuple[Node, ...], context: tuple[str, ...]) -> Iterator[tuple[Node, tuple[str, ...]]]:

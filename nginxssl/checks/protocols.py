@@ -596,7 +596,8 @@ def _nginx_shared_socket_protocols(inputs: Inputs) -> Iterator[Finding]:
             if written == decided:
                 continue
             entry = by_node.setdefault(id(node), (node, site, []))
-            entry[2].append((str(socket), default, decided, decided_by))
+            if all(seen[0] != str(socket) for seen in entry[2]):
+                entry[2].append((str(socket), default, decided, decided_by))
     for node, site, sockets in by_node.values():
         written = nginx_protocols(node)
         socket, default, decided, decided_by = sockets[0]
