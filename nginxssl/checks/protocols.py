@@ -600,7 +600,7 @@ def _nginx_shared_socket_protocols(inputs: Inputs) -> Iterator[Finding]:
                 entry[2].append((str(socket), default, decided, decided_by))
     for node, site, sockets in by_node.values():
         written = nginx_protocols(node)
-        socket, default, decided, decided_by = sockets[0]
+        first_socket, default, decided, decided_by = sockets[0]
         refused = [protocol for protocol in written if protocol not in decided]
         allowed = [protocol for protocol in decided if protocol not in written]
         effects = []
@@ -614,7 +614,7 @@ def _nginx_shared_socket_protocols(inputs: Inputs) -> Iterator[Finding]:
             " (so nginx before 1.29.2 does; from 1.29.2 with OpenSSL 1.1.1 or newer the named server's "
             "ssl_protocols is obeyed: the judged version is unknown, so this is only said)")
         yield _finding("SSL507", node, [site], (
-            f"ssl_protocols {_version_text(written)} of {who(site)} does not decide the handshake on {socket}{also}: "
+            f"ssl_protocols {_version_text(written)} of {who(site)} does not decide the handshake on {first_socket}{also}: "
             f"nginx agrees on the version with the default server of the socket, {who(default)} "
             f"({_version_text(decided)}, from {decided_by}), before the SNI name picks this server{unknown}; "
             f"{'; '.join(effects)}; fix: write the same ssl_protocols in the default server (or once in the http "
