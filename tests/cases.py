@@ -21,7 +21,7 @@ A failing case of a fixable rule says what `--fix` leaves behind (`fixed:`):
 every file that changes, by its path in the case (the config is `site.conf`,
 or `nginx.conf` for `nginx_main:`), as its whole expected text, or as a list
 of entities for a certificate bundle (`a.fullchain.pem: [leaf, inter]`);
-`fixed_nginx_t: ok` has `nginx -t` judge the result. A failing case without
+`fixed_nginx_t: ok` has `nginx -t` judge the result, `fixed_apache_t: ok` `apache2 -t`. A failing case without
 `fixed:` must come back byte-identical.
 """
 

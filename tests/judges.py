@@ -381,10 +381,10 @@ def _wait_until_serving(server: RunningServer, command: str) -> None:
             )
         listening = listening_addresses(server.pid)
         if listening is not None:
-            stray = sorted(f"{address}:{port}" for address, port in listening if address != LOOPBACK)
+            stray = sorted(f"{address}:{port}" for address, port in listening if address not in (LOOPBACK, "::1"))
             if stray:
                 raise RuntimeError(
-                    f"{server.program} listens on {', '.join(stray)}: only {LOOPBACK} is "
+                    f"{server.program} listens on {', '.join(stray)}: only {LOOPBACK} and ::1 are "
                     f"allowed; it has been stopped\ncommand: {command}"
                 )
         # Owning the socket matters: another program on the same port would
@@ -482,7 +482,7 @@ def _nginx_scan(text: str) -> tuple[set[str], list[list[str]], list[str]]:
     return main, listens, no_listen
 
 
-_LOOPBACK_PORT = re.compile(r"127\.0\.0\.1:(\d+)")
+_LOOPBACK_PORT = re.compile(r"(?:127\.0\.0\.1|\[::1\]):(\d+)")  # ::1: the IPv6 twin of a socket
 
 
 def _nginx_ports(text: str) -> list[int]:

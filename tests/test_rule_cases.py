@@ -153,6 +153,12 @@ def test_fix_case_writes_what_it_says_and_relints_clean(rule_id, case, tmp_path)
         require("nginx")
         verdict = nginx_test(main_config(case, config), prefix=tree)
         assert verdict.ok == (case["fixed_nginx_t"] == "ok"), verdict.output
+    if "fixed_apache_t" in case:
+        from judges import apache_test, require
+
+        require("apache2")
+        verdict = apache_test(config, tree)
+        assert verdict.ok == (case["fixed_apache_t"] == "ok"), verdict.output
 
 
 @pytest.mark.parametrize("rule_id,case", UNFIXED, ids=[case_id(*entry) for entry in UNFIXED])

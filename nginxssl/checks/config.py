@@ -1,14 +1,35 @@
-"""SSL001: what the server itself refuses to start on, found while reading the config."""
+"""SSL001: what the server itself refuses to start on, in its own words.
+
+Found while reading the config (parse errors, the sites' errors), and here:
+
+- nginx: the default server of a TLS socket with no certificate in force (nginx 1.22.1 `nginx -t`:
+  'no "ssl_certificate" is defined for the "listen ... ssl" directive in FILE:LINE', the line of
+  the server block; a non-default server without one starts, ssl_reject_handshake excuses it);
+- nginx: a directive the judged version does not know yet (sites/nginx_versions.yaml, sourced from
+  nginx's CHANGES: 'unknown directive "http2"' on 1.22.1), or a listen parameter ('invalid
+  parameter "quic"'); with no judged version (`--server-version none`) it says so at info level;
+- nginx: a directive in a context nginx refuses ('"add_header" directive is not allowed here' in a
+  server-level `if`), from crossplane's table of nginx's own directives and contexts (a directive
+  it does not know, a third-party module's, is not judged).
+"""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from nginxssl.checks import Inputs, check
+from nginxssl.model.build import Build
 from nginxssl.model.finding import Finding
+from nginxssl.model.node import Node, walk
+from nginxssl.sites import plain_sites_of
+from nginxssl.sites.nginx_versions import Since, directive_since, parameter_since
+from nginxssl.sites.routing import listen_socket, routes, who
+
+# Blocks whose contents are not directives (map and geo entries, MIME types, ...): not judged.
+_DATA_BLOCKS = frozenset({"map", "geo", "types", "split_clients", "charset_map", "match", "upstream"})
 
 
-@check("SSL001", needs=())
+@check("SSL001", needs={"build"})
 def config_syntax(inputs: Inputs) -> Iterator[Finding]:
     server = inputs.wording
     for error in inputs.config.errors:
@@ -17,3 +38,103 @@ def config_syntax(inputs: Inputs) -> Iterator[Finding]:
     for site in inputs.sites:
         for node, message in site.errors:
             yield Finding.at("SSL001", node, f"{server} will refuse to start: {message}", site)
+    if inputs.config.server == "nginx":
+        yield from _no_certificate(inputs)
+        yield from _directives(inputs)
+
+
+def _no_certificate(inputs: Inputs) -> Iterator[Finding]:
+    """The default server of each TLS socket needs a certificate: nginx checks it at start-up. The
+    default is the one marked default_server, else the first server on the socket, a server with a
+    plain `listen` on a socket another made TLS included (nginx 1.22.1 names that one's line)."""
+    sites = [site for site in inputs.sites if site.context == "http"]
+    order = {id(node): index for index, node in enumerate(walk(inputs.config.nodes)) if node.directive == "server"}
+    plain = plain_sites_of(inputs.config)
+    reported: set[int] = set()
+    for socket, servers in sorted(routes(sites).items()):
+        default = servers.default
+        if not servers.flagged:
+            earlier = [site for site in plain if site.node is not None and default.node is not None
+                       and order.get(id(site.node), 0) < order.get(id(default.node), 0)
+                       and any(listen_socket(listen) == socket for listen in site.listens)]
+            if earlier:
+                default = min(earlier, key=lambda site: order.get(id(site.node), 0))
+        if default.certs or id(default.node) in reported or default.node is None:
+            continue
+        reject = default.directives.get("ssl_reject_handshake")
+        if reject is not None and reject.args[:1] == ("on",):
+            continue
+        if any(listen.quic and not listen.ssl for listen in default.listens):
+            continue  # QUIC-only: judged by the rules of its own nginx version
+        reported.add(id(default.node))
+        yield Finding("SSL001", default.file, default.line, (
+            f"nginx will refuse to start: no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive "
+            f"in {default.file}:{default.line} ({who(default)} is the default server of {socket} and no "
+            f"ssl_certificate is in force for it, written or inherited from http); fix: give it ssl_certificate "
+            f"and ssl_certificate_key, or `ssl_reject_handshake on;` (nginx 1.19.4+) to refuse names no server "
+            f"claims"), default.name_list, "nginx")
+
+
+def _walk(nodes: tuple[Node, ...], context: tuple[str, ...]) -> Iterator[tuple[Node, tuple[str, ...]]]:
+    for node in nodes:
+        yield node, context
+        if node.children and node.directive not in _DATA_BLOCKS:
+            inner = ("http", "location") if context[:1] == ("http",) and node.directive == "location" \
+                else context + (node.directive,)
+            yield from _walk(node.children, inner)
+
+
+def _unknown(node: Node, since: Since, build: Build | None, words: str, what: str = "") -> Finding | None:
+    if build is not None and build.at_least(*since.version):
+        return None
+    where = what or (f"{node.directive} in {since.context}" if since.context else node.directive)
+    if build is None:
+        return Finding("SSL001", node.file, node.line, (
+            f"{where} needs nginx {since.version_text} or later ({since.source}); older nginx "
+            f"refuses to start with '{words}'; the judged version is unknown (--server-version), so this depends "
+            f"on the nginx that runs this configuration"), severity="info")
+    return Finding("SSL001", node.file, node.line, (
+        f"{build.program} will refuse to start: {words} in {node.file}:{node.line}; {where} "
+        f"came with nginx {since.version_text} ({since.source}); fix: remove it, or upgrade nginx"))
+
+
+def _directives(inputs: Inputs) -> Iterator[Finding]:
+    import crossplane.analyzer  # type: ignore[import-untyped]  # crossplane ships no type hints
+
+    config = inputs.config
+    build = inputs.build
+    roots: list[tuple[tuple[Node, ...], tuple[str, ...]]]
+    if config.fragment:
+        # A lone site file is the inside of `http { }`, a snippet may be included anywhere: only
+        # what stands inside its server blocks has a known context.
+        roots = [(node.children or (), ("http", "server")) for node in config.nodes
+                 if node.directive == "server" and node.children is not None]
+    else:
+        roots = [(config.nodes, ())]
+    for nodes, start in roots:
+        for node, context in _walk(nodes, start):
+            top = context[0] if context else ""
+            since = directive_since(node.directive, top)
+            if since is not None and (not since.context or since.context == top):
+                finding = _unknown(node, since, build, f'unknown directive "{node.directive}"')
+                if finding is not None:
+                    yield finding
+                    continue
+            if node.directive == "listen":
+                for arg in node.args[1:]:
+                    parameter = parameter_since(arg)
+                    if parameter is not None:
+                        finding = _unknown(node, parameter, build, f'invalid parameter "{arg}"',
+                                           f"the {arg} parameter of listen")
+                        if finding is not None:
+                            yield finding
+            masks = crossplane.analyzer.DIRECTIVES.get(node.directive)
+            allowed = crossplane.analyzer.CONTEXTS.get(context)
+            if masks and allowed is not None and not any(mask & allowed for mask in masks):
+                yield Finding("SSL001", node.file, node.line, (
+                    f"nginx will refuse to start: \"{node.directive}\" directive is not allowed here in "
+                    f"{node.file}:{node.line} (inside {' > '.join(context) or 'the main context'}); fix: move it "
+                    f"to a block where nginx takes it" + (
+                        " (add_header in a server-level `if` is refused: put the `if` in a location, or the "
+                        "header in the server)" if context[-1:] == ("if",) and node.directive == "add_header"
+                        else "")))

@@ -9,7 +9,6 @@ certificate the browser gets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 from cryptography import x509
@@ -17,7 +16,6 @@ from cryptography import x509
 from nginxssl.checks import Inputs, check
 from nginxssl.checks.served import served, shown
 from nginxssl.model.finding import Finding
-from nginxssl.model.node import Node
 from nginxssl.model.site import Listen, ServerName, Site
 from nginxssl.pki.analyse import served_key
 from nginxssl.pki.chain import common_name, label
@@ -31,8 +29,22 @@ from nginxssl.pki.names import (
     to_ascii,
     wildcard_over_public_suffix,
 )
-from nginxssl.sites.nginx import parse_listen
-from nginxssl.sites.routing import Socket, dual_stack, listen_socket, reached, routes, tls_listens, tls_sockets
+from nginxssl.sites import plain_sites_of
+from nginxssl.sites.routing import (
+    Landing,
+    Servers,
+    Socket,
+    dual_stack,
+    internal,
+    landings,
+    listen_socket,
+    reached,
+    routes,
+    socket_address,
+    tls_listens,
+    tls_sockets,
+    who,
+)
 
 WRONG_NAME = "NET::ERR_CERT_COMMON_NAME_INVALID (Firefox: SSL_ERROR_BAD_CERT_DOMAIN)"
 _SHOWN_SANS = 6
@@ -148,7 +160,7 @@ def cert_no_san(inputs: Inputs) -> Iterator[Finding]:
             f"`openssl req -new -key site.key -subj /CN={example} -addext 'subjectAltName=DNS:{example}'`)"))
 
 
-# ---------------------------------------------------------------- nginx virtual-server selection
+# ---------------------------------------------------------------- which server answers a name
 
 
 def _http_sites(inputs: Inputs) -> list[Site]:
@@ -156,78 +168,157 @@ def _http_sites(inputs: Inputs) -> list[Site]:
     return [site for site in inputs.sites if site.server == "nginx" and site.context == "http"]
 
 
-@dataclass(frozen=True)
-class _PlainServer:
-    node: Node
-    names: tuple[ServerName, ...]
-    listens: tuple[Listen, ...]
+def _routed_sites(inputs: Inputs) -> list[Site]:
+    """The sites browsers reach by name: nginx's http server blocks, Apache's vhosts and main server."""
+    return [site for site in inputs.sites if site.context in ("http", "virtualhost", "server")]
 
 
-def _plain_servers(inputs: Inputs, tls_nodes: set[int]) -> Iterator[_PlainServer]:
-    """http server blocks that speak no TLS at all, with their names and listens."""
-    config = inputs.config
-    blocks = [node.children for node in config.nodes if node.directive == "http" and node.is_block]
-    if config.fragment:
-        blocks.append(config.nodes)  # a lone site file is the inside of `http { }`
-    for body in blocks:
-        http_ssl_on = any(node.directive == "ssl" and node.args[:1] == ("on",) for node in body)
-        for server in (node for node in body if node.directive == "server"):
-            if id(server) in tls_nodes or not server.is_block:
+def _browser_name(name: str) -> bool:
+    """A name a browser is sent to, as written: not a regex, `_`, a catch-all or a partial wildcard,
+    not a variable, not a name of the machine itself."""
+    return bool(name) and name != "_" and not name.startswith(("~", ".")) and not name.endswith(".*") \
+        and "$" not in name and not internal(name) and not name.endswith(".localhost")
+
+
+class _Leaves:
+    """The leaf certificates each site serves, looked up once per site."""
+
+    def __init__(self, inputs: Inputs) -> None:
+        self.inputs = inputs
+        self.by_site: dict[int, list[x509.Certificate]] = {}
+
+    def __call__(self, site: Site) -> list[x509.Certificate]:
+        if id(site) not in self.by_site:
+            self.by_site[id(site)] = [leaf for leaf, _path in _site_chains(self.inputs, site)]
+        return self.by_site[id(site)]
+
+
+def _wrongly_answered(servers: Servers, names: Iterator[str] | list[str], leaves: _Leaves) -> list[str]:
+    """The names no site on the socket answers by name and whose certificate there (the default
+    server's) does not cover; a default with no certificate (ssl_reject_handshake) is left out."""
+    default_leaves = leaves(servers.default)
+    if not default_leaves:
+        return []
+    return [name for name in names if not servers.answers(name)
+            and not any(check_server_name(name, san_names(leaf)).covered for leaf in default_leaves)]
+
+
+def _answered_by(servers: Servers, leaves: _Leaves) -> str:
+    default = servers.default
+    how = ("marked default_server" if servers.flagged else "the first for it") if default.server == "nginx" \
+        else "the first <VirtualHost> named for it"
+    leaf = leaves(default)[0]
+    return (f"the default server there ({how}), {who(default)}, answers with the certificate {label(leaf)}, which "
+            f"names {_sans_text(san_names(leaf))}")
+
+
+def _add_socket(site: Site, landing: Landing, port: int) -> str:
+    """The edit that puts the site on the socket its clients land on."""
+    socket = landing.servers.socket
+    if site.server == "apache":
+        address = socket.address if not socket.wildcard else ("[::]" if landing.family == 6 else "0.0.0.0")
+        if socket.address == "*":
+            return f"name the virtual host for *:{port} like the vhosts answering there (`<VirtualHost *:{port}>`)"
+        written = " ".join(site.node.args) if site.node is not None else ""
+        return f"add {address}:{port} to its address list (`<VirtualHost {written} {address}:{port}>`)"
+    if socket.wildcard:
+        target = f"[::]:{port}" if landing.family == 6 else f"{port}"
+    else:
+        target = f"{socket.address}:{port}"
+    return f"add `listen {target} ssl;` to this server block"
+
+
+def _twin_findings(inputs: Inputs, sites: list[Site], table: dict[Socket, Servers], leaves: _Leaves) -> Iterator[Finding]:
+    """A TLS site's names on the sockets where its clients land but it does not listen."""
+    taking_ipv4 = dual_stack(sites)
+    shared = tls_sockets(sites)
+    for site in sites:
+        if not _name_site(site):
+            continue
+        names = [name for name in site.name_list if _browser_name(name)]
+        if not names:
+            continue
+        ports = sorted({listen.port for listen in tls_listens(site, shared) if listen.port is not None})
+        for port in ports:
+            for landing in landings(site, table, port, taking_ipv4, shared):
+                missing = _wrongly_answered(landing.servers, names, leaves)
+                if not missing:
+                    continue
+                anchor = next((listen.node for listen in tls_listens(site, shared) if listen.port == port
+                               and listen.node is not None), site.node)
+                shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+                yield Finding(
+                    "SSL303", anchor.file if anchor else site.file, anchor.line if anchor else site.line, (
+                        f"{landing.clients(shown)} arrive on {landing.servers.socket}, where {who(site)} does "
+                        f"not listen: {_answered_by(landing.servers, leaves)}, not {missing[0]}; browsers show "
+                        f"{WRONG_NAME}; fix: {_add_socket(site, landing, port)}"),
+                    tuple(missing), site.server)
+
+
+def _plain_findings(inputs: Inputs, table: dict[Socket, Servers], sites: list[Site],
+                    leaves: _Leaves) -> Iterator[Finding]:
+    """Names served over http:// only: https://NAME/ reaches the TLS socket of port 443 of the same
+    address, whose default server answers."""
+    placed = {id(site.node) for servers in table.values() for site in servers.sites}
+    served_over_tls = {name for servers in table.values() for site in servers.sites for name in site.name_list}
+    taking_ipv4 = dual_stack(sites)
+    for plain in plain_sites_of(inputs.config):
+        if id(plain.node) in placed:
+            continue
+        names = [name for name in plain.name_list if _browser_name(name) and name not in served_over_tls]
+        if not names:
+            continue
+        by_socket: dict[Socket, tuple[Servers, Listen]] = {}
+        for listen in plain.listens:
+            tls = reached(table, listen.address, 443, taking_ipv4) if listen.port == 80 else None
+            if tls is None or (internal(socket_address(listen.address, plain.server))
+                               and not internal(tls.socket.address)):
+                continue  # a plain listen only this machine reaches lands on a public TLS socket: internal
+            by_socket.setdefault(tls.socket, (tls, listen))
+        for tls, listen in by_socket.values():
+            missing = _wrongly_answered(tls, names, leaves)
+            if not missing:
                 continue
-            listens = tuple(parse_listen(node, "http") for node in server.each("listen")) or (Listen(None, "*", 80),)
-            own_ssl = server.last("ssl")
-            if any(listen.ssl for listen in listens) or (own_ssl.args[:1] == ("on",) if own_ssl else http_ssl_on):
-                continue
-            names = tuple(ServerName(arg.lower(), node) for node in server.each("server_name") for arg in node.args)
-            yield _PlainServer(server, names, listens)
+            entry = next(entry for entry in plain.names if entry.name == missing[0])
+            node = entry.node or plain.node
+            shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+            yield Finding(
+                "SSL303", node.file if node else plain.file, node.line if node else plain.line, (
+                    f"{shown} {'is' if len(missing) == 1 else 'are'} served only over plain HTTP ({listen.socket}); "
+                    f"https://{missing[0]}/ — where a redirect, HSTS or a typed https:// sends visitors — arrives on "
+                    f"{tls.socket}: {_answered_by(tls, leaves)}, not {missing[0]}: browsers show {WRONG_NAME}; "
+                    f"fix: serve {shown} from a TLS {'<VirtualHost>' if plain.server == 'apache' else 'server block'} "
+                    f"with a certificate that covers {'it' if len(missing) == 1 else 'them'}, or stop sending "
+                    f"visitors to https://"),
+                tuple(missing), plain.server)
+
+
+def _unheard_findings(sites: list[Site]) -> Iterator[Finding]:
+    """Apache: a TLS vhost named for an address:port no `Listen` binds never answers."""
+    for site in sites:
+        unheard = [listen for listen in site.listens if listen.ssl and not listen.heard]
+        if not unheard or site.node is None:
+            continue
+        sockets = ", ".join(f"{listen.address}:{listen.port if listen.port is not None else '*'}" for listen in unheard)
+        port = next((listen.port for listen in unheard if listen.port is not None), 443)
+        answered = "; its names are answered by no TLS vhost of its own" if len(unheard) == len(site.listens) else ""
+        yield Finding.at("SSL303", site.node, (
+            f"{who(site)} is named for {sockets}, but no `Listen` binds {'it' if len(unheard) == 1 else 'them'}: "
+            f"apache2 starts without a word and never answers this virtual host there{answered} (a connection to "
+            f"port {port} is refused, or answered by the vhosts of a socket that is bound); fix: add "
+            f"`Listen {port} https` beside the other Listen lines, or name the vhost for a bound address"), site)
 
 
 @check("SSL303", needs={"chains"})
-def name_falls_to_default(inputs: Inputs) -> Iterator[Finding]:
-    if inputs.config.server != "nginx":
-        return
-    http_sites = _http_sites(inputs)
-    table = routes(http_sites)
-    tls_nodes = {id(site.node) for servers in table.values() for site in servers.sites}
-    plain_servers = list(_plain_servers(inputs, tls_nodes))
-    if not plain_servers or not table:
-        return  # no plain-HTTP server block, or no TLS socket: no name can fall to a TLS default
-    taking_ipv4 = dual_stack(http_sites)
-    leaves_of: dict[int, list[x509.Certificate]] = {}
-    for plain in plain_servers:
-        for listen in plain.listens:
-            # https://<name>/ for a name served on <address>:80 reaches the TLS socket <address>:443
-            tls = reached(table, listen.address, 443, taking_ipv4) if listen.port == 80 else None
-            if tls is None:
-                continue  # also: a wildcard plain listen with TLS only on specific addresses (cannot tell which)
-            default = tls.default
-            if id(default) not in leaves_of:
-                leaves_of[id(default)] = [leaf for leaf, _path in _site_chains(inputs, default)]
-            leaves = leaves_of[id(default)]
-            if not leaves:
-                continue  # no certificate to fall back to (ssl_reject_handshake, or SSL002-SSL004)
-            for entry in plain.names:
-                name = entry.name
-                if (not name or name == "_" or name.startswith(("~", ".")) or name.endswith(".*") or "$" in name
-                        or name == "localhost" or name.endswith(".localhost")):
-                    # localhost: internal plumbing (ONLYOFFICE's docservice), never a name visitors are
-                    # sent to over https:// and one no CA issues a certificate for
-                    continue
-                if tls.answers(name):
-                    continue
-                if any(check_server_name(name, san_names(leaf)).covered for leaf in leaves):
-                    continue
-                leaf = leaves[0]
-                yield Finding(
-                    "SSL303", entry.node.file if entry.node else plain.node.file,
-                    entry.node.line if entry.node else plain.node.line, (
-                        f"{name} is served only over plain HTTP ({listen.socket}); https://{name}/ — where a "
-                        f"redirect, HSTS or a typed https:// sends visitors — is answered by the default TLS "
-                        f"server for {tls.socket} ({default.label} at {default.file}:{default.line}), whose "
-                        f"certificate {label(leaf)} names {_sans_text(san_names(leaf))}, not {name}: browsers "
-                        f"show {WRONG_NAME}; fix: serve {name} from a TLS server block with a certificate that "
-                        f"covers it, or stop sending visitors to https://{name}/"),
-                    tuple(entry.name for entry in plain.names if entry.name), "nginx")
+def name_served_by_another_certificate(inputs: Inputs) -> Iterator[Finding]:
+    sites = _routed_sites(inputs)
+    table = routes(sites)
+    yield from _unheard_findings(sites)
+    if not table:
+        return  # no TLS socket: no name can reach another server's certificate
+    leaves = _Leaves(inputs)
+    yield from _twin_findings(inputs, sites, table, leaves)
+    yield from _plain_findings(inputs, table, sites, leaves)
 
 
 @check("SSL304", needs=())

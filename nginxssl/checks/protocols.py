@@ -18,12 +18,12 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from nginxssl.checks import Inputs, check
 from nginxssl.checks.headers import grouped
 from nginxssl.model.build import Build
-from nginxssl.model.edits import DeleteLine, InsertLine, replace_args
+from nginxssl.model.edits import DeleteLine, InsertLine, ReplaceArgs, replace_args
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.node import Node
 from nginxssl.model.site import CertRef, Listen, Site
 from nginxssl.pki.chain import issued
-from nginxssl.sites.routing import listen_socket, tls_sockets
+from nginxssl.sites.routing import listen_socket, routes, tls_sockets, who
 
 # Protocol names as nginx spells them, oldest first.
 PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -422,6 +422,9 @@ def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | Non
 
 
 def _apache_engine_off(site: Site) -> Iterator[Finding]:
+    """A vhost naming certificates on a port other than 80 whose TLS is off: mod_ssl turns it on by
+    itself only behind a `Listen` that speaks https (port 443, or `Listen PORT https`); elsewhere
+    apache2 answers plain HTTP there (curl: "wrong version number")."""
     if site.tls or site.context != "virtualhost" or not site.certs or site.node is None:
         return
     ports = [listen.port for listen in site.listens if listen.port not in (80, None)]
@@ -430,12 +433,17 @@ def _apache_engine_off(site: Site) -> Iterator[Finding]:
     engine = site.directives.get("sslengine")
     cause = f"SSLEngine {engine.args[0]} ({engine.where()})" if engine is not None and engine.args else \
         "no `SSLEngine on`"
+    if engine is not None and _written_in(engine, site.node):
+        edit: ReplaceArgs | InsertLine = replace_args(engine, ("on",), "apache")
+    else:  # unset, or off in the server config: the vhost's own line wins over the inherited one
+        edit = InsertLine(site.node.file, site.node.line, "SSLEngine on")
     yield _finding(
-        "SSL504", engine if engine is not None else site.node, [site],
+        "SSL504", engine if engine is not None and _written_in(engine, site.node) else site.node, [site],
         f"<VirtualHost {' '.join(site.node.args)}> names certificates (SSLCertificateFile at "
         f"{site.certs[0].cert.node.where()}) but has {cause}: apache2 answers plain HTTP on port {ports[0]}, "
-        f"so https:// fails in the browser (ERR_SSL_PROTOCOL_ERROR); add `SSLEngine on` to the virtual host",
-        fix=Fix("add `SSLEngine on` to the virtual host"))
+        f"so https:// fails (curl: 'wrong version number', browsers: ERR_SSL_PROTOCOL_ERROR); fix: add "
+        f"`SSLEngine on` to the virtual host",
+        fix=Fix("write `SSLEngine on` in the virtual host", (edit,)))
 
 
 # ----------------------------------------------------------------- SSL505
@@ -556,3 +564,105 @@ def _apache_stapling(inputs: Inputs, site: Site) -> Iterator[Finding]:
                 "among them, no longer include one): apache2 logs 'AH02218: ssl_stapling_init_cert: no OCSP "
                 f"URI in certificate and no SSLStaplingForceURL set' and {unable} at start-up and staples "
                 "nothing; turn SSLUseStapling off")
+
+
+# ----------------------------------------------------------------- SSL507
+
+
+def _version_text(protocols: tuple[str, ...]) -> str:
+    return " ".join(protocols) if protocols else "no protocol at all"
+
+
+def _nginx_protocols_in_force(site: Site, build: Build | None) -> tuple[tuple[str, ...], str]:
+    """(the protocols a site's settings enable, how that is known)."""
+    node = site.directives.get("ssl_protocols")
+    if node is not None:
+        return nginx_protocols(node), f"ssl_protocols at {node.where()}"
+    judged = build or Build("nginx", (1, 22, 1))
+    assumed = "" if build is not None else ", assumed: the judged version is unknown"
+    return nginx_default_protocols(judged), f"nginx {judged.version_text}'s default{assumed}"
+
+
+_PROTOCOLS_PER_NAME = (1, 29, 2)  # nginx CHANGES 1.29.2: "the ssl_protocols directive works in a virtual server
+# different from the default server when using OpenSSL 1.1.1 or newer"
+
+
+def _nginx_shared_socket_protocols(inputs: Inputs) -> Iterator[Finding]:
+    """On nginx 1.22.1 with OpenSSL 3.0 (tests/test_server_truth.py) the protocol version is agreed
+    with the settings of the socket's default server: the SNI name switches the certificate and
+    the ciphers to the named server's, not the versions it allows."""
+    build = inputs.build
+    if build is not None and build.at_least(*_PROTOCOLS_PER_NAME) and (build.openssl or (1, 1, 1)) >= (1, 1, 1):
+        return  # nginx 1.29.2 CHANGES: ssl_protocols works in a virtual server other than the default
+    sites = [site for site in inputs.sites if site.server == "nginx" and site.context == "http"]
+    by_node: dict[int, tuple[Node, Site, list[tuple[str, Site, tuple[str, ...], str]]]] = {}
+    for socket, servers in sorted(routes(sites).items()):
+        default = servers.default
+        decided, decided_by = _nginx_protocols_in_force(default, build)
+        for site in servers.sites:
+            node = site.directives.get("ssl_protocols")
+            if site is default or node is None or node is default.directives.get("ssl_protocols"):
+                continue
+            written = nginx_protocols(node)
+            if written == decided:
+                continue
+            entry = by_node.setdefault(id(node), (node, site, []))
+            if all(seen[0] != str(socket) for seen in entry[2]):
+                entry[2].append((str(socket), default, decided, decided_by))
+    for node, site, sockets in by_node.values():
+        written = nginx_protocols(node)
+        first_socket, default, decided, decided_by = sockets[0]
+        refused = [protocol for protocol in written if protocol not in decided]
+        allowed = [protocol for protocol in decided if protocol not in written]
+        effects = []
+        if refused:
+            effects.append(f"clients of {_who(site)} that speak {' or '.join(refused)} at most are refused "
+                           f"(openssl s_client: 'tlsv1 alert protocol version')")
+        if allowed:
+            effects.append(f"{' and '.join(allowed)} handshakes still succeed for {_who(site)}")
+        also = f" (and on {', '.join(entry[0] for entry in sockets[1:])})" if len(sockets) > 1 else ""
+        unknown = "" if build is not None else (
+            " (so nginx before 1.29.2 does; from 1.29.2 with OpenSSL 1.1.1 or newer the named server's "
+            "ssl_protocols is obeyed: the judged version is unknown, so this is only said)")
+        yield _finding("SSL507", node, [site], (
+            f"ssl_protocols {_version_text(written)} of {who(site)} does not decide the handshake on {first_socket}{also}: "
+            f"nginx agrees on the version with the default server of the socket, {who(default)} "
+            f"({_version_text(decided)}, from {decided_by}), before the SNI name picks this server{unknown}; "
+            f"{'; '.join(effects)}; fix: write the same ssl_protocols in the default server (or once in the http "
+            f"block for every server), or give this server a socket of its own"), severity="info" if unknown else "")
+
+
+def _apache_keyword_resets(inputs: Inputs) -> Iterator[Finding]:
+    """mod_ssl reads SSLProtocol word by word: `+X` adds, `-X` removes, a bare keyword starts the
+    list again, so only the last bare keyword and what follows it count."""
+    seen: set[int] = set()
+    for site in inputs.sites:
+        node = site.directives.get("sslprotocol")
+        if site.server != "apache" or node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        bare = [word for word in node.args if word[:1] not in ("+", "-")]
+        if len(bare) < 2:
+            continue
+        has_sslv3 = bool(inputs.build and inputs.build.openssl and inputs.build.openssl < (1, 1))
+        meant = apache_protocols(tuple(word if index == 0 or word[:1] in ("+", "-") else f"+{word}"
+                                       for index, word in enumerate(node.args)), has_sslv3)
+        got = apache_protocols(node.args, has_sslv3)
+        if meant == got:
+            continue
+        lost = [protocol for protocol in meant if protocol not in got]
+        line = "SSLProtocol -all " + " ".join(f"+{protocol}" for protocol in meant) if meant else ""
+        sites = [other for other in inputs.sites if other.directives.get("sslprotocol") is node]
+        yield _finding("SSL507", node, sites, (
+            f"SSLProtocol {' '.join(node.args)} enables {_version_text(got)} only, not {' '.join(lost)}: mod_ssl "
+            f"starts the list again at each keyword written without + or - (`{bare[-1]}` resets it), and "
+            f"`apache2 -t` says 'Syntax OK'; clients that speak {' or '.join(lost)} at most are refused "
+            f"(openssl s_client: 'tlsv1 alert protocol version'); fix: write `{line}`"))
+
+
+@check("SSL507", needs={"build"})
+def protocols_not_as_written(inputs: Inputs) -> Iterator[Finding]:
+    if inputs.config.server == "nginx":
+        yield from _nginx_shared_socket_protocols(inputs)
+    else:
+        yield from _apache_keyword_resets(inputs)

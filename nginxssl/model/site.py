@@ -39,6 +39,7 @@ class Listen:
     default_server: bool = False
     http2: bool = False
     quic: bool = False
+    heard: bool = True  # Apache: some `Listen` binds this address:port (False: the vhost never answers here)
 
     @property
     def socket(self) -> str:

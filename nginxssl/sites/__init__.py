@@ -7,14 +7,21 @@ from typing import Iterable
 
 from nginxssl.model.node import Config
 from nginxssl.model.site import Site
-from nginxssl.sites.apache import apache_sites
-from nginxssl.sites.nginx import nginx_sites
+from nginxssl.sites.apache import apache_plain_vhosts, apache_sites
+from nginxssl.sites.nginx import nginx_plain_servers, nginx_sites
 
 
 def sites_of(config: Config) -> tuple[Site, ...]:
     if config.server == "nginx":
         return nginx_sites(config)
     return apache_sites(config)
+
+
+def plain_sites_of(config: Config) -> tuple[Site, ...]:
+    """The server blocks / virtual hosts that speak plain HTTP only (SSL303's http:// names)."""
+    if config.server == "nginx":
+        return nginx_plain_servers(config)
+    return apache_plain_vhosts(config)
 
 
 def names_of(sites: Iterable[Site]) -> tuple[str, ...]:

@@ -38,6 +38,7 @@ from nginxssl.model.node import Config, Node
 from nginxssl.model.site import CertRef, Listen, PathRef, ServerName, Site
 from nginxssl.sites.headers.apache import apache_context, apache_headers
 from nginxssl.sites.paths import DiskPaths
+from nginxssl.sites.routing import socket_address
 
 _CERTKEYS_REPLACED = 3  # mod_ssl's CERTKEYS_IDX_MAX + 1: how many list entries a vhost overrides in place
 
@@ -156,6 +157,22 @@ def _speaks_https(addresses: list[tuple[str, int | None]], listens: list[tuple[s
     return False
 
 
+def _heard(address: str, port: int | None, listens: list[tuple[str, int | None, str]], known: bool) -> bool:
+    """Some `Listen` binds what the vhost is named for: the same port, on its address or on all
+    addresses (`*`, `0.0.0.0`, `[::]`; a `*` vhost takes whatever address a Listen of its port
+    binds). `known`: the Listen lines are in view (not a lone site file)."""
+    if not known:
+        return True
+    vhost = socket_address(address, "apache")
+    for listen_address, listen_port, _protocol in listens:
+        if port is not None and listen_port != port:
+            continue
+        bound = socket_address(listen_address, "apache")
+        if vhost == "*" or bound == "*" or bound == vhost or (bound == "[::]" and vhost.startswith("[")):
+            return True
+    return False
+
+
 def _engine(directives: dict[str, list[Node]]) -> str | None:
     nodes = directives.get("sslengine")
     return nodes[-1].args[0].lower() if nodes and nodes[-1].args else None
@@ -241,6 +258,7 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
             first_for.setdefault(address, vhost)
 
     sites: list[Site] = []
+    listens_known = not config.fragment and bool(listens)
     base_certs = base.get("sslcertificatefile", [])
     inherited_used = False  # does a TLS vhost serve a certificate of the server config's?
     for vhost, addresses in vhost_addresses:
@@ -257,8 +275,8 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
         if tls and base_certs and not inherited_used:
             inherited_used = any(node in base_certs for node in directives["sslcertificatefile"])
         site_listens = tuple(
-            Listen(vhost, address, port, ssl=tls,
-                   default_server=first_for.get((address, port)) is vhost)
+            Listen(vhost, address, port, ssl=tls, default_server=first_for.get((address, port)) is vhost,
+                   heard=_heard(address, port, listens, listens_known))
             for address, port in addresses
         )
         sites.append(_site(disk_paths, vhost, "virtualhost", directives, tls, _names(vhost.children or ()),
@@ -267,6 +285,30 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
 
     main = _main_server(disk_paths, server_level, base, main_names, listens, sites, inherited_used)
     return tuple(([main] if main else []) + sites)
+
+
+def apache_plain_vhosts(config: Config) -> tuple[Site, ...]:
+    """The <VirtualHost> blocks that speak plain HTTP only (no TLS, no certificate of their own),
+    with their names and addresses: where a name is served over http:// alone."""
+    top = config.nodes
+    server_level = tuple(node for node in top if node.directive != "virtualhost")
+    base = _own(server_level)
+    listens = _listen_protocols(server_level)
+    main_names = _names(server_level)
+    main_port = next((_name_port(name.node.args[0]) for name in main_names[:1] if name.node), None)
+    plain = []
+    for vhost in (node for node in top if node.directive == "virtualhost" and node.is_block):
+        addresses = [_address(word, main_port) for word in vhost.args]
+        own = _own(vhost.children or ())
+        directives = _merged(base, own)
+        engine = _engine(directives)
+        has_certs = any(node.args for node in directives.get("sslcertificatefile", []))
+        tls = engine == "on" if engine is not None else has_certs and _speaks_https(addresses, listens, directives)
+        if tls or own.get("sslcertificatefile"):
+            continue
+        plain.append(Site("apache", "virtualhost", vhost, vhost.file, vhost.line, _names(vhost.children or ()),
+                          tuple(Listen(vhost, address, port) for address, port in addresses), (), False))
+    return tuple(plain)
 
 
 def _main_server(disk_paths: DiskPaths, server_level: tuple[Node, ...], base: dict[str, list[Node]],

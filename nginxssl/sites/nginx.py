@@ -199,3 +199,23 @@ def nginx_sites(config: Config) -> tuple[Site, ...]:
     return tuple(sites)
 
 
+
+
+def nginx_plain_servers(config: Config) -> tuple[Site, ...]:
+    """The http server blocks that speak no TLS at all (no `ssl` listen, no `ssl on` in force),
+    with their names and listens: where a name is served over http:// alone."""
+    blocks = [node.children or () for node in config.nodes if node.directive == "http" and node.is_block]
+    if config.fragment:
+        blocks.append(config.nodes)  # a lone site file is the inside of `http { }`
+    plain = []
+    for body in blocks:
+        http_ssl = next((node for node in reversed(body) if node.directive == "ssl"), None)
+        for server in (node for node in body if node.directive == "server" and node.is_block):
+            listens = tuple(parse_listen(node, "http") for node in server.each("listen")) or (Listen(None, "*", 80),)
+            ssl = server.last("ssl") or http_ssl
+            if any(listen.ssl or listen.quic for listen in listens) or (ssl is not None and ssl.args[:1] == ("on",)):
+                continue
+            names = tuple(ServerName(arg if arg.startswith("~") else arg.lower(), node)
+                          for node in server.each("server_name") for arg in node.args)
+            plain.append(Site("nginx", "http", server, server.file, server.line, names, listens, (), False))
+    return tuple(plain)

@@ -16,7 +16,13 @@ Every rule and command that asks "who answers https://NAME/ here" asks this modu
   ssl_find_vhost does);
 - which socket a connection to an address reaches: the one bound to that address, else the
   wildcard of its family (nginx's [::] takes IPv4 only with `ipv6only=off`; Apache's `*`
-  takes both).
+  takes both);
+- where else the clients of a site's names land (landings): on a port the site serves, the
+  wildcard socket of an address family it does not listen on (the `[::]:443` twin it forgot)
+  and, when it listens on a family's wildcard, each specific address of that family bound by
+  other sites (connections to that address never reach the wildcard); loopback sockets only
+  the machine itself reaches, and an Apache vhost on an address:port no `Listen` binds never
+  answers (Listen.heard).
 
 tests/test_routing.py holds each point against the real nginx and apache2.
 """
@@ -239,7 +245,7 @@ def routes(sites: Iterable[Site], port: int | None = None) -> dict[Socket, Serve
     grouped: dict[Socket, list[tuple[Site, Listen]]] = {}
     for site in sites:
         for listen in tls_listens(site, shared):
-            if not _tcp(listen) or (port is not None and listen.port != port):
+            if not _tcp(listen) or not listen.heard or (port is not None and listen.port != port):
                 continue
             grouped.setdefault(listen_socket(listen, site.server), []).append((site, listen))
     table = {}
@@ -280,6 +286,105 @@ def reached(table: dict[Socket, Servers], address: str, port: int | None,
     if any4 is None and Socket(_ANY6, port) in taking_ipv4:
         return table.get(Socket(_ANY6, port))
     return any4
+
+
+# ---------------------------------------------------------------- where a name's clients land
+
+
+def address_family(address: str) -> int | None:
+    """4 or 6 for a Socket address; 0 for Apache's `*` (both families); None: a host name or unix socket."""
+    if address == _APACHE_ANY:
+        return 0
+    try:
+        return ipaddress.ip_address(address.strip("[]")).version
+    except ValueError:
+        return None
+
+
+def internal(address: str) -> bool:
+    """A loopback address (or `localhost`): only clients on the machine itself connect to it."""
+    if address.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _families(address: str) -> set[int]:
+    found = address_family(address)
+    return {4, 6} if found == 0 else set() if found is None else {found}
+
+
+@dataclass(frozen=True)
+class Landing:
+    """A socket where clients of a site's names arrive although the site does not listen there."""
+
+    servers: Servers
+    families: tuple[int, ...]  # the address families of the clients arriving there (4, 6)
+    address: str = ""  # set: only the clients that connect to this address (a socket bound to it)
+
+    @property
+    def family(self) -> int:
+        return self.families[0]
+
+    def clients(self, names: str) -> str:
+        """Who arrives there, as the admin reads it: `IPv6 clients of b.test`."""
+        if self.address:
+            return f"clients of {names} that connect to {self.address}"
+        return " and ".join(f"IPv{family}" for family in self.families) + f" clients of {names}"
+
+
+def own_sockets(site: Site, port: int, shared: set[Socket] | frozenset[Socket] = frozenset()) -> list[Socket]:
+    """The TLS sockets the site is bound to on `port`, each once, in its order."""
+    return list(dict.fromkeys(listen_socket(listen, site.server) for listen in tls_listens(site, shared)
+                              if listen.port == port and _tcp(listen) and listen.heard))
+
+
+def landings(site: Site, table: dict[Socket, Servers], port: int,
+             taking_ipv4: set[Socket] | frozenset[Socket] = frozenset(),
+             shared: set[Socket] | frozenset[Socket] = frozenset()) -> list[Landing]:
+    """Where else the clients of the site's names arrive on `port` (see the module docstring).
+
+    A client resolving the name connects to one of the host's addresses: with no listen of
+    the site for that address's family, the family's wildcard socket takes it; with the site
+    on the wildcard, a socket bound to the very address takes it first (both servers keep the
+    specific address apart, nginx by looking the connection's address up, Apache by its
+    address set). Loopback sockets are left out, unless the site itself listens on loopback
+    only (a machine-local service: its other family arrives on the other loopback address)."""
+    own = own_sockets(site, port, shared)
+    if not own:
+        return []
+    local = all(internal(socket.address) for socket in own)
+    covered: set[int] = set()
+    wildcard_families: set[int] = set()
+    for socket in own:
+        families = _families(socket.address)
+        if socket.address == _ANY6 and socket in taking_ipv4:
+            families.add(4)
+        covered |= families
+        if socket.wildcard:
+            wildcard_families |= families
+    others = [socket for socket in table if socket.port == port and socket not in own]
+    arriving: dict[Socket, list[int]] = {}
+    for family in (4, 6):
+        if family in covered:
+            continue
+        targets = [socket for socket in others if local and internal(socket.address)
+                   and family in _families(socket.address)]
+        if not targets:
+            targets = [socket for socket in others if socket.wildcard and (family in _families(socket.address) or (
+                family == 4 and socket.address == _ANY6 and socket in taking_ipv4))]
+        for socket in targets:
+            arriving.setdefault(socket, []).append(family)
+    found = [Landing(table[socket], tuple(families)) for socket, families in arriving.items()]
+    for socket in others:
+        if socket.wildcard or internal(socket.address) or socket in arriving:
+            continue
+        families = _families(socket.address)
+        if families & wildcard_families:
+            found.append(Landing(table[socket], tuple(sorted(families)), socket.address.strip("[]")))
+    return found
 
 
 # ---------------------------------------------------------------- the probe's question
