@@ -110,13 +110,16 @@ def _untrusted_root_text(item: Served) -> tuple[str, str, str] | None:
         return None
     if report.unknown_root:
         top = report.path[-1]
-        issuer = f"'{subject_label(report.unresolved_issuer.issuer)}'"
+        unresolved = report.unresolved_issuer
+        assert unresolved is not None  # unknown_root holds only when the issuer was found nowhere
+        issuer = f"'{subject_label(unresolved.issuer)}'"
         where = "" if top.served else f" (found in {_source_text(item, top.origin)})"
         return (f"the chain of {label(report.leaf)} in {item.shown} ends at {label(top.cert)}{where}, issued by "
                 f"{issuer}, which is not in {_trust_text(item)}; browsers show {BROWSER_UNTRUSTED}. If "
                 f"{issuer} is a public CA's intermediate rather than a root, get it from your CA and serve it "
                 f"after {label(top.cert)}. ", issuer, _undecided(report))
     root = report.untrusted_root
+    assert root is not None  # untrusted without unknown_root means the path ends at an untrusted root
     if root.served:
         included = (f"; {item.shown} even includes it ({position(root.served_index, len(report.served))}), "
                     "which does not make it trusted")
@@ -212,7 +215,7 @@ def _completion(item: Served, missing: tuple[Link, ...], plan: ChainFix) -> str:
     if fix.edits:
         chain = item.chain
         if plan.new_file and chain.ready_chain and len(chain.report.served) == 1:
-            return (f"fix: {fix_text(fix)} (by hand: `cat {item.pair.cert.path} {chain.ready_chain} > "
+            return (f"fix: {fix_text(fix)} (by hand: `cat {chain.cert_path} {chain.ready_chain} > "
                     f"{plan.new_file}`)")
         return f"fix: {fix_text(fix)}"
     return f"{_by_hand(item, missing, plan)}; {fix_text(fix)}"
@@ -226,8 +229,8 @@ def _by_hand(item: Served, missing: tuple[Link, ...], plan: ChainFix) -> str:
                 "intermediates")
     written = _fullchain_name(item.pair.cert.raw)
     if chain.ready_chain and len(chain.report.served) == 1:
-        on_disk = _fullchain_name(item.pair.cert.path)
-        return (f"fix: `cat {item.pair.cert.path} {chain.ready_chain} > {on_disk}`, then point {directive} "
+        on_disk = _fullchain_name(chain.cert_path)  # item.pair.cert.path, known: the file was read
+        return (f"fix: `cat {chain.cert_path} {chain.ready_chain} > {on_disk}`, then point {directive} "
                 f"at {written}")
     labels = ", ".join(label(link.cert) for link in missing)
     return f"fix: write the leaf followed by {labels} (in that order) into {written} and point {directive} at it"
@@ -400,7 +403,9 @@ def chain_extra_certs(inputs: Inputs) -> Iterator[Finding]:
     for item in _in_use(inputs):
         report = item.chain.report
         reversed_chain = report.leaf_is_ca and report.key_matches_index == 0
-        fix = chain_fix(inputs, item) if report.extras else None
+        if not report.extras:
+            continue
+        fix = chain_fix(inputs, item)
         for extra in report.extras:
             where = f"{label(extra.cert)} ({_served_at(item, extra.index)})"
             if extra.reason == "duplicate":

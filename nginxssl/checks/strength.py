@@ -25,6 +25,7 @@ from nginxssl.checks import Inputs, check
 from nginxssl.checks.served import Served, browser_reloads, position, served
 from nginxssl.model.finding import Finding
 from nginxssl.pki.chain import label
+from nginxssl.pki.trust import KEY_LOAD_ERRORS
 
 _LEVEL2 = "OpenSSL 3 at security level 2 (the default on Debian 12, Ubuntu 22.04, RHEL 9)"
 _OPENSSL_MIN_BITS = {"RSA": 2048, "DSA": 2048, "EC": 224}  # 112-bit security
@@ -107,14 +108,14 @@ def browser_refusal(leaf: x509.Certificate) -> str | None:
     when every browser takes it (or when SSL502 already names the key as too weak)."""
     try:
         algorithm = leaf.public_key_algorithm_oid
-    except Exception:  # an odd SubjectPublicKeyInfo cryptography cannot name: not this rule's to judge
+    except ValueError:  # an odd SubjectPublicKeyInfo cryptography cannot name: not this rule's to judge
         return None
     if algorithm == _RSA_PSS_KEY:
         return ("an RSA-PSS public key (id-RSASSA-PSS): Chrome, Edge, Firefox and Safari take RSA keys only as "
                 "rsaEncryption and fail the handshake, and no public CA may issue this form")
     try:
         key = leaf.public_key()
-    except Exception:  # a key type cryptography does not know (GOST, ...): browsers know it no better
+    except KEY_LOAD_ERRORS:  # a key cryptography cannot load (GOST, ...): browsers know it no better
         return None
     if isinstance(key, ed25519.Ed25519PublicKey) or isinstance(key, ed448.Ed448PublicKey):
         kind = "Ed25519" if isinstance(key, ed25519.Ed25519PublicKey) else "Ed448"

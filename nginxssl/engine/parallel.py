@@ -30,9 +30,16 @@ import signal
 import struct
 import threading
 import warnings
-from typing import BinaryIO, Callable, Generic, Iterator, Protocol, TypeVar
+from types import NotImplementedType
+from typing import Any, BinaryIO, Callable, Generic, Iterator, Protocol, TypeVar, cast
 
 T = TypeVar("T")
+
+# What pickle does with an object it cannot pickle itself: call the function with the arguments.
+_Reduction = tuple[Callable[..., object], tuple[object, ...]]
+# A reducer takes objects of the one type it is registered for; a dict keyed by type cannot say
+# which, hence Any for its argument.
+_Reducer = Callable[[Any], _Reduction]
 
 MIN_SITES = 400
 
@@ -66,7 +73,7 @@ class _Pickler(pickle.Pickler):
     """Pickles what cryptography's Rust-backed objects refuse: by their DER (or dotted string),
     or, for a certificate in `certificates`, by its PEM block."""
 
-    _reducers: dict[type, Callable | None] = {}
+    _reducers: dict[type, _Reducer | None] = {}
     _certificate_types: dict[type, bool] = {}
 
     def __init__(self, file: BinaryIO, certificates: Certificates | None) -> None:
@@ -84,18 +91,16 @@ class _Pickler(pickle.Pickler):
             is_certificate = self._certificate_types[kind] = isinstance(obj, x509.Certificate)
         return self._certificates.block_of(obj) if is_certificate else None
 
-    def reducer_override(self, obj: object):  # noqa: ANN201 (pickle's protocol)
+    def reducer_override(self, obj: object) -> _Reduction | NotImplementedType:  # pickle's protocol
         kind = type(obj)
-        reducer = self._reducers.get(kind, _UNKNOWN)
-        if reducer is _UNKNOWN:
+        try:
+            reducer = self._reducers[kind]
+        except KeyError:
             reducer = self._reducers[kind] = _reducer_for(obj)
         return NotImplemented if reducer is None else reducer(obj)
 
 
-_UNKNOWN = object()
-
-
-def _reducer_for(obj: object) -> Callable | None:
+def _reducer_for(obj: object) -> _Reducer | None:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
@@ -199,7 +204,9 @@ class Forked(Generic[T]):
                     _write_at(scratch, payload, offset)
                     os.write(write, _NOTICE.pack(offset, len(payload)))  # a few bytes: never blocks
                     offset += len(payload)
-            except BaseException:  # noqa: BLE001 (any failure: the parent does the rest itself)
+            except BaseException:  # noqa: BLE001
+                # Any failure, even KeyboardInterrupt or SystemExit, must end here in os._exit: the
+                # child never unwinds into the parent's code. The parent does the rest itself.
                 status = 1
             finally:
                 os._exit(status)
@@ -211,11 +218,17 @@ class Forked(Generic[T]):
         if self._notices is None:
             return None
         notice = self._notices.read(_NOTICE.size)
+        scratch = self._scratch
+        assert scratch is not None  # made before the pipe whose end _notices is; close() drops both
         try:
             if len(notice) == _NOTICE.size:
                 offset, size = _NOTICE.unpack(notice)
-                return _loads(_read_at(self._scratch.fileno(), size, offset), self._certificates)
-        except Exception:  # noqa: BLE001 (a torn answer: the parent does the rest itself)
+                # What arrives is one of work()'s answers, a T, pickled whole by the child.
+                return cast(T, _loads(_read_at(scratch.fileno(), size, offset), self._certificates))
+        except Exception:  # noqa: BLE001
+            # A torn answer: unpickling raises UnpicklingError, EOFError, AttributeError, IndexError
+            # and whatever the objects' own constructors raise on garbage (pickle's documentation
+            # lists no end to it). The parent does the rest itself.
             pass
         self.close()
         return None

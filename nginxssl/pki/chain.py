@@ -16,9 +16,10 @@ import ipaddress
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -28,7 +29,7 @@ from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyB
 
 from nginxssl.pki import names
 from nginxssl.pki.load import describe_public, per_certificate
-from nginxssl.pki.trust import TrustStore, authority_key_id, public_key_der, subject_key_id
+from nginxssl.pki.trust import KEY_LOAD_ERRORS, TrustStore, authority_key_id, public_key_der, subject_key_id
 
 MAX_PATH_LENGTH = 10  # longer than any public chain; stops loops between cross-signed CAs
 
@@ -46,10 +47,14 @@ _WEAK_SIGNATURES = {
     "1.2.840.10045.4.1": "sha1",  # ecdsa-with-SHA1
     "1.2.840.10040.4.3": "sha1",  # dsa-with-sha1
 }
+# A signature algorithm as (the issuer key type that makes it, the hash): "RSA" is PKCS#1 v1.5,
+# "EC" is ECDSA, "DSA" is DSA.
+_Signature = tuple[str, type[hashes.HashAlgorithm]]
+
 # cryptography's verify_directly_issued_by refuses SHA-1 and MD5 signatures
 # ("unsupported"). The signature still decides who issued a certificate (the
 # sha1 and sha256 BadSSL intermediates share one name), so check those by hand.
-_MANUAL_SIGNATURES = {
+_MANUAL_SIGNATURES: dict[str, _Signature] = {
     "1.2.840.113549.1.1.4": ("RSA", hashes.MD5),
     "1.2.840.113549.1.1.5": ("RSA", hashes.SHA1),
     "1.3.14.3.2.29": ("RSA", hashes.SHA1),
@@ -57,14 +62,14 @@ _MANUAL_SIGNATURES = {
     "1.2.840.10040.4.3": ("DSA", hashes.SHA1),
 }
 
-# The usual signature algorithms: (issuer key type, PKCS#1 v1.5 padding (RSA) or not (ECDSA), hash).
-_DIRECT_SIGNATURES = {
-    "1.2.840.113549.1.1.11": (rsa.RSAPublicKey, True, hashes.SHA256),
-    "1.2.840.113549.1.1.12": (rsa.RSAPublicKey, True, hashes.SHA384),
-    "1.2.840.113549.1.1.13": (rsa.RSAPublicKey, True, hashes.SHA512),
-    "1.2.840.10045.4.3.2": (ec.EllipticCurvePublicKey, False, hashes.SHA256),
-    "1.2.840.10045.4.3.3": (ec.EllipticCurvePublicKey, False, hashes.SHA384),
-    "1.2.840.10045.4.3.4": (ec.EllipticCurvePublicKey, False, hashes.SHA512),
+# The usual signature algorithms, checked with the issuer's key directly.
+_DIRECT_SIGNATURES: dict[str, _Signature] = {
+    "1.2.840.113549.1.1.11": ("RSA", hashes.SHA256),
+    "1.2.840.113549.1.1.12": ("RSA", hashes.SHA384),
+    "1.2.840.113549.1.1.13": ("RSA", hashes.SHA512),
+    "1.2.840.10045.4.3.2": ("EC", hashes.SHA256),
+    "1.2.840.10045.4.3.3": ("EC", hashes.SHA384),
+    "1.2.840.10045.4.3.4": ("EC", hashes.SHA512),
 }
 
 MIN_RSA_BITS = 2048
@@ -235,20 +240,18 @@ class ChainReport:
 # ---------------------------------------------------------------- certificate facts
 
 
+# A Name is parsed whole when the certificate's subject or issuer is read (where a malformed one
+# raises, in the caller); formatting or searching it afterwards is plain Python over str and bytes
+# values, which raises nothing.
+
+
 def name_text(name: x509.Name) -> str:
     """A name as an admin reads it: 'CN=R11,O=Let's Encrypt,C=US', or '(empty)'."""
-    try:
-        text = name.rfc4514_string()
-    except Exception:
-        text = ""
-    return text or "(empty)"
+    return name.rfc4514_string() or "(empty)"
 
 
 def common_name(name: x509.Name) -> str | None:
-    try:
-        values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    except Exception:
-        return None
+    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(values[0].value) if values else None
 
 
@@ -307,10 +310,20 @@ def days_left(cert: x509.Certificate, now: datetime) -> float:
     return (cert.not_valid_after_utc - _utc(now)).total_seconds() / 86400
 
 
-def _extension(cert: x509.Certificate, kind: type) -> object | None:
+_Extension = TypeVar("_Extension", bound=x509.ExtensionType)
+
+
+def _extension(cert: x509.Certificate, kind: type[_Extension]) -> _Extension | None:
+    """The certificate's extension of that kind; None when absent, duplicated or unparsable."""
     try:
         return cert.extensions.get_extension_for_class(kind).value
-    except Exception:  # absent, duplicated or unparsable: treat as absent
+    except x509.ExtensionNotFound:
+        return None
+    except Exception:  # noqa: BLE001
+        # Reading one extension parses them all, building Python objects from the certificate's
+        # DER: a malformed one raises ValueError, KeyError or TypeError from those constructors,
+        # DuplicateExtension, UnsupportedGeneralNameType... whatever the bytes provoke. A browser
+        # rejects such a certificate just the same; here it reads as "no such extension".
         return None
 
 
@@ -327,17 +340,15 @@ def _der(cert: x509.Certificate) -> bytes:
 
 def signature_weakness(cert: x509.Certificate) -> str | None:
     """"sha1"/"md5"/... when the certificate is signed with a hash browsers refuse."""
-    try:
-        return _WEAK_SIGNATURES.get(cert.signature_algorithm_oid.dotted_string)
-    except Exception:
-        return None
+    # The signature algorithm's OID is parsed with the certificate: reading it raises nothing.
+    return _WEAK_SIGNATURES.get(cert.signature_algorithm_oid.dotted_string)
 
 
 def key_description(cert: x509.Certificate) -> tuple[str, int] | None:
     """("RSA", 2048), ("EC", 256), ...; None when the key cannot be loaded."""
     try:
         return describe_public(cert.public_key())
-    except Exception:
+    except KEY_LOAD_ERRORS:
         return None
 
 
@@ -374,64 +385,72 @@ def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
     return verdict
 
 
+def _issuer_key(issuer: x509.Certificate) -> PublicKeyTypes | None:
+    try:
+        return issuer.public_key()
+    except KEY_LOAD_ERRORS:
+        return None
+
+
+def _verify_with(key: PublicKeyTypes, signature: _Signature, cert: x509.Certificate) -> bool:
+    """Check the signature of `cert` with `key`: False when the key's type cannot have made it.
+
+    Raises InvalidSignature when the signature does not verify, UnsupportedAlgorithm when
+    OpenSSL refuses the hash (MD5 where it is disabled).
+    """
+    kind, hash_type = signature
+    if kind == "RSA" and isinstance(key, rsa.RSAPublicKey):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hash_type())
+    elif kind == "EC" and isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hash_type()))
+    elif kind == "DSA" and isinstance(key, dsa.DSAPublicKey):
+        key.verify(cert.signature, cert.tbs_certificate_bytes, hash_type())
+    else:
+        return False
+    return True
+
+
 def _check_signature(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
     # The signatures of nearly every certificate are checked with the issuer's key directly
     # (a third of the time of verify_directly_issued_by, which also compares the names that
     # every caller has compared already); anything else goes the long way.
-    try:
-        kind, padded, hash_type = _DIRECT_SIGNATURES[cert.signature_algorithm_oid.dotted_string]
-        key = issuer.public_key()
-    except Exception:
-        key = kind = None
-    if isinstance(key, kind or ()):
+    algorithm = cert.signature_algorithm_oid.dotted_string
+    direct = _DIRECT_SIGNATURES.get(algorithm)
+    key = _issuer_key(issuer) if direct is not None else None
+    if direct is not None and key is not None:
         try:
-            if padded:
-                key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hash_type())
-            else:
-                key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hash_type()))
-            return True
+            if _verify_with(key, direct, cert):
+                return True
         except InvalidSignature:
             return False
-        except Exception:
+        except UnsupportedAlgorithm:
             pass
     try:
         cert.verify_directly_issued_by(issuer)
         return True
     except InvalidSignature:
         return False
-    except Exception:
+    except (ValueError, TypeError, *KEY_LOAD_ERRORS):
+        # What verify_directly_issued_by raises for a signature algorithm it refuses (SHA-1,
+        # MD5: ValueError), an issuer key type it does not support (TypeError) or an issuer
+        # key it cannot load.
         pass
-    try:
-        kind, hash_type = _MANUAL_SIGNATURES[cert.signature_algorithm_oid.dotted_string]
-        key = issuer.public_key()
-    except Exception:
+    manual = _MANUAL_SIGNATURES.get(algorithm)
+    key = _issuer_key(issuer) if manual is not None else None
+    if manual is None or key is None:
         return None
     try:
-        if kind == "RSA" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hash_type())
-        elif kind == "EC" and isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hash_type()))
-        elif kind == "DSA" and isinstance(key, dsa.DSAPublicKey):
-            key.verify(cert.signature, cert.tbs_certificate_bytes, hash_type())
-        else:
-            return False  # the issuer's key type cannot have made this signature
-        return True
+        # False: the issuer's key type cannot have made this signature.
+        return _verify_with(key, manual, cert)
     except InvalidSignature:
         return False
-    except Exception:
+    except UnsupportedAlgorithm:
         return None
-
-
-def _names_equal(a: x509.Name, b: x509.Name) -> bool:
-    try:
-        return a == b
-    except Exception:
-        return False
 
 
 def _may_issue(issuer: x509.Certificate, cert: x509.Certificate) -> bool:
     """Name and key identifiers allow `issuer` to have signed `cert` (the signature still decides)."""
-    if not _names_equal(issuer.subject, cert.issuer):
+    if issuer.subject != cert.issuer:
         return False
     authority = authority_key_id(cert)
     subject = subject_key_id(issuer)
@@ -447,7 +466,7 @@ def is_self_signed(cert: x509.Certificate) -> bool:
 
 def _self_issued(cert: x509.Certificate) -> bool:
     """Subject and issuer are the same name (RFC 5280 3.1: the same CA, maybe a new key)."""
-    return _names_equal(cert.subject, cert.issuer)
+    return cert.subject == cert.issuer
 
 
 def issued(issuer: x509.Certificate, cert: x509.Certificate) -> bool:
@@ -642,7 +661,7 @@ def _choose_leaf(served: tuple[x509.Certificate, ...], key_public: PublicKeyType
             wanted = key_public.public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
-        except Exception:
+        except ValueError:  # a key type SubjectPublicKeyInfo cannot carry: it matches no certificate
             wanted = None
         if wanted is not None:
             for index, cert in enumerate(served):
@@ -660,15 +679,6 @@ def _choose_leaf(served: tuple[x509.Certificate, ...], key_public: PublicKeyType
 MAX_ISSUER_KEYS = 4  # distinct keys under one issuer name that _order_ok tries for one certificate
 
 
-def _name_key(name: x509.Name) -> object:
-    """A dict key equal for equal names; a name that cannot be hashed equals nothing (as in _names_equal)."""
-    try:
-        hash(name)
-    except Exception:
-        return object()
-    return name
-
-
 def _order_ok(served: tuple[x509.Certificate, ...], leaf_index: int) -> bool:
     """The leaf is first and no certificate comes before one it issued."""
     if leaf_index != 0:
@@ -679,10 +689,10 @@ def _order_ok(served: tuple[x509.Certificate, ...], leaf_index: int) -> bool:
     # each of those is tried once per later certificate, and no more of them than any real chain
     # holds (a bundle of a thousand look-alike CAs would otherwise cost a million signature checks).
     ders = [_der(cert) for cert in served]
-    earlier_by_subject: dict[object, list[int]] = {}
+    earlier_by_subject: dict[x509.Name, list[int]] = {}
     for later, cert in enumerate(served):
-        tried: set[tuple] = set()
-        for earlier in earlier_by_subject.get(_name_key(cert.issuer), ()):
+        tried: set[tuple[bytes | None, bytes | None]] = set()
+        for earlier in earlier_by_subject.get(cert.issuer, ()):
             issuer = served[earlier]
             identity = (public_key_der(issuer), subject_key_id(issuer))
             if ders[earlier] == ders[later] or identity in tried:
@@ -692,7 +702,7 @@ def _order_ok(served: tuple[x509.Certificate, ...], leaf_index: int) -> bool:
             tried.add(identity)
             if issued(issuer, cert):
                 return False
-        earlier_by_subject.setdefault(_name_key(cert.subject), []).append(later)
+        earlier_by_subject.setdefault(cert.subject, []).append(later)
     return True
 
 
@@ -816,7 +826,7 @@ def verification_name(leaf: x509.Certificate) -> str:
     return _NO_NAME
 
 
-def _subject(name: str) -> x509.GeneralName:
+def _subject(name: str) -> x509.DNSName | x509.IPAddress:
     if ":" in name or name.replace(".", "").isdigit():  # an IP address can only look like this
         try:
             return x509.IPAddress(ipaddress.ip_address(name))
@@ -854,16 +864,19 @@ def verify(leaf: x509.Certificate, intermediates: list[x509.Certificate], trust:
         .time(_utc(now))
         .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
     )
-    refused: Exception | None = None
+    refused: ValueError | None = None
     for candidate in (name, *fallbacks):
         try:
             verifier = builder.build_server_verifier(_subject(candidate))
-        except Exception as error:  # a name the verifier cannot take as a host name
+        except ValueError as error:  # a name the verifier cannot take as a host name ("invalid domain name")
             refused = refused or error
             continue
         try:
             verifier.verify(leaf, intermediates)
-        except Exception as error:  # VerificationError, or a certificate it cannot process
+        except Exception as error:  # noqa: BLE001
+            # VerificationError, or whatever a certificate it cannot process provokes: the verifier
+            # parses every extension of every candidate certificate (see _extension) and runs
+            # _CA_POLICY's callbacks; any of it means the chain does not verify, and why.
             return False, str(error) or type(error).__name__
         return True, None
     return False, f"no usable host name in the certificate ({refused})"
@@ -922,7 +935,7 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
     path_der = {_der(link.cert) for link in path}
     extras = []
     served_der = [_der(cert) for cert in served]
-    first_index = {}
+    first_index: dict[bytes, int] = {}
     for index, der in enumerate(served_der):
         first_index.setdefault(der, index)
     for index, cert in enumerate(served):
@@ -978,7 +991,7 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
     # its key did not sign (the names match, the signature does not) -- the admin's "issuer".
     wanted_issuers = [link.cert.issuer for link in path if not is_self_signed(link.cert)]
     impostors = tuple(extra for extra in extras if extra.reason == "unrelated"
-                      and any(_names_equal(extra.cert.subject, issuer) for issuer in wanted_issuers))
+                      and any(extra.cert.subject == issuer for issuer in wanted_issuers))
 
     return ChainReport(
         served=served,

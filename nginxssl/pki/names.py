@@ -73,7 +73,12 @@ def _san(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # cryptography's deprecation notes on odd serials
             return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except Exception:  # absent, or unparsable (a browser would reject it just the same)
+    except x509.ExtensionNotFound:
+        return None
+    except Exception:  # noqa: BLE001
+        # Unparsable: reading one extension parses them all, and a malformed certificate may raise
+        # anything from cryptography's constructors (pki/chain.py _extension). A browser rejects
+        # such a certificate just the same.
         return None
 
 
@@ -108,14 +113,9 @@ def identities(cert: x509.Certificate) -> Identities:
     san = _san(cert)
     if san is None:
         return Identities()
-    try:
-        dns = tuple(str(name).lower() for name in san.get_values_for_type(x509.DNSName))
-    except Exception:
-        dns = ()
-    try:
-        ips = tuple(str(address) for address in san.get_values_for_type(x509.IPAddress))
-    except Exception:
-        ips = ()
+    # The SAN is parsed whole by _san: listing its entries is plain Python and raises nothing.
+    dns = tuple(name.lower() for name in san.get_values_for_type(x509.DNSName))
+    ips = tuple(str(address) for address in san.get_values_for_type(x509.IPAddress))
     return Identities(dns, ips)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from cryptography import x509
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import Store
 
@@ -35,6 +36,12 @@ SYSTEM_BUNDLES = (
     "/etc/pki/tls/certs/ca-bundle.crt",
     "/etc/ssl/cert.pem",
 )
+
+# What Certificate.public_key() raises for a key it cannot load: ValueError for a malformed
+# SubjectPublicKeyInfo (or a point off its curve), UnsupportedAlgorithm for a key type
+# cryptography does not know (GOST, ...), InternalError when OpenSSL refuses the parameters
+# of a DSA or DH key. Such a key matches, signs and verifies nothing.
+KEY_LOAD_ERRORS = (ValueError, UnsupportedAlgorithm, InternalError)
 
 _PEM_CERT = re.compile(
     rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.*?-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
@@ -65,7 +72,12 @@ class TrustStoreError(Exception):
 def subject_key_id(cert: x509.Certificate) -> bytes | None:
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    except Exception:  # absent, or a malformed extension block: both mean "no identifier"
+    except x509.ExtensionNotFound:
+        return None
+    except Exception:  # noqa: BLE001
+        # A malformed extension block: reading one extension parses them all, and a malformed
+        # certificate may raise anything from cryptography's constructors (pki/chain.py
+        # _extension). Either way "no identifier".
         return None
 
 
@@ -76,7 +88,7 @@ def public_key_der(cert: x509.Certificate) -> bytes | None:
         return cert.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-    except Exception:  # unsupported key algorithm (GOST, ...): such a key can match nothing
+    except KEY_LOAD_ERRORS:  # such a key can match nothing
         return None
 
 
@@ -89,20 +101,24 @@ class TrustStore:
     unloadable: tuple[SkippedAnchor, ...] = ()  # certificates that did not load, for the report
     ca_files: tuple[str, ...] = ()  # the --ca-file paths, as given
     # Lookups built once in __post_init__; not part of the value.
-    _by_key_id: dict = field(default_factory=dict, init=False, repr=False, compare=False)
-    _by_subject: dict = field(default_factory=dict, init=False, repr=False, compare=False)
-    _by_subject_and_key: dict = field(default_factory=dict, init=False, repr=False, compare=False)
-    _der: frozenset = field(default_factory=frozenset, init=False, repr=False, compare=False)
-    _store: list = field(default_factory=list, init=False, repr=False, compare=False)  # [Store], built on first use
+    _by_key_id: dict[bytes, tuple[x509.Certificate, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    _by_subject: dict[bytes, tuple[x509.Certificate, ...]] = field(  # by the subject's DER
+        default_factory=dict, init=False, repr=False, compare=False)
+    _by_subject_and_key: dict[tuple[bytes, bytes], x509.Certificate] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
+    _der: frozenset[bytes] = field(default_factory=frozenset, init=False, repr=False, compare=False)
+    _store: list[Store] = field(default_factory=list, init=False, repr=False, compare=False)  # built on first use
     # anchor_for answers by id(cert) (with the certificate, so the id stays its own): a chain
     # builder asks about the same intermediate once for every leaf below it.
-    _anchor_of: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _anchor_of: dict[int, tuple[x509.Certificate, x509.Certificate | None]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_key_id: dict[bytes, list[x509.Certificate]] = {}
         by_subject: dict[bytes, list[x509.Certificate]] = {}
         by_subject_and_key: dict[tuple[bytes, bytes], x509.Certificate] = {}
-        der = set()
+        der: set[bytes] = set()
         for anchor in self.anchors:
             der.add(anchor.public_bytes(serialization.Encoding.DER))
             key_id = subject_key_id(anchor)
@@ -133,7 +149,7 @@ class TrustStore:
     def by_subject(self, name: x509.Name) -> tuple[x509.Certificate, ...]:
         try:
             return self._by_subject.get(name.public_bytes(), ())
-        except Exception:
+        except ValueError:  # a parsed name cryptography cannot encode again: it names no anchor
             return ()
 
     def issuer_candidates(self, cert: x509.Certificate) -> tuple[x509.Certificate, ...]:
@@ -165,7 +181,9 @@ class TrustStore:
     def _find_anchor(self, cert: x509.Certificate) -> x509.Certificate | None:
         try:
             subject = cert.subject.public_bytes()
-        except Exception:
+        except (ValueError, TypeError):
+            # The subject is parsed here: malformed DER raises ValueError, a BIT STRING value under
+            # another attribute than x500UniqueIdentifier TypeError (NameAttribute's check).
             return None
         spki = public_key_der(cert)
         if spki is None:
@@ -184,7 +202,9 @@ class TrustStore:
 def authority_key_id(cert: x509.Certificate) -> bytes | None:
     try:
         return cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value.key_identifier
-    except Exception:
+    except x509.ExtensionNotFound:
+        return None
+    except Exception:  # noqa: BLE001 (a malformed extension block, as in subject_key_id: "no identifier")
         return None
 
 
@@ -207,7 +227,10 @@ def _split_pem(data: bytes, path: str) -> tuple[list[x509.Certificate], list[Ski
                 cert = x509.load_pem_x509_certificate(block)
                 cert.extensions  # parsed lazily; parse now, where the warning is silenced
                 certs.append(cert)
-        except Exception as error:  # cryptography raises ValueError and others for one odd block
+        except Exception as error:  # noqa: BLE001
+            # ValueError for a block that is no certificate; parsing its extensions (done here) may
+            # raise anything a malformed certificate provokes (pki/chain.py _extension). Either way
+            # one odd root is skipped, with the reason, and the bundle's others still load.
             line = data.count(b"\n", 0, match.start()) + 1
             skipped.append(SkippedAnchor(path, line, number, f"not a valid X.509 certificate: {error}"))
     if not certs and not skipped:
@@ -242,7 +265,8 @@ def _read_bundle(path: str) -> tuple[list[x509.Certificate], list[SkippedAnchor]
             cert = x509.load_der_x509_certificate(data)
             cert.extensions
             return [cert], []
-    except Exception as error:  # as in _split_pem: any parse failure means "not a certificate"
+    except Exception as error:  # noqa: BLE001
+        # As in _split_pem: any parse failure, of any kind, means "not a certificate".
         return [], [SkippedAnchor(path, 1, 0, f"holds neither a PEM certificate (-----BEGIN CERTIFICATE-----) "
                                               f"nor a DER one ({error})")]
 
