@@ -146,6 +146,17 @@ class RunningServer:
     error_log: Path
     console_log: Path
     docroot: Path | None = None
+    # A line the server logs once it has finished starting. apache2 binds its ports before mod_ssl
+    # loads the keys, so a port that accepts does not yet mean it started (AH00489 says it did).
+    ready_line: str | None = None
+
+    def started(self) -> bool:
+        if self.ready_line is None:
+            return True
+        try:
+            return self.ready_line in self.error_log.read_text(errors="replace")
+        except OSError:
+            return False
 
     def logs(self) -> str:
         """The server's console output and error log, for failure messages."""
@@ -344,6 +355,7 @@ def _serving(
     error_log: Path,
     polite: signal.Signals,
     docroot: Path | None = None,
+    ready_line: str | None = None,
 ) -> Iterator[RunningServer]:
     console_log = run_dir / "console.log"
     with open(console_log, "wb") as console:
@@ -362,6 +374,7 @@ def _serving(
         error_log=error_log,
         console_log=console_log,
         docroot=docroot,
+        ready_line=ready_line,
     )
     try:
         _wait_until_serving(server, _show(argv))
@@ -390,7 +403,7 @@ def _wait_until_serving(server: RunningServer, command: str) -> None:
         # Owning the socket matters: another program on the same port would
         # also accept the probe.
         owns_ports = listening is None or all((LOOPBACK, port) in listening for port in server.ports)
-        if owns_ports and all(_accepts(port) for port in server.ports):
+        if owns_ports and all(_accepts(port) for port in server.ports) and server.started():
             return
         if time.monotonic() >= deadline:
             break
@@ -773,6 +786,7 @@ def running_apache(
             error_log=run_dir / "error.log",
             polite=signal.SIGTERM,
             docroot=run_dir / "htdocs",
+            ready_line="AH00489",  # "configured -- resuming normal operations"
         ) as server:
             yield server
 
