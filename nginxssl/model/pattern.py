@@ -72,8 +72,11 @@ class ConfigRegex:
 
     @classmethod
     def from_server_name(cls, name: str) -> ConfigRegex:
-        """An nginx `server_name ~regex`: nginx compiles these caseless (ngx_http_core_module.c)."""
-        return cls(name.removeprefix("~"), ignore_case=True)
+        """An nginx `server_name ~regex` as ngx_http_core_server_name compiles it: caseless when the
+        pattern holds a capital letter, else as written (nginx matches the lowercased host either way;
+        judged with the real nginx in tests/test_routing.py)."""
+        body = name.removeprefix("~")
+        return cls(body, ignore_case=any("A" <= char <= "Z" for char in body))
 
     def search(self, subject: str) -> bool | None:
         """Whether the regex matches anywhere in `subject`; None when sslint cannot judge (see `problem`)."""

@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable
 
+from nginxssl.model.pattern import ConfigRegex
 from nginxssl.model.probe import Probe
 from nginxssl.model.site import Listen, Site
 
@@ -130,14 +131,9 @@ def who(site: Site) -> str:
 # ---------------------------------------------------------------- names
 
 
-def _nginx_regex(pattern: str) -> re.Pattern[str] | None:
-    """A `~regex` server_name compiled as nginx does: caseless when it holds a capital letter
-    (nginx matches the lowercased host against it either way). None: Python cannot read it."""
-    body = pattern[1:]
-    try:
-        return re.compile(body, re.IGNORECASE if any("A" <= char <= "Z" for char in body) else 0)
-    except re.error:
-        return None
+def _nginx_regex(pattern: str) -> ConfigRegex:
+    """A `~regex` server_name as nginx compiles it (model/pattern.py: on RE2, never backtracking)."""
+    return ConfigRegex.from_server_name(pattern)
 
 
 def _apache_wildcard(pattern: str, name: str) -> bool:
@@ -159,7 +155,7 @@ class Servers:
     def server(self) -> str:
         return self.default.server
 
-    def regexes(self) -> list[tuple[Site, str, re.Pattern[str] | None]]:
+    def regexes(self) -> list[tuple[Site, str, ConfigRegex]]:
         return [(site, pattern, _nginx_regex(pattern)) for site in self.sites for pattern in site.name_list
                 if pattern.startswith("~")]
 
@@ -196,7 +192,7 @@ class Servers:
         if best is not None:
             return best[1], best[2]
         for site, pattern, regex in self.regexes():
-            if regex is not None and regex.search(name):
+            if regex.search(name):  # None, "cannot judge": answers() counts it as a regex that may take the name
                 return site, f"server_name {pattern} (the first regular expression matching {name})"
         return None
 
@@ -217,10 +213,10 @@ class Servers:
         return None
 
     def answers(self, name: str) -> bool:
-        """Some site here answers `name` by name, or may (a regex Python cannot read); for a wildcard
+        """Some site here answers `name` by name, or may (a regex sslint cannot judge); for a wildcard
         `*.x`: some site answers every name it stands for."""
         if not name.startswith("*."):
-            return self.match(name) is not None or any(regex is None for _site, _pattern, regex in self.regexes())
+            return self.match(name) is not None or any(regex.search(name) is None for _site, _pattern, regex in self.regexes())
         for site in self.sites:
             for pattern in site.name_list:
                 if pattern.startswith("~") or pattern in (name, name[1:]):
