@@ -20,6 +20,7 @@ from nginxssl.model.node import Node
 from nginxssl.model.site import Site
 from nginxssl.sites.headers.nginx import NGINX_SUCCESS_STATUSES
 from nginxssl.sites.headers.values import Verdict, csp_directive_names, csp_upgrade, hsts
+from nginxssl.sites.routing import browser_name
 
 _CSP_LINE = {"nginx": 'add_header Content-Security-Policy "upgrade-insecure-requests" always;',
              "apache": 'Header always set Content-Security-Policy "upgrade-insecure-requests"'}
@@ -31,9 +32,10 @@ _STATUSES = ", ".join(map(str, NGINX_SUCCESS_STATUSES))
 
 
 def _who(site: Site) -> str:
-    names = [name for name in site.name_list if name != "_" and not name.startswith("~")]
-    if names:
-        return f"https://{names[0]}"
+    """The site as a page address (https://name) where it has a name a browser uses."""
+    name = browser_name(site)
+    if name is not None:
+        return f"https://{name}"
     if site.name_list:  # `server_name _;`, a regex: a catch-all, not a missing name
         return f"the server block for {' '.join(site.name_list[:2])}"
     return "this <VirtualHost> (no ServerName)" if site.server == "apache" else "this server block (no server_name)"

@@ -23,7 +23,7 @@ from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.node import Node
 from nginxssl.model.site import CertRef, Listen, Site
 from nginxssl.pki.chain import issued
-from nginxssl.sites.routing import listen_socket, routes, tls_sockets, who
+from nginxssl.sites.routing import browser_name, listen_socket, routes, tls_sockets, who
 
 # Protocol names as nginx spells them, oldest first.
 PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -44,8 +44,8 @@ def _finding(rule: str, node: Node | None, sites: Iterable[Site], message: str, 
 
 
 def _who(site: Site) -> str:
-    names = [name for name in site.name_list if name not in ("_", "")]
-    return names[0] if names else f"the server block at {site.file}:{site.line}"
+    """The site by the name a browser uses, else where it is written (routing.who)."""
+    return browser_name(site) or who(site)
 
 
 # ----------------------------------------------------------------- SSL501
@@ -331,6 +331,11 @@ def _ssl_in_force_nowhere(inputs: Inputs, build: Build | None) -> Iterator[Findi
                 fix=Fix("delete the `ssl` line no server uses", edits))
 
 
+def _url(site: Site, port: str) -> str:
+    name = browser_name(site)
+    return f"https://{name}{port}/" if name is not None else f"every https:// address of port {port.lstrip(':') or 443}"
+
+
 def _plain_listen(site: Site, listen: Listen) -> Finding:
     cert = site.certs[0].cert.node
     written = " ".join(listen.node.args)
@@ -339,7 +344,7 @@ def _plain_listen(site: Site, listen: Listen) -> Finding:
         "SSL504", listen.node, [site],
         f"`listen {written}` has no `ssl`, but {_who(site)} names certificates "
         f"(ssl_certificate at {cert.where()}): nginx answers plain HTTP on port {listen.port}, so "
-        f"https://{_who(site)}{port}/ fails in the browser (ERR_SSL_PROTOCOL_ERROR; Firefox: "
+        f"{_url(site, port)} fails in the browser (ERR_SSL_PROTOCOL_ERROR; Firefox: "
         f"SSL_ERROR_RX_RECORD_TOO_LONG); write `listen {written} ssl;`",
         fix=Fix("add `ssl` to the listen directive", (replace_args(listen.node, (*listen.node.args, "ssl")),)))
 

@@ -297,6 +297,15 @@ def address_family(address: str) -> int | None:
         return None
 
 
+def browser_name(site: Site) -> str | None:
+    """The first name of a site that a browser is sent to (the name its messages speak of): not a
+    catch-all (`_`, ""), a regex or an internal name such as localhost; None when it has none."""
+    for name in site.name_list:
+        if name and name != "_" and not name.startswith("~") and not internal(name):
+            return name
+    return None
+
+
 def internal(address: str) -> bool:
     """A loopback address (or `localhost`): only clients on the machine itself connect to it."""
     if address.strip("[]").lower() == "localhost":
