@@ -935,3 +935,49 @@ def test_an_apache_header_condition_that_backtracks_does_not_hang_the_lint(tmp_p
     assert condition_holds(f"expr=%{{CONTENT_TYPE}} =~ m#{regex}#") is False
     assert condition_holds("expr=%{CONTENT_TYPE} =~ m#^TEXT/HTML#i") is True
     assert condition_holds(r"expr=%{CONTENT_TYPE} =~ m#^(t)\1#") is None
+
+
+# ---------------------------------------------------------------- output a log or terminal must not obey
+
+
+def test_a_file_name_starting_with_colons_never_starts_a_line(tmp_path):
+    """pre-commit passes any file name: `::stop-commands::x.conf` at the start of a text line would
+    be a workflow command to GitHub Actions and silence every annotation after it."""
+    site = tmp_path / "::stop-commands::x.conf"
+    site.write_text("server { listen 443 ssl; server_name a.test; ssl_certificate /absent.pem; "
+                    "ssl_certificate_key /absent.key; }\n")
+    for output in ("text", "concise", "github"):
+        done = lint(site.name, "--format", output, cwd=tmp_path)
+        assert done.returncode == 1
+        plain = [line for line in done.stdout.splitlines() if line.startswith("::")]
+        # github's own annotations are the only lines that may start with `::`, and only with a level.
+        assert all(line.startswith(("::error ", "::warning ", "::notice ")) for line in plain), plain
+        assert "./::stop-commands::x.conf:1:" in done.stdout
+
+
+def test_a_crafted_common_name_reaches_csv_as_plain_escaped_text(tmp_path):
+    """A CN with ESC, BEL, CR, LF and a line `::add-mask::` is anyone's to choose: the CSV inventory
+    carries it escaped, no control character raw and no line starting with `::`."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    crafted = "a.test\x1b[31m\x07\r\n::add-mask::secret\n=cmd|' /C calc'!A0"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, crafted)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(datetime.datetime(2025, 6, 1))
+            .not_valid_after(datetime.datetime(2026, 6, 1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("a.test")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "a.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "a.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    (tmp_path / "a.key").chmod(0o600)
+    conf = nginx_site(tmp_path, "        ssl_certificate a.pem;\n        ssl_certificate_key a.key;\n")
+    done = sslint("certs", conf, "--now", NOW, "--format", "csv")
+    assert done.returncode in (0, 1), done.stderr
+    assert not any(char in done.stdout for char in "\x1b\x07\r")
+    assert not any(line.startswith("::") for line in done.stdout.splitlines())
+    assert "\\x1b[31m" in done.stdout and "::add-mask::secret" in done.stdout  # escaped, still readable

@@ -230,10 +230,12 @@ def render_json(inventory: Inventory, out: TextIO) -> None:
 
 
 def _text(value: str | None) -> str:
-    """A text cell a spreadsheet will not run: certificate names are anyone's to choose."""
+    """A text cell a spreadsheet will not run and a terminal or CI log will not obey: certificate names
+    are anyone's to choose (control characters as \\xNN, no cell starting a line with `::`)."""
     if not value:
         return ""
-    return "'" + value if value[0] in "=+-@\t\r" else value
+    value = one_line(value)
+    return "'" + value if value[0] in "=+-@" or value.startswith("::") else value
 
 
 def render_csv(inventory: Inventory, out: TextIO) -> None:

@@ -40,9 +40,17 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(_escape, text)
 
 
+def shown_path(path: str) -> str:
+    """A path at the start of a report line. A relative path that starts with `::` is shown as `./::...`
+    (the same file): a log line starting with `::` is a workflow command to GitHub Actions
+    (`::stop-commands::` turns off every annotation after it), and pre-commit passes any file name."""
+    path = one_line(path)
+    return "./" + path if path.startswith("::") else path
+
+
 def _split(finding: Finding) -> tuple[str, str, str, tuple[str, ...]]:
     """(where, label, headline, detail) of a finding's text: the headline fits what the line has left."""
-    where = f"{one_line(finding.file)}:{finding.line}:"
+    where = f"{shown_path(finding.file)}:{finding.line}:"
     label = f"{finding.rule} {finding.severity}:" if finding.severity else f"{finding.rule}:"
     low, high = HEADLINE_WIDTHS
     width = min(high, max(low, LINE_WIDTH - len(where) - len(label) - 2))
