@@ -342,10 +342,18 @@ def fingerprints(log: dict) -> dict[str, tuple[str, int]]:
                                                       ["startLine"]) for r in log["runs"][0]["results"]}
 
 
-def test_rules_carry_what_github_shows(tree):
+def test_rules_carry_what_github_shows(tree, monkeypatch):
+    # The home page comes from the installed package's Project-URL metadata; where it has none (a
+    # checkout with no public home yet), the log names none rather than a made-up one.
+    home = sarif.project_url()
     log = sarif_of(str(tree))
     driver = log["runs"][0]["tool"]["driver"]
-    assert driver["informationUri"].startswith("https://")
+    assert driver.get("informationUri") == home
+    assert all(("helpUri" in rule) == (home is not None) for rule in driver["rules"])
+    monkeypatch.setattr(sarif, "project_url", lambda: "https://example.org/mirror/sslint")
+    log = sarif_of(str(tree))
+    driver = log["runs"][0]["tool"]["driver"]
+    assert driver["informationUri"] == "https://example.org/mirror/sslint"
     for rule in driver["rules"]:
         assert rule["help"]["text"] and rule["help"]["markdown"].startswith(f"**{rule['id']} ")
         assert rule["helpUri"] == f"{driver['informationUri']}/blob/main/rules/{rule['id']}.yaml"
