@@ -26,7 +26,12 @@ FAULT_ENV = "SSLINT_FAULT"  # tests only (tests/test_fix_faults.py); see _fault(
 
 
 class FixFailed(Exception):
-    """Nothing was changed (every file was restored); the message says why."""
+    """Nothing was changed (every file was restored); the message says why. `rejected`: the
+    server's own words when its check refused the fixed configuration."""
+
+    def __init__(self, message: str, rejected: str | None = None) -> None:
+        super().__init__(message)
+        self.rejected = rejected
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,7 @@ def apply(plans: dict[str, FilePlan], validation: Validation | None) -> None:
             ok, output = run_validation(validation)
             if not ok:
                 raise FixFailed(f"`{' '.join(validation.command)}` rejected the fixed configuration; "
-                                f"every file was restored:\n{output}")
+                                f"every file was restored:\n{output}", rejected=output)
     except OSError as error:
         problems = _restore(done)
         extra = ("; could not restore: " + "; ".join(problems)) if problems else "; every file was restored"
