@@ -26,9 +26,9 @@ def tree(tmp_path: Path, include: str = "sites/*.conf") -> Path:
     header lacks `always` (SSL403, info, fixable) -- and b.test names no CSP (SSL401, fixable)."""
     from pki import build
 
-    build({"pki": PKI, "files": {"ca/root.pem": ["root"], f"ssl/inter.pem": ["inter"],
-                                 f"ssl/a.pem": ["a"], f"ssl/a.key": {"key": "a"},
-                                 f"ssl/b.pem": ["b", "inter"], f"ssl/b.key": {"key": "b"}}}, tmp_path)
+    build({"pki": PKI, "files": {"ca/root.pem": ["root"], "ssl/inter.pem": ["inter"],
+                                 "ssl/a.pem": ["a"], "ssl/a.key": {"key": "a"},
+                                 "ssl/b.pem": ["b", "inter"], "ssl/b.key": {"key": "b"}}}, tmp_path)
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log stderr;\nevents {{}}\nhttp {{\n    access_log off;\n"
         f"    ssl_protocols TLSv1.2 TLSv1.3;\n    include {include};\n}}\n")

@@ -47,6 +47,7 @@ from nginxssl.model.finding import Fix
 from nginxssl.pki.analyse import ServedKey, served_key
 from nginxssl.pki.chain import ChainReport, is_ca, is_self_signed, issued, label, name_text, verification_name, verify
 from nginxssl.pki.load import Loader, per_certificate
+from nginxssl.pki.names import covering, identities
 from nginxssl.pki.sources import Sources, der, trust_store
 from nginxssl.pki.trust import TrustStoreError, public_key_der
 
@@ -254,9 +255,18 @@ def _want(inputs: Inputs, item: Served, placement: _Placement) -> _Want | str:
         return "no ssl_certificate_key is configured for this certificate"
     if not pair.key.path:
         return f"the key's path {shown(pair.key)} is only known at handshake time"
+    key_path: str | None = pair.key.path
     if target.key_matches_index is None:
-        return (f"the key ({directive_name(pair.key)} {shown(pair.key)}) belongs to no certificate of the file "
-                f"(SSL005): a reordered chain would not start {inputs.wording} either")
+        held = inputs.material.get(pair.key.path)
+        if held is not None and held.usable and held.keys:
+            return (f"the key ({directive_name(pair.key)} {shown(pair.key)}) belongs to no certificate of the file "
+                    f"(SSL005): a reordered chain would not start {inputs.wording} either")
+        # No key to read (a config repository holds none, by design): the key would only confirm
+        # the leaf, which the file and the site's names already tell.
+        unsure = _unsure_leaf(target, item.names)
+        if unsure:
+            return unsure
+        key_path = None
     if not target.verified:
         return (f"even completed, the chain of {label(target.leaf)} does not verify ({target.verify_error}); "
                 "sslint writes only chains that verify")
@@ -266,7 +276,7 @@ def _want(inputs: Inputs, item: Served, placement: _Placement) -> _Want | str:
         description = (f"delete {directive_name(chain_ref)} {shown(chain_ref)}: {shown(pair.cert)} already holds "
                        f"exactly the leaf and its intermediates, and mod_ssl sends the chain file instead")
         edits: list[Edit] = [DeleteLine(chain_ref.node.file, chain_ref.node.line, directive_name(chain_ref)),
-                             _promise(inputs, chain.cert_path, target, pair.key.path)]
+                             _promise(inputs, chain.cert_path, target, key_path)]
         return _Want(tuple(edits), description, der(target.leaf), (pair.cert.raw,), None, None, True)
     new_file: NewFile | None
     if placement.ready_disk:
@@ -277,7 +287,9 @@ def _want(inputs: Inputs, item: Served, placement: _Placement) -> _Want | str:
     else:
         return (f"every name from {os.path.splitext(os.path.basename(pair.cert.raw))[0]}.fullchain.pem to "
                 "-9.pem exists beside the certificate; sslint never overwrites a file: remove the stale ones")
-    cert_args = (_in_config_terms(pair.cert.raw, path),)
+    # The name as the config would write it: under --root a reused sibling's disk path has its links
+    # resolved (certbot's live/NAME/fullchain.pem is archive/NAME/fullchainN.pem on disk).
+    cert_args = (_in_config_terms(pair.cert.raw, placement.ready or path),)
     edits = []
     if new_file is not None:
         edits.append(new_file)
@@ -289,7 +301,6 @@ def _want(inputs: Inputs, item: Served, placement: _Placement) -> _Want | str:
     else:
         description = f"point {directive} at {cert_args[0]}, which holds exactly the leaf{then}"
     key_args = None
-    key_path = pair.key.path
     if placement.leaf_key is not None and placement.leaf_key_raw is not None:
         key_args = (placement.leaf_key_raw,)
         key_path = placement.leaf_key
@@ -306,6 +317,22 @@ def _want(inputs: Inputs, item: Served, placement: _Placement) -> _Want | str:
     if cross_signed:
         description += " (unsafe: drops the cross-signed root copy that old clients may need)"
     return _Want(tuple(edits), description, der(target.leaf), cert_args, key_args, new_file, not cross_signed)
+
+
+def _unsure_leaf(target: ChainReport, names: tuple[str, ...]) -> str | None:
+    """Why the leaf cannot be told without the key; None when it can: the certificate served
+    first, or the one whose names the site serves, or the only one no other certificate issued."""
+    leaf = target.leaf
+    if is_ca(leaf):
+        return f"the key cannot be read and {label(leaf)} is a CA: which certificate is the leaf needs the key"
+    if target.leaf_index == 0 or any(covering(identities(leaf), name) for name in names):
+        return None
+    others = [cert for cert in target.served if cert is not leaf and not is_ca(cert)
+              and not any(issued(cert, below) for below in target.served if below is not cert)]
+    if not others:
+        return None
+    return (f"the key cannot be read, and {label(leaf)} and {label(others[0])} could each be the leaf (neither is "
+            "served first nor names this site); point the key directive at the key, then run --fix again")
 
 
 @per_certificate  # the same words for every site that serves the certificate
