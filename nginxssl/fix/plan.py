@@ -82,6 +82,64 @@ def _tokens(span: str) -> list[tuple[str, str]]:
     return found
 
 
+def written_args(path: str, line: int, directive: str, server: str,
+                 read: Callable[[str], bytes] | None = None) -> tuple[str, ...] | None:
+    """The arguments of `directive` as the file writes them on `line` (quotes removed, variables
+    such as `$domain` or `${VAR}` not expanded); None when the line cannot be read or lacks it."""
+    try:
+        lines = config_lines((read or _read)(path).decode("utf-8", "surrogateescape"))
+    except OSError:
+        return None
+    if not 0 < line <= len(lines):
+        return None
+    span = _statement_span(lines[line - 1], directive, server)
+    if span is None:
+        return None
+    return tuple(value for _raw, value in _tokens(lines[line - 1][span[0]:span[1]]))
+
+
+_MACRO_OPEN = re.compile(r"\s*<Macro(?:\s+([^\s>]+))?", re.IGNORECASE)
+_MACRO_CLOSE = re.compile(r"\s*</Macro\s*>", re.IGNORECASE)
+
+
+def macro_around(path: str, line: int, read: Callable[[str], bytes] | None = None) -> tuple[str, int] | None:
+    """(name, line) of the Apache `<Macro>` whose body holds `line` of `path`, or None: such a
+    line is configuration once per `Use`, with that use's values."""
+    try:
+        lines = config_lines((read or _read)(path).decode("utf-8", "surrogateescape"))
+    except OSError:
+        return None
+    opened: tuple[str, int] | None = None
+    for number, text in enumerate(lines[:line], start=1):
+        if opened is None and (match := _MACRO_OPEN.match(text)):
+            opened = (match.group(1) or "", number)
+        elif opened is not None and _MACRO_CLOSE.match(text) and number < line:
+            opened = None
+    return opened
+
+
+def variable_rewrites(edits: list[Edit], read: Callable[[str], bytes] | None = None) -> dict[Edit, str]:
+    """The edits that would replace an argument written with a variable (`$domain` of a macro,
+    `${VAR}`, nginx `$host`) by a value without one: right for the use the finding judged, wrong
+    for every other (`edit -> why`). An edit that keeps the variable in the new value (the
+    fullchain plan does so where the same edit is right for every use) passes."""
+    problems: dict[Edit, str] = {}
+    for edit in edits:
+        if not isinstance(edit, ReplaceArgs):
+            continue
+        written = written_args(edit.file, edit.line, edit.directive, edit.server, read)
+        if written is None:
+            continue
+        for old, new in zip(written, edit.args):
+            if "$" in old and old != new and "$" not in new:
+                where = macro_around(edit.file, edit.line, read)
+                inside = f" inside <Macro {where[0]}> (line {where[1]})" if where else ""
+                problems[edit] = (f"{edit.file}:{edit.line}: {edit.directive} is written `{old}`{inside}: its meaning "
+                                  f"depends on where it is used, and `{new}` is right for one use only")
+                break
+    return problems
+
+
 def _indent_of(line: str) -> str:
     return line[: len(line) - len(line.lstrip(" \t"))]
 

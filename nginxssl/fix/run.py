@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 from nginxssl.fix import fullchain
 from nginxssl.fix.apply import FixFailed, Validation, apply, remove_stale_temporaries, run_validation, server_binary
 from nginxssl.fix.diff import render
-from nginxssl.fix.plan import plan
+from nginxssl.fix.plan import plan, variable_rewrites
 from nginxssl.model.edits import DeleteLine, Edit, EditConflict, ExpectChain, FilePlan, InsertLine, NewFile, ReplaceArgs
 from nginxssl.model.finding import Finding
 from nginxssl.model.node import Config
@@ -78,6 +78,17 @@ def planned(chosen: list[Finding]) -> tuple[list[Finding], dict[str, FilePlan], 
     """Plan the edits; drop every finding whose promised chain (ExpectChain) does not hold
     on the planned bytes, and say why. Raises EditConflict like plan()."""
     notes: list[str] = []
+    # Never an edit whose meaning depends on where the line is used (a <Macro> body, a variable).
+    rewrites = variable_rewrites(edits_of(chosen))
+    if rewrites:
+        kept = []
+        for finding in chosen:
+            reasons = [rewrites[edit] for edit in finding.fix.edits if edit in rewrites] if finding.fix else []
+            if reasons:
+                notes.append(f"{finding.file}:{finding.line}: {finding.rule} not fixed: {reasons[0]}; edit it by hand")
+            else:
+                kept.append(finding)
+        chosen = kept
     while True:
         edits = edits_of(chosen)
         plans = plan(edits)
