@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import typer.testing
-from judges import apache_base_config, free_port, require, running_apache, s_client_verify
+from judges import apache_base_config, free_port, http_get, require, running_apache, running_nginx, s_client_verify
 
 from nginxssl.cli import lint_app
 
@@ -148,3 +148,94 @@ def test_a_path_written_with_a_variable_is_never_replaced_by_one_value(tmp_path)
     result = sslint(str(tree), "--ca-file", str(tree / "ca/root.pem"), "--diff", "--select", "SSL004")
     assert "not fixed" in result.output and "is written `live/$domain/privkey.pem`" in result.output, result.output
     assert "live/a.test" not in result.stdout
+
+
+# ---------------------------------------------------------------- nginx: Debian layout, certbot, a reverse proxy
+
+DEBIAN_MAIN = """\
+pid {run}/nginx.pid;
+error_log {run}/error.log;
+events {{}}
+http {{
+    access_log off;
+    include snippets/ssl-params.conf;
+    include sites-enabled/*;
+}}
+"""
+SSL_PARAMS = "ssl_protocols TLSv1.2 TLSv1.3;\nssl_session_cache shared:SSL:1m;\n"
+SECURITY_HEADERS = ('add_header Content-Security-Policy "upgrade-insecure-requests" always;\n'
+                    'add_header Strict-Transport-Security "max-age=31536000" always;\n')
+PROXY_SITE = """\
+# {name}: certbot's cert.pem (the leaf alone), shared headers, one-line locations.
+server {{
+    listen 127.0.0.1:{port} ssl;
+    server_name {name};
+    ssl_certificate     /etc/letsencrypt/live/{name}/cert.pem;
+    ssl_certificate_key /etc/letsencrypt/live/{name}/privkey.pem;
+    include snippets/security-headers.conf;
+    location / {{ return 200 "home\\n"; }}
+    location /app {{ add_header X-Frame-Options DENY always; return 200 "app\\n"; }}
+    location = /health{{add_header Cache-Control "no-store" always;return 200 "ok\\n";}}
+}}
+"""
+LOCATIONS = ("/", "/app", "/health")
+
+
+def debian_tree(tree: Path, run: Path, port: int) -> None:
+    """/etc/nginx as Debian lays it out (sites-available, sites-enabled links, snippets) with
+    /etc/letsencrypt as certbot does, the absolute paths pointing into the test's own tree."""
+    letsencrypt = tree / "letsencrypt"
+    certbot(letsencrypt, "ab", fullchain="ab")
+    nginx = tree / "nginx"
+    for folder in ("sites-available", "sites-enabled", "snippets"):
+        (nginx / folder).mkdir(parents=True)
+    (nginx / "nginx.conf").write_text(DEBIAN_MAIN.format(run=run))
+    (nginx / "snippets/ssl-params.conf").write_text(SSL_PARAMS)
+    (nginx / "snippets/security-headers.conf").write_text(SECURITY_HEADERS)
+    for name in ("a.test", "b.test"):
+        text = PROXY_SITE.format(name=name, port=port).replace("/etc/letsencrypt", str(letsencrypt))
+        (nginx / "sites-available" / name).write_text(text)
+        (nginx / "sites-enabled" / name).symlink_to(f"../sites-available/{name}")
+
+
+def test_debian_certbot_reverse_proxy_round_trip(tmp_path, run_dir):
+    require("nginx")
+    require("openssl")
+    tree, port = tmp_path / "etc", free_port()
+    debian_tree(tree, run_dir, port)
+    nginx, ca = tree / "nginx", tree / "letsencrypt/ca/root.pem"
+    with running_nginx(nginx / "nginx.conf", nginx, port=port):
+        for name in ("a.test", "b.test"):
+            verdict = s_client_verify(port, name, ca)
+            assert not verdict.ok and verdict.code in (20, 21), verdict.output
+        _status, headers = http_get(port, "/app", host="a.test")
+        assert "content-security-policy" not in headers  # the location's own add_header drops the snippet's
+
+    fixed = sslint(str(nginx), "--ca-file", str(ca), "--fix", "--show-fixes")
+    assert "changed nothing" not in fixed.output and "SSL402" not in fixed.stdout, fixed.output
+    text = (nginx / "sites-available/a.test").read_text()
+    assert f"ssl_certificate     {tree}/letsencrypt/live/a.test/fullchain.pem;\n" in text
+    # Inside the braces of the one-line blocks, every other byte of the line kept.
+    assert ('    location /app { add_header Content-Security-Policy "upgrade-insecure-requests" always; '
+            'add_header Strict-Transport-Security "max-age=31536000" always; '
+            'add_header X-Frame-Options DENY always; return 200 "app\\n"; }\n') in text
+    assert '    location = /health{ add_header Content-Security-Policy' in text
+    assert 'add_header Cache-Control "no-store" always;return 200 "ok\\n";}\n' in text
+    assert (nginx / "sites-enabled/a.test").is_symlink()  # written at the link's target
+    assert (nginx / "snippets/security-headers.conf").read_text() == SECURITY_HEADERS
+
+    with running_nginx(nginx / "nginx.conf", nginx, port=port):
+        for name in ("a.test", "b.test"):
+            verdict = s_client_verify(port, name, ca)
+            assert verdict.ok, verdict.output
+            for location in LOCATIONS:
+                status, headers = http_get(port, location, host=name)
+                assert status == 200, (name, location, status)
+                assert "upgrade-insecure-requests" in headers.get("content-security-policy", ""), (location, headers)
+                assert "max-age=31536000" in headers.get("strict-transport-security", ""), (location, headers)
+        _status, headers = http_get(port, "/app", host="a.test")
+        assert headers.get("x-frame-options") == "DENY"
+
+    settled = snapshot(tree)
+    again = sslint(str(nginx), "--ca-file", str(ca), "--fix")
+    assert "0 fixed" in again.stdout and snapshot(tree) == settled
