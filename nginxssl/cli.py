@@ -330,7 +330,8 @@ def _apply_fixes(results: list[Result], lint_one: LintOne, root: str | None, uns
             return list(lint_one(target).findings)
 
         try:
-            outcome = fix(list(result.findings), relint, result.config, root, unsafe, validate)
+            outcome = fix(list(result.findings), relint, result.config, root, unsafe, validate,
+                          say=lambda text: typer.echo(f"sslint: {text}", err=True))
         except (FixFailed, EditConflict) as error:
             typer.echo(f"sslint: --fix changed nothing: {error}", err=True)
             after.append(result)

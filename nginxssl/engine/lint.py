@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterator
 
@@ -11,7 +12,9 @@ from nginxssl.discover import Target
 from nginxssl.discover.sysroot import main_under_root
 from nginxssl.engine.installed import build_for
 from nginxssl.engine.parallel import Forked, two_processes
+from nginxssl.fix.apply import leftovers
 from nginxssl.fix.fullchain import plan as plan_fullchains
+from nginxssl.fix.run import loaded_by
 from nginxssl.model.finding import Finding
 from nginxssl.model.node import Config
 from nginxssl.model.progress import Report, silent
@@ -111,6 +114,8 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
                         build=build_for(config.server, settings.server_version), probe=probe)
         inputs = replace(inputs, chain_fixes=plan_fullchains(inputs, analyser.sources))
         by_rule = _run_here(_judge(inputs, severities), runnable, progress)
+    if "SSL001" in runnable:
+        by_rule["SSL001"] = [*by_rule["SSL001"], *_leftovers(config, sites, severities)]
     order = {path: index for index, path in enumerate(config.files)}
     seen: set[tuple] = set()
     findings = []
@@ -132,6 +137,24 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         findings.extend(_judge(late, severities)(LATE_RULE))
     findings.sort(key=lambda f: (order.get(f.file, len(order)), f.file, f.line, f.rule))
     return Result(target, config, sites, tuple(findings))
+
+
+def _leftovers(config: Config, sites: tuple[Site, ...], severities: dict[str, str] | None) -> list[Finding]:
+    """SSL001 for each temporary a killed `sslint --fix` left where the fixer writes them
+    (nginxssl/fix/apply.py) -- for the config files, and for the fullchain files it writes
+    beside the certificates: the parser skips such files, httpd may not."""
+    rule = catalogue()["SSL001"]
+    loaded = loaded_by(config)
+    server = "apache2" if config.server == "apache" else "nginx"
+    found = []
+    certificates = {pair.cert.path for site in sites for pair in site.certs if pair.cert.path}
+    for path in leftovers([*config.files, *sorted(certificates)], loaded):
+        read = (f"{server} reads it as configuration (a directory it includes)"
+                if loaded.loads(os.path.dirname(path)) else "nothing reads it")
+        found.append(Finding("SSL001", path, 1, f"{path} is a temporary file a killed `sslint --fix` left behind; "
+                             f"{read}; the next `sslint --fix` removes it (or delete it)", server=config.server)
+                     .named(rule.name, (severities or {}).get("SSL001") or rule.severity))
+    return found
 
 
 def _judge(inputs: Inputs, severities: dict[str, str] | None) -> Callable[[str], list[Finding]]:

@@ -11,7 +11,17 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from nginxssl.fix import fullchain
-from nginxssl.fix.apply import FixFailed, Validation, apply, remove_stale_temporaries, run_validation, server_binary
+from nginxssl.fix.apply import (
+    FixFailed,
+    Loaded,
+    Validation,
+    apply,
+    loaded_directories,
+    remove_stale_temporaries,
+    run_validation,
+    server_binary,
+    tree_lock,
+)
 from nginxssl.fix.diff import render
 from nginxssl.fix.plan import plan, variable_rewrites
 from nginxssl.model.edits import DeleteLine, Edit, EditConflict, ExpectChain, FilePlan, InsertLine, NewFile, ReplaceArgs
@@ -111,8 +121,26 @@ def show(findings: list[Finding], unsafe: bool) -> Outcome:
     return Outcome(diff=render(plans), fixed=chosen, files=sorted(plans), notes=left_to_you(findings) + notes)
 
 
+def tree_directory(config: Config) -> str:
+    """The directory whose lock stands for the whole tree: the main configuration's."""
+    return os.path.dirname(os.path.abspath(config.main)) or "."
+
+
+def loaded_by(config: Config) -> Loaded:
+    return loaded_directories(list(config.files), config.server)
+
+
 def fix(findings: list[Finding], relint: Callable[[], list[Finding]], config: Config, root: str | None,
-        unsafe: bool, validate: bool) -> Outcome:
+        unsafe: bool, validate: bool, say: Callable[[str], None] = lambda _text: None) -> Outcome:
+    """fix_unlocked() holding the tree's lock: one --fix at a time (a second one waits, and says so)."""
+    with tree_lock(tree_directory(config), say) as waited:
+        if waited:  # the other run fixed the tree meanwhile: judge it as it is now
+            findings = relint()
+        return fix_unlocked(findings, relint, config, root, unsafe, validate)
+
+
+def fix_unlocked(findings: list[Finding], relint: Callable[[], list[Finding]], config: Config, root: str | None,
+                 unsafe: bool, validate: bool) -> Outcome:
     """Apply, re-lint, apply what the new lint fixes, at most MAX_ROUNDS times; validate each round.
 
     A round the server refuses is undone, and the server judges the restored tree: when it refused
@@ -121,8 +149,9 @@ def fix(findings: list[Finding], relint: Callable[[], list[Finding]], config: Co
     its own); otherwise the fix broke it, and the message names the edits."""
     # A killed run's temporaries go even when this run has nothing to write (httpd reads every
     # file of an included directory, dot files too).
+    loaded = loaded_by(config)
     remove_stale_temporaries([*config.files, *(edit.path for finding in findings if finding.fix is not None
-                                               for edit in finding.fix.edits if isinstance(edit, NewFile))])
+                                               for edit in finding.fix.edits if isinstance(edit, NewFile))], loaded)
     validation, note = validation_for(config, root) if validate else (None, "not validated (--no-validate)")
     outcome = Outcome(notes=([note] if note else []) + left_to_you(findings))
     seen_states: set[str] = set()
@@ -148,7 +177,7 @@ def fix(findings: list[Finding], relint: Callable[[], list[Finding]], config: Co
             break
         seen_states.add(state)
         try:
-            apply(plans, validation)
+            apply(plans, validation, loaded)
         except FixFailed as error:
             failure = error
             if validation is not None and error.rejected is not None:
