@@ -212,8 +212,9 @@ def write_atomic(path: str, data: bytes, like: str | None = None, loaded: Loaded
 def leftovers(paths: list[str], loaded: Loaded | None = None) -> list[str]:
     """The temporaries a killed run left where a write of one of `paths` would have put them."""
     directories: dict[str, None] = {}
-    for path in paths:
-        target = os.path.realpath(path)
+    # One target per directory: every file of a directory has its temporaries in the same places.
+    targets = {os.path.dirname(target): target for target in map(os.path.realpath, paths)}
+    for target in targets.values():
         for directory in (scanned_directories(target, loaded) if loaded is not None else [os.path.dirname(target)]):
             directories.setdefault(directory, None)
     found = []
