@@ -184,6 +184,7 @@ def lint(
     unsafe_fixes: Annotated[bool, typer.Option("--unsafe-fixes", help="Also fixes that can change behaviour "
                                                "for old clients.")] = False,
     no_validate: Annotated[bool, typer.Option("--no-validate", help="With --fix: skip `nginx -t` / `apache2 -t`.")] = False,
+    show_fixes: Annotated[bool, typer.Option("--show-fixes", help="With --fix: list every edit it made.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
@@ -234,15 +235,20 @@ def lint(
     # Trust anchors that did not load: the run's own, reported once before every target's.
     skipped_anchors = list(trust_findings(analyser.trust, selected, project.severity))
     findings = skipped_anchors + [finding for result in results for finding in result.findings]
-    remaining = findings
+    summary = None
     if fix:
-        # The report shows what was found before fixing; the exit code what is left after.
-        after = _apply_fixes(results, lint_one, settings.root, unsafe_fixes, not no_validate)
-        remaining = skipped_anchors + [finding for result in after for finding in result.findings]
+        # As ruff does: what is left after the fix is the report, and decides the exit code.
+        results, fixed = _apply_fixes(results, lint_one, settings.root, unsafe_fixes, not no_validate, show_fixes)
+        findings = skipped_anchors + [finding for result in results for finding in result.findings]
+        from nginxssl.report import text
+
+        tally = f"{len(fixed)} fixed, {len(findings)} remaining"
+        typer.echo(f"sslint: {tally}", err=True)
+        summary = f"{tally}: {text.summarize(findings, sum(len(result.sites) for result in results), len(results))}"
     with _output(output_file) as out:
-        _report(format, findings, results, no_color, with_fixes=not fix, statistics=statistics, out=out,
-                quiet=quiet)
-    failing = any(at_or_above(finding.severity, fail_on.value) for finding in remaining)
+        _report(format, findings, results, no_color, with_fixes=not fix, summary=summary, statistics=statistics,
+                out=out, quiet=quiet)
+    failing = any(at_or_above(finding.severity, fail_on.value) for finding in findings)
     raise typer.Exit(1 if failing and not exit_zero else 0)
 
 
@@ -412,19 +418,21 @@ def _show_diff(results: list[Result], unsafe: bool) -> int:
 
 
 def _apply_fixes(results: list[Result], lint_one: LintOne, root: str | None, unsafe: bool,
-                 validate: bool) -> list[Result]:
-    """Fix each configuration; return the results of linting it again afterwards."""
+                 validate: bool, show_fixes: bool = False) -> tuple[list[Result], list[Finding]]:
+    """Fix each configuration; return the results of linting it again afterwards, and what was fixed."""
     from nginxssl.fix.apply import FixFailed
-    from nginxssl.fix.run import fix
+    from nginxssl.fix.run import fix, fixes_shown
     from nginxssl.model.edits import EditConflict
 
     after = []
+    fixed: list[Finding] = []
     for result in results:
         def relint(target: Target = result.target) -> list[Finding]:
             return list(lint_one(target).findings)
 
         try:
-            outcome = fix(list(result.findings), relint, result.config, root, unsafe, validate)
+            outcome = fix(list(result.findings), relint, result.config, root, unsafe, validate,
+                          say=lambda text: typer.echo(f"sslint: {text}", err=True))
         except (FixFailed, EditConflict) as error:
             typer.echo(f"sslint: --fix changed nothing: {error}", err=True)
             after.append(result)
@@ -434,8 +442,11 @@ def _apply_fixes(results: list[Result], lint_one: LintOne, root: str | None, uns
         if outcome.fixed:
             typer.echo(f"sslint: fixed {len(outcome.fixed)} finding{'s' if len(outcome.fixed) != 1 else ''} "
                        f"in {', '.join(outcome.files)}", err=True)
+            if show_fixes:
+                typer.echo(fixes_shown(outcome.fixed), err=True)
+        fixed.extend(outcome.fixed)
         after.append(lint_one(result.target))
-    return after
+    return after, fixed
 
 
 commands_app = typer.Typer(add_completion=False, rich_markup_mode=None, no_args_is_help=True)

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import typer.testing
 from conftest import CORPUS, needs_corpus
-from text_report import blocks
 from test_parse_apache import CERTBOT_APACHE, COMPAT_TREES, MULTIPLE_VHOSTS, corpus_mains, restore_symlinks, write
+from text_report import blocks
 
 from nginxssl.cli import lint_app
 from nginxssl.discover.sniff import looks_like_apache

@@ -92,9 +92,9 @@ def test_browser_refusals(tmp_path):
 def test_rsa_pss_public_key_is_refused(tmp_path):
     """An RSA-PSS key (id-RSASSA-PSS in the certificate) made by the openssl binary:
     cryptography cannot write that form."""
-    from judges import require
-
     import subprocess
+
+    from judges import require
 
     openssl = require("openssl")
     key, cert = tmp_path / "pss.key", tmp_path / "pss.pem"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from chain_fixtures import BY_HOST, DUP_NAME, FAMILY, NOW, NOW_TEXT, PLAIN_NAME, SCENARIOS, files_spec, nginx_conf
-from text_report import joined
 from judges import nginx_test, openssl_verify, require
+from text_report import joined
 from typer.testing import CliRunner
 
 from nginxssl.catalogue import catalogue

@@ -157,7 +157,8 @@ def test_fix_swaps_the_paths_and_real_nginx_accepts_it(tmp_path):
     assert diff.exit_code == 1 and "+        ssl_certificate     a.pem;   # swapped by mistake" in diff.stdout
     fixed = sslint(str(tree), "--fix", "--select", "SSL0")
     assert fixed.exit_code == 0, fixed.output
-    assert "SSL004" in fixed.stdout  # the report shows what was found before fixing
+    # The report is what remains after the fix, as ruff reports it; the exit code follows it.
+    assert "SSL004" not in fixed.stdout and "1 fixed, 0 remaining: no problems" in fixed.stdout, fixed.output
     assert nginx_test(tree / "nginx.conf", prefix=tree).ok
     snapshot = {path: path.read_bytes() for path in tree.rglob("*") if path.is_file()}
     again = sslint(str(tree), "--fix", "--select", "SSL0")
@@ -207,3 +208,21 @@ def test_lines_are_counted_at_newlines_only(tmp_path):
     site.write_bytes(b'ssl_certificate "certs/\x0c";\nadd_header X-A "1";\n')
     new = plan([ReplaceArgs(str(site), 2, "add_header", ("X-A", "1", "always"))])[str(site)].new
     assert new == b'ssl_certificate "certs/\x0c";\nadd_header X-A "1" always;\n'
+
+
+def test_a_statement_goes_inside_the_braces_of_a_one_line_block(tmp_path):
+    from nginxssl.model.edits import insert_into
+    from nginxssl.model.node import Node
+
+    conf = tmp_path / "a.conf"
+    conf.write_text('server {\n    location /app { add_header X-Frame-Options DENY; return 200; }  # app\n'
+                    '    location /b\n    {\n        return 204;\n    }\n    server_name x; location = /c{return 200;}\n}\n')
+    app = Node("location", ("/app",), str(conf), 2, ())
+    later = Node("location", ("/b",), str(conf), 3, ())
+    tight = Node("location", ("=", "/c"), str(conf), 7, ())
+    planned = plan([insert_into(app, "add_header A 1 always;"), insert_into(app, "add_header B 2 always;"),
+                    insert_into(later, "add_header C 3 always;"), insert_into(tight, "add_header D 4;")])
+    assert planned[str(conf)].new.decode() == (
+        "server {\n    location /app { add_header A 1 always; add_header B 2 always; add_header X-Frame-Options DENY; "
+        "return 200; }  # app\n    location /b\n    {\n        add_header C 3 always;\n        return 204;\n    }\n"
+        "    server_name x; location = /c{ add_header D 4; return 200;}\n}\n")

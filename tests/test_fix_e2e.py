@@ -192,7 +192,8 @@ def test_nginx_fix_end_to_end(tmp_path, public_dir, monkeypatch):
     fixed = sslint(".", "--ca-file", str(ca), "--fix")
     assert "changed nothing" not in fixed.output, fixed.output
     for rule in ("SSL201", "SSL202", "SSL401", "SSL402"):
-        assert rule in fixed.stdout, fixed.output  # the report shows what was found before fixing
+        assert rule not in fixed.stdout, fixed.output  # the report shows what remains after the fix
+    assert "6 fixed, 3 remaining: 3 info in 3 TLS sites" in fixed.stdout, fixed.output
     after = sslint(".", "--ca-file", str(ca), "--format", "json")
     left = {rule for rule in ("SSL201", "SSL202", "SSL203", "SSL204", "SSL401", "SSL402") if f'"{rule}"' in after.stdout}
     assert not left, after.stdout
@@ -249,7 +250,8 @@ def test_nginx_rejecting_the_tree_restores_every_file_and_removes_the_new_chain(
     result = sslint(str(tree), "--ca-file", str(tree / "ca/root.pem"), "--fix", "--select", "SSL201")
     assert result.exit_code == 1
     assert "changed nothing" in result.output and "unknown_directive_here" in result.output
-    assert "fails this check as it was, before any fix" in result.output
+    assert "fails `" in result.output and "as it is, before any fix" in result.output
+    assert "0 fixed, 2 remaining" in result.output
     assert snapshot(tree) == before
     assert not (tree / "ssl/leafonly.fullchain.pem").exists()
     assert not list(tree.rglob(".sslint-*"))

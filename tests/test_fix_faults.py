@@ -12,6 +12,7 @@ it and finishes the job. A write that fails restores every file.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -135,12 +136,30 @@ def assert_each_file_old_or_new(state: dict[str, bytes], before: dict[str, bytes
             assert content in after.values() or content in before.values(), f"{context}: partial temporary {relative}"
 
 
+def temporaries_around(tree: Path) -> list[Path]:
+    """Every temporary in the tree, or beside it (where the fixer writes those of loaded directories)."""
+    return sorted(path for path in [*tree.rglob("*"), *tree.parent.iterdir()] if is_temporary(path.name))
+
+
 def assert_consistent(tree: Path, context: str) -> None:
-    """Every file the configuration names exists, and no temporary is read as configuration."""
+    """Every file the configuration names exists; no temporary is read as configuration, none lies
+    where the server reads configuration, and each one left over is reported (SSL001, its path)."""
     done = sslint_here(tree, "--select", "SSL0", "--format", "json")
     assert done.returncode in (0, 1), done.stderr
-    assert TEMP_PREFIX not in done.stdout, f"{context}: a temporary was read as configuration:\n{done.stdout}"
+    report = json.loads(done.stdout)
+    reported = set()
+    for finding in report["findings"]:
+        if TEMP_PREFIX in finding["file"] + finding["message"]:
+            assert finding["rule"] == "SSL001" and "left behind" in finding["message"], (
+                f"{context}: a temporary was read as configuration:\n{done.stdout}")
+            reported.add(finding["file"])
     assert '"SSL002"' not in done.stdout, f"{context}: the configuration names a file that is not there:\n{done.stdout}"
+    left = temporaries_around(tree)
+    assert {str(path) for path in left} == reported, f"{context}: leftovers {left}, reported {reported}"
+    for path in left:
+        loaded = path.parent == tree or path.parent.name in ("sites", "zlocked") or (
+            (tree / "apache2.conf").exists() and tree in path.parents)
+        assert not loaded, f"{context}: {path} is where the server reads configuration"
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +211,7 @@ def test_killed_at_every_step_each_file_is_old_or_new_and_a_rerun_finishes(serve
         again = sslint_here(tree, "--fix", "--no-validate")
         assert again.returncode == 0, f"{context}: the next --fix did not finish:\n{again.stdout}{again.stderr}"
         assert snapshot(tree) == after, f"{context}: the next --fix left another tree (temporaries removed?)"
+        assert not temporaries_around(tree), context
     # Two steps (written, renamed) for each of the six files, at the least.
     assert kills >= 12, kills
 
@@ -357,10 +377,16 @@ def test_a_stale_temporary_is_never_configuration_and_the_next_fix_removes_it(le
     stale = tree / "sites" / f"{TEMP_PREFIX}k1lled{TEMP_SUFFIX}"
     stale.write_bytes((tree / "sites" / "a.conf").read_bytes() if leftover is None else leftover)
     clean = fresh(pristine["apache"], tmp_path / "clean")
-    for args in (["--format", "json"], ["--diff"]):
-        with_leftover, without = sslint_here(tree, *args), sslint_here(clean, *args)
-        assert TEMP_PREFIX not in with_leftover.stdout + with_leftover.stderr
-        assert with_leftover.stdout.replace(str(tree), "") == without.stdout.replace(str(clean), "")
+    # The lint names it (httpd would read it), and judges nothing else differently.
+    with_leftover, without = sslint_here(tree, "--format", "json"), sslint_here(clean, "--format", "json")
+    findings = json.loads(with_leftover.stdout)["findings"]
+    (named,) = [finding for finding in findings if TEMP_PREFIX in finding["file"]]
+    assert named["rule"] == "SSL001" and named["file"] == str(stale)
+    assert "apache2 reads it as configuration" in named["message"]
+    assert json.dumps([f for f in findings if f is not named]) == json.dumps(
+        json.loads(without.stdout)["findings"]).replace(str(clean), str(tree))
+    diff, clean_diff = sslint_here(tree, "--diff"), sslint_here(clean, "--diff")
+    assert diff.stdout.replace(str(tree), "") == clean_diff.stdout.replace(str(clean), "")
     done = sslint_here(tree, "--fix", "--no-validate")
     assert done.returncode == 0, done.stdout + done.stderr
     assert snapshot(tree) == fixed["apache"]
@@ -374,7 +400,7 @@ def test_a_stale_temporary_goes_even_when_there_is_nothing_to_fix(pristine, tmp_
         (tree / directory / f"{TEMP_PREFIX}k1lled{TEMP_SUFFIX}").write_text("server { listen 80; }\n")
     done = sslint_here(tree, "--fix", "--no-validate")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "fixed" not in done.stderr  # nothing to do, and yet:
+    assert "sslint: fixed" not in done.stderr and "0 fixed" in done.stderr  # nothing to do, and yet:
     assert snapshot(tree) == fixed_state
 
 
@@ -386,3 +412,92 @@ def test_the_parser_knows_the_temporaries_fix_writes(tmp_path):
         os.close(handle)
         assert _SSLINT_TEMPORARY.match(os.path.basename(name))
     assert not _SSLINT_TEMPORARY.match("site.conf") and not _SSLINT_TEMPORARY.match(".sslint.yaml")
+
+
+# ---------------------------------------------------------------- issue 20: a 20-site fix killed, two fixes at once
+
+MANY = tuple(f"s{number:02d}" for number in range(20))
+
+
+def many_sites_tree(directory: Path) -> Path:
+    """Twenty sites read through Apache's `Include sites/` (a directory: every file in it is
+    configuration), each missing its intermediate and sending HSTS without `always`."""
+    from pki import build
+
+    build({"pki": {"root": {"ca": True}, "inter": {"ca": True, "issuer": "root"},
+                   **{site: {"issuer": "inter", "names": [f"{site}.test"]} for site in MANY}},
+           "files": {"ca/root.pem": ["root"], "ssl/chain.pem": ["inter"],
+                     **{f"ssl/{site}.pem": [site] for site in MANY},
+                     **{f"ssl/{site}.key": {"key": site} for site in MANY}}}, directory)
+    (directory / "apache2.conf").write_text(
+        f"ServerRoot {directory}\nListen 443\nSSLProtocol -all +TLSv1.2 +TLSv1.3\nInclude sites/\n")
+    (directory / "sites").mkdir()
+    for site in MANY:
+        (directory / "sites" / f"{site}.conf").write_text(
+            f"<VirtualHost *:443>\n    ServerName {site}.test\n    SSLEngine on\n"
+            f"    SSLCertificateFile ssl/{site}.pem\n    SSLCertificateKeyFile ssl/{site}.key\n"
+            "    Header always set Content-Security-Policy \"upgrade-insecure-requests\"\n"
+            "    Header set Strict-Transport-Security \"max-age=31536000\"\n</VirtualHost>\n")
+    return directory
+
+
+def test_a_twenty_site_fix_killed_anywhere_converges_on_rerun(tmp_path):
+    """SIGKILL at steps spread over the 80 writes of a 20-site fix (20 fullchains, 20 site files,
+    twice: SSL201 then SSL403 in a second round): after each, every file is old or new, no
+    temporary lies in a directory httpd includes, each leftover is reported (SSL001), and one
+    more --fix gives exactly the tree a clean run gives."""
+    pristine = many_sites_tree(tmp_path / "pristine" / "tree")
+    clean = fresh(pristine, tmp_path / "clean" / "tree")
+    done = sslint(clean, "--fix", "--no-validate")
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = snapshot(clean)
+    before = snapshot(pristine)
+    assert sum(1 for path in after if path.endswith(".fullchain.pem")) == 20
+    kills = 0
+    for step in (1, 2, 9, 20, 39, 40, 41, 42, 57, 80, 81, 99, 120, 159):
+        tree = fresh(pristine, tmp_path / f"k{step}" / "tree")
+        killed = sslint(tree, "--fix", "--no-validate", fault=f"kill:{step}")
+        context = f"killed at step {step}"
+        if killed.returncode != -signal.SIGKILL:
+            assert killed.returncode == 0 and snapshot(tree) == after, context
+            continue
+        kills += 1
+        state = snapshot(tree)
+        # A round is SSL201 alone, then SSL403: a file may also be at its state between the two rounds.
+        for relative, content in state.items():
+            if relative.endswith(".conf") and content not in (before.get(relative), after.get(relative)):
+                assert content.count(b"fullchain") == 1 and b"Header set Strict" in content, (context, relative)
+            elif relative not in (".conf",) and not relative.endswith(".conf"):
+                assert content in (before.get(relative), after.get(relative)), (context, relative)
+        assert_consistent(tree, context)
+        again = sslint_here(tree, "--fix", "--no-validate")
+        assert again.returncode == 0, f"{context}:\n{again.stdout}{again.stderr}"
+        assert snapshot(tree) == after, f"{context}: the re-run did not converge to the clean run's tree"
+        assert not temporaries_around(tree), context
+    assert kills >= 10, kills
+
+
+def test_two_fixes_at_once_one_waits_for_the_other(tmp_path):
+    """The first --fix pauses 3 s inside its writes (holding the tree's lock); a second one started
+    then says it waits, waits, and finds nothing left to do; the tree is the clean fix's, with no
+    stray `-2` fullchain and no temporary."""
+    pristine = nginx_tree(tmp_path / "pristine" / "tree")
+    clean = fresh(pristine, tmp_path / "clean" / "tree")
+    assert sslint(clean, "--fix", "--no-validate").returncode == 0
+    tree = fresh(pristine, tmp_path / "race" / "tree")
+    env = {key: value for key, value in os.environ.items() if key != FAULT_ENV}
+    command = [sys.executable, "-m", "nginxssl", str(tree), "--now", NOW, "--no-system-trust",
+               "--ca-file", str(tree / "ca" / "root.pem"), "--fix", "--no-validate"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**env, FAULT_ENV: "pause:2"}, cwd=REPO)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not list((tree / "ssl").glob("*.fullchain.pem")):
+        time.sleep(0.05)  # the first run is inside its writes now
+    second = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    first_out, first_err = first.communicate(timeout=120)
+    assert first.returncode == 0, first_out + first_err
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "another sslint --fix is working on" in second.stderr and "waiting" in second.stderr, second.stderr
+    assert "0 fixed, " in second.stdout, second.stdout
+    assert snapshot(tree) == snapshot(clean)
+    assert not temporaries_around(tree)

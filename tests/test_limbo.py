@@ -44,12 +44,7 @@ from nginxssl.catalogue import catalogue
 from nginxssl.discover import discover
 from nginxssl.engine.lint import Result, lint
 from nginxssl.model.settings import Settings
-from nginxssl.pki.trust import (
-    TrustStoreError,
-    authority_key_id,
-    public_key_der,
-    subject_key_id,
-)
+from nginxssl.pki.trust import TrustStoreError, authority_key_id, public_key_der, subject_key_id
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 if not CORPUS.is_dir():

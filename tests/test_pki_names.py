@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nginxssl.pki.names import (
-    Identities,
     CANNOT_CHECK,
     COVERED,
     NOT_COVERED,
+    Identities,
     check_server_name,
     covers,
     dns_names,
@@ -264,9 +264,10 @@ def test_an_ip_san_never_covers_a_host_name():
 
 @pytest.mark.skipif(OPENSSL is None, reason="openssl binary not installed")
 def test_openssl_agrees_an_ip_in_a_dns_san_covers_no_ip(tmp_path):
+    from datetime import datetime, timezone
+
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from datetime import datetime, timezone
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "ip-in-dns")])

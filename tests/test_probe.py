@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 import typer.testing
-from text_report import blocks, joined
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from judges import LOOPBACK, free_port, require, running_apache, running_nginx, served_chain_pem
+from text_report import blocks, joined
 
 from nginxssl.cli import commands_app
 from nginxssl.discover import discover

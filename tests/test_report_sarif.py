@@ -242,8 +242,9 @@ def test_paths_outside_the_working_directory_are_absolute_file_uris(tmp_path, mo
 def test_sarif_after_fix_reports_the_findings_without_stale_fixes(tree):
     result = sslint(str(tree), "--format", "sarif", "--fix", "--no-validate", "--now", NOW, "--select", "SSL004")
     log = validate(json.loads(result.stdout))
-    assert [r["ruleId"] for r in log["runs"][0]["results"]] == ["SSL004"]
-    assert "fixes" not in log["runs"][0]["results"][0]
+    # After --fix the report is what remains (issue 19): the swapped pair was fixed.
+    assert [r["ruleId"] for r in log["runs"][0]["results"]] == []
+    assert "1 fixed, 0 remaining" in result.stderr
 
 
 # Edge cases of the region arithmetic, each checked against the plan the fixer itself applies.

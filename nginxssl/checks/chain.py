@@ -9,8 +9,8 @@ finding left to `openssl s_client`.
 
 from __future__ import annotations
 
-import re
 import os
+import re
 from dataclasses import replace
 from typing import Iterator
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Iterable, Iterator
 
 from nginxssl.checks import Inputs, check
-from nginxssl.model.edits import InsertLine, nginx_quote, replace_args
+from nginxssl.model.edits import InsertLine, insert_into, nginx_quote, replace_args
 from nginxssl.model.finding import Finding, Fix, Related
 from nginxssl.model.headers import CSP, HSTS, SECURITY_HEADERS, Header, ResponseHeaders, Scope
 from nginxssl.model.node import Node
@@ -109,13 +109,12 @@ def _quoted_value(value: str) -> str:
 
 
 def _opens_own_line(node: Node | None) -> bool:
-    """A line can go right after the block's `{` only when nothing else stands on that line."""
-    return (node is not None and node.children is not None and bool(node.file)
-            and all(child.line != node.line for child in node.children))
+    """A line can go inside the block (the fixer finds its `{`, on its own line or not)."""
+    return node is not None and node.children is not None and bool(node.file)
 
 
 def _insert(node: Node, lines: Iterable[str]) -> tuple[InsertLine, ...]:
-    return tuple(InsertLine(node.file, node.line, line) for line in dict.fromkeys(lines))
+    return tuple(insert_into(node, line) for line in dict.fromkeys(lines))
 
 
 def _spelled(header: Header) -> str:

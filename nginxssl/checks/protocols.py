@@ -18,7 +18,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 from nginxssl.checks import Inputs, check
 from nginxssl.checks.headers import grouped
 from nginxssl.model.build import Build
-from nginxssl.model.edits import DeleteLine, InsertLine, ReplaceArgs, replace_args
+from nginxssl.model.edits import DeleteLine, InsertLine, ReplaceArgs, insert_into, replace_args
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.node import Node
 from nginxssl.model.site import CertRef, Listen, Site
@@ -227,9 +227,8 @@ def _implicit(sites: list[Site], block: Node | None, build: Build | None, server
     anchor = block if block is not None else first.node  # where the one line for all of them goes
     count = f" for {len(sites)} TLS servers" if len(sites) > 1 else ""
     edits = ()
-    if server == "nginx" and anchor is not None and anchor.children is not None and anchor.file and all(
-            child.line != anchor.line for child in anchor.children):
-        edits = (InsertLine(anchor.file, anchor.line, recommended),)
+    if server == "nginx" and anchor is not None and anchor.children is not None and anchor.file:
+        edits = (insert_into(anchor, recommended),)
     fix = Fix(f"add `{recommended}` to {where} (unsafe: {_OLD_CLIENTS} can no longer connect)", edits, safe=False)
     if build is None:
         if server == "apache":

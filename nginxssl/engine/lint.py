@@ -12,7 +12,9 @@ from nginxssl.discover import APACHE_MAINS, NGINX_MAINS, Target
 from nginxssl.discover.sysroot import main_under_root
 from nginxssl.engine.installed import build_for
 from nginxssl.engine.parallel import Forked, two_processes
+from nginxssl.fix.apply import leftovers
 from nginxssl.fix.fullchain import plan as plan_fullchains
+from nginxssl.fix.run import loaded_by
 from nginxssl.model.finding import Finding
 from nginxssl.model.node import Config
 from nginxssl.model.progress import Report, silent
@@ -112,6 +114,8 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
                         build=build_for(config.server, settings.server_version), probe=probe)
         inputs = replace(inputs, chain_fixes=plan_fullchains(inputs, analyser.sources))
         by_rule = _run_here(_judge(inputs, severities), runnable, progress)
+    if "SSL001" in runnable:
+        by_rule["SSL001"] = [*by_rule["SSL001"], *_leftovers(config, sites, severities)]
     order = {path: index for index, path in enumerate(config.files)}
     seen: set[tuple] = set()
     findings = []
@@ -159,6 +163,24 @@ def lint_each_tree_once(targets: Iterable[Target], lint_one: Callable[[Target], 
         reported.update(keys)
         results.append(replace(result, findings=kept) if len(kept) != len(result.findings) else result)
     return results
+
+
+def _leftovers(config: Config, sites: tuple[Site, ...], severities: dict[str, str] | None) -> list[Finding]:
+    """SSL001 for each temporary a killed `sslint --fix` left where the fixer writes them
+    (nginxssl/fix/apply.py) -- for the config files, and for the fullchain files it writes
+    beside the certificates: the parser skips such files, httpd may not."""
+    rule = catalogue()["SSL001"]
+    loaded = loaded_by(config)
+    server = "apache2" if config.server == "apache" else "nginx"
+    found = []
+    certificates = {pair.cert.path for site in sites for pair in site.certs if pair.cert.path}
+    for path in leftovers([*config.files, *sorted(certificates)], loaded):
+        read = (f"{server} reads it as configuration (a directory it includes)"
+                if loaded.loads(os.path.dirname(path)) else "nothing reads it")
+        found.append(Finding("SSL001", path, 1, f"{path} is a temporary file a killed `sslint --fix` left behind; "
+                             f"{read}; the next `sslint --fix` removes it (or delete it)", server=config.server)
+                     .named(rule.name, (severities or {}).get("SSL001") or rule.severity))
+    return found
 
 
 def _judge(inputs: Inputs, severities: dict[str, str] | None) -> Callable[[str], list[Finding]]:

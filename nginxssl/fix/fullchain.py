@@ -42,11 +42,13 @@ from cryptography.utils import CryptographyDeprecationWarning
 from nginxssl.checks import Inputs
 from nginxssl.checks.fullchain import item_key, needs_fix, wanted_chains
 from nginxssl.checks.served import Served, directive_name, served, shown
+from nginxssl.fix.plan import macro_around, written_args
 from nginxssl.model.edits import ChainFix, DeleteLine, Edit, ExpectChain, FilePlan, NewFile, replace_args
 from nginxssl.model.finding import Fix
 from nginxssl.pki.analyse import ServedKey, served_key
 from nginxssl.pki.chain import ChainReport, is_ca, is_self_signed, issued, label, name_text, verification_name, verify
 from nginxssl.pki.load import Loader, per_certificate
+from nginxssl.pki.names import covering, identities
 from nginxssl.pki.sources import Sources, der, trust_store
 from nginxssl.pki.trust import TrustStoreError, public_key_der
 
@@ -80,6 +82,7 @@ class _Want:
     key_args: tuple[str, ...] | None  # the key directive repointed (reversed chains)
     new_file: NewFile | None
     safe: bool
+    written: str | None = None  # the certificate path as the line writes it, when that holds a variable
 
 
 def plan(inputs: Inputs, sources: Sources) -> dict[tuple, ChainFix]:
@@ -254,9 +257,18 @@ def _want(inputs: Inputs, item: Served, placement: _Placement) -> _Want | str:
         return "no ssl_certificate_key is configured for this certificate"
     if not pair.key.path:
         return f"the key's path {shown(pair.key)} is only known at handshake time"
+    key_path: str | None = pair.key.path
     if target.key_matches_index is None:
-        return (f"the key ({directive_name(pair.key)} {shown(pair.key)}) belongs to no certificate of the file "
-                f"(SSL005): a reordered chain would not start {inputs.wording} either")
+        held = inputs.material.get(pair.key.path)
+        if held is not None and held.usable and held.keys:
+            return (f"the key ({directive_name(pair.key)} {shown(pair.key)}) belongs to no certificate of the file "
+                    f"(SSL005): a reordered chain would not start {inputs.wording} either")
+        # No key to read (a config repository holds none, by design): the key would only confirm
+        # the leaf, which the file and the site's names already tell.
+        unsure = _unsure_leaf(target, item.names)
+        if unsure:
+            return unsure
+        key_path = None
     if not target.verified:
         return (f"even completed, the chain of {label(target.leaf)} does not verify ({target.verify_error}); "
                 "sslint writes only chains that verify")
@@ -266,7 +278,7 @@ def _want(inputs: Inputs, item: Served, placement: _Placement) -> _Want | str:
         description = (f"delete {directive_name(chain_ref)} {shown(chain_ref)}: {shown(pair.cert)} already holds "
                        f"exactly the leaf and its intermediates, and mod_ssl sends the chain file instead")
         edits: list[Edit] = [DeleteLine(chain_ref.node.file, chain_ref.node.line, directive_name(chain_ref)),
-                             _promise(inputs, chain.cert_path, target, pair.key.path)]
+                             _promise(inputs, chain.cert_path, target, key_path)]
         return _Want(tuple(edits), description, der(target.leaf), (pair.cert.raw,), None, None, True)
     new_file: NewFile | None
     if placement.ready_disk:
@@ -277,7 +289,21 @@ def _want(inputs: Inputs, item: Served, placement: _Placement) -> _Want | str:
     else:
         return (f"every name from {os.path.splitext(os.path.basename(pair.cert.raw))[0]}.fullchain.pem to "
                 "-9.pem exists beside the certificate; sslint never overwrites a file: remove the stale ones")
-    cert_args = (_in_config_terms(pair.cert.raw, path),)
+    # The name as the config would write it: under --root a reused sibling's disk path has its links
+    # resolved (certbot's live/NAME/fullchain.pem is archive/NAME/fullchainN.pem on disk).
+    cert_args = (_in_config_terms(pair.cert.raw, placement.ready or path),)
+    # A line written with a variable (a <Macro> parameter, ${VAR}) is configuration once per use: it
+    # gets the new name in its own terms, and _conflicts keeps that only when every use agrees.
+    node = pair.cert.node
+    written = written_args(node.file, node.line, node.directive, item.server)
+    written_path = written[0] if written else None
+    if written_path is not None and written_path != pair.cert.raw:
+        template = _template(written_path, pair.cert.raw, cert_args[0])
+        if template is None:
+            return _by_hand(node.file, node.line, node.directive, written_path, None)
+        cert_args = (template,)
+    else:
+        written_path = None
     edits = []
     if new_file is not None:
         edits.append(new_file)
@@ -289,8 +315,10 @@ def _want(inputs: Inputs, item: Served, placement: _Placement) -> _Want | str:
     else:
         description = f"point {directive} at {cert_args[0]}, which holds exactly the leaf{then}"
     key_args = None
-    key_path = pair.key.path
     if placement.leaf_key is not None and placement.leaf_key_raw is not None:
+        key_written = written_args(pair.key.node.file, pair.key.node.line, pair.key.node.directive, item.server)
+        if key_written and key_written[0] != pair.key.raw:
+            return _by_hand(pair.key.node.file, pair.key.node.line, pair.key.node.directive, key_written[0], None)
         key_args = (placement.leaf_key_raw,)
         key_path = placement.leaf_key
         edits.append(replace_args(pair.key.node, key_args, item.server))
@@ -305,7 +333,53 @@ def _want(inputs: Inputs, item: Served, placement: _Placement) -> _Want | str:
         report.served[report.root_index])
     if cross_signed:
         description += " (unsafe: drops the cross-signed root copy that old clients may need)"
-    return _Want(tuple(edits), description, der(target.leaf), cert_args, key_args, new_file, not cross_signed)
+    return _Want(tuple(edits), description, der(target.leaf), cert_args, key_args, new_file, not cross_signed,
+                 written_path)
+
+
+def _template(written: str, expanded: str, new: str) -> str | None:
+    """`new` (a file beside `expanded`) in the terms `written` uses: `$domain/cert.pem` ->
+    `$domain/fullchain.pem`, `$domain.pem` -> `$domain.fullchain.pem`; None when the new name
+    cannot be said with the variables of the line."""
+    if os.path.dirname(new) != os.path.dirname(expanded):
+        return None
+    new_name = os.path.basename(new)
+    written_name, expanded_name = os.path.basename(written), os.path.basename(expanded)
+    if "$" not in written_name and written_name == expanded_name:
+        return os.path.join(os.path.dirname(written), new_name)
+    written_stem, expanded_stem = os.path.splitext(written_name)[0], os.path.splitext(expanded_name)[0]
+    if expanded_stem and new_name.startswith(expanded_stem) and "$" not in os.path.dirname(written).replace(
+            os.path.dirname(expanded), ""):
+        return os.path.join(os.path.dirname(written), written_stem + new_name[len(expanded_stem):])
+    return None
+
+
+def _by_hand(file: str, line: int, directive: str, written: str, template: str | None,
+             names: str = "") -> str:
+    """Why a line written with a variable is left alone, and what the admin can do instead."""
+    where = macro_around(file, line)
+    inside = f" inside <Macro {where[0]}> (line {where[1]})" if where else ""
+    uses = f", used by {names}" if names else ""
+    shared = template or os.path.join(os.path.dirname(written), "fullchain.pem")
+    return (f"{directive} at {file}:{line} is written `{written}`{inside}{uses}: its meaning depends on where it is "
+            f"used, and no one edit of it is right for every use; sslint never rewrites such a line: point it by hand "
+            f"at a path every use shares that holds each site's leaf then its intermediates (e.g. `{shared}`)")
+
+
+def _unsure_leaf(target: ChainReport, names: tuple[str, ...]) -> str | None:
+    """Why the leaf cannot be told without the key; None when it can: the certificate served
+    first, or the one whose names the site serves, or the only one no other certificate issued."""
+    leaf = target.leaf
+    if is_ca(leaf):
+        return f"the key cannot be read and {label(leaf)} is a CA: which certificate is the leaf needs the key"
+    if target.leaf_index == 0 or any(covering(identities(leaf), name) for name in names):
+        return None
+    others = [cert for cert in target.served if cert is not leaf and not is_ca(cert)
+              and not any(issued(cert, below) for below in target.served if below is not cert)]
+    if not others:
+        return None
+    return (f"the key cannot be read, and {label(leaf)} and {label(others[0])} could each be the leaf (neither is "
+            "served first nor names this site); point the key directive at the key, then run --fix again")
 
 
 @per_certificate  # the same words for every site that serves the certificate
@@ -349,13 +423,21 @@ def _conflicts(items: list[tuple[tuple, Served]], wants: dict[tuple, _Want | str
         for key, item in group:
             want = wants[key]
             if isinstance(want, _Want):
-                agree &= (want.cert_args, want.key_args, want.leaf) == (first.cert_args, first.key_args, first.leaf)
-            elif want is None:  # fine as it is: the complete chain of the same leaf is fine too
+                if first.written is not None:  # each use its own leaf, one line in the same terms for all
+                    agree &= (want.cert_args, want.key_args) == (first.cert_args, first.key_args)
+                else:
+                    agree &= (want.cert_args, want.key_args, want.leaf) == (first.cert_args, first.key_args,
+                                                                             first.leaf)
+            elif want is None and first.written is None:  # fine as it is: the complete chain of the same leaf is fine too
                 agree &= der(item.chain.report.leaf) == first.leaf
             else:
                 agree = False
         if not agree:
             names = ", ".join(dict.fromkeys(name for _key, item in group for name in item.names)) or "several sites"
+            if first.written is not None:
+                refuse([key for key, _item in group],
+                       _by_hand(file, line, directive_name(first_item.pair.cert), first.written, None, names))
+                continue
             refuse([key for key, _item in group],
                    f"{directive_name(first_item.pair.cert)} at {file}:{line} is shared by sites that need different "
                    f"chains or keys ({names}); give each its own directive, then run --fix again")

@@ -82,6 +82,64 @@ def _tokens(span: str) -> list[tuple[str, str]]:
     return found
 
 
+def written_args(path: str, line: int, directive: str, server: str,
+                 read: Callable[[str], bytes] | None = None) -> tuple[str, ...] | None:
+    """The arguments of `directive` as the file writes them on `line` (quotes removed, variables
+    such as `$domain` or `${VAR}` not expanded); None when the line cannot be read or lacks it."""
+    try:
+        lines = config_lines((read or _read)(path).decode("utf-8", "surrogateescape"))
+    except OSError:
+        return None
+    if not 0 < line <= len(lines):
+        return None
+    span = _statement_span(lines[line - 1], directive, server)
+    if span is None:
+        return None
+    return tuple(value for _raw, value in _tokens(lines[line - 1][span[0]:span[1]]))
+
+
+_MACRO_OPEN = re.compile(r"\s*<Macro(?:\s+([^\s>]+))?", re.IGNORECASE)
+_MACRO_CLOSE = re.compile(r"\s*</Macro\s*>", re.IGNORECASE)
+
+
+def macro_around(path: str, line: int, read: Callable[[str], bytes] | None = None) -> tuple[str, int] | None:
+    """(name, line) of the Apache `<Macro>` whose body holds `line` of `path`, or None: such a
+    line is configuration once per `Use`, with that use's values."""
+    try:
+        lines = config_lines((read or _read)(path).decode("utf-8", "surrogateescape"))
+    except OSError:
+        return None
+    opened: tuple[str, int] | None = None
+    for number, text in enumerate(lines[:line], start=1):
+        if opened is None and (match := _MACRO_OPEN.match(text)):
+            opened = (match.group(1) or "", number)
+        elif opened is not None and _MACRO_CLOSE.match(text) and number < line:
+            opened = None
+    return opened
+
+
+def variable_rewrites(edits: list[Edit], read: Callable[[str], bytes] | None = None) -> dict[Edit, str]:
+    """The edits that would replace an argument written with a variable (`$domain` of a macro,
+    `${VAR}`, nginx `$host`) by a value without one: right for the use the finding judged, wrong
+    for every other (`edit -> why`). An edit that keeps the variable in the new value (the
+    fullchain plan does so where the same edit is right for every use) passes."""
+    problems: dict[Edit, str] = {}
+    for edit in edits:
+        if not isinstance(edit, ReplaceArgs):
+            continue
+        written = written_args(edit.file, edit.line, edit.directive, edit.server, read)
+        if written is None:
+            continue
+        for old, new in zip(written, edit.args):
+            if "$" in old and old != new and "$" not in new:
+                where = macro_around(edit.file, edit.line, read)
+                inside = f" inside <Macro {where[0]}> (line {where[1]})" if where else ""
+                problems[edit] = (f"{edit.file}:{edit.line}: {edit.directive} is written `{old}`{inside}: its meaning "
+                                  f"depends on where it is used, and `{new}` is right for one use only")
+                break
+    return problems
+
+
 def _indent_of(line: str) -> str:
     return line[: len(line) - len(line.lstrip(" \t"))]
 
@@ -124,10 +182,13 @@ def plan(edits: list[Edit], read: Callable[[str], bytes] | None = None) -> dict[
         text = original.decode("utf-8", "surrogateescape")
         lines = config_lines(text)
         replaced: dict[int, list[str]] = {}  # original index -> its new lines
+        inline_end: dict[int, int] = {}  # original index -> where the next statement put inside a one-line block goes
         for edit in sorted(set(file_edits), key=_order):
             index = edit.line - 1
             if not 0 <= index < len(lines):
                 raise EditConflict(f"{path}:{edit.line}: the file has only {len(lines)} lines")
+            if isinstance(edit, InsertLine) and edit.block:
+                index = _brace_line(lines, index, edit.block)
             current = replaced.get(index, [lines[index]])
             if isinstance(edit, ReplaceArgs):
                 current = [_replace_args(current[0], edit)] + current[1:]
@@ -136,6 +197,9 @@ def plan(edits: list[Edit], read: Callable[[str], bytes] | None = None) -> dict[
                 if not body.lower().startswith(edit.directive.lower()) or body.count(";") > 1:
                     raise EditConflict(f"{path}:{edit.line}: `{edit.directive}` does not stand alone on that line")
                 current = current[1:]
+            elif isinstance(edit, InsertLine) and edit.block and (inside := _inside_one_line(
+                    current, edit, inline_end.get(index))):
+                current, inline_end[index] = inside
             elif isinstance(edit, InsertLine):
                 if current and not current[-1].endswith("\n"):
                     current = current[:-1] + [current[-1] + ("\r\n" if "\r\n" in text else "\n")]
@@ -152,6 +216,71 @@ def plan(edits: list[Edit], read: Callable[[str], bytes] | None = None) -> dict[
                 new_lines.append(line)
         plans[path] = FilePlan(path, original, "".join(new_lines).encode("utf-8", "surrogateescape"), changes)
     return plans
+
+
+def _inside_one_line(current: list[str], edit: InsertLine, after: int | None) -> tuple[list[str], int] | None:
+    """`current` with `edit.text` inside the braces of its block when that block is written on one
+    line with statements after its `{` (`location /app { return 200; }`), and where the next such
+    statement goes (`after` this one: they keep their order); None otherwise (the text then goes
+    on a new line after the `{`). Every other byte of the line stays."""
+    if not current:
+        return None
+    if after is None:
+        brace = _block_brace(current[0], edit.block)
+        if brace is None and current[0].lstrip().startswith("{"):  # the `{` of `location /b` <newline> `{`
+            brace = len(current[0]) - len(current[0].lstrip())
+        if brace is None:
+            return None  # the `{` is on a later line: the text goes on a new line, as for any other block
+        rest = current[0][brace + 1:]
+        if not rest.split("#", 1)[0].strip():
+            return None
+        lead = len(rest) - len(rest.lstrip(" \t"))
+        at = brace + 1 + lead
+        text = (" " if lead == 0 else "") + edit.text + " "
+    else:
+        at, text = after, edit.text + " "
+    return [current[0][:at] + text + current[0][at:], *current[1:]], at + len(text)
+
+
+def _brace_line(lines: list[str], index: int, block: tuple[str, ...]) -> int:
+    """The line holding the `{` that opens `block`, which starts on line `index`: that line, or
+    the first later one that starts with `{` after nothing but blank lines and comments."""
+    if _block_brace(lines[index], block) is not None:
+        return index
+    for later in range(index + 1, min(len(lines), index + 16)):
+        text = lines[later].split("#", 1)[0].strip()
+        if text.startswith("{"):
+            return later
+        if text:
+            break
+    return index
+
+
+def _block_brace(line: str, block: tuple[str, ...]) -> int | None:
+    """The column of the `{` that opens `block` (directive and arguments) on `line`, or None."""
+    directive, args = block[0], list(block[1:])
+    for match in re.finditer(rf"(?:(?<=^)|(?<=[\s;{{}}]))({re.escape(directive)})(?=[\s{{])", line):
+        position = match.end(1)
+        quote = None
+        start = position
+        while position < len(line):
+            char = line[position]
+            if char == "\\":
+                position += 2
+                continue
+            if quote:
+                if char == quote:
+                    quote = None
+            elif char in "\"'":
+                quote = char
+            elif char == "{":
+                if [value for _raw, value in _tokens(line[start:position])] == args:
+                    return position
+                break
+            elif char in ";}#":
+                break
+            position += 1
+    return None
 
 
 def _order(edit: LineEdit) -> tuple:

@@ -11,10 +11,20 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from nginxssl.fix import fullchain
-from nginxssl.fix.apply import FixFailed, Validation, apply, remove_stale_temporaries, run_validation, server_binary
+from nginxssl.fix.apply import (
+    FixFailed,
+    Loaded,
+    Validation,
+    apply,
+    loaded_directories,
+    remove_stale_temporaries,
+    run_validation,
+    server_binary,
+    tree_lock,
+)
 from nginxssl.fix.diff import render
-from nginxssl.fix.plan import plan
-from nginxssl.model.edits import Edit, EditConflict, ExpectChain, FilePlan, NewFile
+from nginxssl.fix.plan import plan, variable_rewrites
+from nginxssl.model.edits import DeleteLine, Edit, EditConflict, ExpectChain, FilePlan, InsertLine, NewFile, ReplaceArgs
 from nginxssl.model.finding import Finding
 from nginxssl.model.node import Config
 
@@ -78,6 +88,17 @@ def planned(chosen: list[Finding]) -> tuple[list[Finding], dict[str, FilePlan], 
     """Plan the edits; drop every finding whose promised chain (ExpectChain) does not hold
     on the planned bytes, and say why. Raises EditConflict like plan()."""
     notes: list[str] = []
+    # Never an edit whose meaning depends on where the line is used (a <Macro> body, a variable).
+    rewrites = variable_rewrites(edits_of(chosen))
+    if rewrites:
+        kept = []
+        for finding in chosen:
+            reasons = [rewrites[edit] for edit in finding.fix.edits if edit in rewrites] if finding.fix else []
+            if reasons:
+                notes.append(f"{finding.file}:{finding.line}: {finding.rule} not fixed: {reasons[0]}; edit it by hand")
+            else:
+                kept.append(finding)
+        chosen = kept
     while True:
         edits = edits_of(chosen)
         plans = plan(edits)
@@ -100,13 +121,37 @@ def show(findings: list[Finding], unsafe: bool) -> Outcome:
     return Outcome(diff=render(plans), fixed=chosen, files=sorted(plans), notes=left_to_you(findings) + notes)
 
 
+def tree_directory(config: Config) -> str:
+    """The directory whose lock stands for the whole tree: the main configuration's."""
+    return os.path.dirname(os.path.abspath(config.main)) or "."
+
+
+def loaded_by(config: Config) -> Loaded:
+    return loaded_directories(list(config.files), config.server)
+
+
 def fix(findings: list[Finding], relint: Callable[[], list[Finding]], config: Config, root: str | None,
-        unsafe: bool, validate: bool) -> Outcome:
-    """Apply, re-lint, apply what the new lint fixes, at most MAX_ROUNDS times; validate each round."""
+        unsafe: bool, validate: bool, say: Callable[[str], None] = lambda _text: None) -> Outcome:
+    """fix_unlocked() holding the tree's lock: one --fix at a time (a second one waits, and says so)."""
+    with tree_lock(tree_directory(config), say) as waited:
+        if waited:  # the other run fixed the tree meanwhile: judge it as it is now
+            findings = relint()
+        return fix_unlocked(findings, relint, config, root, unsafe, validate)
+
+
+def fix_unlocked(findings: list[Finding], relint: Callable[[], list[Finding]], config: Config, root: str | None,
+                 unsafe: bool, validate: bool) -> Outcome:
+    """Apply, re-lint, apply what the new lint fixes, at most MAX_ROUNDS times; validate each round.
+
+    A round the server refuses is undone, and the server judges the restored tree: when it refused
+    that too, the tree was broken before sslint touched it (a fix may repair what made it fail --
+    a swapped key, a chain in the wrong order -- so the check before is no reason to refuse on
+    its own); otherwise the fix broke it, and the message names the edits."""
     # A killed run's temporaries go even when this run has nothing to write (httpd reads every
     # file of an included directory, dot files too).
+    loaded = loaded_by(config)
     remove_stale_temporaries([*config.files, *(edit.path for finding in findings if finding.fix is not None
-                                               for edit in finding.fix.edits if isinstance(edit, NewFile))])
+                                               for edit in finding.fix.edits if isinstance(edit, NewFile))], loaded)
     validation, note = validation_for(config, root) if validate else (None, "not validated (--no-validate)")
     outcome = Outcome(notes=([note] if note else []) + left_to_you(findings))
     seen_states: set[str] = set()
@@ -131,19 +176,87 @@ def fix(findings: list[Finding], relint: Callable[[], list[Finding]], config: Co
             outcome.notes.append("stopped: the fixes undo each other")
             break
         seen_states.add(state)
-        diffs.append(render(plans))
         try:
-            apply(plans, validation)
+            apply(plans, validation, loaded)
         except FixFailed as error:
-            if validation is not None and not run_validation(validation)[0]:
-                # Restored, and the server still refuses: the tree was broken before sslint touched it.
-                raise FixFailed(f"{error}\nThe configuration fails this check as it was, before any fix, so the "
-                                "server cannot judge the fixes: repair what it names first, or run "
-                                "--fix --no-validate") from None
-            raise
+            failure = error
+            if validation is not None and error.rejected is not None:
+                # Restored byte for byte: the server now judges the tree as it was before this round.
+                passed_before, before = run_validation(validation)
+                if passed_before:
+                    failure = FixFailed(_made_it_fail(validation, error.rejected, chosen), error.rejected)
+                else:
+                    failure = FixFailed(_already_failing(validation, before, error.rejected), before)
+            if not outcome.fixed:
+                raise failure from None
+            outcome.notes.append(f"stopped after {len(outcome.fixed)} fixes (those stay): {failure}")
+            break
+        diffs.append(render(plans))
         outcome.fixed.extend(chosen)
         outcome.files.extend(path for path in sorted(plans) if path not in outcome.files)
         current = relint()
     outcome.diff = "".join(diffs)
     return outcome
 
+
+def _indented(output: str) -> str:
+    return "\n".join(f"    {line}" for line in (output or "(no output)").splitlines())
+
+
+def _already_failing(validation: Validation, before: str, after: str) -> str:
+    command = " ".join(validation.command)
+    also = "" if after.strip() == before.strip() else f"\nand with the fixes:\n{_indented(after)}"
+    return (f"the configuration fails `{command}` as it is, before any fix; the server says:\n"
+            f"{_indented(before)}{also}\nWhile the server refuses the tree it cannot judge sslint's fixes, so every "
+            "file was restored: repair what it names first, or run --fix --no-validate to fix without its check.")
+
+
+def _made_it_fail(validation: Validation, output: str, chosen: list[Finding]) -> str:
+    """The server passed the tree before this round and refuses it after: name the fixes whose
+    edits touch the file the server names (every fix of the round when it names none)."""
+    command = " ".join(validation.command)
+    named = [finding for finding in chosen if any(_mentions(output, path) for path in _edited_files(finding))]
+    culprits = named or chosen
+    which = "the fix that touches the file it names" if named else "the fixes of this round"
+    lines = [f"{finding.file}:{finding.line}: {finding.rule} {finding.fix.description if finding.fix else ''}"
+             for finding in culprits]
+    return (f"the fixes made `{command}` fail (it passed before them), so every file was restored; "
+            f"the server says:\n{_indented(output)}\n{which.capitalize()}:\n" + "\n".join(f"    {line}" for line in lines))
+
+
+def _edited_files(finding: Finding) -> set[str]:
+    files = set()
+    for edit in finding.fix.edits if finding.fix is not None else ():
+        if isinstance(edit, NewFile):
+            files.add(edit.path)
+        elif not isinstance(edit, ExpectChain):
+            files.add(edit.file)
+    return files
+
+
+def _mentions(output: str, path: str) -> bool:
+    return any(form in output for form in {path, os.path.abspath(path), os.path.realpath(path)})
+
+
+def fixes_shown(fixed: list[Finding]) -> str:
+    """--show-fixes: each fixed finding, then every edit it made, one line each."""
+    lines = [f"Fixed {len(fixed)} finding{'s' if len(fixed) != 1 else ''}:"]
+    for finding in fixed:
+        lines.append(f"  {finding.file}:{finding.line}: {finding.rule} {finding.fix.description if finding.fix else ''}")
+        for edit in finding.fix.edits if finding.fix is not None else ():
+            shown = _edit_shown(edit)
+            if shown:
+                lines.append(f"      {shown}")
+    return "\n".join(lines)
+
+
+def _edit_shown(edit: Edit) -> str:
+    if isinstance(edit, NewFile):
+        return f"wrote {edit.path}"
+    if isinstance(edit, ReplaceArgs):
+        return f"{edit.file}:{edit.line}: {edit.directive} now names {' '.join(edit.args)}"
+    if isinstance(edit, InsertLine):
+        return f"{edit.file}:{edit.line}: inserted `{edit.text}`"
+    if isinstance(edit, DeleteLine):
+        return f"{edit.file}:{edit.line}: deleted {edit.directive}"
+    return ""  # ExpectChain: a promise checked before writing, not an edit

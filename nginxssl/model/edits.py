@@ -39,11 +39,21 @@ class ReplaceArgs:
 
 @dataclass(frozen=True)
 class InsertLine:
-    """Insert `text` as a new line after `line` (inside the block when `line` opens one)."""
+    """Insert `text` as a new line after `line` (inside the block when `line` opens one).
+
+    `block`: the directive and arguments of the block `text` goes into, when `line` is where that
+    block starts; the fixer finds its `{` and, for a block written on one line
+    (`location /app { return 200; }`), puts `text` inside the braces, every other byte kept."""
 
     file: str
     line: int
     text: str
+    block: tuple[str, ...] = ()
+
+
+def insert_into(block: Node, text: str) -> InsertLine:
+    """`text` as the first statement of `block` (nginx: even when the block is written on one line)."""
+    return InsertLine(block.file, block.line, text, (block.directive, *block.args))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ The tiers of shared/DESIGN.md "Fixes", each an Index of certificates by subject:
 4. `--intermediates DIR` (every file below it),
 5. other certificate files the same configuration serves,
 6. the trust store (pki.chain.diagnose's last tier; read once per process here),
-7. AIA caIssuers downloads, only with `--fetch` (http only, short timeout, capped size);
+7. AIA caIssuers downloads, only with `--fetch` (http only, a deadline per download and per
+   run, capped size);
    without it nothing here opens a network connection.
 
 Every file is read through the Loader (cached by path, size and mtime). A source is named
@@ -23,6 +24,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
+import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
@@ -43,7 +45,10 @@ from nginxssl.pki.trust import TrustStore, load_trust_store, system_bundle_path
 SIBLING_PATTERNS = ("chain.pem", "*intermediate*", "*.ca-bundle", "*bundle*", "fullchain.pem", "*chain*")
 MAX_SIBLINGS = 256  # per directory: a directory of thousands of bundles is not "siblings"
 MAX_POOL_FILES = 20000  # per --intermediates DIR
-FETCH_TIMEOUT = 5.0  # seconds per AIA download
+FETCH_TIMEOUT = 5.0  # seconds: connecting, and each read, of an AIA download
+FETCH_DEADLINE = 15.0  # seconds: one AIA download, whole
+FETCH_RUN_DEADLINE = 60.0  # seconds: every AIA download of one run together
+FETCH_REDIRECTS = 3
 FETCH_MAX_BYTES = 256 * 1024  # an issuer certificate (or a PKCS#7 bundle of a few) is a few KB
 
 # How an admin reads where a candidate came from.
@@ -194,18 +199,69 @@ def parse_downloaded(data: bytes) -> list[x509.Certificate]:
             return []
 
 
-def http_fetch(url: str) -> bytes:
-    """GET an http:// URL with a short timeout and a size cap. Raises OSError/ValueError."""
-    if not url.lower().startswith("http://"):
-        raise ValueError("only http:// caIssuers URLs are fetched (that is what CAs publish)")
-    import urllib.request  # only with --fetch: importing it costs every run some 30 ms
+def http_fetch(url: str, deadline: float = FETCH_DEADLINE) -> bytes:
+    """GET an http:// URL: at most `deadline` seconds from connecting to the last byte, however
+    slowly the server sends (a per-read timeout alone lets one byte every few seconds go on for
+    ever), at most FETCH_MAX_BYTES, at most FETCH_REDIRECTS redirects to http:// URLs.
+    Raises OSError (TimeoutError past the deadline) or ValueError."""
+    import http.client  # only with --fetch
+    import socket
+    import threading
+    from urllib.parse import urljoin, urlsplit
 
-    request = urllib.request.Request(url, headers={"User-Agent": "sslint (AIA caIssuers)"})
-    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:  # noqa: S310 (http only, checked)
-        data: bytes = response.read(FETCH_MAX_BYTES + 1)
-    if len(data) > FETCH_MAX_BYTES:
-        raise ValueError(f"larger than {FETCH_MAX_BYTES} bytes")
-    return data
+    end = time.monotonic() + deadline
+    for _redirect in range(FETCH_REDIRECTS + 1):
+        if not url.lower().startswith("http://"):
+            raise ValueError("only http:// caIssuers URLs are fetched (that is what CAs publish)")
+        parts = urlsplit(url)
+        if not parts.hostname:
+            raise ValueError(f"{url}: no host")
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"no complete answer within {deadline:g} s")
+        connection = http.client.HTTPConnection(parts.hostname, parts.port or 80,
+                                                timeout=min(FETCH_TIMEOUT, remaining))
+        expired = threading.Event()
+
+        def cut(connection: http.client.HTTPConnection = connection, expired: threading.Event = expired) -> None:
+            # Shutting the socket down ends whatever read is blocked on it, header or body.
+            expired.set()
+            if connection.sock is not None:
+                try:
+                    connection.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        watchdog = threading.Timer(remaining, cut)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                               headers={"User-Agent": "sslint (AIA caIssuers)"})
+            response = connection.getresponse()
+            if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
+                url = urljoin(url, response.getheader("Location", ""))
+                continue
+            if response.status != 200:
+                raise OSError(f"HTTP {response.status} {response.reason}")
+            data = bytearray()
+            while chunk := response.read1(64 * 1024):
+                data += chunk
+                if len(data) > FETCH_MAX_BYTES:
+                    raise ValueError(f"larger than {FETCH_MAX_BYTES} bytes")
+            if expired.is_set():
+                raise TimeoutError(f"no complete answer within {deadline:g} s")
+            return bytes(data)
+        except (OSError, http.client.HTTPException) as error:
+            if expired.is_set():
+                raise TimeoutError(f"no complete answer within {deadline:g} s") from None
+            if isinstance(error, OSError):
+                raise
+            raise OSError(f"not an HTTP answer ({type(error).__name__})") from None
+        finally:
+            watchdog.cancel()
+            connection.close()
+    raise OSError(f"more than {FETCH_REDIRECTS} redirects")
 
 
 # ---------------------------------------------------------------- the files of one run
@@ -223,6 +279,7 @@ class Sources:
     _siblings: dict[str, list[tuple[str, str]]] = field(default_factory=dict, repr=False)
     _disk: dict[str, str] = field(default_factory=dict, repr=False)  # source as shown -> file on disk
     _downloads: dict[str, tuple[list[x509.Certificate], str]] = field(default_factory=dict, repr=False)
+    _fetch_started: float | None = field(default=None, repr=False)  # time.monotonic() of the run's first download
 
     def shown(self, path: str) -> str:
         """A file as the configuration names it: under --root, without the root."""
@@ -334,6 +391,12 @@ class Sources:
     def download(self, url: str) -> tuple[list[x509.Certificate], str]:
         """The certificates at a caIssuers URL, and a note of what came of it (once per URL and run)."""
         if url not in self._downloads:
+            now = time.monotonic()
+            if self._fetch_started is None:
+                self._fetch_started = now
+            if now - self._fetch_started >= FETCH_RUN_DEADLINE:
+                # Each download has its own deadline; this one bounds a run that meets many slow servers.
+                return [], f"{url}: not fetched: this run's {FETCH_RUN_DEADLINE:g} s for AIA downloads are spent"
             try:
                 certs = parse_downloaded(self.fetcher(url))
                 note = f"{url}: {len(certs)} certificate(s)" if certs else f"{url}: no certificate in the response"
