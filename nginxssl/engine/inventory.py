@@ -49,15 +49,7 @@ from nginxssl.model.inventory import (
 from nginxssl.model.site import CertRef, PathRef, Site
 from nginxssl.pki import names
 from nginxssl.pki.analyse import ServedChain, ServedKey, served_key
-from nginxssl.pki.chain import (
-    SERVED,
-    ChainReport,
-    days_left,
-    key_description,
-    name_text,
-    subject_label,
-    validity,
-)
+from nginxssl.pki.chain import SERVED, ChainReport, days_left, key_description, name_text, subject_label, validity
 from nginxssl.pki.load import Material, cert_fingerprint
 
 
