@@ -229,7 +229,7 @@ class _Page:
         out.write(self._sites())
         out.write(self._findings_table())
         out.write(self._rule_texts())
-        out.write(f"</main>\n<script>\n{_SCRIPT}</script>\n</body>\n</html>\n")
+        out.write(f"</main>\n<script>{_SCRIPT}</script>\n</body>\n</html>\n")  # the very text hashed above
 
     def _summary(self) -> str:
         inventory = self.inventory
@@ -306,16 +306,18 @@ class _Page:
         state = self.inventory.expiry_verdict(row)
         days = _days_words(row)
         sites = [site_text(use) for use in row.sites]
-        shown = sites[:3] + ([f"+{len(sites) - 3} more"] if len(sites) > 3 else [])
+        # Beside the bar, what the sites answer to; their file:line is in the tooltip and the table.
+        names = list(dict.fromkeys(name for use in row.sites for name in (use.names or (use.where,))))
+        shown = names[:4] + ([f"+{len(names) - 4} more"] if len(names) > 4 else [])
         label = (f"{row.path}: valid {_day(row.not_before)} to {_day(row.not_after)}, {days}, {state}; "
-                 f"sites: {'; '.join(shown) or 'none'}")
+                 f"sites: {', '.join(shown) or 'none'}")
         tooltip = (f"{row.subject or row.path}\n{_day(row.not_before)} → {_day(row.not_after)} ({days})\n"
                    + "\n".join(sites[:20]) + (f"\n+{len(sites) - 20} more sites" if len(sites) > 20 else ""))
         drawing = svg.bar(position(row.not_before), position(row.not_after), position(self.inventory.now), state,
                           label, tooltip)
         return (f'<div class="bar-row" role="listitem"><div class="bar-label"><a href="#{self.row_ids[id(row)]}" '
-                f'class="path">{text(row.path)}</a><div class="sites">{text(row.subject or "")}'
-                f'{" — " if row.subject else ""}sites: {text("; ".join(shown) or "none")}</div></div>{drawing}'
+                f'class="path">{text(row.path)}</a><div class="sites">sites: {text(", ".join(shown) or "none")}</div>'
+                f'</div>{drawing}'
                 f'<div class="days">{_state_words(state, state)}<br>{text(days)}</div></div>\n')
 
     def _certificate_table(self) -> str:
