@@ -94,6 +94,7 @@ nav ul { display: flex; flex-wrap: wrap; gap: .3rem 1.2rem; list-style: none; pa
 .state.critical { color: var(--critical); background: var(--critical-fill); border-width: 2px; }
 .state.unknown { color: var(--unknown); background: var(--unknown-fill); border-style: dotted; }
 .legend { display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; align-items: center; margin: .5rem 0 1rem; }
+.legend .state { white-space: normal; }
 .swatch { display: inline-block; width: 2.2rem; height: .9rem; vertical-align: middle; }
 .timeline { border: 1px solid var(--line); border-radius: 6px; padding: .5rem .75rem; }
 .axis, .bar-row { display: grid; grid-template-columns: minmax(14rem, 22rem) 1fr 7.5rem; gap: .2rem .8rem;
@@ -113,7 +114,8 @@ svg.bar .track { fill: #f6f8fa; } svg.bar .today { stroke: var(--today); stroke-
 table { border-collapse: collapse; width: 100%; margin: .6rem 0; font-size: .9rem; }
 th, td { border: 1px solid var(--line); padding: .3rem .45rem; text-align: left; vertical-align: top;
   overflow-wrap: break-word; }
-td code, td.path { overflow-wrap: break-word; word-break: break-all; min-width: 9rem; }
+td code, td.path, td a { overflow-wrap: break-word; word-break: break-all; }
+td code, td.path { min-width: 9rem; }
 #findings-table td:nth-child(-n+2) { white-space: nowrap; } #findings-table td:nth-child(3) { min-width: 12rem; }
 th { background: #f6f8fa; } caption { text-align: left; font-weight: 600; padding: .3rem 0; }
 .table-wrap { overflow-x: auto; }

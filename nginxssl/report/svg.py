@@ -39,9 +39,13 @@ def text(value: object) -> str:
 
 
 def clip(value: str, width: int) -> str:
-    """At most `width` characters: the end is what tells certificates and paths apart less often
-    than the start, so the end goes."""
+    """At most `width` characters of a name: its start tells names apart, so the end goes."""
     return value if len(value) <= width else value[: width - 1] + "…"
+
+
+def clip_left(value: str, width: int) -> str:
+    """At most `width` characters of a `file:line`: its end tells places apart, so the start goes."""
+    return value if len(value) <= width else "…" + value[len(value) - width + 1:]
 
 
 def bar(start: float, end: float, today: float, state: str, label: str, tooltip: str) -> str:
@@ -101,7 +105,7 @@ def chain(boxes: list[Box], extras: list[Box], notes: list[tuple[str, str, str]]
             y += BOX_HEIGHT + 8
     for state, note, href in notes:
         y += 8
-        line = f'<text x="20" y="{y + 6}" class="note {state}">{ICONS[state]} {text(clip(note, 64))}</text>'
+        line = f'<text x="20" y="{y + 6}" class="note {state}">{ICONS[state]} {text(clip_left(note, 64))}</text>'
         parts.append(f'<a href="{text(href)}">{line}</a>')
         y += 12
     height = y + 10
