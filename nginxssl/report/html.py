@@ -386,7 +386,8 @@ class _Page:
 
     def _chain_figure(self, use: SiteUse, row: CertificateRow, chain: ChainState | None, notes: list[int]) -> str:
         findings = [(SEVERITY_STATES.get(self.findings[index].severity, svg.UNKNOWN),
-                     f"{self.findings[index].rule} at {self.findings[index].file}:{self.findings[index].line}",
+                     f"{self.findings[index].rule} at "
+                     f"{svg.clip_left(f'{self.findings[index].file}:{self.findings[index].line}', 52)}",
                      f"#finding-{index}") for index in notes]
         title = f"The chain served for {_site_title(use)} from {row.path}"
         if chain is None:

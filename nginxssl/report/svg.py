@@ -105,7 +105,7 @@ def chain(boxes: list[Box], extras: list[Box], notes: list[tuple[str, str, str]]
             y += BOX_HEIGHT + 8
     for state, note, href in notes:
         y += 8
-        line = f'<text x="20" y="{y + 6}" class="note {state}">{ICONS[state]} {text(clip_left(note, 64))}</text>'
+        line = f'<text x="20" y="{y + 6}" class="note {state}">{ICONS[state]} {text(clip(note, 64))}</text>'
         parts.append(f'<a href="{text(href)}">{line}</a>')
         y += 12
     height = y + 10
