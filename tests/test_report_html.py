@@ -123,11 +123,12 @@ HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 
 def test_names_from_certificates_and_configs_are_escaped(tmp_path: Path) -> None:
     """A CN, a server_name and a file name are anyone's to choose: on the page they are text."""
+    import datetime
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import datetime
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOSTILE)])

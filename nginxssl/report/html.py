@@ -454,8 +454,10 @@ class _Page:
         for index, link in enumerate([*path, *extras]):
             problems = self._problems(link, chain, first=index == 0)
             state = (WARNING if link.role == OFF_PATH else CRITICAL) if problems else OK
+            sent = self._sent_words(link) if link.sent is not None or link.role == ANCHOR else (
+                f"not sent; found in {link.source}")
             rows.append(f"<tr><td>{text(link.role)}</td><td>{text(link.label)}</td>"
-                        f"<td>{text(self._sent_words(link) if link.sent is not None or link.role == ANCHOR else 'not sent; found in ' + link.source)}</td>"
+                        f"<td>{text(sent)}</td>"
                         f"<td>{_day(link.not_after)}</td>"
                         f"<td>{_state_words(state, '; '.join(problems) or 'ok')}</td></tr>")
         if chain.unresolved_issuer:
