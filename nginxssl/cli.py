@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the command line imports each stage only when a command nee
     from nginxssl.discover import Target
     from nginxssl.engine.lint import Result
     from nginxssl.model.finding import Finding
+    from nginxssl.model.inventory import Inventory
     from nginxssl.model.progress import Report
     from nginxssl.model.settings import Settings
     from nginxssl.pki.analyse import ChainAnalyser
@@ -42,6 +43,7 @@ class Format(str, Enum):
     json = "json"
     sarif = "sarif"
     github = "github"
+    html = "html"
 
 
 class Level(str, Enum):
@@ -61,6 +63,7 @@ class CertFormat(str, Enum):
     csv = "csv"
     nagios = "nagios"
     prometheus = "prometheus"
+    html = "html"
 
 
 # Options `sslint` and `sslint certs` share: one spelling, one help text, one meaning.
@@ -245,9 +248,10 @@ def lint(
         tally = f"{len(fixed)} fixed, {len(findings)} remaining"
         typer.echo(f"sslint: {tally}", err=True)
         summary = f"{tally}: {text.summarize(findings, sum(len(result.sites) for result in results), len(results))}"
+    inventory = _inventory(targets, settings, loader, analyser) if format is Format.html else None
     with _output(output_file) as out:
         _report(format, findings, results, no_color, with_fixes=not fix, summary=summary, statistics=statistics,
-                out=out, quiet=quiet)
+                out=out, quiet=quiet, inventory=inventory)
     failing = any(at_or_above(finding.severity, fail_on.value) for finding in findings)
     raise typer.Exit(1 if failing and not exit_zero else 0)
 
@@ -272,7 +276,9 @@ def _output(path: str | None) -> Iterator[TextIO]:
         return
     directory = os.path.dirname(os.path.abspath(path))
     try:
-        descriptor, temporary = tempfile.mkstemp(prefix=".sslint-", suffix=".tmp", dir=directory)
+        # Not the fixer's `.sslint-*.tmp`: those are a killed --fix's leftovers to the lint, which
+        # would report (and a --fix remove) this one while it is being written.
+        descriptor, temporary = tempfile.mkstemp(prefix=".sslint-report-", suffix=".part", dir=directory)
     except OSError as error:
         raise _fail(f"--output-file {path}: {error.strerror or error}") from None
     try:
@@ -293,10 +299,11 @@ def _umask() -> int:
 
 def _report(format: Format, findings: list[Finding], results: list[Result], no_color: bool, with_fixes: bool = True,
             summary: str | None = None, probe: dict | None = None, statistics: bool = False,
-            out: TextIO | None = None, quiet: bool = False) -> None:
+            out: TextIO | None = None, quiet: bool = False, inventory: Inventory | None = None) -> None:
     """Findings on stdout in the chosen format (`summary`: the text/github closing line instead of the
     count; `probe`: what `sslint probe` saw, for the JSON report; `statistics`: counts by rule instead
-    of the findings, for the text formats; `out`: stdout unless given; `quiet`: no closing summary)."""
+    of the findings, for the text formats; `out`: stdout unless given; `quiet`: no closing summary;
+    `inventory`: the certificates the HTML page draws)."""
     from nginxssl.report import text
 
     out = out or sys.stdout
@@ -315,6 +322,12 @@ def _report(format: Format, findings: list[Finding], results: list[Result], no_c
         from nginxssl.report import github
 
         github.render(findings, out, summary)
+    elif format is Format.html:
+        from nginxssl.catalogue import catalogue
+        from nginxssl.report import html
+
+        assert inventory is not None  # the commands that offer html build it
+        html.render(inventory, findings, catalogue(), out)
     elif statistics:
         text.render_statistics(findings, out)
         out.write(summary + "\n" if summary else "")
@@ -497,7 +510,8 @@ def certs_command(
                                                show_default=False)],
     format: Annotated[CertFormat, typer.Option("--format", help="table for people, json for monitoring, csv for "
                                                "spreadsheets, nagios for a Nagios/Icinga check (exit 0-3), "
-                                               "prometheus for node_exporter's textfile collector.")
+                                               "prometheus for node_exporter's textfile collector, html for one page that draws "
+                                               "the expiry timeline and every site's chain.")
                       ] = CertFormat.table,
     warning_days: Annotated[Optional[int], typer.Option("--warning-days", "--expiry-days", min=0, show_default=False,
                                                         help="Warn this many days before expiry [default: 30].")
@@ -519,10 +533,7 @@ def certs_command(
     """Every certificate file the configuration serves, once: names, issuer, key, expiry, chain and the
     sites using it. Exit 1 when one has expired or expires within --warning-days (a cron check); with
     --format nagios, the monitoring plugin's codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
-    from nginxssl.engine.inventory import Analysed, build
-    from nginxssl.engine.lint import load, parse
     from nginxssl.report import certs as report
-    from nginxssl.sites import sites_of
 
     try:
         project = _project_settings(config, paths)
@@ -545,17 +556,7 @@ def certs_command(
 
     for skipped in trust_findings(analyser.trust, ("SSL003",)):  # the inventory has no findings: stderr
         typer.echo(f"sslint: {skipped.file}:{skipped.line}: {skipped.message}", err=True)
-    analysed = []
-    for target in targets:
-        parsed = parse(target, settings.root)
-        for error in parsed.errors:  # the inventory lists what could be read; the lint says the rest
-            typer.echo(f"sslint: {error.file}:{error.line}: {error.message} (`sslint {target.path}` "
-                       "reports it as SSL001)", err=True)
-        sites = sites_of(parsed)
-        material, _passwords = load(sites, loader)
-        chains = analyser.analyse(sites, material, parsed.prefix)
-        analysed.append(Analysed(parsed.main, parsed.prefix, sites, material, chains))
-    inventory = build(analysed, settings.now, settings.expiry_days, analyser.shown, critical)
+    inventory = _inventory(targets, settings, loader, analyser, critical, quietly=False)
 
     code = 1 if inventory.expiring else 0
     with _output(output_file) as out:
@@ -567,10 +568,56 @@ def certs_command(
             code = report.render_nagios(inventory, out)
         elif format is CertFormat.prometheus:
             report.render_prometheus(inventory, out)
+        elif format is CertFormat.html:
+            from nginxssl.catalogue import catalogue
+            from nginxssl.report import html
+
+            html.render(inventory, _findings(project, settings, targets, loader, analyser), catalogue(), out)
         else:
             colour = out is sys.stdout and out.isatty() and not no_color and "NO_COLOR" not in os.environ
             report.render_table(inventory, out, colour)
     raise typer.Exit(code)
+
+
+def _inventory(targets: list[Target], settings: Settings, loader: Loader, analyser: ChainAnalyser,
+               critical: int | None = None, quietly: bool = True) -> Inventory:
+    """The certificate inventory of the targets (`critical`: --critical-days, by default 7 or the
+    warning days if fewer); unless `quietly`, what could not be parsed is said on stderr (the
+    inventory lists what could be read; the lint says the rest)."""
+    from nginxssl.engine.inventory import Analysed, build
+    from nginxssl.engine.lint import load, parse
+    from nginxssl.sites import sites_of
+
+    analysed = []
+    for target in targets:
+        parsed = parse(target, settings.root)
+        for error in parsed.errors if not quietly else ():
+            typer.echo(f"sslint: {error.file}:{error.line}: {error.message} (`sslint {target.path}` "
+                       "reports it as SSL001)", err=True)
+        sites = sites_of(parsed)
+        material, _passwords = load(sites, loader)
+        chains = analyser.analyse(sites, material, parsed.prefix)
+        analysed.append(Analysed(parsed.main, parsed.prefix, sites, material, chains))
+    critical = critical if critical is not None else min(7, settings.expiry_days)
+    return build(analysed, settings.now, settings.expiry_days, analyser.shown, critical)
+
+
+def _findings(project: ProjectSettings, settings: Settings, targets: list[Target], loader: Loader,
+              analyser: ChainAnalyser) -> list[Finding]:
+    """What `sslint PATH` would report, with the project's rule selection: the HTML page of
+    `sslint certs` shows the findings too."""
+    from nginxssl.catalogue import CatalogueError, catalogue
+    from nginxssl.engine.lint import lint, lint_each_tree_once, trust_findings
+
+    try:
+        selected = _select(catalogue(), list(project.select), list(project.ignore))
+    except CatalogueError as error:
+        raise _fail(str(error)) from None
+    results = lint_each_tree_once(targets, lambda target: lint(
+        target, settings, selected, project.severity, loader=loader, analyser=analyser,
+        ignored_at=project.ignored_at))
+    return [*trust_findings(analyser.trust, selected, project.severity),
+            *(finding for result in results for finding in result.findings)]
 
 
 @commands_app.command("probe")
@@ -601,6 +648,9 @@ def probe_command(
     from nginxssl.sites import sites_of
     from nginxssl.sites.routing import answers_on, choose_site, tls_ports
 
+    if format is Format.html:
+        raise _fail("--format html draws a configuration's certificates: use `sslint PATH --format html` "
+                    "or `sslint certs PATH --format html`")
     try:
         wanted = parse_endpoint(endpoint, servername)
         catalogue()

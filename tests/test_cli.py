@@ -270,7 +270,7 @@ def test_shell_completion_offers_options_and_their_values():
 
     env = {**_os.environ, "_SSLINT_COMPLETE": "complete_bash", "COMP_WORDS": "sslint --format ", "COMP_CWORD": "2"}
     out = subprocess.run([sys.executable, "-m", "nginxssl"], env=env, capture_output=True, text=True)
-    assert set(out.stdout.split()) == {"text", "concise", "json", "sarif", "github"}
+    assert set(out.stdout.split()) == {"text", "concise", "json", "sarif", "github", "html"}
     script = subprocess.run([sys.executable, "-m", "nginxssl", "--show-completion", "bash"],
                             capture_output=True, text=True, env={**_os.environ, "SHELL": "/bin/bash"})
     assert "_SSLINT_COMPLETE" in script.stdout

@@ -26,16 +26,22 @@ from typing import Any, Callable, Iterable, Mapping
 from cryptography import x509
 
 from nginxssl.model.inventory import (
+    ANCHOR,
     COMPLETE,
     DYNAMIC,
     INCOMPLETE,
     INLINE,
+    INTERMEDIATE,
+    LEAF,
     LOADED,
     NO_CERTIFICATE,
+    OFF_PATH,
     SELF_SIGNED,
     UNTRUSTED,
+    UNTRUSTED_ROOT,
     WRONG_ORDER,
     CertificateRow,
+    ChainLink,
     ChainState,
     Inventory,
     SiteUse,
@@ -43,7 +49,7 @@ from nginxssl.model.inventory import (
 from nginxssl.model.site import CertRef, PathRef, Site
 from nginxssl.pki import names
 from nginxssl.pki.analyse import ServedChain, ServedKey, served_key
-from nginxssl.pki.chain import ChainReport, days_left, key_description, name_text, subject_label, validity
+from nginxssl.pki.chain import SERVED, ChainReport, days_left, key_description, name_text, subject_label, validity
 from nginxssl.pki.load import Material, cert_fingerprint
 
 
@@ -68,8 +74,66 @@ def chain_problems(report: ChainReport) -> tuple[str, ...]:
     return tuple(status for status, applies in verdicts if applies)
 
 
+def _ordinal(number: int) -> str:
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def chain_links(report: ChainReport, now: datetime) -> tuple[ChainLink, ...]:
+    """Every certificate of a served chain, leaf first up the issuer path, then those sent off it,
+    each with what is wrong with it there: what a drawing of the chain marks."""
+    invalid: dict[int, list[str]] = {}
+    for problem in report.invalid_intermediates:
+        invalid.setdefault(id(problem.link), []).append(problem.reason)
+    for weak in report.weak_signatures:
+        invalid.setdefault(id(weak.link), []).append(f"weak signature ({weak.algorithm})")
+    for small in report.weak_keys:
+        invalid.setdefault(id(small.link), []).append(f"weak key ({small.kind} {small.bits})")
+    missing = {id(link) for link in report.missing}
+    links = []
+    sent_before = 0
+    for position, link in enumerate(report.path):
+        cert = link.cert
+        if position == 0:
+            role = LEAF
+        elif report.anchor is not None and cert == report.anchor:
+            role = ANCHOR
+        elif report.untrusted_root is link:
+            role = UNTRUSTED_ROOT
+        else:
+            role = INTERMEDIATE
+        problems = []
+        state = validity(cert, now)
+        if state != "valid" and not any(reason == state for reason in invalid.get(id(link), ())):
+            problems.append(state)
+        problems.extend(invalid.get(id(link), ()))
+        if id(link) in missing:
+            problems.append("not sent")
+        if position == 0 and report.self_signed_untrusted:
+            problems.append("self-signed")
+        if role == UNTRUSTED_ROOT:
+            problems.append("not in the trust store")
+        sent = link.served_index + 1 if link.served_index is not None and link.origin == SERVED else None
+        if sent is not None:
+            sent_before += 1  # where it belongs: after the leaf and the served certificates it issued
+            if not report.order_ok and sent != sent_before:
+                problems.append(f"sent {_ordinal(sent)}, belongs {_ordinal(sent_before)}")
+        links.append(ChainLink(subject_label(cert.subject), role, sent, link.origin, cert.not_valid_before_utc,
+                               cert.not_valid_after_utc, state, tuple(problems)))
+    if report.anchor is not None and all(link.cert != report.anchor for link in report.path):
+        anchor = report.anchor
+        links.append(ChainLink(subject_label(anchor.subject), ANCHOR, None, "trust store", anchor.not_valid_before_utc,
+                               anchor.not_valid_after_utc, validity(anchor, now), ()))
+    for extra in report.extras:
+        cert = extra.cert
+        reason = {"subject-of-leaf": "issued by the leaf (a reversed chain)"}.get(extra.reason, extra.reason)
+        links.append(ChainLink(subject_label(cert.subject), OFF_PATH, extra.index + 1, SERVED,
+                               cert.not_valid_before_utc, cert.not_valid_after_utc, validity(cert, now), (reason,)))
+    return tuple(links)
+
+
 def chain_state(chain: ServedChain, pair: CertRef, material: Mapping[str, Material], prefix: str | None,
-                shown: Callable[[str], str]) -> ChainState:
+                shown: Callable[[str], str], now: datetime) -> ChainState:
     report = chain.report
     problems = chain_problems(report)
     key_matches = None
@@ -89,6 +153,7 @@ def chain_state(chain: ServedChain, pair: CertRef, material: Mapping[str, Materi
         untrusted_root=subject_label(report.untrusted_root.cert.subject) if report.untrusted_root is not None else None,
         key_matches=key_matches,
         verified=report.verified,
+        links=chain_links(report, now),
     )
 
 
@@ -200,7 +265,7 @@ def build(configs: Iterable[Analysed], now: datetime, expiry_days: int,
             what = "private keys" if held.keys or held.locked_keys else "nothing usable"
             rows.append(CertificateRow(path, resolved, NO_CERTIFICATE, f"holds {what} but no certificate", serving))
             continue
-        chains = tuple(chain_state(chain, pair, material, prefix, shown)
+        chains = tuple(chain_state(chain, pair, material, prefix, shown, now)
                        for chain, pair, material, prefix in entry["chains"])
         leaf = entry["chains"][0][0].report.leaf  # the certificate the server presents as the site's
         rows.append(CertificateRow(path, resolved, LOADED, "", serving, chains=chains,

@@ -55,6 +55,25 @@ class SiteUse:
         return f"{self.file}:{self.line}"
 
 
+# A certificate's part in a served chain, as drawn (ChainLink.role).
+LEAF, INTERMEDIATE, ANCHOR, UNTRUSTED_ROOT, OFF_PATH = "leaf", "intermediate", "trust anchor", "untrusted root", "off the path"
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One certificate of a served chain as a reader follows it: the leaf, up the issuer path to the
+    anchor, then what the server sends that is on no path (report/html.py draws these)."""
+
+    label: str  # pki.chain.subject_label of its subject
+    role: str  # LEAF, INTERMEDIATE, ANCHOR, UNTRUSTED_ROOT or OFF_PATH
+    sent: int | None  # its position in what the server sends, from 1; None: not sent
+    source: str  # "served", or where it was found instead (a file, "trust store", "--intermediates ...")
+    not_before: datetime
+    not_after: datetime
+    validity: str  # "valid" | "expired" | "not yet valid", at --now
+    problems: tuple[str, ...]  # what is wrong with it in this chain, in words ("not sent", "expired", ...)
+
+
 @dataclass(frozen=True)
 class ChainState:
     """The chain one (certificate, key, chain file) triple makes, in a word and in detail."""
@@ -71,6 +90,7 @@ class ChainState:
     untrusted_root: str | None  # the root it reaches instead, outside the trust store
     key_matches: bool | None  # the configured key belongs to the certificate served as the leaf; None: no key read
     verified: bool  # cryptography's verifier accepts the completed chain at --now
+    links: tuple[ChainLink, ...] = ()  # every certificate of the chain, leaf first, as ChainLink says
 
 
 @dataclass(frozen=True)
@@ -141,13 +161,23 @@ class Inventory:
         ok otherwise (also a path resolved per handshake, which nothing can judge beforehand)."""
         if not row.checked:
             return OK
-        if not row.loaded or row.validity in ("expired", "not yet valid"):
+        if not row.loaded:
+            return CRITICAL
+        expiry = self.expiry_verdict(row)
+        if expiry != OK:
+            return expiry
+        if row.chain_status not in (None, COMPLETE):
+            return WARNING
+        return OK
+
+    def expiry_verdict(self, row: CertificateRow) -> str:
+        """The verdict of its dates alone (the expiry timeline's colour): critical when browsers refuse
+        it now or within --critical-days, warning within --warning-days, ok otherwise or undated."""
+        if row.validity in ("expired", "not yet valid"):
             return CRITICAL
         if row.days_left is not None and row.days_left <= self.critical_days:
             return CRITICAL
-        if row.expiring or (row.chain_status not in (None, COMPLETE)):
-            return WARNING
-        return OK
+        return WARNING if row.expiring else OK
 
     @property
     def expiring(self) -> tuple[CertificateRow, ...]:

@@ -22,6 +22,7 @@ from nginxssl.model.inventory import (
     OK,
     WARNING,
     CertificateRow,
+    ChainLink,
     ChainState,
     Inventory,
     SiteUse,
@@ -152,13 +153,21 @@ def render_table(inventory: Inventory, out: TextIO, colour: bool) -> None:
 # ---------------------------------------------------------------- JSON
 
 
-def _record_dict(record: ChainState | SiteUse) -> dict:
-    """A served chain or a site for JSON: every field under its own name, in order, tuples as lists.
+def _record_dict(record: ChainState | ChainLink | SiteUse) -> dict:
+    """A served chain, one of its certificates or a site for JSON: every field under its own name, in
+    order, tuples as lists, times as ISO 8601.
 
     The JSON mirrors inventory's dataclass, so a field added there is reported here too.
     """
-    values = {field.name: getattr(record, field.name) for field in fields(record)}
-    return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
+    return {field.name: _json_value(getattr(record, field.name)) for field in fields(record)}
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, tuple):
+        return [_record_dict(item) if isinstance(item, ChainLink) else item for item in value]
+    if isinstance(value, datetime):
+        return _time(value)
+    return value
 
 
 def as_dict(row: CertificateRow, verdict: str = OK) -> dict:
