@@ -226,7 +226,7 @@ def _implicit(sites: list[Site], block: Node | None, build: Build | None, server
     directive = "SSLProtocol" if server == "apache" else "ssl_protocols"
     anchor = block if block is not None else first.node  # where the one line for all of them goes
     count = f" for {len(sites)} TLS servers" if len(sites) > 1 else ""
-    edits = ()
+    edits: tuple[InsertLine, ...] = ()
     if server == "nginx" and anchor is not None and anchor.children is not None and anchor.file and all(
             child.line != anchor.line for child in anchor.children):
         edits = (InsertLine(anchor.file, anchor.line, recommended),)
@@ -300,7 +300,7 @@ def tls_listen_without_ssl(inputs: Inputs) -> Iterator[Finding]:
                 continue
             if listen.port in (443, 8443) or listen.port in tls_ports or (
                     own and not tls_ports and listen.port not in (8000, 8080)):
-                findings.append(_plain_listen(site, listen))
+                findings.append(_plain_listen(site, listen, listen.node))
     if not inputs.config.fragment:
         findings.extend(_ssl_in_force_nowhere(inputs, build))
     yield from grouped(findings)
@@ -331,17 +331,18 @@ def _ssl_in_force_nowhere(inputs: Inputs, build: Build | None) -> Iterator[Findi
                 fix=Fix("delete the `ssl` line no server uses", edits))
 
 
-def _plain_listen(site: Site, listen: Listen) -> Finding:
+def _plain_listen(site: Site, listen: Listen, node: Node) -> Finding:
+    """`listen`, written at `node`, is plain though the site names certificates."""
     cert = site.certs[0].cert.node
-    written = " ".join(listen.node.args)
+    written = " ".join(node.args)
     port = "" if listen.port == 443 else f":{listen.port}"
     return _finding(
-        "SSL504", listen.node, [site],
+        "SSL504", node, [site],
         f"`listen {written}` has no `ssl`, but {_who(site)} names certificates "
         f"(ssl_certificate at {cert.where()}): nginx answers plain HTTP on port {listen.port}, so "
         f"https://{_who(site)}{port}/ fails in the browser (ERR_SSL_PROTOCOL_ERROR; Firefox: "
         f"SSL_ERROR_RX_RECORD_TOO_LONG); write `listen {written} ssl;`",
-        fix=Fix("add `ssl` to the listen directive", (replace_args(listen.node, (*listen.node.args, "ssl")),)))
+        fix=Fix("add `ssl` to the listen directive", (replace_args(node, (*node.args, "ssl")),)))
 
 
 def _written_in(node: Node, block: Node | None) -> bool:
@@ -351,7 +352,9 @@ def _written_in(node: Node, block: Node | None) -> bool:
 
 def _alone_on_its_line(node: Node, block: Node | None) -> bool:
     """`node` is a child of `block` and no other directive shares its line (a line edit is safe)."""
-    return _written_in(node, block) and not any(
+    if block is None or not _written_in(node, block):
+        return False
+    return not any(
         child.line == node.line and child is not node and child.file == node.file for child in block.children or ())
 
 
@@ -387,10 +390,10 @@ def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | Non
     edits = _ssl_edits(site, node, http, removed)
     description = ("move `ssl` onto the listen directives and delete `ssl on`" if value == "on"
                    else f"delete `ssl {value}`")
-    plain80 = [listen for listen in site.listens if listen.port == 80 and listen.node is not None]
+    plain80 = [listen.node for listen in site.listens if listen.port == 80 and listen.node is not None]
     also = ""
     if value == "on" and plain80:
-        also = (f"; it also turns `listen {' '.join(plain80[0].node.args)}` ({plain80[0].node.where()}) into TLS, "
+        also = (f"; it also turns `listen {' '.join(plain80[0].args)}` ({plain80[0].where()}) into TLS, "
                 "so http:// visitors get a broken connection")
     if value == "on":
         instead = "write `ssl` on the listen directives instead (listen 443 ssl;) and delete this line"
@@ -399,7 +402,7 @@ def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | Non
                    "plain listen plain")
     else:
         instead = "delete this line"
-    if removed:
+    if removed and build is not None:
         yield _finding(
             "SSL504", node, [site],
             f"`ssl {value}` was removed in nginx 1.25.1: {build.program} refuses to start "

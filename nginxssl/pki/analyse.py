@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Mapping, cast
+from typing import Callable, Mapping
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
@@ -181,15 +181,14 @@ class ChainAnalyser:
                 # mod_ssl sends SSLCertificateChainFile's certificates instead of any the certificate
                 # file brings after its first (proven against apache2 2.4 in tests/test_fix_e2e.py).
                 served = served[:1] + chain.certs
-        key_public: object = None
+        key_public: PublicKeyTypes | None = None
         if pair.key is not None:
             keys = material.get(pair.key.path) if pair.key.path else None
             if keys is not None and keys.usable and keys.keys:
                 key_public = keys.keys[0].key
         elif held.keys:  # Apache: the key may sit in the certificate file
             key_public = held.keys[0].key
-        # pki.load keeps a key's public half as `object`; it is always one of cryptography's public keys.
-        return served, cast("PublicKeyTypes | None", key_public)
+        return served, key_public
 
     def _analyse_pair(self, pair: CertRef, users: list[Site], material: Mapping[str, Material],
                       trusted: tuple[str, ...], served_elsewhere: Index, prefix: str | None) -> ServedChain | None:

@@ -28,8 +28,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder
 
 from nginxssl.pki import names
-from nginxssl.pki.load import describe_public, per_certificate
-from nginxssl.pki.trust import KEY_LOAD_ERRORS, TrustStore, authority_key_id, public_key_der, subject_key_id
+from nginxssl.pki.load import KEY_LOAD_ERRORS, describe_public, per_certificate
+from nginxssl.pki.trust import TrustStore, authority_key_id, public_key_der, subject_key_id
 
 MAX_PATH_LENGTH = 10  # longer than any public chain; stops loops between cross-signed CAs
 
