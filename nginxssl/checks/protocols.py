@@ -22,7 +22,7 @@ from nginxssl.model.edits import DeleteLine, InsertLine, ReplaceArgs, replace_ar
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.node import Node
 from nginxssl.model.site import CertRef, Listen, Site
-from nginxssl.pki.chain import issued
+from nginxssl.pki.chain import Signatures, issued
 from nginxssl.sites.routing import listen_socket, routes, tls_sockets, who
 
 # Protocol names as nginx spells them, oldest first.
@@ -475,9 +475,10 @@ def _needs_dns(url: str) -> str | None:
 @check("SSL505", needs={"material"})
 def stapling_misconfigured(inputs: Inputs) -> Iterator[Finding]:
     findings: list[Finding] = []
+    signatures = Signatures()  # a thousand sites stapling one leaf check its issuer's signature once
     for site in inputs.sites:
         if site.server == "apache" and site.tls:
-            findings.extend(_apache_stapling(inputs, site))
+            findings.extend(_apache_stapling(inputs, site, signatures))
         if site.server != "nginx" or not site.tls:
             continue
         stapling = site.directives.get("ssl_stapling")
@@ -487,7 +488,7 @@ def stapling_misconfigured(inputs: Inputs) -> Iterator[Finding]:
         resolver = site.directives.get("resolver")
         for pair, leaf, issuers, subject in _stapled(inputs, site):
             ignored = f"nginx logs '\"ssl_stapling\" ignored, {{}}' at start-up and staples nothing for {subject}"
-            if not any(issued(candidate, leaf) for candidate in issuers):
+            if not any(issued(candidate, leaf, signatures) for candidate in issuers):
                 findings.append(_finding(
                     "SSL505", stapling, [site],
                     f"ssl_stapling is on, but the issuer of {subject} is neither in "
@@ -535,7 +536,7 @@ def _stapled(inputs: Inputs, site: Site) -> Iterator[tuple[CertRef, x509.Certifi
         yield pair, leaf, tuple(material.certs[1:]) + extra + store, leaf.subject.rfc4514_string() or pair.cert.raw
 
 
-def _apache_stapling(inputs: Inputs, site: Site) -> Iterator[Finding]:
+def _apache_stapling(inputs: Inputs, site: Site, signatures: Signatures) -> Iterator[Finding]:
     """mod_ssl's stapling set-up, as apache2 2.4 does it at start-up (measured: tests/test_apache_live.py)."""
     stapling = site.directives.get("sslusestapling")
     if stapling is None or not stapling.args or stapling.args[0].lower() != "on":
@@ -553,7 +554,7 @@ def _apache_stapling(inputs: Inputs, site: Site) -> Iterator[Finding]:
     forced = site.directives.get("sslstaplingforceurl")
     for pair, leaf, issuers, subject in _stapled(inputs, site):
         unable = "'AH02604: Unable to configure certificate ... for stapling'"
-        if not any(issued(candidate, leaf) for candidate in issuers):
+        if not any(issued(candidate, leaf, signatures) for candidate in issuers):
             yield _finding(
                 "SSL505", stapling, [site],
                 f"SSLUseStapling is on, but the issuer of {subject} is neither in {pair.cert.raw}, "
