@@ -137,6 +137,24 @@ def test_the_ssl304_socket_and_names_follow_nginx(tmp_path):
     assert "on 0.0.0.0:443 is already claimed" in findings[0]["message"]
 
 
+def test_two_blocks_without_server_name_conflict_on_the_empty_name(tmp_path):
+    """nginx gives a block without server_name the name "": two such blocks on one socket conflict
+    (nginx 1.22.1 -t: 'conflicting server name "" on 0.0.0.0:443, ignored'). SSL304 crashed here
+    (a finding at the implicit name's node, which does not exist); it is at the second block."""
+    require("nginx")
+    _pki(tmp_path)
+    conf = tmp_path / "nginx.conf"
+    block = (f"    server {{ listen 443 ssl; ssl_certificate {tmp_path}/a.pem; "
+             f"ssl_certificate_key {tmp_path}/a.key; }}\n")
+    conf.write_text("events {}\nhttp {\n" + block + block + "}\n")
+    judged = nginx_test(conf, tmp_path)
+    assert 'conflicting server name "" on 0.0.0.0:443, ignored' in judged.output, judged.output
+    result = RUNNER.invoke(lint_app, [str(conf), "--select", "SSL304", "--format", "json"], catch_exceptions=False)
+    findings = json.loads(result.stdout)["findings"]
+    assert [(finding["rule"], finding["line"]) for finding in findings] == [("SSL304", 4)], result.stdout
+    assert 'server_name "" (no server_name' in findings[0]["message"]
+
+
 def test_apache_answers_as_the_model_says(tmp_path):
     require("apache2")
     require("openssl")

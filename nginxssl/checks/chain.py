@@ -21,7 +21,17 @@ from nginxssl.checks.fullchain import chain_fix, fix_text, planned
 from nginxssl.checks.served import Served, day, days, directive_name, position, served, shown
 from nginxssl.model.edits import ChainFix
 from nginxssl.model.finding import Finding
-from nginxssl.pki.chain import ChainReport, Link, days_left, is_ca, is_self_signed, issued, label, subject_label
+from nginxssl.pki.chain import (
+    ChainReport,
+    Link,
+    Signatures,
+    days_left,
+    is_ca,
+    is_self_signed,
+    issued,
+    label,
+    subject_label,
+)
 from nginxssl.pki.sources import AIA
 
 BROWSER_UNTRUSTED = "NET::ERR_CERT_AUTHORITY_INVALID, Firefox SEC_ERROR_UNKNOWN_ISSUER"
@@ -307,11 +317,11 @@ def _refusal(item: Served) -> str:
     return "`nginx -t` fails with 'key values mismatch' and nginx will not start"
 
 
-def _misordered(report: ChainReport) -> tuple[int, int] | None:
+def _misordered(report: ChainReport, signatures: Signatures) -> tuple[int, int] | None:
     served = report.served
     for later in range(1, len(served)):
         for earlier in range(later):
-            if served[earlier] != served[later] and issued(served[earlier], served[later]):
+            if served[earlier] != served[later] and issued(served[earlier], served[later], signatures):
                 return earlier, later
     return None
 
@@ -319,6 +329,7 @@ def _misordered(report: ChainReport) -> tuple[int, int] | None:
 @check("SSL202", needs={"chains"})
 def chain_order(inputs: Inputs) -> Iterator[Finding]:
     server = inputs.wording
+    signatures = Signatures()  # a bundle served by many directives is checked once
     for item in _in_use(inputs):
         report = item.chain.report
         if report.order_ok:
@@ -352,7 +363,7 @@ def chain_order(inputs: Inputs) -> Iterator[Finding]:
                 f"certificate as the site's and checks the key against it; fix: put {label(report.leaf)} "
                 f"first, then its issuers in order{ready}")
         else:
-            pair = _misordered(report)
+            pair = _misordered(report, signatures)
             if pair is None:
                 continue
             earlier, later = pair

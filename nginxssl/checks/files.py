@@ -12,7 +12,7 @@ from nginxssl.checks import Inputs, check
 from nginxssl.checks.references import Reference, spelled
 from nginxssl.model.edits import replace_args
 from nginxssl.model.finding import Finding, Fix, Related
-from nginxssl.model.site import PathRef
+from nginxssl.model.site import PathRef, Site
 from nginxssl.pki.load import Material, PublicKey, cert_key_fingerprint, describe_public
 from nginxssl.sites import names_of
 
@@ -160,17 +160,18 @@ def _partner_material(inputs: Inputs, reference: Reference) -> Material | None:
 def cert_key_swapped(inputs: Inputs) -> Iterator[Finding]:
     for reference in inputs.references:
         material = _material(inputs, reference)
+        partner = reference.partner
         if reference.role == "certificate" and _holds_only_keys(material):
-            if _holds_only_certs(_partner_material(inputs, reference)):
+            if partner is not None and _holds_only_certs(_partner_material(inputs, reference)):
                 server = reference.sites[0].server if reference.sites else "nginx"
                 yield _finding(
                     "SSL004", reference,
                     f"{reference.directive} {_shown(reference)} holds a private key and "
-                    f"{spelled(reference.partner.node.directive)} \"{reference.partner.raw}\" holds the certificate: "
+                    f"{spelled(partner.node.directive)} \"{partner.raw}\" holds the certificate: "
                     f"the two paths are swapped; {_refuses(inputs, reference)}",
                     Fix("swap the paths of the certificate and key directives",
-                        (replace_args(reference.ref.node, (reference.partner.raw,), server),
-                         replace_args(reference.partner.node, (reference.ref.raw,), server))))
+                        (replace_args(reference.ref.node, (partner.raw,), server),
+                         replace_args(partner.node, (reference.ref.raw,), server))))
             else:
                 yield _finding(
                     "SSL004", reference,
@@ -281,7 +282,7 @@ def key_encrypted(inputs: Inputs) -> Iterator[Finding]:
 _ASKS_A_HUMAN = ("/usr/share/apache2/ask-for-passphrase",)
 
 
-def _apache_passphrase(reference: Reference, site) -> str | None:
+def _apache_passphrase(reference: Reference, site: Site | None) -> str | None:
     """Why apache2 cannot open an encrypted key unattended, or None when a program answers for it."""
     dialog = site.directives.get("sslpassphrasedialog") if site else None
     value = dialog.args[0] if dialog is not None and dialog.args else "builtin"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TypeGuard
 
 from nginxssl.checks import Inputs, check
 from nginxssl.model.edits import InsertLine, insert_into, nginx_quote, replace_args
@@ -108,7 +108,7 @@ def _quoted_value(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _opens_own_line(node: Node | None) -> bool:
+def _opens_own_line(node: Node | None) -> TypeGuard[Node]:
     """A line can go inside the block (the fixer finds its `{`, on its own line or not)."""
     return node is not None and node.children is not None and bool(node.file)
 
@@ -163,7 +163,8 @@ def _csp_findings(inputs: Inputs) -> Iterator[Finding]:
             scope = headers.scopes[index]
             verdict = csp_upgrade(scope.headers, variables)
             if verdict.status == "undecidable":
-                yield _undecidable(site, verdict)
+                if verdict.header is not None:  # always: an undecidable verdict is about a header (values.py)
+                    yield _undecidable(site, verdict.header, verdict)
                 continue
             if verdict.status == "present" or _drop_in_chain(headers, index, CSP) is not None:
                 continue  # a dropped header is SSL402's finding, at the location that drops it
@@ -212,16 +213,15 @@ def _csp_findings(inputs: Inputs) -> Iterator[Finding]:
             message = (f"{_who(site)} sends no Content-Security-Policy with upgrade-insecure-requests{where}{only}"
                        f"{hidden}: {_MIXED}; add `{_CSP_LINE[server]}` to {_block_word(site)}{also}"
                        f"{_fragment_note(inputs)}")
-        edits: tuple = ()
+        edits: tuple[InsertLine, ...] = ()
         if server == "nginx" and _opens_own_line(site.node):
             edits = _insert(site.node, [_CSP_LINE[server], *map(_add_header_line, kept)])
         yield _at("SSL401", site.node, site, message,
                   Fix(f"add `{_CSP_LINE[server]}` to {_block_word(site)}", edits))
 
 
-def _undecidable(site: Site, verdict: Verdict) -> Finding:
-    """Info, never "missing": the value depends on the request in a way sslint cannot follow."""
-    header = verdict.header
+def _undecidable(site: Site, header: Header, verdict: Verdict) -> Finding:
+    """Info, never "missing": the value of `header` depends on the request in a way sslint cannot follow."""
     resolution = verdict.resolution
     if header.for_html_pages() is None:
         why = f"`{_directive(header)}` applies only to some requests ({header.condition})"

@@ -124,7 +124,7 @@ def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
                 continue  # SSL302: the certificate names no host at all
             presented = identities(leaf)
             for entry in site.names:
-                if not entry.name:
+                if not entry.name or entry.node is None:  # only nginx's implicit "" has no node
                     continue
                 verdict = check_server_name(entry.name, presented)
                 if not verdict.not_covered:
@@ -342,9 +342,12 @@ def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
                     continue
                 reported.add((id(site), socket, name))
                 shown = f'"{name}"' if name else '"" (no server_name: requests without a Host header)'
-                yield Finding.at("SSL304", entry.node, (
+                # A block without server_name claims "" all the same (nginx -t: 'conflicting server
+                # name "" on 127.0.0.1:443'): the finding is then at the block itself.
+                file, line = (entry.node.file, entry.node.line) if entry.node is not None else (site.file, site.line)
+                yield Finding("SSL304", file, line, (
                     f'server_name {shown} on {socket} is already claimed by the TLS server block at '
                     f'{first.file}:{first.line}; nginx warns \'conflicting server name "{name}" on {socket}, '
                     f"ignored' and sends every request for it to that first block, with its certificate and "
                     f"content: this block never serves it; fix: remove the name from one of the two blocks, or "
-                    f"merge them"), site)
+                    f"merge them"), site.name_list, site.server)

@@ -22,7 +22,7 @@ from nginxssl.model.edits import DeleteLine, InsertLine, ReplaceArgs, insert_int
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.node import Node
 from nginxssl.model.site import CertRef, Listen, Site
-from nginxssl.pki.chain import issued
+from nginxssl.pki.chain import Signatures, issued
 from nginxssl.sites.routing import browser_name, listen_socket, routes, tls_sockets, who
 
 # Protocol names as nginx spells them, oldest first.
@@ -226,7 +226,7 @@ def _implicit(sites: list[Site], block: Node | None, build: Build | None, server
     directive = "SSLProtocol" if server == "apache" else "ssl_protocols"
     anchor = block if block is not None else first.node  # where the one line for all of them goes
     count = f" for {len(sites)} TLS servers" if len(sites) > 1 else ""
-    edits = ()
+    edits: tuple[InsertLine, ...] = ()
     if server == "nginx" and anchor is not None and anchor.children is not None and anchor.file:
         edits = (insert_into(anchor, recommended),)
     fix = Fix(f"add `{recommended}` to {where} (unsafe: {_OLD_CLIENTS} can no longer connect)", edits, safe=False)
@@ -299,7 +299,7 @@ def tls_listen_without_ssl(inputs: Inputs) -> Iterator[Finding]:
                 continue
             if listen.port in (443, 8443) or listen.port in tls_ports or (
                     own and not tls_ports and listen.port not in (8000, 8080)):
-                findings.append(_plain_listen(site, listen))
+                findings.append(_plain_listen(site, listen, listen.node))
     if not inputs.config.fragment:
         findings.extend(_ssl_in_force_nowhere(inputs, build))
     yield from grouped(findings)
@@ -335,17 +335,18 @@ def _url(site: Site, port: str) -> str:
     return f"https://{name}{port}/" if name is not None else f"every https:// address of port {port.lstrip(':') or 443}"
 
 
-def _plain_listen(site: Site, listen: Listen) -> Finding:
+def _plain_listen(site: Site, listen: Listen, node: Node) -> Finding:
+    """`listen`, written at `node`, is plain though the site names certificates."""
     cert = site.certs[0].cert.node
-    written = " ".join(listen.node.args)
+    written = " ".join(node.args)
     port = "" if listen.port == 443 else f":{listen.port}"
     return _finding(
-        "SSL504", listen.node, [site],
+        "SSL504", node, [site],
         f"`listen {written}` has no `ssl`, but {_who(site)} names certificates "
         f"(ssl_certificate at {cert.where()}): nginx answers plain HTTP on port {listen.port}, so "
         f"{_url(site, port)} fails in the browser (ERR_SSL_PROTOCOL_ERROR; Firefox: "
         f"SSL_ERROR_RX_RECORD_TOO_LONG); write `listen {written} ssl;`",
-        fix=Fix("add `ssl` to the listen directive", (replace_args(listen.node, (*listen.node.args, "ssl")),)))
+        fix=Fix("add `ssl` to the listen directive", (replace_args(node, (*node.args, "ssl")),)))
 
 
 def _written_in(node: Node, block: Node | None) -> bool:
@@ -355,7 +356,9 @@ def _written_in(node: Node, block: Node | None) -> bool:
 
 def _alone_on_its_line(node: Node, block: Node | None) -> bool:
     """`node` is a child of `block` and no other directive shares its line (a line edit is safe)."""
-    return _written_in(node, block) and not any(
+    if block is None or not _written_in(node, block):
+        return False
+    return not any(
         child.line == node.line and child is not node and child.file == node.file for child in block.children or ())
 
 
@@ -391,10 +394,10 @@ def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | Non
     edits = _ssl_edits(site, node, http, removed)
     description = ("move `ssl` onto the listen directives and delete `ssl on`" if value == "on"
                    else f"delete `ssl {value}`")
-    plain80 = [listen for listen in site.listens if listen.port == 80 and listen.node is not None]
+    plain80 = [listen.node for listen in site.listens if listen.port == 80 and listen.node is not None]
     also = ""
     if value == "on" and plain80:
-        also = (f"; it also turns `listen {' '.join(plain80[0].node.args)}` ({plain80[0].node.where()}) into TLS, "
+        also = (f"; it also turns `listen {' '.join(plain80[0].args)}` ({plain80[0].where()}) into TLS, "
                 "so http:// visitors get a broken connection")
     if value == "on":
         instead = "write `ssl` on the listen directives instead (listen 443 ssl;) and delete this line"
@@ -403,7 +406,7 @@ def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | Non
                    "plain listen plain")
     else:
         instead = "delete this line"
-    if removed:
+    if removed and build is not None:
         yield _finding(
             "SSL504", node, [site],
             f"`ssl {value}` was removed in nginx 1.25.1: {build.program} refuses to start "
@@ -476,9 +479,10 @@ def _needs_dns(url: str) -> str | None:
 @check("SSL505", needs={"material"})
 def stapling_misconfigured(inputs: Inputs) -> Iterator[Finding]:
     findings: list[Finding] = []
+    signatures = Signatures()  # a thousand sites stapling one leaf check its issuer's signature once
     for site in inputs.sites:
         if site.server == "apache" and site.tls:
-            findings.extend(_apache_stapling(inputs, site))
+            findings.extend(_apache_stapling(inputs, site, signatures))
         if site.server != "nginx" or not site.tls:
             continue
         stapling = site.directives.get("ssl_stapling")
@@ -488,7 +492,7 @@ def stapling_misconfigured(inputs: Inputs) -> Iterator[Finding]:
         resolver = site.directives.get("resolver")
         for pair, leaf, issuers, subject in _stapled(inputs, site):
             ignored = f"nginx logs '\"ssl_stapling\" ignored, {{}}' at start-up and staples nothing for {subject}"
-            if not any(issued(candidate, leaf) for candidate in issuers):
+            if not any(issued(candidate, leaf, signatures) for candidate in issuers):
                 findings.append(_finding(
                     "SSL505", stapling, [site],
                     f"ssl_stapling is on, but the issuer of {subject} is neither in "
@@ -536,7 +540,7 @@ def _stapled(inputs: Inputs, site: Site) -> Iterator[tuple[CertRef, x509.Certifi
         yield pair, leaf, tuple(material.certs[1:]) + extra + store, leaf.subject.rfc4514_string() or pair.cert.raw
 
 
-def _apache_stapling(inputs: Inputs, site: Site) -> Iterator[Finding]:
+def _apache_stapling(inputs: Inputs, site: Site, signatures: Signatures) -> Iterator[Finding]:
     """mod_ssl's stapling set-up, as apache2 2.4 does it at start-up (measured: tests/test_apache_live.py)."""
     stapling = site.directives.get("sslusestapling")
     if stapling is None or not stapling.args or stapling.args[0].lower() != "on":
@@ -554,7 +558,7 @@ def _apache_stapling(inputs: Inputs, site: Site) -> Iterator[Finding]:
     forced = site.directives.get("sslstaplingforceurl")
     for pair, leaf, issuers, subject in _stapled(inputs, site):
         unable = "'AH02604: Unable to configure certificate ... for stapling'"
-        if not any(issued(candidate, leaf) for candidate in issuers):
+        if not any(issued(candidate, leaf, signatures) for candidate in issuers):
             yield _finding(
                 "SSL505", stapling, [site],
                 f"SSLUseStapling is on, but the issuer of {subject} is neither in {pair.cert.raw}, "

@@ -48,8 +48,8 @@ def grouped_references(sites: tuple[Site, ...]) -> Iterator[Reference]:
             entries.append(("certificate", pair.cert, pair.key))
             entries.append(("key", pair.key, pair.cert))
             entries.append(("chain", pair.chain, pair.cert))
-        for ref in site.password_files:
-            entries.append(("password file", ref, None))
+        for password_file in site.password_files:
+            entries.append(("password file", password_file, None))
         entries.append(("trusted certificate", site.trusted_certificate, None))
         for role, ref, partner in entries:
             if ref is None:

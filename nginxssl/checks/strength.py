@@ -25,7 +25,7 @@ from nginxssl.checks import Inputs, check
 from nginxssl.checks.served import Served, browser_reloads, position, served
 from nginxssl.model.finding import Finding
 from nginxssl.pki.chain import label
-from nginxssl.pki.trust import KEY_LOAD_ERRORS
+from nginxssl.pki.load import KEY_LOAD_ERRORS
 
 _LEVEL2 = "OpenSSL 3 at security level 2 (the default on Debian 12, Ubuntu 22.04, RHEL 9)"
 _OPENSSL_MIN_BITS = {"RSA": 2048, "DSA": 2048, "EC": 224}  # 112-bit security

@@ -19,7 +19,7 @@ from nginxssl.model.finding import Finding
 from nginxssl.model.node import Config
 from nginxssl.model.progress import Report, silent
 from nginxssl.model.settings import Settings
-from nginxssl.model.site import Site
+from nginxssl.model.site import PathRef, Site
 from nginxssl.parse.suppressions import parse_suppressions, split
 from nginxssl.pki.analyse import ChainAnalyser, served_key
 from nginxssl.pki.load import Loader, Material
@@ -60,16 +60,16 @@ def load(sites: tuple[Site, ...], loader: Loader, wanted: Callable[[str], bool] 
     the passwords of the first site that names them."""
     passwords: dict[str, tuple[bytes, ...] | None] = {}
     for site in sites:
-        for ref in site.password_files:
-            if ref.path and ref.path not in passwords:
-                passwords[ref.path] = loader.read_lines(ref.path)
+        for password_file in site.password_files:
+            if password_file.path and password_file.path not in passwords:
+                passwords[password_file.path] = loader.read_lines(password_file.path)
     material: dict[str, Material] = {}
     for number, site in enumerate(sites, start=1):
         progress("reading certificate and key files", number, len(sites))
         site_passwords = tuple(
-            line for ref in site.password_files for line in (passwords.get(ref.path) or ()) if ref.path
+            line for ref in site.password_files if ref.path for line in (passwords.get(ref.path) or ())
         )
-        refs = [site.trusted_certificate, *site.password_files]
+        refs: list[PathRef | None] = [site.trusted_certificate, *site.password_files]
         for pair in site.certs:
             refs.extend((pair.cert, pair.key, pair.chain))
         for ref in refs:
@@ -203,7 +203,7 @@ def _run_here(findings_of: Callable[[str], list[Finding]], runnable: list[str],
               progress: Report, total: int | None = None) -> dict[str, list[Finding]]:
     """Each rule's findings, rule by rule (`total`: the rules of the whole run, when these are a share)."""
     total = total or len(runnable)
-    by_rule = {}
+    by_rule: dict[str, list[Finding]] = {}
     for rule in runnable:
         progress("checking", len(by_rule), total)
         by_rule[rule] = findings_of(rule)

@@ -19,14 +19,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Mapping, cast
+from typing import Callable, Mapping
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from nginxssl.model.progress import Report, silent
 from nginxssl.model.site import CertRef, Site
-from nginxssl.pki.chain import MAX_PATH_LENGTH, ChainReport, diagnose, is_ca, is_self_signed, issued, subject_label
+from nginxssl.pki.chain import (
+    MAX_PATH_LENGTH,
+    ChainReport,
+    Signatures,
+    diagnose,
+    is_ca,
+    is_self_signed,
+    issued,
+    subject_label,
+)
 from nginxssl.pki.load import Loader, Material
 from nginxssl.pki.sources import (
     AIA,
@@ -99,6 +108,8 @@ class ChainAnalyser:
     sources: Sources = field(init=False, repr=False)
     _trust: TrustStore | None = field(default=None, repr=False)
     _results: dict[tuple, ServedChain] = field(default_factory=dict, repr=False)
+    # every diagnosis of the run asks about the same intermediates and roots: their signatures are checked once
+    _signatures: Signatures = field(default_factory=Signatures, repr=False)
 
     def __post_init__(self) -> None:
         self.sources = Sources(self.loader, self.root, self.intermediates, self.fetcher)
@@ -181,15 +192,14 @@ class ChainAnalyser:
                 # mod_ssl sends SSLCertificateChainFile's certificates instead of any the certificate
                 # file brings after its first (proven against apache2 2.4 in tests/test_fix_e2e.py).
                 served = served[:1] + chain.certs
-        key_public: object = None
+        key_public: PublicKeyTypes | None = None
         if pair.key is not None:
             keys = material.get(pair.key.path) if pair.key.path else None
             if keys is not None and keys.usable and keys.keys:
                 key_public = keys.keys[0].key
         elif held.keys:  # Apache: the key may sit in the certificate file
             key_public = held.keys[0].key
-        # pki.load keeps a key's public half as `object`; it is always one of cryptography's public keys.
-        return served, cast("PublicKeyTypes | None", key_public)
+        return served, key_public
 
     def _analyse_pair(self, pair: CertRef, users: list[Site], material: Mapping[str, Material],
                       trusted: tuple[str, ...], served_elsewhere: Index, prefix: str | None) -> ServedChain | None:
@@ -205,7 +215,8 @@ class ChainAnalyser:
             # without intermediates is sent with the chain OpenSSL builds from
             # SSLCACertificateFile (root included). nginx turns it off: what
             # ssl_trusted_certificate holds is never sent.
-            completed = _auto_chain(served[0], [cert for path in trusted for cert in sources.certs_of(path)])
+            completed = _auto_chain(served[0], [cert for path in trusted for cert in sources.certs_of(path)],
+                                    self._signatures)
             if len(completed) > 1:
                 served, auto_chain = completed, self.shown(trusted[0])
 
@@ -251,7 +262,7 @@ class ChainAnalyser:
         searched.append(f"the trust store ({store})" if self.system_trust else f"the --ca-file roots ({store})")
 
         pool, origins = relevant(served, tiers, own)
-        report = diagnose(served, key_public, pool, trust, self.now)
+        report = diagnose(served, key_public, pool, trust, self.now, signatures=self._signatures)
 
         aia_urls: tuple[str, ...] = ()
         fetch_notes: list[str] = []
@@ -278,7 +289,7 @@ class ChainAnalyser:
                     if not added:
                         break
                     pool, origins = relevant(served, tiers, own)
-                    report = diagnose(served, key_public, pool, trust, self.now)
+                    report = diagnose(served, key_public, pool, trust, self.now, signatures=self._signatures)
                 searched.append("AIA caIssuers downloads (--fetch)")
                 if report.unresolved_issuer is None:
                     aia_urls = ()
@@ -295,7 +306,8 @@ class ChainAnalyser:
                 keys_seen.add(spki)
                 first = served.index(leaf)  # a bundle may hold the leaf twice: the other copy stays
                 others = served[:first] + served[first + 1:]
-                real_leaf_chains.append(diagnose((leaf, *others), leaf.public_key(), pool, trust, self.now))
+                real_leaf_chains.append(diagnose((leaf, *others), leaf.public_key(), pool, trust, self.now,
+                                                 signatures=self._signatures))
 
         ready_chain = None
         missing_from = list(dict.fromkeys(link.origin for link in report.missing))
@@ -323,11 +335,12 @@ class ChainAnalyser:
         )
 
 
-def _auto_chain(leaf: x509.Certificate, store: list[x509.Certificate]) -> tuple[x509.Certificate, ...]:
+def _auto_chain(leaf: x509.Certificate, store: list[x509.Certificate],
+                signatures: Signatures) -> tuple[x509.Certificate, ...]:
     """The chain OpenSSL builds upward from `leaf` out of `store` (what mod_ssl then sends)."""
     chain = [leaf]
     while len(chain) <= MAX_PATH_LENGTH and not is_self_signed(chain[-1]):
-        issuer = next((cert for cert in store if cert not in chain and issued(cert, chain[-1])), None)
+        issuer = next((cert for cert in store if cert not in chain and issued(cert, chain[-1], signatures)), None)
         if issuer is None:
             break
         chain.append(issuer)

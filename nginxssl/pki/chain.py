@@ -28,8 +28,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder
 
 from nginxssl.pki import names
-from nginxssl.pki.load import describe_public, per_certificate
-from nginxssl.pki.trust import KEY_LOAD_ERRORS, TrustStore, authority_key_id, public_key_der, subject_key_id
+from nginxssl.pki.load import KEY_LOAD_ERRORS, describe_public, per_certificate
+from nginxssl.pki.trust import TrustStore, authority_key_id, public_key_der, subject_key_id
 
 MAX_PATH_LENGTH = 10  # longer than any public chain; stops loops between cross-signed CAs
 
@@ -367,22 +367,27 @@ def key_weakness(cert: x509.Certificate) -> tuple[str, int] | None:
     return None
 
 
-# (id(cert), id(issuer)) -> (cert, issuer, verdict): an intermediate's signature by its root is
-# checked once, not once for every leaf below it.
-_SIGNATURES: dict[tuple[int, int], tuple[x509.Certificate, x509.Certificate, bool | None]] = {}
+class Signatures:
+    """Signature verdicts for one run (or one rule's pass over the sites): an intermediate's
+    signature by its root is checked once, not once for every leaf below it. Owned by whoever
+    runs the diagnoses (pki/analyse.ChainAnalyser) or a rule's loop, and gone with it. Keyed by
+    identity (comparing certificates compares their DER): each entry keeps both certificates,
+    so neither id can be reused while the verdict is remembered."""
 
+    __slots__ = ("_verdicts",)
 
-def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
-    """True/False when the signature was checked; None when it could not be."""
-    key = (id(cert), id(issuer))
-    hit = _SIGNATURES.get(key)
-    if hit is not None and hit[0] is cert and hit[1] is issuer:
-        return hit[2]
-    if len(_SIGNATURES) >= 100_000:
-        _SIGNATURES.clear()
-    verdict = _check_signature(cert, issuer)
-    _SIGNATURES[key] = (cert, issuer, verdict)
-    return verdict
+    def __init__(self) -> None:
+        self._verdicts: dict[tuple[int, int], tuple[x509.Certificate, x509.Certificate, bool | None]] = {}
+
+    def signed_by(self, cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
+        """True/False when the signature was checked; None when it could not be."""
+        key = (id(cert), id(issuer))
+        hit = self._verdicts.get(key)
+        if hit is not None:
+            return hit[2]
+        verdict = _check_signature(cert, issuer)
+        self._verdicts[key] = (cert, issuer, verdict)
+        return verdict
 
 
 def _issuer_key(issuer: x509.Certificate) -> PublicKeyTypes | None:
@@ -411,6 +416,7 @@ def _verify_with(key: PublicKeyTypes, signature: _Signature, cert: x509.Certific
 
 
 def _check_signature(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
+    """True/False when the signature was checked; None when it could not be."""
     # The signatures of nearly every certificate are checked with the issuer's key directly
     # (a third of the time of verify_directly_issued_by, which also compares the names that
     # every caller has compared already); anything else goes the long way.
@@ -461,7 +467,7 @@ def _may_issue(issuer: x509.Certificate, cert: x509.Certificate) -> bool:
 def is_self_signed(cert: x509.Certificate) -> bool:
     if not _may_issue(cert, cert):
         return False
-    return _signed_by(cert, cert) is not False
+    return _check_signature(cert, cert) is not False  # once per certificate (per_certificate)
 
 
 def _self_issued(cert: x509.Certificate) -> bool:
@@ -469,9 +475,13 @@ def _self_issued(cert: x509.Certificate) -> bool:
     return cert.subject == cert.issuer
 
 
-def issued(issuer: x509.Certificate, cert: x509.Certificate) -> bool:
-    """`issuer` signed `cert` (names, key identifiers and the signature agree)."""
-    return _may_issue(issuer, cert) and _signed_by(cert, issuer) is True
+def issued(issuer: x509.Certificate, cert: x509.Certificate, signatures: Signatures | None = None) -> bool:
+    """`issuer` signed `cert` (names, key identifiers and the signature agree). A caller that asks
+    about the same pairs again and again passes the `signatures` it keeps for its run."""
+    if not _may_issue(issuer, cert):
+        return False
+    verdict = signatures.signed_by(cert, issuer) if signatures is not None else _check_signature(cert, issuer)
+    return verdict is True
 
 
 # ---------------------------------------------------------------- purpose and name constraints
@@ -593,11 +603,12 @@ def constraint_violations(path: list[Link]) -> tuple[ConstraintViolation, ...]:
 
 class _PathBuilder:
     def __init__(self, served: tuple[x509.Certificate, ...], pool: tuple[Candidate, ...],
-                 trust: TrustStore, now: datetime) -> None:
+                 trust: TrustStore, now: datetime, signatures: Signatures) -> None:
         self.served_links = tuple(Link(cert, SERVED, index) for index, cert in enumerate(served))
         self.pool_links = tuple(Link(candidate.cert, candidate.source) for candidate in pool)
         self.trust = trust
         self.now = now
+        self.signatures = signatures
         self.notes: list[str] = []
 
     def _rank(self, link: Link) -> tuple[int, int]:
@@ -616,7 +627,7 @@ class _PathBuilder:
             for link in tier:
                 if _der(link.cert) in seen or not _may_issue(link.cert, cert):
                     continue
-                result = _signed_by(cert, link.cert)
+                result = self.signatures.signed_by(cert, link.cert)
                 if result:
                     verified.append(link)
                 elif result is None and unchecked is None:
@@ -679,7 +690,7 @@ def _choose_leaf(served: tuple[x509.Certificate, ...], key_public: PublicKeyType
 MAX_ISSUER_KEYS = 4  # distinct keys under one issuer name that _order_ok tries for one certificate
 
 
-def _order_ok(served: tuple[x509.Certificate, ...], leaf_index: int) -> bool:
+def _order_ok(served: tuple[x509.Certificate, ...], leaf_index: int, signatures: Signatures) -> bool:
     """The leaf is first and no certificate comes before one it issued."""
     if leaf_index != 0:
         return False
@@ -700,7 +711,7 @@ def _order_ok(served: tuple[x509.Certificate, ...], leaf_index: int) -> bool:
             if len(tried) >= MAX_ISSUER_KEYS:
                 break
             tried.add(identity)
-            if issued(issuer, cert):
+            if issued(issuer, cert, signatures):
                 return False
         earlier_by_subject.setdefault(cert.subject, []).append(later)
     return True
@@ -887,8 +898,9 @@ def verify(leaf: x509.Certificate, intermediates: list[x509.Certificate], trust:
 
 def diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes | None,
              pool: tuple[Candidate, ...], trust: TrustStore, now: datetime,
-             hostname: str | None = None) -> ChainReport:
-    """Explain the chain nginx would send for `served` and the configured key.
+             hostname: str | None = None, signatures: Signatures | None = None) -> ChainReport:
+    """Explain the chain nginx would send for `served` and the configured key (`signatures`: the
+    verdicts the run keeps across its diagnoses; without it, this diagnosis keeps its own).
 
     `served` must hold at least one certificate (an empty file is the loader's
     finding, SSL003). Odd certificates never raise: a signature that cannot be
@@ -900,16 +912,17 @@ def diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes | 
         # Real certificates carry serials cryptography deems non-positive (badssl's DSDTestProvider
         # leaf, in its AKI); cryptography warns on every parse of them.
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        return _diagnose(tuple(served), key_public, tuple(pool), trust, now, hostname)
+        return _diagnose(tuple(served), key_public, tuple(pool), trust, now, hostname,
+                         signatures if signatures is not None else Signatures())
 
 
 def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes | None,
               pool: tuple[Candidate, ...], trust: TrustStore, now: datetime,
-              hostname: str | None) -> ChainReport:
+              hostname: str | None, signatures: Signatures) -> ChainReport:
     now = _utc(now)
     leaf_index, key_matches_index = _choose_leaf(served, key_public)
     leaf = served[leaf_index]
-    builder = _PathBuilder(served, pool, trust, now)
+    builder = _PathBuilder(served, pool, trust, now, signatures)
     path, anchor, unresolved = builder.build(builder.served_links[leaf_index])
 
     missing = tuple(
@@ -944,7 +957,7 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
         der = served_der[index]
         if der in path_der or first_index[der] < index:
             reason = "duplicate"
-        elif issued(leaf, cert):
+        elif issued(leaf, cert, signatures):
             reason = "subject-of-leaf"
         else:
             reason = "unrelated"
@@ -1001,7 +1014,7 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
         leaf_is_first=leaf_index == 0,
         leaf_is_ca=is_ca(leaf),
         path=tuple(path),
-        order_ok=_order_ok(served, leaf_index),
+        order_ok=_order_ok(served, leaf_index, signatures),
         missing=missing,
         unresolved_issuer=unresolved,
         anchor=anchor,

@@ -17,12 +17,13 @@ import stat
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 
 from nginxssl.discover.sysroot import read_nonblocking
 
@@ -38,16 +39,30 @@ _PKCS7_DATA_OID = bytes.fromhex("06092a864886f70d010701")
 _REMEMBERED = 100_000  # certificates per_certificate remembers before starting afresh
 T = TypeVar("T")
 
+# What Certificate.public_key() raises for a key it cannot load: ValueError for a malformed
+# SubjectPublicKeyInfo (or a point off its curve), UnsupportedAlgorithm for a key type
+# cryptography does not know (GOST, ...), InternalError when OpenSSL refuses the parameters
+# of a DSA or DH key. Such a key matches, signs and verifies nothing.
+KEY_LOAD_ERRORS = (ValueError, UnsupportedAlgorithm, InternalError)
+
 
 @dataclass(frozen=True, slots=True)
 class PublicKey:
     """The public half of a private key found in a file, and what kind of key it is."""
 
-    key: object  # a cryptography public key (only its public half: the RSA check is skipped, nothing signs)
+    key: PublicKeyTypes  # only the public half (the RSA check is skipped: nothing signs)
     kind: str  # "RSA" | "EC" | "Ed25519" | "Ed448" | "DSA"
     bits: int
     fingerprint: str  # sha256 of the SubjectPublicKeyInfo, to compare keys cheaply
     encrypted: bool = False  # it was encrypted and a configured password opened it
+
+
+class _Owner(TypedDict):
+    """Material's mode, uid and gid, as os.stat gave them."""
+
+    mode: int
+    uid: int
+    gid: int
 
 
 @dataclass(frozen=True)
@@ -96,12 +111,12 @@ def per_certificate(function: Callable[[x509.Certificate], T]) -> Callable[[x509
     return remembered
 
 
-def fingerprint_public(public_key: object) -> str:
+def fingerprint_public(public_key: PublicKeyTypes) -> str:
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()
 
 
-def describe_public(public_key: object) -> tuple[str, int]:
+def describe_public(public_key: PublicKeyTypes) -> tuple[str, int]:
     if isinstance(public_key, rsa.RSAPublicKey):
         return "RSA", public_key.key_size
     if isinstance(public_key, ec.EllipticCurvePublicKey):
@@ -115,7 +130,7 @@ def describe_public(public_key: object) -> tuple[str, int]:
     return type(public_key).__name__, 0
 
 
-def _public_key(private_key: object, encrypted: bool) -> PublicKey:
+def _public_key(private_key: PrivateKeyTypes, encrypted: bool) -> PublicKey:
     public = private_key.public_key()
     kind, bits = describe_public(public)
     return PublicKey(public, kind, bits, fingerprint_public(public), encrypted)
@@ -129,12 +144,12 @@ def cert_fingerprint(cert: x509.Certificate) -> str:
 def cert_key_fingerprint(cert: x509.Certificate) -> str | None:
     try:
         return fingerprint_public(cert.public_key())
-    except (ValueError, UnsupportedAlgorithm):
+    except KEY_LOAD_ERRORS:  # such a key matches no private key
         return None
 
 
 def _decode_pem(data: bytes, passwords: tuple[bytes, ...],
-                known: dict[bytes, x509.Certificate]) -> tuple[list, list, int, list[str]]:
+                known: dict[bytes, x509.Certificate]) -> tuple[list[x509.Certificate], list[PublicKey], int, list[str]]:
     """Certificates, keys, locked keys and broken blocks of a PEM file. A certificate block
     already read from another file (`known`, by its bytes) is that same object: the
     intermediate in a thousand fullchains is one certificate, whose facts are computed once."""
@@ -209,7 +224,13 @@ def _decode_key(block: bytes, passwords: tuple[bytes, ...]) -> tuple[PublicKey |
     try:
         with _quietly():
             if openssh:
-                return _public_key(serialization.load_ssh_private_key(block, None), False), False, ""
+                ssh_key = serialization.load_ssh_private_key(block, None)
+                if not isinstance(ssh_key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey,
+                                            ed25519.Ed25519PrivateKey, dsa.DSAPrivateKey)):
+                    # cryptography 51's composite ML-DSA-44/Ed25519 key: OpenSSH alone knows it, and
+                    # it has no SubjectPublicKeyInfo to compare with a certificate's.
+                    return None, False, f"{type(ssh_key).__name__}: no TLS server uses such a key"
+                return _public_key(ssh_key, False), False, ""
             return _public_key(serialization.load_pem_private_key(block, None, unsafe_skip_rsa_key_validation=True), False), False, ""
     except TypeError:  # encrypted, and no password was given
         pass
@@ -274,7 +295,7 @@ class Loader:
         return material
 
     def _read(self, path: str, info: os.stat_result, passwords: tuple[bytes, ...]) -> Material:
-        owner = {"mode": stat.S_IMODE(info.st_mode), "uid": info.st_uid, "gid": info.st_gid}
+        owner = _Owner(mode=stat.S_IMODE(info.st_mode), uid=info.st_uid, gid=info.st_gid)
         if stat.S_ISDIR(info.st_mode):
             return Material(path, "not-regular", "is a directory", **owner)
         if not stat.S_ISREG(info.st_mode):
@@ -297,8 +318,9 @@ class Loader:
             return Material(path, status, detail, broken_blocks=tuple(broken), **owner)
         return Material(path, "ok", "", tuple(certs), tuple(keys), locked, tuple(broken), **owner)
 
-    def block_of(self, cert: x509.Certificate) -> bytes | None:
-        """The PEM block this loader read `cert` from (what `certificate` takes), or None. A
+    def block_of(self, cert: object) -> bytes | None:
+        """The PEM block this loader read `cert` from (what `certificate` takes), or None (for any
+        other object too: engine/parallel asks without importing cryptography). A
         second process names the certificates of its answers so (workers.py): the parent, which
         reads the same files, finds its own object, whose facts it may have computed already."""
         if len(self._blocks) != len(self._certificates):

@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from cryptography import x509
-from cryptography.exceptions import InternalError, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.verification import Store
 
 from nginxssl.discover.sysroot import read_nonblocking
-from nginxssl.pki.load import MAX_PKI_BYTES, per_certificate
+from nginxssl.pki.load import KEY_LOAD_ERRORS, MAX_PKI_BYTES, per_certificate
 
 # Debian/Ubuntu, then Fedora/RHEL, then Alpine/macOS-style locations.
 SYSTEM_BUNDLES = (
@@ -36,12 +35,6 @@ SYSTEM_BUNDLES = (
     "/etc/pki/tls/certs/ca-bundle.crt",
     "/etc/ssl/cert.pem",
 )
-
-# What Certificate.public_key() raises for a key it cannot load: ValueError for a malformed
-# SubjectPublicKeyInfo (or a point off its curve), UnsupportedAlgorithm for a key type
-# cryptography does not know (GOST, ...), InternalError when OpenSSL refuses the parameters
-# of a DSA or DH key. Such a key matches, signs and verifies nothing.
-KEY_LOAD_ERRORS = (ValueError, UnsupportedAlgorithm, InternalError)
 
 _PEM_CERT = re.compile(
     rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.*?-----END (?:X509 |TRUSTED )?CERTIFICATE-----",

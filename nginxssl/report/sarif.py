@@ -179,8 +179,8 @@ def _replacements(file_plan: FilePlan) -> list[dict]:
     except UnicodeDecodeError:
         # Not UTF-8: text regions would need an encoding the consumer cannot know; bytes are exact.
         raw = config_lines(file_plan.old.decode("utf-8", "surrogateescape"))
-        lines = [line.encode("utf-8", "surrogateescape") for line in raw]
-        return [_binary_replacement(lines, change) for change in file_plan.changes]
+        encoded = [line.encode("utf-8", "surrogateescape") for line in raw]
+        return [_binary_replacement(encoded, change) for change in file_plan.changes]
     # The plan numbered lines with config_lines(); offsets come from the same split.
     lines = config_lines(old)
     return [_text_replacement(old, lines, change) for change in file_plan.changes]
