@@ -226,12 +226,13 @@ def _undecidable(site: Site, verdict: Verdict) -> Finding:
     resolution = verdict.resolution
     if header.for_html_pages() is None:
         why = f"`{_directive(header)}` applies only to some requests ({header.condition})"
-        problem = condition_problem(header.condition)
+        problem = condition_problem(verdict.header.condition) if verdict.header is not None else None
         if problem is not None:
             why += f", and sslint cannot judge its regex for an HTML page: {problem}"
     elif resolution is not None and resolution.unjudged:
         regex = resolution.unjudged[0]
-        why = (f"its value {header.value!r} comes from the map at {regex.node.where()}, whose regex "
+        value = f" {verdict.header.value!r}" if verdict.header is not None else ""
+        why = (f"its value{value} comes from the map at {regex.node.where()}, whose regex "
                f"{regex.regex!r} sslint cannot judge for an HTML page: {regex.problem}")
     elif resolution is not None and resolution.unknown:
         why = f"its value {header.value!r} depends on {', '.join(resolution.unknown)}, known only per request"
