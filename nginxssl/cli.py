@@ -632,18 +632,32 @@ def probe_command(
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=10.0, help="Seconds for resolving, "
                                            "connecting and the TLS handshake together.")] = 10.0,
     fail_on: FailOnOption = None,
+    warning_days: Annotated[Optional[int], typer.Option("--warning-days", "--expiry-days", min=0, show_default=False,
+                                                        help="Warn this many days before the live certificate "
+                                                        "expires [default: 30].")] = None,
+    critical_days: Annotated[Optional[int], typer.Option("--critical-days", min=0, show_default=False,
+                                                         help="Critical this many days before it expires "
+                                                         "[default: 7].")] = None,
+    now: NowOption = None,
+    ca_file: CaFileOption = [],
+    no_system_trust: NoSystemTrustOption = False,
     server: ServerOption = None,
     root: RootOption = None,
     config: ConfigOption = None,
     no_color: NoColorOption = False,
 ) -> None:
-    """Compare the certificate a live endpoint serves with the one the configuration names for it (SSL601):
-    one TLS handshake, to HOST only; exit 1 when they differ, 2 when the endpoint cannot be reached."""
+    """Compare the certificate a live endpoint serves with the one the configuration names for it (SSL601),
+    and judge the live endpoint itself: its certificate's expiry (the thresholds of `sslint certs`) and
+    whether the chain it sends verifies against the trust store. One TLS handshake, to HOST only. Exit 0
+    ok; 1 the served certificate differs (at --fail-on) or the live one expires within --warning-days;
+    2 critical (expired, not yet valid, within --critical-days, or a chain that does not verify), or the
+    endpoint cannot be reached, or a usage error."""
     from nginxssl.catalogue import CatalogueError, catalogue
-    from nginxssl.checks.live import endpoint_text
+    from nginxssl.checks.live import endpoint_text, live_health
     from nginxssl.engine.lint import at_or_above, parse
     from nginxssl.engine.lint import lint as run
     from nginxssl.engine.probe import ProbeError, parse_endpoint, probe
+    from nginxssl.model.inventory import CRITICAL, WARNING
     from nginxssl.pki.chain import describe
     from nginxssl.sites import sites_of
     from nginxssl.sites.routing import answers_on, choose_site, tls_ports
@@ -659,9 +673,15 @@ def probe_command(
     except CatalogueError as error:
         raise _fail(str(error)) from None
     project = _project_settings(config, [path])
+    warning = warning_days if warning_days is not None else (  # as `sslint certs` defaults them
+        project.expiry_days if project.expiry_days is not None else max(30, critical_days or 0))
+    critical = critical_days if critical_days is not None else min(7, warning)
+    if critical > warning:
+        raise _fail(f"--critical-days {critical} is more than --warning-days {warning}: "
+                    "critical is the nearer threshold")
     settings, targets, loader, analyser = _prepare(
-        [path], project, server=server, now=None, expiry_days=None, root=root, ca_file=[],
-        no_system_trust=False, intermediates=[], fetch=False)
+        [path], project, server=server, now=now, expiry_days=warning, root=root, ca_file=ca_file,
+        no_system_trust=no_system_trust, intermediates=[], fetch=False)
     parsed = parse(targets[0], settings.root)
     sites = sites_of(parsed)
     if not answers_on(sites, wanted.port):  # decided before any connection: the config cannot describe it
@@ -678,23 +698,33 @@ def probe_command(
     choice = choose_site(result.sites, live)
     if choice.site is None:  # the same configuration, parsed twice: only if it changed in between
         raise _fail(f"{result.config.main} does not describe {wanted.shown}: {choice.reason}")
+    from nginxssl.engine.inventory import sent_rows
+
+    rows = sent_rows(live.chain, settings.now, settings.expiry_days)
+    health = live_health(live, rows[0], analyser.trust, settings.now, warning, critical)
     answered = f"answered by {choice.described}, chosen by {choice.reason}"
     if result.findings:
         summary = f"{endpoint_text(live)} ({live.protocol or 'TLS'}): {answered}"
     else:
         summary = (f"{endpoint_text(live)} ({live.protocol or 'TLS'}) serves what the configuration names, "
                    f"{describe(live.leaf)}: {answered}")
+    if health.alarms:  # no rule names a live problem: the verdict is the probe's own (checks/live.py)
+        summary += "".join(f"\nlive {grade.upper()}: {alarm}" for grade, alarm in health.alarms)
     if format is not Format.text:
         typer.echo(f"sslint: {summary}", err=True)
     seen = None
     if format is Format.json:
-        from nginxssl.engine.inventory import sent_rows
         from nginxssl.report.json import probe_dict
 
-        seen = probe_dict(live, choice, sent_rows(live.chain, settings.now, settings.expiry_days))
+        seen = probe_dict(live, choice, rows, verdict=health.verdict, expiry=health.expiry,
+                          verified=health.verified, verify_error=health.verify_error,
+                          alarms=[{"verdict": grade, "message": alarm} for grade, alarm in health.alarms])
     _report(format, list(result.findings), [result], no_color, summary=summary, probe=seen)
     threshold = fail_on.value if fail_on else project.fail_on or "warning"
-    raise typer.Exit(1 if any(at_or_above(finding.severity, threshold) for finding in result.findings) else 0)
+    if health.verdict == CRITICAL:
+        raise typer.Exit(2)
+    differs = any(at_or_above(finding.severity, threshold) for finding in result.findings)
+    raise typer.Exit(1 if differs or health.verdict == WARNING else 0)
 
 
 def main(argv: list[str] | None = None) -> None:

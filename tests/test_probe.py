@@ -10,19 +10,22 @@ refused, no answer, no DNS) must be one line and exit 2, never a traceback.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
 import signal
 import socket
 import time
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
 import typer.testing
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from judges import LOOPBACK, free_port, require, running_apache, running_nginx, served_chain_pem
+from judges import LOOPBACK, free_port, require, running_apache, running_nginx, s_client_verify, served_chain_pem
 from text_report import blocks, joined
 
 from nginxssl.cli import commands_app
@@ -41,6 +44,14 @@ def sslint_probe(*args: str) -> typer.testing.Result:
     result = RUNNER.invoke(commands_app, ["probe", *args], catch_exceptions=True)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result
+
+
+def valid_report(stdout: str) -> dict:
+    """The JSON report, checked against the schema the package ships."""
+    report = json.loads(stdout)
+    schema = json.loads(resources.files("nginxssl.report").joinpath("schemas/report.schema.json").read_text("utf-8"))
+    jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)
+    return report
 
 
 def pem_leaf(path: Path) -> x509.Certificate:
@@ -80,6 +91,7 @@ RENEWAL = {
         "new.pem": ["new", "inter"],
         "new.key": {"key": "new"},
         "leaf-only.pem": ["new"],
+        "root.pem": ["root"],  # --ca-file: the test root is in no system bundle
     },
 }
 
@@ -126,11 +138,17 @@ def reload(server) -> None:
     raise AssertionError(f"nginx's old workers {sorted(old)} still run after SIGHUP\n{server.logs()}")
 
 
+def probe_a_test(directory: Path, port: int, *options: str) -> typer.testing.Result:
+    """`sslint probe` of a.test, trusting the test root (the live chain is verified against it)."""
+    return sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", "--ca-file", str(directory / "root.pem"),
+                        *options, str(directory / "nginx.conf"))
+
+
 def test_replaced_without_reload_is_ssl601_until_the_reload(renewal):
     directory, port, conf = renewal
     old, new = pem_leaf(directory / "a.pem"), pem_leaf(directory / "new.pem")
     with running_nginx(conf, directory, port=port) as server:
-        before = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", str(directory / "nginx.conf"))
+        before = probe_a_test(directory, port)
         assert before.exit_code == 0, before.output
         assert "serves what the configuration names" in joined(before.stdout)
 
@@ -138,7 +156,7 @@ def test_replaced_without_reload_is_ssl601_until_the_reload(renewal):
         shutil.copyfile(directory / "new.key", directory / "a.key")
         assert served_leaf(port, "a.test") == old  # the judge: nginx still sends the old one
 
-        stale = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", str(directory / "nginx.conf"))
+        stale = probe_a_test(directory, port)
         assert stale.exit_code == 1, stale.output
         line = next(line for line in blocks(stale.stdout) if " SSL601 " in line)
         assert line.startswith(f"{directory / 'nginx.conf'}:7: SSL601 ")  # at the ssl_certificate line
@@ -146,10 +164,17 @@ def test_replaced_without_reload_is_ssl601_until_the_reload(renewal):
         assert f"serial {new.serial_number:X}" in line and "not after 2045-01-01" in line  # what the file holds
         assert "systemctl reload nginx" in line and "the file is newer than what is served" in line
         assert "server block a.test" in line and "chosen by server_name a.test" in line
+        assert "live " not in stale.stdout  # the old chain is whole and valid: only SSL601 speaks
+        lowered = directory / "lowered.yaml"  # a team that treats a pending reload as a warning
+        lowered.write_text("severity:\n  SSL601: warning\n")
+        warned = probe_a_test(directory, port, "--config", str(lowered))
+        assert warned.exit_code == 1 and " SSL601 " in joined(warned.stdout)  # --fail-on's default is warning
+        tolerated = probe_a_test(directory, port, "--config", str(lowered), "--fail-on", "error")
+        assert tolerated.exit_code == 0 and " SSL601 " in joined(tolerated.stdout), tolerated.output
 
         reload(server)
         assert served_leaf(port, "a.test") == new  # the judge agrees: the reload took
-        after = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", str(directory / "nginx.conf"))
+        after = probe_a_test(directory, port)
         assert after.exit_code == 0, after.output
         assert "SSL601" not in joined(after.stdout)
 
@@ -161,22 +186,21 @@ def test_same_leaf_other_chain_until_the_reload(renewal):
         "leaf-only.key", "new.key"))
     with running_nginx(conf, directory, port=port) as server:
         shutil.copyfile(directory / "new.pem", directory / "leaf-only.pem")  # what `sslint --fix` would serve
-        stale = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", str(directory / "nginx.conf"))
-        assert stale.exit_code == 1, stale.output
+        assert not s_client_verify(port, "a.test", directory / "root.pem").ok  # the judge: the leaf alone fails
+        stale = probe_a_test(directory, port)
+        assert stale.exit_code == 2, stale.output  # SSL601, and what is live does not verify: critical
         assert "another chain after it: it sends no certificate after the leaf" in joined(stale.stdout)
         assert "the files make ['sslint Test Inter CA']" in joined(stale.stdout)
-        lowered = directory / "lowered.yaml"  # a team that treats a pending reload as a warning
+        assert "live CRITICAL: the chain " in joined(stale.stdout)
+        lowered = directory / "lowered.yaml"
         lowered.write_text("severity:\n  SSL601: warning\n")
-        warned = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", "--config", str(lowered),
-                              str(directory / "nginx.conf"))
-        assert warned.exit_code == 1 and " SSL601 " in joined(warned.stdout)  # --fail-on's default is warning
-        tolerated = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", "--config", str(lowered),
-                                 "--fail-on", "error", str(directory / "nginx.conf"))
-        assert tolerated.exit_code == 0 and " SSL601 " in joined(tolerated.stdout), tolerated.output
+        tolerated = probe_a_test(directory, port, "--fail-on", "error", "--config", str(lowered))
+        assert tolerated.exit_code == 2, tolerated.output  # --fail-on ranks findings; a live outage stays critical
 
         reload(server)
         assert len(served_chain_pem(port, "a.test")) == 2  # the judge: leaf and intermediate now
-        after = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", str(directory / "nginx.conf"))
+        assert s_client_verify(port, "a.test", directory / "root.pem").ok
+        after = probe_a_test(directory, port)
         assert after.exit_code == 0, after.output
 
 
@@ -186,10 +210,10 @@ def test_json_report_and_the_note_on_stderr(renewal):
         shutil.copyfile(directory / "new.pem", directory / "a.pem")
         shutil.copyfile(directory / "new.key", directory / "a.key")
         result = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "a.test", "--format", "json",
-                              str(directory / "nginx.conf"))
+                              "--ca-file", str(directory / "root.pem"), str(directory / "nginx.conf"))
         witnessed = [x509.load_pem_x509_certificate(pem) for pem in served_chain_pem(port, "a.test")]
     assert result.exit_code == 1
-    report = json.loads(result.stdout)
+    report = valid_report(result.stdout)
     assert [(f["rule"], f["name"], f["severity"]) for f in report["findings"]] == [
         ("SSL601", "served-cert-differs", "error")]
     assert report["findings"][0]["names"] == ["a.test"]
@@ -209,6 +233,8 @@ def test_json_report_and_the_note_on_stderr(renewal):
     assert seen["answered_by"] == {"file": str(directory / "nginx.conf"), "line": server_line, "server": "nginx",
                                    "names": ["a.test"]}
     assert seen["chosen_by"] == "server_name a.test"
+    # The old certificate itself is fine: the live verdict is ok, only SSL601 speaks.
+    assert (seen["verdict"], seen["expiry"], seen["verified"], seen["alarms"]) == ("ok", "ok", True, [])
     assert list(report) == ["version", "findings", "summary", "probe"]
 
 
@@ -223,6 +249,98 @@ def test_the_probe_reads_exactly_what_openssl_sees(renewal):
     assert live.address == LOOPBACK and live.protocol.startswith("TLS")
 
 
+# ---------------------------------------------------------------- the live endpoint's own health
+
+
+HEALTH_NOW = "2025-03-01T00:00:00Z"  # the pinned --now: 'soon' has 3 days left
+HEALTH = {
+    "pki": {
+        "root": {"ca": True},
+        "inter": {"ca": True, "issuer": "root"},
+        "soon": {"issuer": "inter", "names": ["soon.test"], "not_before": "2025-01-01",
+                 "not_after": "2025-03-04"},
+        "bare": {"issuer": "inter", "names": ["bare.test"], "not_before": "2025-01-01",
+                 "not_after": "2025-09-01"},
+    },
+    "files": {
+        "soon.pem": ["soon", "inter"], "soon.key": {"key": "soon"},
+        "bare.pem": ["bare"], "bare.key": {"key": "bare"},  # the intermediate is not sent
+        "root.pem": ["root"],
+    },
+}
+
+
+@pytest.fixture
+def health(tmp_path):
+    require("nginx")
+    require("openssl")
+    from pki import build
+
+    build(HEALTH, tmp_path)
+    port = free_port()
+    conf = nginx_conf(port, tls_server(port, "soon.test", tmp_path, "soon")
+                      + tls_server(port, "bare.test", tmp_path, "bare"))
+    return tmp_path, port, conf
+
+
+def health_probe(directory: Path, port: int, name: str, *options: str) -> typer.testing.Result:
+    return sslint_probe(f"{LOOPBACK}:{port}", "--servername", name, "--now", HEALTH_NOW,
+                        "--ca-file", str(directory / "root.pem"), *options, str(directory / "nginx.conf"))
+
+
+def test_a_live_certificate_expiring_soon_is_graded_as_sslint_certs_grades_it(health):
+    directory, port, conf = health
+    pinned = int(datetime.datetime.fromisoformat(HEALTH_NOW).timestamp())
+    with running_nginx(conf, directory, port=port):
+        # The judge: openssl accepts the chain at --now and refuses it once the 3 days are over.
+        assert s_client_verify(port, "soon.test", directory / "root.pem", attime=pinned).ok
+        later = s_client_verify(port, "soon.test", directory / "root.pem", attime=pinned + 4 * 86400)
+        assert not later.ok and later.code == 10, later.output  # X509_V_ERR_CERT_HAS_EXPIRED
+        critical = health_probe(directory, port, "soon.test")  # 3 days left, --critical-days 7 by default
+        warning = health_probe(directory, port, "soon.test", "--critical-days", "2")
+        quiet = health_probe(directory, port, "soon.test", "--warning-days", "2", "--critical-days", "1")
+        expired = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "soon.test", "--now", "2025-03-05T00:00:00Z",
+                               "--ca-file", str(directory / "root.pem"), str(directory / "nginx.conf"))
+        reported = health_probe(directory, port, "soon.test", "--format", "json", "--critical-days", "2")
+        backwards = health_probe(directory, port, "soon.test", "--warning-days", "2", "--critical-days", "5")
+    assert critical.exit_code == 2, critical.output
+    assert "serves what the configuration names" in joined(critical.stdout)  # not SSL601: no rule id
+    assert "live CRITICAL: the live certificate 'soon.test' expires on 2025-03-04, in 3 days (--critical-days 7)" \
+        in joined(critical.stdout)
+    assert warning.exit_code == 1 and "live WARNING: " in warning.stdout and "(--warning-days 30)" in warning.stdout
+    assert quiet.exit_code == 0 and "live " not in quiet.stdout, quiet.output
+    assert expired.exit_code == 2 and "expired on 2025-03-04 (1 day ago)" in joined(expired.stdout), expired.output
+    seen = valid_report(reported.stdout)["probe"]
+    assert reported.exit_code == 1 and valid_report(reported.stdout)["findings"] == []
+    assert (seen["verdict"], seen["expiry"], seen["verified"], seen["verify_error"]) == ("warning", "warning", True,
+                                                                                         None)
+    assert [alarm["verdict"] for alarm in seen["alarms"]] == ["warning"] and "in 3 days" in seen["alarms"][0]["message"]
+    assert backwards.exit_code == 2 and "--critical-days 5 is more than --warning-days 2" in backwards.stderr
+
+
+def test_a_live_chain_that_does_not_verify_is_critical(health):
+    directory, port, conf = health
+    pinned = int(datetime.datetime.fromisoformat(HEALTH_NOW).timestamp())
+    with running_nginx(conf, directory, port=port):
+        judged = s_client_verify(port, "bare.test", directory / "root.pem", attime=pinned)
+        assert not judged.ok and judged.code == 21, judged.output  # unable to verify the first certificate
+        result = health_probe(directory, port, "bare.test")
+        reported = health_probe(directory, port, "bare.test", "--format", "json")
+        untrusted = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "soon.test", "--now", HEALTH_NOW,
+                                 "--critical-days", "1", "--warning-days", "1", str(directory / "nginx.conf"))
+    # What the file holds is what is served (no SSL601), and yet clients refuse it: the probe says so.
+    assert result.exit_code == 2, result.output
+    assert "SSL601" not in result.stdout
+    text = joined(result.stdout)
+    assert "live CRITICAL: the chain " in text and "sends no issuer for 'bare.test'" in text
+    assert "the intermediate 'sslint Test Inter CA' is missing" in text
+    seen = valid_report(reported.stdout)["probe"]
+    assert reported.exit_code == 2 and (seen["verdict"], seen["expiry"], seen["verified"]) == ("critical", "ok", False)
+    assert seen["verify_error"] and len(seen["served"]) == 1
+    # The same complete chain, without the test root in the trust store: what a client without it sees.
+    assert untrusted.exit_code == 2 and "ends at a root the trust store lacks" in joined(untrusted.stdout)
+
+
 # ---------------------------------------------------------------- which server block answers
 
 
@@ -234,6 +352,7 @@ SELECTION = {
     },
     "files": {
         **{f"{stem}.pem": [stem] for stem in ("first", "exact", "wild", "deeper", "trailing", "regex", "default")},
+        "root.pem": ["root"],
         **{f"{stem}.key": {"key": stem} for stem in ("first", "exact", "wild", "deeper", "trailing", "regex",
                                                       "default")},
     },
@@ -274,9 +393,10 @@ def test_the_block_sslint_picks_is_the_one_nginx_answers_with(selection):
     with running_nginx(conf, directory, port=port):
         for name, stem in ANSWERS.items():
             assert served_leaf(port, name) == pem_leaf(directory / f"{stem}.pem"), name  # the judge
-            result = sslint_probe(f"{LOOPBACK}:{port}", "--servername", name, str(directory / "nginx.conf"))
+            result = sslint_probe(f"{LOOPBACK}:{port}", "--servername", name, "--ca-file",
+                                  str(directory / "root.pem"), str(directory / "nginx.conf"))
             assert result.exit_code == 0, f"{name}: {result.output}"
-        no_sni = sslint_probe(f"{LOOPBACK}:{port}", str(directory / "nginx.conf"))
+        no_sni = sslint_probe(f"{LOOPBACK}:{port}", "--ca-file", str(directory / "root.pem"), str(directory / "nginx.conf"))
     assert no_sni.exit_code == 0, no_sni.output
     assert "no SNI name was sent" in joined(no_sni.stdout) and "default.selection.test" in joined(no_sni.stdout)
 
@@ -286,7 +406,8 @@ def test_a_name_no_site_serves_is_compared_with_the_default_server(selection):
     with running_nginx(conf, directory, port=port):
         shutil.copyfile(directory / "first.pem", directory / "default.pem")  # replaced, not reloaded
         shutil.copyfile(directory / "first.key", directory / "default.key")
-        result = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "nobody.test", str(directory / "nginx.conf"))
+        result = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "nobody.test", "--ca-file",
+                              str(directory / "root.pem"), str(directory / "nginx.conf"))
     assert result.exit_code == 1, result.output
     assert "server block default.selection.test" in joined(result.stdout)
     assert f"the default server for {LOOPBACK}:{port} (marked default_server): no server name there matches " \
@@ -305,7 +426,7 @@ def test_apache_virtual_hosts_and_the_chain_mod_ssl_completes(tmp_path):
             "b": {"issuer": "root", "names": ["b.test", "*.b.test"]},
         },
         "files": {"a.pem": ["a"], "a.key": {"key": "a"}, "ca.pem": ["inter", "root"],
-                  "b.pem": ["b"], "b.key": {"key": "b"}},
+                  "b.pem": ["b"], "b.key": {"key": "b"}, "root.pem": ["root"]},
     }, tmp_path)
     port = free_port()
     site = tmp_path / "site.conf"
@@ -319,10 +440,12 @@ def test_apache_virtual_hosts_and_the_chain_mod_ssl_completes(tmp_path):
     with running_apache(site, tmp_path, port=port):
         assert len(served_chain_pem(port, "a.test")) == 3  # the judge: mod_ssl completed the chain
         assert served_leaf(port, "www.b.test") == pem_leaf(tmp_path / "b.pem")
-        results = {name: sslint_probe(f"{LOOPBACK}:{port}", "--servername", name, str(site))
+        results = {name: sslint_probe(f"{LOOPBACK}:{port}", "--servername", name, "--ca-file",
+                                      str(tmp_path / "root.pem"), str(site))
                    for name in ("a.test", "www.b.test", "nobody.test")}
         shutil.copyfile(tmp_path / "a.pem", tmp_path / "b.pem")
-        stale = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "www.b.test", str(site))
+        stale = sslint_probe(f"{LOOPBACK}:{port}", "--servername", "www.b.test", "--ca-file",
+                             str(tmp_path / "root.pem"), str(site))
     for name, result in results.items():
         assert result.exit_code == 0, f"{name}: {result.output}"
     assert "ServerAlias *.b.test" in results["www.b.test"].stdout

@@ -10,7 +10,12 @@ Found while reading the config (parse errors, the sites' errors), and here:
   parameter "quic"'); with no judged version (`--server-version none`) it says so at info level;
 - nginx: a directive in a context nginx refuses ('"add_header" directive is not allowed here' in a
   server-level `if`), from crossplane's table of nginx's own directives and contexts (a directive
-  it does not know, a third-party module's, is not judged).
+  it does not know, a third-party module's, is not judged);
+- Apache: a directive of a module no LoadModule loads (apache2 2.4 `apache2 -t`: "Invalid command
+  'SSLEngine', perhaps misspelled or defined by a module not included in the server configuration"),
+  for the few modules whose directives TLS sites use (_MODULE_DIRECTIVES), and only in a main
+  configuration: a lone site file is loaded by a main configuration that loads the modules. `<IfModule>`
+  sections are already resolved by the reader (parse/apache/reader.py), `<Macro>` and `Use` reported there.
 """
 
 from __future__ import annotations
@@ -24,6 +29,24 @@ from nginxssl.model.node import Node, walk
 from nginxssl.sites import plain_sites_of
 from nginxssl.sites.nginx_versions import Since, directive_since, parameter_since
 from nginxssl.sites.routing import listen_socket, routes, who
+
+# Apache modules whose directives TLS sites use, as data: (module identifier, `a2enmod` name, prefix of
+# the directive names that are all the module's or "", the directives by httpd's spelling; a section as
+# `<Name`). The reader gives Config.modules every name <IfModule> accepts, so `ssl_module` is enough.
+_MODULE_DIRECTIVES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("ssl_module", "ssl", "ssl", (
+        "SSLEngine", "SSLCertificateFile", "SSLCertificateKeyFile", "SSLCertificateChainFile",
+        "SSLCACertificateFile", "SSLCACertificatePath", "SSLProtocol", "SSLCipherSuite", "SSLHonorCipherOrder",
+        "SSLUseStapling", "SSLStaplingCache", "SSLSessionCache", "SSLSessionTickets", "SSLOptions",
+        "SSLProxyEngine", "SSLCompression", "SSLOpenSSLConfCmd", "SSLVerifyClient")),
+    ("headers_module", "headers", "", ("Header", "RequestHeader")),
+    ("rewrite_module", "rewrite", "rewrite", (
+        "RewriteEngine", "RewriteRule", "RewriteCond", "RewriteBase", "RewriteMap", "RewriteOptions")),
+    ("proxy_module", "proxy", "", (
+        "ProxyPass", "ProxyPassMatch", "ProxyPassReverse", "ProxyPassReverseCookieDomain",
+        "ProxyPassReverseCookiePath", "ProxyPreserveHost", "ProxyRequests", "ProxyTimeout", "ProxyVia",
+        "ProxyAddHeaders", "ProxyErrorOverride", "ProxySet", "BalancerMember", "<Proxy", "<ProxyMatch")),
+)
 
 # Blocks whose contents are not directives (map and geo entries, MIME types, ...): not judged.
 _DATA_BLOCKS = frozenset({"map", "geo", "types", "split_clients", "charset_map", "match", "upstream"})
@@ -41,6 +64,39 @@ def config_syntax(inputs: Inputs) -> Iterator[Finding]:
     if inputs.config.server == "nginx":
         yield from _no_certificate(inputs)
         yield from _directives(inputs)
+    elif inputs.config.modules is not None and not inputs.config.fragment:
+        yield from _modules_not_loaded(inputs.config.nodes, inputs.config.modules)
+
+
+def _module_of(node: Node) -> tuple[str, str, str] | None:
+    """(module identifier, a2enmod name, the directive as httpd spells it) of a node, if the table has it."""
+    for module, enable, prefix, spelled in _MODULE_DIRECTIVES:
+        for name in spelled:
+            if name.lstrip("<").lower() == node.directive and name.startswith("<") == node.is_block:
+                return module, enable, name
+        if prefix and node.directive.startswith(prefix) and not node.is_block:
+            return module, enable, node.directive
+    return None
+
+
+def _modules_not_loaded(nodes: tuple[Node, ...], loaded: frozenset[str]) -> Iterator[Finding]:
+    """httpd stops at the first directive of a module it has not loaded: one finding per module, at
+    its first directive in reading order, counting the others."""
+    uses: dict[str, list[tuple[Node, str, str]]] = {}
+    for node in walk(nodes):
+        known = _module_of(node)
+        if known is not None and known[0] not in loaded:
+            uses.setdefault(known[0], []).append((node, known[1], known[2]))
+    for module, found in uses.items():
+        node, enable, spelled = found[0]
+        more = len(found) - 1
+        others = (f"; {more} more directive{'s' if more > 1 else ''} of mod_{enable} follow{'' if more > 1 else 's'}"
+                  if more else "")
+        yield Finding("SSL001", node.file, node.line, (
+            f"apache2 will refuse to start: Invalid command '{spelled}', perhaps misspelled or defined by a module "
+            f"not included in the server configuration ({spelled.lstrip('<')} belongs to mod_{enable}, which no "
+            f"LoadModule loads{others}); fix: `a2enmod {enable}` (Debian, Ubuntu), or "
+            f"`LoadModule {module} modules/mod_{enable}.so` before it"), server="apache")
 
 
 def _no_certificate(inputs: Inputs) -> Iterator[Finding]:

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, TypeGuard
 from nginxssl.checks import Inputs, check
 from nginxssl.model.edits import InsertLine, insert_into, nginx_quote, replace_args
 from nginxssl.model.finding import Finding, Fix, Related
-from nginxssl.model.headers import CSP, HSTS, SECURITY_HEADERS, Header, ResponseHeaders, Scope
+from nginxssl.model.headers import CSP, HSTS, SECURITY_HEADERS, Header, ResponseHeaders, Scope, condition_problem
 from nginxssl.model.node import Node
 from nginxssl.model.site import Site
 from nginxssl.sites.headers.nginx import NGINX_SUCCESS_STATUSES
@@ -225,6 +225,14 @@ def _undecidable(site: Site, header: Header, verdict: Verdict) -> Finding:
     resolution = verdict.resolution
     if header.for_html_pages() is None:
         why = f"`{_directive(header)}` applies only to some requests ({header.condition})"
+        problem = condition_problem(verdict.header.condition) if verdict.header is not None else None
+        if problem is not None:
+            why += f", and sslint cannot judge its regex for an HTML page: {problem}"
+    elif resolution is not None and resolution.unjudged:
+        regex = resolution.unjudged[0]
+        value = f" {verdict.header.value!r}" if verdict.header is not None else ""
+        why = (f"its value{value} comes from the map at {regex.node.where()}, whose regex "
+               f"{regex.regex!r} sslint cannot judge for an HTML page: {regex.problem}")
     elif resolution is not None and resolution.unknown:
         why = f"its value {header.value!r} depends on {', '.join(resolution.unknown)}, known only per request"
     else:

@@ -6,6 +6,14 @@ on the probed port (sites/routing.py: the way nginx and Apache pick a virtual
 server), the chain that site's files make (the load stage's diagnosis:
 ServedChain), compared with the chain that was sent. Without a probe, as in `sslint PATH`, nothing.
 
+Beside the rule, `live_health`: how the live endpoint fares on its own, for a monitor
+(`sslint probe`'s verdict and exit code, its JSON `probe` object): the leaf sent judged
+by the thresholds of `sslint certs` (Inventory.verdict), and the chain sent verified
+against the trust store exactly as the chain rules verify a served chain
+(ChainReport.served_verified: what was sent, nothing found elsewhere). Neither is
+"served-cert-differs", and no rule of the catalogue names a live problem, so they
+carry no rule id.
+
 Same leaf, other certificates after it, is SSL601 too: browsers build their path
 from what is sent, so every chain verdict on the file (SSL201-SSL204) speaks of
 a chain nobody receives; the usual cause is the same as for a new leaf (a
@@ -14,6 +22,8 @@ fullchain written, `sslint --fix` applied, no reload), and so is the remedy.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Iterator
 
 from cryptography import x509
@@ -21,9 +31,11 @@ from cryptography import x509
 from nginxssl.checks import Inputs, check
 from nginxssl.checks.served import shown
 from nginxssl.model.finding import Finding
+from nginxssl.model.inventory import CRITICAL, OK, WARNING, CertificateRow, Inventory
 from nginxssl.model.site import Site
 from nginxssl.pki.analyse import served_key
-from nginxssl.pki.chain import describe, label
+from nginxssl.pki.chain import describe, diagnose, label, subject_label
+from nginxssl.pki.trust import TrustStore
 from nginxssl.sites.routing import choose_site
 
 if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
@@ -114,3 +126,78 @@ def served_cert_differs(inputs: Inputs) -> Iterator[Finding]:
         f"{where} serves {describe(sent[0])}{partial}; {answers} names {held_text}: browsers get the served "
         f"certificate, and nothing sslint checks in the file applies to it; "
         f"{_causes(probe, site, sent[0], readable[0][1].report.served[0])}"), site)
+
+
+# ---------------------------------------------------------------- the live endpoint's own health
+
+
+@dataclass(frozen=True)
+class LiveHealth:
+    """How the live endpoint fares for a client, whatever the configuration says."""
+
+    verdict: str  # OK | WARNING | CRITICAL (model.inventory), the worse of expiry and verification
+    expiry: str  # the leaf sent, graded as `sslint certs` grades a certificate file
+    verified: bool | None  # the chain sent verifies; None: only the leaf could be read, not judged
+    verify_error: str | None  # the verifier's reason when it does not
+    alarms: tuple[tuple[str, str], ...]  # (WARNING | CRITICAL, what is wrong in one sentence), worst first
+
+
+def _plural(count: int) -> str:
+    return f"{count} day{'' if count == 1 else 's'}"
+
+
+def _expiry_alarm(leaf: x509.Certificate, row: CertificateRow, grade: str, inventory: Inventory) -> str | None:
+    named = f"the live certificate {label(leaf)}"
+    days = row.whole_days if row.whole_days is not None else 0
+    if row.validity == "expired":
+        return (f"{named} expired on {leaf.not_valid_after_utc:%Y-%m-%d} ({_plural(-days)} ago): browsers "
+                "refuse it; install the renewed certificate and reload the server")
+    if row.validity == "not yet valid":
+        return (f"{named} is not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC: browsers refuse "
+                "it until then (or a clock is wrong)")
+    if grade == OK:
+        return None
+    threshold = (f"--critical-days {inventory.critical_days}" if grade == CRITICAL
+                 else f"--warning-days {inventory.expiry_days}")
+    return (f"{named} expires on {leaf.not_valid_after_utc:%Y-%m-%d}, in {_plural(days)} ({threshold}): "
+            "renew it and reload the server")
+
+
+def _verify_alarm(probe: Probe, trust: TrustStore, now: datetime) -> tuple[bool | None, str | None, str | None]:
+    """(verified, the verifier's reason, the alarm): the chain as sent, nothing added, as SSL201 judges it."""
+    if not probe.complete:
+        return None, None, None  # only the leaf was read: a verdict on it alone would be a false alarm
+    report = diagnose(probe.chain, None, (), trust, now)
+    if report.served_verified:
+        return True, None, None
+    reason = report.served_verify_error or "the verifier refuses it"
+    store = ", ".join(trust.sources) if trust.sources else "no anchors"
+    unresolved = report.unresolved_issuer
+    if report.incomplete and unresolved is not None:
+        top = unresolved.subject
+        why = (f"it sends no issuer for {label(top)} (the intermediate '{subject_label(unresolved.issuer)}' is "
+               f"missing): serve the full chain (leaf, then intermediates) and reload the server")
+    elif report.untrusted:
+        why = ("it ends at a root the trust store lacks (an internal CA: give it with --ca-file; a public site "
+               "needs a certificate from a public CA)")
+    else:
+        why = reason
+    return False, reason, (f"the chain {probe.endpoint.shown} sends does not verify against the trust store "
+                           f"({store}): {why}; clients that verify what they are sent (curl, `openssl s_client "
+                           f"-verify_return_error`, apps) refuse the connection")
+
+
+def live_health(probe: Probe, leaf_row: CertificateRow, trust: TrustStore, now: datetime,
+                warning_days: int, critical_days: int) -> LiveHealth:
+    """The live leaf by `sslint certs`' thresholds (`leaf_row`: its facts, as engine.inventory.sent_rows
+    gives them) and the live chain by the trust store: a chain that does not verify is critical, as an
+    expired certificate is, since clients refuse it now, not soon."""
+    inventory = Inventory((leaf_row,), now, warning_days, critical_days=critical_days)
+    expiry = inventory.verdict(leaf_row)
+    verified, reason, verify_alarm = _verify_alarm(probe, trust, now)
+    grades = [expiry, CRITICAL if verified is False else OK]
+    verdict = max(grades, key=(OK, WARNING, CRITICAL).index)
+    expiry_alarm = _expiry_alarm(probe.leaf, leaf_row, expiry, inventory)
+    alarms = [(grade, alarm) for grade, alarm in ((expiry, expiry_alarm), (CRITICAL, verify_alarm)) if alarm]
+    alarms.sort(key=lambda pair: -(OK, WARNING, CRITICAL).index(pair[0]))  # stable: expiry first among equals
+    return LiveHealth(verdict, expiry, verified, reason, tuple(alarms))

@@ -156,6 +156,15 @@ def _only_assets(args: tuple[str, ...]) -> bool:
 
 
 @dataclass(frozen=True)
+class UnjudgedRegex:
+    """A regex a header's verdict hinges on that sslint cannot run (model/pattern.py), and why."""
+
+    node: Node  # where it is written: the nginx map holding it, or the Apache Header directive
+    regex: str  # as written (an nginx map key keeps its ~ or ~*)
+    problem: str  # ConfigRegex.problem
+
+
+@dataclass(frozen=True)
 class MapDef:
     """An nginx `map`: source variable, entries in file order, default."""
 
@@ -166,20 +175,29 @@ class MapDef:
 
     def value_for(self, subject: str) -> str | None:
         """The value nginx picks for `subject` (exact keys first, then regexes in order); None if a regex
-        cannot be judged (model/pattern.py: never run on a backtracking engine)."""
+        cannot be judged (model/pattern.py: never run on a backtracking engine; `unjudged_for` says which)."""
+        value, _unjudged = self._choose(subject)
+        return value
+
+    def unjudged_for(self, subject: str) -> UnjudgedRegex | None:
+        """The regex that keeps `value_for(subject)` from being known, and why; None when it is known."""
+        return self._choose(subject)[1]
+
+    def _choose(self, subject: str) -> tuple[str | None, UnjudgedRegex | None]:
         lowered = subject.lower()
         for key, value in self.entries:
             if not key.startswith("~") and key.lower() == lowered:
-                return value
+                return value, None
         for key, value in self.entries:
             if not key.startswith("~"):
                 continue
-            matched = ConfigRegex.from_nginx(key).search(subject)
+            regex = ConfigRegex.from_nginx(key)
+            matched = regex.search(subject)
             if matched is None:
-                return None
+                return None, UnjudgedRegex(self.node, key, regex.problem or f"it cannot be run on {subject!r}")
             if matched:
-                return value
-        return self.default
+                return value, None
+        return self.default, None
 
     def values(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([value for _key, value in self.entries] + [self.default]))
@@ -193,6 +211,7 @@ class Resolution:
     unknown: tuple[str, ...] = ()  # variables sslint cannot resolve, as written ("$host")
     via: tuple[Node, ...] = ()  # the map / set directives consulted
     for_documents: bool = False  # a map on $sent_http_content_type was evaluated for an HTML page
+    unjudged: tuple[UnjudgedRegex, ...] = ()  # map regexes that kept a value from being known
 
     @property
     def constant(self) -> bool:
@@ -213,24 +232,25 @@ class Variables:
         unknown: dict[str, None] = {}
         via: dict[Node, None] = {}
         documents = [False]
-        values = self._expand(template, 0, frozenset(), unknown, via, documents)
-        return Resolution(tuple(dict.fromkeys(values)), tuple(unknown), tuple(via), documents[0])
+        unjudged: dict[UnjudgedRegex, None] = {}
+        values = self._expand(template, 0, frozenset(), unknown, via, documents, unjudged)
+        return Resolution(tuple(dict.fromkeys(values)), tuple(unknown), tuple(via), documents[0], tuple(unjudged))
 
     def _expand(self, template: str, depth: int, seen: frozenset, unknown: dict, via: dict,
-                documents: list) -> list[str]:
+                documents: list, unjudged: dict) -> list[str]:
         results = [""]
         position = 0
         for match in self.pattern.finditer(template):
             literal = template[position:match.start()]
             position = match.end()
-            options = self._options(match, depth, seen, unknown, via, documents)
+            options = self._options(match, depth, seen, unknown, via, documents, unjudged)
             results = [prefix + literal + option for prefix, option in itertools.product(results, options)]
             results = results[:_MAX_VALUES]
         tail = template[position:]
         return [prefix + tail for prefix in results]
 
     def _options(self, match: re.Match, depth: int, seen: frozenset, unknown: dict, via: dict,
-                 documents: list) -> list[str]:
+                 documents: list, unjudged: dict) -> list[str]:
         if self.pattern is not _NGINX_VARIABLE:
             unknown.setdefault(match.group(0), None)
             return [UNKNOWN]
@@ -247,6 +267,10 @@ class Variables:
                 picked = [mapping.value_for(kind) for kind in DOCUMENT_TYPES]
                 if any(value is None for value in picked):
                     unknown.setdefault("$" + name, None)
+                    for kind in DOCUMENT_TYPES:
+                        reason = mapping.unjudged_for(kind)
+                        if reason is not None:
+                            unjudged.setdefault(reason, None)
                     return [UNKNOWN]
                 raw.extend(value for value in picked if value is not None)
             else:
@@ -256,7 +280,7 @@ class Variables:
             raw.append(node.args[1] if len(node.args) > 1 else "")
         options: list[str] = []
         for value in dict.fromkeys(raw):
-            options.extend(self._expand(value, depth + 1, seen | {name}, unknown, via, documents))
+            options.extend(self._expand(value, depth + 1, seen | {name}, unknown, via, documents, unjudged))
         return list(dict.fromkeys(options))[:_MAX_VALUES] or [""]
 
 
@@ -309,11 +333,24 @@ def condition_holds(condition: str) -> bool | None:
     `expr=%{CONTENT_TYPE} =~ m#...#i` and `expr=%{HTTPS} == 'on'`; None for anything else."""
     if _HTTPS_ON.match(condition.strip()):
         return True
+    regex = _content_type_regex(condition)
+    if regex is None:
+        return None
+    verdicts = [regex.search(kind) for kind in DOCUMENT_TYPES]
+    return None if None in verdicts else any(verdicts)
+
+
+def condition_problem(condition: str) -> str | None:
+    """Why sslint cannot judge the regex of an Apache `expr=%{CONTENT_TYPE} =~ ...` condition
+    (ConfigRegex.problem); None when it can, or when the condition is not of that shape."""
+    regex = _content_type_regex(condition)
+    return None if regex is None else regex.problem
+
+
+def _content_type_regex(condition: str) -> ConfigRegex | None:
     match = _CONTENT_TYPE_MATCH.match(condition.strip())
     if match is None:
         return None
     pattern = match.group(2) if match.group(2) is not None else match.group(3)
     # Never Python's backtracking re (model/pattern.py): m#^([a-z/;= -]|[a-z/;= -]|[a-z/;= -])*X# hung the lint.
-    regex = ConfigRegex(pattern, ignore_case="i" in match.group(4).lower())
-    verdicts = [regex.search(kind) for kind in DOCUMENT_TYPES]
-    return None if None in verdicts else any(verdicts)
+    return ConfigRegex(pattern, ignore_case="i" in match.group(4).lower())

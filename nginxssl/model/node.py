@@ -76,6 +76,10 @@ class Config:
     comments: tuple[Comment, ...] = ()
     root: str | None = None  # --root sysroot that absolute paths were mapped under
     variables: dict[str, str] = field(default_factory=dict)  # Apache Define / envvars
+    # Apache: every name <IfModule> accepts for the modules loaded (LoadModule, and those compiled
+    # in), as the whole tree leaves them; None when unknown (nginx, a lone site file, a tree with no
+    # LoadModule at all, read as if every module were loaded).
+    modules: frozenset[str] | None = None
 
 
 def walk(nodes: tuple[Node, ...]) -> Iterator[Node]:

@@ -98,10 +98,14 @@ def render(findings: list[Finding], out: TextIO, sites: int, configs: list[str],
     out.write("\n  ],\n" + tail + "\n")
 
 
-def probe_dict(live: Probe, choice: Choice, served: Iterable[CertificateRow]) -> dict:
+def probe_dict(live: Probe, choice: Choice, served: Iterable[CertificateRow], *, verdict: str, expiry: str,
+               verified: bool | None, verify_error: str | None, alarms: Iterable[dict]) -> dict:
     """What `sslint probe` saw: where it connected, each certificate sent (`served`: the facts
     `sslint certs --format json` gives of a certificate file), and the site of the
-    configuration that answers there, with why that one."""
+    configuration that answers there, with why that one; then the endpoint's own health
+    (checks/live.py LiveHealth): `verdict` ok|warning|critical, the live leaf's `expiry` grade,
+    whether the chain sent `verified` (null: only the leaf could be read) and why not, and `alarms`
+    ({verdict, message}: what is wrong, worst first)."""
     from nginxssl.report.certs import certificate_part
 
     site = choice.site
@@ -115,4 +119,9 @@ def probe_dict(live: Probe, choice: Choice, served: Iterable[CertificateRow]) ->
         "answered_by": None if site is None else {
             "file": site.file, "line": site.line, "server": site.server, "names": list(site.name_list)},
         "chosen_by": choice.reason,
+        "verdict": verdict,
+        "expiry": expiry,
+        "verified": verified,
+        "verify_error": verify_error,
+        "alarms": list(alarms),
     }

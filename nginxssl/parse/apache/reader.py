@@ -605,6 +605,7 @@ def parse_apache(
         comments=tuple(state.comments),
         root=root,
         variables=state.variables.in_effect(),
+        modules=None if reader.assume_modules else frozenset(state.modules | _STATIC_MODULES),
     )
 
 
