@@ -36,24 +36,29 @@ def _statement_span(line: str, directive: str, server: str) -> tuple[int, int] |
         if server == "apache":
             end = len(line.rstrip("\r\n"))
             return start, end
-        quote = None
-        position = start
-        while position < len(line):
-            char = line[position]
-            if char == "\\":
-                position += 2
-                continue
-            if quote:
-                if char == quote:
-                    quote = None
-            elif char in "\"'":
-                quote = char
-            elif char == ";":
-                return start, position
-            elif char in "{}#\n":
-                break
-            position += 1
-        return None
+        end_at = _unquoted(line, start, "{}#\n;")
+        return (start, end_at) if end_at is not None and line[end_at] == ";" else None
+    return None
+
+
+def _unquoted(line: str, start: int, stops: str) -> int | None:
+    """The column of the first of `stops` on `line` from `start` that no quote or backslash hides
+    (how nginx's lexer reads a statement), or None."""
+    quote = None
+    position = start
+    while position < len(line):
+        char = line[position]
+        if char == "\\":
+            position += 2
+            continue
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif char in stops:
+            return position
+        position += 1
     return None
 
 
@@ -260,26 +265,11 @@ def _block_brace(line: str, block: tuple[str, ...]) -> int | None:
     """The column of the `{` that opens `block` (directive and arguments) on `line`, or None."""
     directive, args = block[0], list(block[1:])
     for match in re.finditer(rf"(?:(?<=^)|(?<=[\s;{{}}]))({re.escape(directive)})(?=[\s{{])", line):
-        position = match.end(1)
-        quote = None
-        start = position
-        while position < len(line):
-            char = line[position]
-            if char == "\\":
-                position += 2
-                continue
-            if quote:
-                if char == quote:
-                    quote = None
-            elif char in "\"'":
-                quote = char
-            elif char == "{":
-                if [value for _raw, value in _tokens(line[start:position])] == args:
-                    return position
-                break
-            elif char in ";}#":
-                break
-            position += 1
+        start = match.end(1)
+        position = _unquoted(line, start, "{;}#")
+        if position is not None and line[position] == "{" and \
+                [value for _raw, value in _tokens(line[start:position])] == args:
+            return position
     return None
 
 
