@@ -256,6 +256,19 @@ def lint(
     raise typer.Exit(1 if failing and not exit_zero else 0)
 
 
+def _expiry_thresholds(warning_days: int | None, critical_days: int | None,
+                       project: ProjectSettings) -> tuple[int, int]:
+    """(warning, critical) days for `sslint certs` and `sslint probe`: the options, else the settings'
+    expiry-days and 30, and 7; critical is the nearer threshold (exit 2 when it is not)."""
+    warning = warning_days if warning_days is not None else (
+        project.expiry_days if project.expiry_days is not None else max(30, critical_days or 0))
+    critical = critical_days if critical_days is not None else min(7, warning)
+    if critical > warning:
+        raise _fail(f"--critical-days {critical} is more than --warning-days {warning}: "
+                    "critical is the nearer threshold")
+    return warning, critical
+
+
 def _writable(path: str | None) -> None:
     """--output-file's directory must take a new file: said before anything is linted (exit 2)."""
     if path is None or path == "-":
@@ -537,12 +550,7 @@ def certs_command(
 
     try:
         project = _project_settings(config, paths)
-        warning = warning_days if warning_days is not None else (
-            project.expiry_days if project.expiry_days is not None else max(30, critical_days or 0))
-        critical = critical_days if critical_days is not None else min(7, warning)
-        if critical > warning:
-            raise _fail(f"--critical-days {critical} is more than --warning-days {warning}: "
-                        "critical is the nearer threshold")
+        warning, critical = _expiry_thresholds(warning_days, critical_days, project)
         _writable(output_file)
         settings, targets, loader, analyser = _prepare(
             paths, project, server=server, now=now, expiry_days=warning, root=root, ca_file=ca_file,
@@ -673,12 +681,7 @@ def probe_command(
     except CatalogueError as error:
         raise _fail(str(error)) from None
     project = _project_settings(config, [path])
-    warning = warning_days if warning_days is not None else (  # as `sslint certs` defaults them
-        project.expiry_days if project.expiry_days is not None else max(30, critical_days or 0))
-    critical = critical_days if critical_days is not None else min(7, warning)
-    if critical > warning:
-        raise _fail(f"--critical-days {critical} is more than --warning-days {warning}: "
-                    "critical is the nearer threshold")
+    warning, critical = _expiry_thresholds(warning_days, critical_days, project)
     settings, targets, loader, analyser = _prepare(
         [path], project, server=server, now=now, expiry_days=warning, root=root, ca_file=ca_file,
         no_system_trust=no_system_trust, intermediates=[], fetch=False)
