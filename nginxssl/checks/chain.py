@@ -280,7 +280,8 @@ def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
                 f"{item.shown} lacks the {noun} {'; '.join(parts)}; browsers that have not cached it fail "
                 "(Firefox: SEC_ERROR_UNKNOWN_ISSUER; Android, curl, Python; `openssl s_client`: 'unable to "
                 "verify the first certificate') while desktop Chrome may hide the problem by fetching it"
-                f"{_impostors(item)}; {_completion(item, report.missing, plan)}{_undecided(report)}"), fix)
+                f"{_impostors(item)}; {_completion(item, report.missing, plan)}{_undecided(report)}"), fix,
+                summary=f"{item.shown} lacks {'an intermediate certificate' if len(parts) == 1 else f'{len(parts)} intermediate certificates'}")
         unresolved = report.unresolved_issuer
         if unresolved is not None and not report.unknown_root:  # found nowhere above the leaf itself
             issuer = f"'{subject_label(unresolved.issuer)}'"
@@ -376,9 +377,12 @@ def chain_order(inputs: Inputs) -> Iterator[Finding]:
                 f"{label(served_certs[later])} ({position(later, total)}), which it issued: each certificate "
                 "must be followed by its issuer; browsers usually cope, but stricter TLS clients (older Java, "
                 f"embedded devices) fail to build the chain; fix: leaf first, then each issuer in turn{ready}")
-            yield replace(item.finding("SSL202", f"{message}; {fix_text(fix)}", fix), severity=severity)
+            yield replace(item.finding("SSL202", f"{message}; {fix_text(fix)}", fix,
+                                       summary=f"{item.shown} has an issuer before the certificate it issued"),
+                          severity=severity)
             continue
-        yield item.finding("SSL202", f"{message}; {fix_text(fix)}", fix)
+        yield item.finding("SSL202", f"{message}; {fix_text(fix)}", fix,
+                           summary=f"{item.shown}: the site's certificate is not first")
 
 
 # ---------------------------------------------------------------- SSL203, SSL204

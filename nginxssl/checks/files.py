@@ -348,7 +348,9 @@ def key_permissions(inputs: Inputs) -> Iterator[Finding]:
             f"private key {_shown(reference)}{also} is readable by {who} (mode {material.mode:04o}): whoever "
             f"reads it can impersonate {', '.join(names[:5]) or 'this site'}{' ...' if len(names) > 5 else ''}; "
             f"run `chmod 600 {reference.ref.path}`")
-        yield replace(finding, names=names, related=tuple(others))
+        readers = "world-readable" if who == "every local user" else f"readable by group '{group}'"
+        yield replace(finding, names=names, related=tuple(others),
+                      summary=f"key {_shown(reference)} is {readers} (mode {material.mode:04o})")
 
 
 @check("SSL008", needs=())

@@ -136,7 +136,8 @@ def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
                     f"which names {_sans_text(sans)}{hint}; browsers show {WRONG_NAME} for https://{missing}/; "
                     f"fix: get a certificate that also names {missing} "
                     f"({_reissue(site, verdict.missing[0], dns_names(leaf))}) "
-                    f"or move the name to a server block whose certificate covers it"), site)
+                    f"or move the name to a server block whose certificate covers it"), site,
+                    summary=f"the certificate does not name {entry.name}")
 
 
 @check("SSL302", needs={"chains"})

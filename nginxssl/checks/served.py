@@ -42,9 +42,10 @@ class Served:
     def directive(self) -> str:
         return directive_name(self.pair.cert)
 
-    def finding(self, rule: str, message: str, fix: Fix | None = None) -> Finding:
+    def finding(self, rule: str, message: str, fix: Fix | None = None, summary: str = "") -> Finding:
+        """`summary`: the text report's first line, where the message's first clause runs long."""
         node = self.pair.cert.node
-        return Finding(rule, node.file, node.line, message, self.names, self.server, fix=fix)
+        return Finding(rule, node.file, node.line, message, self.names, self.server, fix=fix, summary=summary)
 
 
 def served(inputs: Inputs) -> Iterator[Served]:
