@@ -148,10 +148,12 @@ def _unknown(node: Node, since: Since, build: Build | None, words: str, what: st
         return Finding("SSL001", node.file, node.line, (
             f"{where} needs nginx {since.version_text} or later ({since.source}); older nginx "
             f"refuses to start with '{words}'; the judged version is unknown (--server-version), so this depends "
-            f"on the nginx that runs this configuration"), severity="info")
+            f"on the nginx that runs this configuration"), severity="info",
+            summary=f"{where} needs nginx {since.version_text} or later")
     return Finding("SSL001", node.file, node.line, (
         f"{build.program} will refuse to start: {words} in {node.file}:{node.line}; {where} "
-        f"came with nginx {since.version_text} ({since.source}); fix: remove it, or upgrade nginx"))
+        f"came with nginx {since.version_text} ({since.source}); fix: remove it, or upgrade nginx"),
+        summary=f"{build.program} will refuse to start: {words}")
 
 
 def _directives(inputs: Inputs) -> Iterator[Finding]:
