@@ -23,6 +23,7 @@ from nginxssl import __version__
 
 if TYPE_CHECKING:  # the command line imports each stage only when a command needs it
     from nginxssl.discover import Target
+    from nginxssl.engine.cache import Cache
     from nginxssl.engine.lint import Result
     from nginxssl.model.finding import Finding
     from nginxssl.model.progress import Report
@@ -184,13 +185,15 @@ def lint(
     unsafe_fixes: Annotated[bool, typer.Option("--unsafe-fixes", help="Also fixes that can change behaviour "
                                                "for old clients.")] = False,
     no_validate: Annotated[bool, typer.Option("--no-validate", help="With --fix: skip `nginx -t` / `apache2 -t`.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")] = False,
+    cache_dir: Annotated[Optional[str], typer.Option(
+        "--cache-dir", metavar="DIR", show_default=False,
+        help="Keep the result cache in DIR [default: $XDG_CACHE_HOME/sslint or ~/.cache/sslint].")] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Lint nginx or Apache TLS configuration: every reason a browser would say "untrusted"."""
-    from nginxssl.catalogue import CatalogueError, catalogue
-    from nginxssl.engine.lint import at_or_above, lint_each_tree_once, trust_findings
-    from nginxssl.engine.lint import lint as run
+    from nginxssl.catalogue import CatalogueError, at_or_above, catalogue
 
     try:
         rules = catalogue()
@@ -210,14 +213,39 @@ def lint(
         raise _fail("--diff shows the fixes and --fix applies them: choose one")
     if statistics and format not in (Format.text, Format.concise):
         raise _fail(f"--statistics is a text report: it does not go with --format {format.value}")
-    settings, targets, loader, analyser = _prepare(
+    settings, targets = _settings_and_targets(
         paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
         no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch, require_keys=require_keys,
         server_version=server_version)
 
+    # The result cache (engine/cache.py): only for a report; --diff and --fix work on the trees.
+    # Apache trees are not cached (cache.py says why).
+    cache, cache_key = None, ""
+    if not (no_cache or diff or fix or fetch) and all(target.server == "nginx" for target in targets):
+        from nginxssl.engine.cache import Cache, default_directory, key_of
+        from nginxssl.engine.installed import build_for
+
+        cache = Cache(cache_dir or default_directory())
+        settings_without_clock = {name: value for name, value in vars(settings).items() if name != "now"}
+        # The engine's own switches too: a run with one process, or the other nginx reader, is its own
+        # (the tests compare them; their findings must agree, and a cached one would prove nothing).
+        engine = [os.environ.get(name) for name in ("SSLINT_JOBS", "SSLINT_NGINX_READER")]
+        cache_key = key_of(targets, settings_without_clock, selected, project, engine,
+                           [build_for(target.server, settings.server_version) for target in targets])
+        entry = cache.get(cache_key, settings.now)
+        if entry is not None:
+            with _output(output_file) as out:
+                _report(format, list(entry.findings), entry.sites, list(entry.configs), no_color,
+                        statistics=statistics, out=out, quiet=quiet)
+            failing = any(at_or_above(finding.severity, fail_on.value) for finding in entry.findings)
+            raise typer.Exit(1 if failing and not exit_zero else 0)
+
+    from nginxssl.engine.lint import lint_each_tree_once, trust_findings
+    from nginxssl.engine.lint import lint as run
     from nginxssl.model.progress import silent
     from nginxssl.report.progress import for_stream
 
+    loader, analyser = _chain_tools(settings)
     progress = None if quiet else for_stream(sys.stderr)
 
     def lint_one(target: Target, progress: Report = silent) -> Result:
@@ -239,11 +267,33 @@ def lint(
         # The report shows what was found before fixing; the exit code what is left after.
         after = _apply_fixes(results, lint_one, settings.root, unsafe_fixes, not no_validate)
         remaining = skipped_anchors + [finding for result in after for finding in result.findings]
+    sites = sum(len(result.sites) for result in results)
+    configs = [result.config.main for result in results]
+    if cache is not None:
+        _remember(cache, cache_key, results, findings, sites, configs, analyser, settings)
     with _output(output_file) as out:
-        _report(format, findings, results, no_color, with_fixes=not fix, statistics=statistics, out=out,
+        _report(format, findings, sites, configs, no_color, with_fixes=not fix, statistics=statistics, out=out,
                 quiet=quiet)
     failing = any(at_or_above(finding.severity, fail_on.value) for finding in remaining)
     raise typer.Exit(1 if failing and not exit_zero else 0)
+
+
+def _remember(cache: Cache, key: str, results: list[Result], findings: list[Finding], sites: int,
+              configs: list[str], analyser: ChainAnalyser, settings: Settings) -> None:
+    """Keep this run's report in the cache with every input it read (engine/cache.py)."""
+    from functools import partial
+
+    from nginxssl.discover.sysroot import to_disk
+    from nginxssl.engine.cache import Entry, recorded
+
+    trees = [(result.config.nodes, result.config.files,
+              partial(to_disk, base=result.config.prefix, root=result.config.root)) for result in results]
+    referenced = [ref.path for result in results for site in result.sites
+                  for ref in (site.trusted_certificate, *site.password_files,
+                              *(part for pair in site.certs for part in (pair.cert, pair.key, pair.chain)))
+                  if ref is not None and ref.path]
+    inputs, clock = recorded(trees, referenced, analyser, settings.now, settings.expiry_days)
+    cache.put(key, Entry(tuple(findings), tuple(configs), sites), inputs, clock)
 
 
 def _writable(path: str | None) -> None:
@@ -285,21 +335,21 @@ def _umask() -> int:
     return mask
 
 
-def _report(format: Format, findings: list[Finding], results: list[Result], no_color: bool, with_fixes: bool = True,
-            summary: str | None = None, probe: dict | None = None, statistics: bool = False,
+def _report(format: Format, findings: list[Finding], sites: int, configs: list[str], no_color: bool,
+            with_fixes: bool = True, summary: str | None = None, probe: dict | None = None, statistics: bool = False,
             out: TextIO | None = None, quiet: bool = False) -> None:
-    """Findings on stdout in the chosen format (`summary`: the text/github closing line instead of the
-    count; `probe`: what `sslint probe` saw, for the JSON report; `statistics`: counts by rule instead
-    of the findings, for the text formats; `out`: stdout unless given; `quiet`: no closing summary)."""
+    """Findings on stdout in the chosen format, for `sites` sites of the main files `configs`
+    (`summary`: the text/github closing line instead of the count; `probe`: what `sslint probe` saw,
+    for the JSON report; `statistics`: counts by rule instead of the findings, for the text formats;
+    `out`: stdout unless given; `quiet`: no closing summary)."""
     from nginxssl.report import text
 
     out = out or sys.stdout
-    sites = sum(len(result.sites) for result in results)
-    summary = "" if quiet else summary or text.summarize(findings, sites, len(results))
+    summary = "" if quiet else summary or text.summarize(findings, sites, len(configs))
     if format is Format.json:
         from nginxssl.report import json as json_report
 
-        json_report.render(findings, out, sites, [result.config.main for result in results], probe=probe)
+        json_report.render(findings, out, sites, configs, probe=probe)
     elif format is Format.sarif:
         from nginxssl.fix.plan import plan
         from nginxssl.report import sarif
@@ -339,11 +389,20 @@ def _prepare(paths: list[str], project: ProjectSettings, *, server: Server | Non
     """What `sslint` and `sslint certs` share: the trust, time and path options (over the project's
     settings file) checked and turned into Settings, the targets, one loader, and one chain analyser
     whose trust store is already read. Every problem is a usage error (exit 2)."""
+    settings, targets = _settings_and_targets(
+        paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
+        no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch, require_keys=require_keys,
+        server_version=server_version)
+    return settings, targets, *_chain_tools(settings)
+
+
+def _settings_and_targets(paths: list[str], project: ProjectSettings, *, server: Server | None, now: str | None,
+                          expiry_days: int | None, root: str | None, ca_file: list[str], no_system_trust: bool,
+                          intermediates: list[str], fetch: bool, require_keys: bool = False,
+                          server_version: str | None = None) -> tuple[Settings, list[Target]]:
+    """_prepare's options and targets, without reading a certificate (a cached run reads none)."""
     from nginxssl.discover import UsageError, discover
-    from nginxssl.engine.lint import chain_analyser
     from nginxssl.model.settings import Settings
-    from nginxssl.pki.load import Loader
-    from nginxssl.pki.trust import TrustStoreError
 
     if expiry_days is None:
         expiry_days = project.expiry_days if project.expiry_days is not None else 30
@@ -384,13 +443,22 @@ def _prepare(paths: list[str], project: ProjectSettings, *, server: Server | Non
                 raise _fail(f"{target.path} names {named}, which {checkout} holds a copy of: without --root, "
                             f"sslint would read this machine's {named} instead; did you mean "
                             f"`--root {os.path.relpath(checkout)}`? (or `root:` in .sslint.yaml)")
+    return settings, targets
+
+
+def _chain_tools(settings: Settings) -> tuple[Loader, ChainAnalyser]:
+    """One loader, and one chain analyser whose trust store is already read (exit 2 for a bad --ca-file)."""
+    from nginxssl.engine.lint import chain_analyser
+    from nginxssl.pki.load import Loader
+    from nginxssl.pki.trust import TrustStoreError
+
     loader = Loader()
     analyser = chain_analyser(settings, loader)
     try:
         analyser.trust  # read once, before any target: an absent --ca-file, or nothing trusted, is a usage error
     except TrustStoreError as error:
         raise _fail(f"--ca-file {error.path}: {error.message}") from None
-    return settings, targets, loader, analyser
+    return loader, analyser
 
 
 def _show_diff(results: list[Result], unsafe: bool) -> int:
@@ -581,9 +649,9 @@ def probe_command(
 ) -> None:
     """Compare the certificate a live endpoint serves with the one the configuration names for it (SSL601):
     one TLS handshake, to HOST only; exit 1 when they differ, 2 when the endpoint cannot be reached."""
-    from nginxssl.catalogue import CatalogueError, catalogue
+    from nginxssl.catalogue import CatalogueError, at_or_above, catalogue
     from nginxssl.checks.live import endpoint_text
-    from nginxssl.engine.lint import at_or_above, parse
+    from nginxssl.engine.lint import parse
     from nginxssl.engine.lint import lint as run
     from nginxssl.engine.probe import ProbeError, parse_endpoint, probe
     from nginxssl.pki.chain import describe
@@ -631,7 +699,8 @@ def probe_command(
         from nginxssl.report.json import probe_dict
 
         seen = probe_dict(live, choice, sent_rows(live.chain, settings.now, settings.expiry_days))
-    _report(format, list(result.findings), [result], no_color, summary=summary, probe=seen)
+    _report(format, list(result.findings), len(result.sites), [result.config.main], no_color, summary=summary,
+            probe=seen)
     threshold = fail_on.value if fail_on else project.fail_on or "warning"
     raise typer.Exit(1 if any(at_or_above(finding.severity, threshold) for finding in result.findings) else 0)
 
