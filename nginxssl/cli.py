@@ -23,7 +23,7 @@ from nginxssl import __version__
 
 if TYPE_CHECKING:  # the command line imports each stage only when a command needs it
     from nginxssl.discover import Target
-    from nginxssl.engine.cache import Cache
+    from nginxssl.engine.cache import Cache, Hit
     from nginxssl.engine.lint import Result
     from nginxssl.model.finding import Finding
     from nginxssl.model.progress import Report
@@ -221,6 +221,9 @@ def lint(
     # The result cache (engine/cache.py): only for a report; --diff and --fix work on the trees.
     # Apache trees are not cached (cache.py says why).
     cache, cache_key = None, ""
+    # A report without colour is kept as rendered, by everything that shapes it.
+    plain = (output_file not in (None, "-") or no_color or "NO_COLOR" in os.environ or not sys.stdout.isatty())
+    rendering = repr((format.value, statistics, quiet)) if plain else ""
     if not (no_cache or diff or fix or fetch) and all(target.server == "nginx" for target in targets):
         from nginxssl.engine.cache import Cache, default_directory, key_of
         from nginxssl.engine.installed import build_for
@@ -230,15 +233,26 @@ def lint(
         # The engine's own switches too: a run with one process, or the other nginx reader, is its own
         # (the tests compare them; their findings must agree, and a cached one would prove nothing).
         engine = [os.environ.get(name) for name in ("SSLINT_JOBS", "SSLINT_NGINX_READER")]
-        cache_key = key_of(targets, settings_without_clock, selected, project, engine,
+        # What the catalogue gives a finding: the rule's name and default severity.
+        named = sorted((rule.id, rule.name, rule.severity) for rule in rules.values())
+        cache_key = key_of(targets, settings_without_clock, selected, project, engine, named,
                            [build_for(target.server, settings.server_version) for target in targets])
-        entry = cache.get(cache_key, settings.now)
-        if entry is not None:
-            with _output(output_file) as out:
-                _report(format, list(entry.findings), entry.sites, list(entry.configs), no_color,
-                        statistics=statistics, out=out, quiet=quiet)
-            failing = any(at_or_above(finding.severity, fail_on.value) for finding in entry.findings)
-            raise typer.Exit(1 if failing and not exit_zero else 0)
+        hit = cache.get(cache_key, settings.now)
+        if hit is not None:
+            report = cache.rendered(hit, rendering) if rendering else None
+            cached = cache.findings(hit) if report is None else None
+            if report is not None or cached is not None:
+                with _output(output_file) as out:
+                    if report is None and cached is not None and not rendering:  # in colour, on a terminal
+                        _report(format, list(cached), hit.sites, list(hit.configs), no_color,
+                                statistics=statistics, out=out, quiet=quiet)
+                    else:
+                        if report is None and cached is not None:
+                            report = _rendered(format, list(cached), hit.sites, list(hit.configs), statistics, quiet)
+                            cache.keep_rendered(hit, rendering, report)
+                        out.write((report or b"").decode("utf-8", "surrogatepass"))
+                failing = any(at_or_above(severity, fail_on.value) for severity in hit.severities)
+                raise typer.Exit(1 if failing and not exit_zero else 0)
 
     from nginxssl.engine.lint import lint_each_tree_once, trust_findings
     from nginxssl.engine.lint import lint as run
@@ -270,7 +284,14 @@ def lint(
     sites = sum(len(result.sites) for result in results)
     configs = [result.config.main for result in results]
     if cache is not None:
-        _remember(cache, cache_key, results, findings, sites, configs, analyser, settings)
+        hit = _remember(cache, cache_key, results, findings, sites, configs, analyser, settings)
+        if hit is not None and rendering:
+            report = _rendered(format, findings, sites, configs, statistics, quiet)
+            cache.keep_rendered(hit, rendering, report)
+            with _output(output_file) as out:
+                out.write(report.decode("utf-8", "surrogatepass"))
+            failing = any(at_or_above(finding.severity, fail_on.value) for finding in remaining)
+            raise typer.Exit(1 if failing and not exit_zero else 0)
     with _output(output_file) as out:
         _report(format, findings, sites, configs, no_color, with_fixes=not fix, statistics=statistics, out=out,
                 quiet=quiet)
@@ -278,13 +299,23 @@ def lint(
     raise typer.Exit(1 if failing and not exit_zero else 0)
 
 
+def _rendered(format: Format, findings: list[Finding], sites: int, configs: list[str], statistics: bool,
+              quiet: bool) -> bytes:
+    """The report as _report writes it where no colour applies (what the cache keeps)."""
+    import io
+
+    buffer = io.StringIO()
+    _report(format, findings, sites, configs, no_color=True, statistics=statistics, out=buffer, quiet=quiet)
+    return buffer.getvalue().encode("utf-8", "surrogatepass")
+
+
 def _remember(cache: Cache, key: str, results: list[Result], findings: list[Finding], sites: int,
-              configs: list[str], analyser: ChainAnalyser, settings: Settings) -> None:
+              configs: list[str], analyser: ChainAnalyser, settings: Settings) -> Hit | None:
     """Keep this run's report in the cache with every input it read (engine/cache.py)."""
     from functools import partial
 
     from nginxssl.discover.sysroot import to_disk
-    from nginxssl.engine.cache import Entry, recorded
+    from nginxssl.engine.cache import recorded
 
     trees = [(result.config.nodes, result.config.files,
               partial(to_disk, base=result.config.prefix, root=result.config.root)) for result in results]
@@ -293,7 +324,7 @@ def _remember(cache: Cache, key: str, results: list[Result], findings: list[Find
                               *(part for pair in site.certs for part in (pair.cert, pair.key, pair.chain)))
                   if ref is not None and ref.path]
     inputs, clock = recorded(trees, referenced, analyser, settings.now, settings.expiry_days)
-    cache.put(key, Entry(tuple(findings), tuple(configs), sites), inputs, clock)
+    return cache.put(key, tuple(findings), tuple(configs), sites, inputs, clock)
 
 
 def _writable(path: str | None) -> None:

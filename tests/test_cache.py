@@ -163,30 +163,42 @@ def test_cache_files_are_private_and_where_the_user_keeps_caches(tree, tmp_path,
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     RUNNER.invoke(lint_app, [str(tree), "--now", NOW, "--format", "json"], catch_exceptions=False)
     directory = tmp_path / "xdg" / "sslint"
-    entries = list(directory.iterdir())
-    assert len(entries) == 1
+    entries = sorted(directory.iterdir())
+    assert len(entries) == 3  # what decides, the findings, the report rendered from them
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
-    assert stat.S_IMODE(entries[0].stat().st_mode) == 0o600
+    assert {stat.S_IMODE(entry.stat().st_mode) for entry in entries} == {0o600}
     RUNNER.invoke(lint_app, [str(tree), "--now", NOW, "--format", "json", "--no-cache",
                              "--cache-dir", str(tmp_path / "other")], catch_exceptions=False)
     assert not (tmp_path / "other").exists()  # --no-cache writes nothing
 
 
-def _tamper(entry: Path, how: str) -> None:
+def _files(cache: Path) -> tuple[Path, Path, Path]:
+    """The entry's header, findings and rendered report."""
+    names = sorted(cache.iterdir(), key=lambda path: path.name.count("."))
+    header = names[0]
+    findings = next(path for path in names if path.name.endswith(".findings.json"))
+    rendered = next(path for path in names if path.name.endswith(".out"))
+    return header, findings, rendered
+
+
+def _tamper(cache: Path, how: str) -> None:
+    header, findings, rendered = _files(cache)
     if how == "corrupt":
-        entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+        header.write_bytes(header.read_bytes()[: header.stat().st_size // 2])
     elif how == "older version":
-        document = json.loads(entry.read_text())
+        document = json.loads(header.read_text())
         document["version"] = "0.0.1"
-        entry.write_text(json.dumps(document))
+        header.write_text(json.dumps(document))
     elif how == "writable by others":
-        entry.chmod(0o666)
+        rendered.chmod(0o666)
+        findings.chmod(0o666)
     elif how == "directory writable by others":
-        entry.parent.chmod(0o777)
+        cache.chmod(0o777)
     elif how == "foreign type":
-        document = json.loads(entry.read_text())
-        document["findings"][0]["@"] = "Popen"
-        entry.write_text(json.dumps(document))
+        rendered.unlink()
+        document = json.loads(findings.read_text())
+        document[0]["@"] = "Popen"
+        findings.write_text(json.dumps(document))
 
 
 @pytest.mark.parametrize("how", ["corrupt", "older version", "writable by others", "directory writable by others",
@@ -196,12 +208,14 @@ def test_a_corrupt_foreign_or_older_cache_is_ignored(how, tree, tmp_path):
     cache = tmp_path / "cache"
     cold = report(*arguments)
     report(*arguments, cache=cache)
-    entry = next(cache.iterdir())
-    # What a forged entry would say if it were believed: no findings at all.
-    document = json.loads(entry.read_text())
-    document["findings"] = document["findings"][:1]
-    entry.write_text(json.dumps(document))
-    entry.chmod(0o600)
-    assert report(*arguments, cache=cache) != cold  # an entry is believed as long as it is this user's and whole...
-    _tamper(entry, how)
+    _header, findings, rendered = _files(cache)
+    # What a forged entry says is believed as long as it is this user's, private and whole...
+    rendered.write_text("{}\n")
+    assert report(*arguments, cache=cache) == (cold[0], "{}\n")
+    rendered.unlink()
+    document = json.loads(findings.read_text())
+    findings.write_text(json.dumps(document[:1]))
+    assert report(*arguments, cache=cache) not in (cold, (cold[0], "{}\n"))
+    report(*arguments, cache=cache)  # rendered again from the forged findings
+    _tamper(cache, how)
     assert report(*arguments, cache=cache) == cold  # ...and ignored otherwise
