@@ -221,9 +221,11 @@ def lint(
     # The result cache (engine/cache.py): only for a report; --diff and --fix work on the trees.
     # Apache trees are not cached (cache.py says why).
     cache, cache_key = None, ""
-    # A report without colour is kept as rendered, by everything that shapes it.
+    # A report without colour is kept as rendered, by everything that shapes it; not SARIF's or GitHub's,
+    # which name files relative to the checkout found from the working directory or $GITHUB_WORKSPACE.
     plain = (output_file not in (None, "-") or no_color or "NO_COLOR" in os.environ or not sys.stdout.isatty())
-    rendering = repr((format.value, statistics, quiet)) if plain else ""
+    fixed = format in (Format.text, Format.concise, Format.json)
+    rendering = repr((format.value, statistics, quiet)) if plain and fixed else ""
     if not (no_cache or diff or fix or fetch) and all(target.server == "nginx" for target in targets):
         from nginxssl.engine.cache import Cache, default_directory, key_of
         from nginxssl.engine.installed import build_for
@@ -235,7 +237,7 @@ def lint(
         engine = [os.environ.get(name) for name in ("SSLINT_JOBS", "SSLINT_NGINX_READER")]
         # What the catalogue gives a finding: the rule's name and default severity.
         named = sorted((rule.id, rule.name, rule.severity) for rule in rules.values())
-        cache_key = key_of(targets, settings_without_clock, selected, project, engine, named,
+        cache_key = key_of(os.getcwd(), targets, settings_without_clock, selected, project, engine, named,
                            [build_for(target.server, settings.server_version) for target in targets])
         hit = cache.get(cache_key, settings.now)
         if hit is not None:
@@ -243,7 +245,7 @@ def lint(
             cached = cache.findings(hit) if report is None else None
             if report is not None or cached is not None:
                 with _output(output_file) as out:
-                    if report is None and cached is not None and not rendering:  # in colour, on a terminal
+                    if report is None and cached is not None and not rendering:  # colour, SARIF, GitHub: rendered now
                         _report(format, list(cached), hit.sites, list(hit.configs), no_color,
                                 statistics=statistics, out=out, quiet=quiet)
                     else:
