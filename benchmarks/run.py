@@ -1,19 +1,28 @@
-"""Time sslint against crossplane.parse alone and `nginx -t`, on the same generated tree, in one run.
+"""Time sslint against crossplane.parse alone and `nginx -t`, on the same generated trees, in one run.
 
-    python benchmarks/run.py [--blocks 5000 --files 500 --certs 1000 --runs 5 --server nginx|apache] [--growth]
+    python benchmarks/run.py [--blocks 5000 --files 500 --certs 1000 --runs 9 --server nginx|apache]
+                             [--growth] [--against DIR] [--json]
 
-Each tool runs as its own process, several times (in rounds, one run of each tool
-per round, so that a busy spell of the machine slows all of them alike); the
-script prints the median
-wall time, the ratio to crossplane.parse (Apache: to sslint's own parser alone)
-and to `nginx -t`, and each tool's peak memory (max RSS of its largest process).
-`sslint` runs as configured (a second process on a machine with two cores);
-`sslint, one process` forces SSLINT_JOBS=1; `--against DIR` adds another
-checkout of sslint (before/after numbers). `--growth` also times sslint on a
-tree ten times as large and prints the ratio. sslint's bytecode is compiled
-first, as pip does on install (this machine sets PYTHONDONTWRITEBYTECODE, which
-would otherwise make every run compile nginxssl/ anew). Not part of the test
-suite: tests assert behaviour, never time.
+Every tool runs as its own process, `--runs` rounds, one run of each tool per round (a busy
+spell of the machine slows every tool of that round alike: compare ratios, not seconds).
+The rows, each with its median and minimum wall time, peak memory (max RSS of its largest
+process), and its ratio to the row it is measured against:
+
+  sslint cold              an empty cache directory (the run fills it)    / crossplane.parse
+  sslint, one process      the same with SSLINT_JOBS=1                      / crossplane.parse
+  sslint warm              the cache the cold run left, nothing changed     / crossplane.parse
+  sslint, one file changed that cache, one site file edited (a root path)   / crossplane.parse
+  crossplane.parse         the parser alone (Apache: sslint's own parser)
+  nginx -t                 the judged server reading the same tree
+  25 sites, cold / warm    a 25-site tree                                   / import cryptography.x509
+  sslint --version         start-up alone                                   / python -c pass
+
+Every sslint run is pinned at gen_tree.NOW and trusts the tree's root (--ca-file), so the
+chains verify and the verifier does its whole work. `--growth` also times a tree ten times
+as large (cold) and prints the growth. `--against DIR` adds another checkout of sslint, cold
+and with --no-cache (before/after numbers). sslint's bytecode is compiled first, as pip does
+on install (this machine sets PYTHONDONTWRITEBYTECODE, which would otherwise make every run
+compile nginxssl/ anew). Not part of the test suite: tests assert behaviour, never time.
 """
 
 from __future__ import annotations
@@ -23,18 +32,21 @@ import compileall
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from gen_tree import generate  # noqa: E402
+from gen_tree import NOW, generate  # noqa: E402
 
 _MEASURE = (
     "import resource, subprocess, sys, time\n"
@@ -46,6 +58,14 @@ _MEASURE = (
 )
 
 
+@dataclass
+class Tool:
+    command: list[str]
+    against: str | None = None  # the row its ratio is to
+    before: Callable[[int], None] | None = None  # run before each measurement (the round's number)
+    samples: list[tuple[float, int, int]] = field(default_factory=list)
+
+
 def measure(command: list[str]) -> tuple[float, int, int]:
     """(seconds, peak RSS in KiB, exit code) of one run of `command` in a fresh process."""
     out = subprocess.run([sys.executable, "-c", _MEASURE, *command], capture_output=True, text=True, check=True)
@@ -53,42 +73,74 @@ def measure(command: list[str]) -> tuple[float, int, int]:
     return float(seconds), int(peak), int(code)
 
 
-def interleaved(commands: dict[str, list[str]], runs: int) -> dict[str, dict]:
+def interleaved(tools: dict[str, Tool], runs: int) -> None:
     """Each tool once per round, `runs` rounds: a machine busy with something else for a
     while slows every tool alike, instead of whichever ran in that stretch."""
-    samples: dict[str, list] = {name: [] for name in commands}
-    for _round in range(runs):
-        for name, command in commands.items():
-            samples[name].append(measure(command))
-    return {name: summarize(found) for name, found in samples.items()}
+    for number in range(runs):
+        for tool in tools.values():
+            if tool.before is not None:
+                tool.before(number)
+            tool.samples.append(measure(tool.command))
 
 
-def summarize(samples: list[tuple[float, int, int]]) -> dict:
+def summary(tool: Tool) -> dict:
     return {
-        "median_s": statistics.median(sample[0] for sample in samples),
-        "min_s": min(sample[0] for sample in samples),
-        "peak_mib": max(sample[1] for sample in samples) / 1024,
-        "exit": samples[-1][2],
+        "median_s": statistics.median(sample[0] for sample in tool.samples),
+        "min_s": min(sample[0] for sample in tool.samples),
+        "peak_mib": max(sample[1] for sample in tool.samples) / 1024,
+        "exit": tool.samples[-1][2],
+        "against": tool.against,
     }
 
 
-def tools(tree: Path, main: Path, server: str, against: str | None = None) -> dict[str, list[str]]:
-    sslint = shutil.which("sslint") or str(Path(sys.executable).with_name("sslint"))
-    found = {"sslint": [sslint, str(tree), "--format", "json"],
-             "sslint, one process": ["env", "SSLINT_JOBS=1", sslint, str(tree), "--format", "json"]}
+def _sslint() -> str:
+    return shutil.which("sslint", path=str(Path(sys.executable).parent)) or shutil.which("sslint") or "sslint"
+
+
+def tools(scratch: Path, tree: Path, main: Path, small: Path, server: str, against: str | None) -> dict[str, Tool]:
+    sslint = _sslint()
+    pinned = ["--now", NOW, "--format", "json"]
+    cache = scratch / "cache"
+
+    def lint(path: Path, *extra: str) -> list[str]:
+        return [sslint, str(path), "--ca-file", str(path / "ssl" / "root.pem"), *pinned, *extra]
+
+    def empty(_round: int) -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+
+    site_file = sorted((tree / "sites-enabled").iterdir())[len(list((tree / "sites-enabled").iterdir())) // 2]
+
+    def change(round_number: int) -> None:  # a real edit: the document root of the file's first site
+        text = site_file.read_text()
+        site_file.write_text(re.sub(r"(/srv/[\w.]+?)(-r\d+)?([;\n])", rf"\1-r{round_number}\3", text, count=1))
+
+    parser = "crossplane.parse" if server == "nginx" else "sslint parser alone"
+    found = {
+        "sslint cold": Tool(lint(tree, "--cache-dir", str(cache)), parser, empty),
+        "sslint, one process": Tool(["env", "SSLINT_JOBS=1", *lint(tree, "--cache-dir", str(scratch / "cache1"))],
+                                    parser, lambda _round: shutil.rmtree(scratch / "cache1", ignore_errors=True)),
+        "sslint warm": Tool(lint(tree, "--cache-dir", str(cache)), parser),
+        "sslint, 1 file changed": Tool(lint(tree, "--cache-dir", str(cache)), parser, change),
+    }
     if against:  # another checkout of sslint (an older commit), imported before anything else
-        found["sslint --against"] = [
+        found["sslint --against"] = Tool([
             sys.executable, "-c", f"import sys; sys.path.insert(0, {str(against)!r}); "
-            "from nginxssl.cli import main; main()", str(tree), "--format", "json"]
+            "from nginxssl.cli import main; main()", *lint(tree)[1:]], parser)
     if server == "nginx":
-        found["crossplane.parse"] = [sys.executable, "-c", f"import crossplane; crossplane.parse({str(main)!r})"]
+        found[parser] = Tool([sys.executable, "-c", f"import crossplane; crossplane.parse({str(main)!r})"])
         nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
         if nginx:
-            found["nginx -t"] = [nginx, "-t", "-q", "-p", f"{tree}/", "-c", str(main)]
+            found["nginx -t"] = Tool([nginx, "-t", "-q", "-p", f"{tree}/", "-c", str(main)], parser)
     else:
-        found["sslint parser alone"] = [
-            sys.executable, "-c", f"from nginxssl.parse.apache.reader import parse_apache; parse_apache({str(main)!r})"]
-    found["sslint --version"] = [sslint, "--version"]
+        found[parser] = Tool([
+            sys.executable, "-c", f"from nginxssl.parse.apache.reader import parse_apache; parse_apache({str(main)!r})"])
+    small_cache = scratch / "cache-small"
+    found["25 sites, cold"] = Tool(lint(small, "--cache-dir", str(small_cache)), "import cryptography.x509",
+                                   lambda _round: shutil.rmtree(small_cache, ignore_errors=True))
+    found["25 sites, warm"] = Tool(lint(small, "--cache-dir", str(small_cache)), "import cryptography.x509")
+    found["import cryptography.x509"] = Tool([sys.executable, "-c", "import cryptography.x509"])
+    found["sslint --version"] = Tool([sslint, "--version"], "python -c pass")
+    found["python -c pass"] = Tool([sys.executable, "-c", "pass"])
     return found
 
 
@@ -102,26 +154,52 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores"
 
 
-def bench(args: argparse.Namespace, blocks: int, files: int, certs: int) -> tuple[str, dict]:
-    with tempfile.TemporaryDirectory(prefix="sslint-bench-") as scratch:
-        tree = Path(scratch) / args.server
-        main_config = generate(tree, blocks, files, certs, args.server)
-        results = interleaved(tools(tree, main_config, args.server, args.against), args.runs)
-    header = (f"{args.server}: {blocks} blocks / {files} files / {certs} certificates; "
-              f"{args.runs} runs; {machine()}; {date.today()}")
+def bench(args: argparse.Namespace) -> tuple[str, dict]:
+    with tempfile.TemporaryDirectory(prefix="sslint-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        tree = scratch / args.server
+        main_config = generate(tree, args.blocks, args.files, args.certs, args.server)
+        small = scratch / f"{args.server}-25"
+        generate(small, 25, 5, 5, args.server)
+        found = tools(scratch, tree, main_config, small, args.server, args.against)
+        interleaved(found, args.runs)
+        results = {name: summary(tool) for name, tool in found.items()}
+    header = (f"{args.server}: {args.blocks} blocks / {args.files} files / {args.certs} certificates; "
+              f"{args.runs} rounds; {machine()}; {date.today()}")
     return header, results
 
 
+def growth(args: argparse.Namespace) -> tuple[str, dict]:
+    """sslint cold and the parser on the tree and on one ten times as large, in alternating rounds."""
+    with tempfile.TemporaryDirectory(prefix="sslint-growth-") as scratch_name:
+        scratch = Path(scratch_name)
+        found: dict[str, Tool] = {}
+        for scale in (1, 10):
+            tree = scratch / f"{args.server}-{scale}"
+            main_config = generate(tree, args.blocks * scale, args.files * scale, args.certs * scale, args.server)
+            cache = scratch / f"cache-{scale}"
+            parser = f"parser, {args.blocks * scale} blocks"
+            found[f"sslint cold, {args.blocks * scale} blocks"] = Tool(
+                [_sslint(), str(tree), "--ca-file", str(tree / "ssl/root.pem"), "--now", NOW, "--format", "json",
+                 "--cache-dir", str(cache)], parser,
+                lambda _round, cache=cache: shutil.rmtree(cache, ignore_errors=True))
+            found[parser] = Tool(
+                [sys.executable, "-c", f"import crossplane; crossplane.parse({str(main_config)!r})"] if args.server == "nginx"
+                else [sys.executable, "-c", "from nginxssl.parse.apache.reader import parse_apache; "
+                      f"parse_apache({str(main_config)!r})"])
+        interleaved(found, max(1, args.runs // 3))
+        results = {name: summary(tool) for name, tool in found.items()}
+    return f"{args.server} growth: {args.blocks} and {args.blocks * 10} blocks; {max(1, args.runs // 3)} rounds", results
+
+
 def show(header: str, results: dict) -> None:
-    baseline = results.get("crossplane.parse") or results.get("sslint parser alone")
     print(header)
-    print(f"{'tool':<22}{'median s':>10}{'min s':>9}{'peak MiB':>10}{'× parse':>9}{'× nginx -t':>12}  exit")
+    print(f"{'tool':<26}{'median s':>10}{'min s':>9}{'peak MiB':>10}{'ratio':>8}  against{'':<20}exit")
     for name, result in results.items():
-        ratio = result["median_s"] / baseline["median_s"] if baseline else float("nan")
-        nginx = results.get("nginx -t")
-        versus = f"{result['median_s'] / nginx['median_s']:.2f}" if nginx else "-"
-        print(f"{name:<22}{result['median_s']:>10.3f}{result['min_s']:>9.3f}{result['peak_mib']:>10.1f}"
-              f"{ratio:>9.2f}{versus:>12}  {result['exit']}")
+        base = results.get(result["against"] or "")
+        ratio = f"{result['median_s'] / base['median_s']:.2f}" if base else "-"
+        print(f"{name:<26}{result['median_s']:>10.3f}{result['min_s']:>9.3f}{result['peak_mib']:>10.1f}"
+              f"{ratio:>8}  {result['against'] or '':<27}{result['exit']}")
 
 
 def main() -> None:
@@ -129,7 +207,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=5000)
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--certs", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--server", choices=("nginx", "apache"), default="nginx")
     parser.add_argument("--growth", action="store_true", help="also time a tree ten times as large")
     parser.add_argument("--against", metavar="DIR", help="also time the sslint checked out in DIR "
@@ -139,9 +217,9 @@ def main() -> None:
     for checkout in (HERE.parent, *([Path(args.against)] if args.against else [])):
         compileall.compile_dir(str(checkout / "nginxssl"), quiet=1)
 
-    runs = [bench(args, args.blocks, args.files, args.certs)]
+    runs = [bench(args)]
     if args.growth:
-        runs.append(bench(args, args.blocks * 10, args.files * 10, args.certs * 10))
+        runs.append(growth(args))
     if args.json:
         print(json.dumps([{"tree": header, "results": results} for header, results in runs], indent=2))
         return
@@ -149,7 +227,8 @@ def main() -> None:
         show(header, results)
         print()
     if args.growth:
-        small, large = (results["sslint"]["median_s"] for _header, results in runs)
+        results = runs[-1][1]
+        small, large = (results[f"sslint cold, {args.blocks * scale} blocks"]["median_s"] for scale in (1, 10))
         print(f"growth: sslint on {args.blocks * 10} blocks takes {large / small:.2f}× its time on {args.blocks}")
 
 

@@ -22,6 +22,13 @@ if TYPE_CHECKING:
     from ruamel.yaml import YAML
 
 SEVERITIES = ("error", "warning", "info")
+
+
+def at_or_above(severity: str, threshold: str) -> bool:
+    """`severity` is `threshold` or graver (--fail-on)."""
+    return SEVERITIES.index(severity) <= SEVERITIES.index(threshold)
+
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 

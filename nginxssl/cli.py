@@ -23,6 +23,7 @@ from nginxssl import __version__
 
 if TYPE_CHECKING:  # the command line imports each stage only when a command needs it
     from nginxssl.discover import Target
+    from nginxssl.engine.cache import Cache, Hit
     from nginxssl.engine.lint import Result
     from nginxssl.model.finding import Finding
     from nginxssl.model.inventory import Inventory
@@ -188,13 +189,15 @@ def lint(
                                                "for old clients.")] = False,
     no_validate: Annotated[bool, typer.Option("--no-validate", help="With --fix: skip `nginx -t` / `apache2 -t`.")] = False,
     show_fixes: Annotated[bool, typer.Option("--show-fixes", help="With --fix: list every edit it made.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the result cache.")] = False,
+    cache_dir: Annotated[Optional[str], typer.Option(
+        "--cache-dir", metavar="DIR", show_default=False,
+        help="Keep the result cache in DIR [default: $XDG_CACHE_HOME/sslint or ~/.cache/sslint].")] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Lint nginx or Apache TLS configuration: every reason a browser would say "untrusted"."""
-    from nginxssl.catalogue import CatalogueError, catalogue
-    from nginxssl.engine.lint import at_or_above, lint_each_tree_once, trust_findings
-    from nginxssl.engine.lint import lint as run
+    from nginxssl.catalogue import CatalogueError, at_or_above, catalogue
 
     try:
         rules = catalogue()
@@ -214,14 +217,57 @@ def lint(
         raise _fail("--diff shows the fixes and --fix applies them: choose one")
     if statistics and format not in (Format.text, Format.concise):
         raise _fail(f"--statistics is a text report: it does not go with --format {format.value}")
-    settings, targets, loader, analyser = _prepare(
+    settings, targets = _settings_and_targets(
         paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
         no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch, require_keys=require_keys,
         server_version=server_version)
 
+    # The result cache (engine/cache.py): only for a report; --diff and --fix work on the trees.
+    # Apache trees are not cached (cache.py says why).
+    cache, cache_key = None, ""
+    # A report without colour is kept as rendered, by everything that shapes it; not SARIF's or GitHub's,
+    # which name files relative to the checkout found from the working directory or $GITHUB_WORKSPACE.
+    plain = (output_file not in (None, "-") or no_color or "NO_COLOR" in os.environ or not sys.stdout.isatty())
+    kept_as_rendered = format in (Format.text, Format.concise, Format.json)
+    rendering = repr((format.value, statistics, quiet)) if plain and kept_as_rendered else ""
+    # Not the HTML page either: it draws the certificates themselves, which the cache does not keep.
+    if not (no_cache or diff or fix or fetch) and format is not Format.html \
+            and all(target.server == "nginx" for target in targets):
+        from nginxssl.engine.cache import Cache, default_directory, key_of
+        from nginxssl.engine.installed import build_for
+
+        cache = Cache(cache_dir or default_directory())
+        settings_without_clock = {name: value for name, value in vars(settings).items() if name != "now"}
+        # The engine's own switches too: a run with one process, or the other nginx reader, is its own
+        # (the tests compare them; their findings must agree, and a cached one would prove nothing).
+        engine = [os.environ.get(name) for name in ("SSLINT_JOBS", "SSLINT_NGINX_READER")]
+        # What the catalogue gives a finding: the rule's name and default severity.
+        named = sorted((rule.id, rule.name, rule.severity) for rule in rules.values())
+        cache_key = key_of(os.getcwd(), targets, settings_without_clock, selected, project, engine, named,
+                           [build_for(target.server, settings.server_version) for target in targets])
+        hit = cache.get(cache_key, settings.now)
+        if hit is not None:
+            report = cache.rendered(hit, rendering) if rendering else None
+            cached = cache.findings(hit) if report is None else None
+            if report is not None or cached is not None:
+                with _output(output_file) as out:
+                    if report is None and cached is not None and not rendering:  # colour, SARIF, GitHub: rendered now
+                        _report(format, list(cached), hit.sites, list(hit.configs), no_color,
+                                statistics=statistics, out=out, quiet=quiet)
+                    else:
+                        if report is None and cached is not None:
+                            report = _rendered(format, list(cached), hit.sites, list(hit.configs), statistics, quiet)
+                            cache.keep_rendered(hit, rendering, report)
+                        out.write((report or b"").decode("utf-8", "surrogatepass"))
+                failing = any(at_or_above(severity, fail_on.value) for severity in hit.severities)
+                raise typer.Exit(1 if failing and not exit_zero else 0)
+
+    from nginxssl.engine.lint import lint_each_tree_once, trust_findings
+    from nginxssl.engine.lint import lint as run
     from nginxssl.model.progress import silent
     from nginxssl.report.progress import for_stream
 
+    loader, analyser = _chain_tools(settings)
     progress = None if quiet else for_stream(sys.stderr)
 
     def lint_one(target: Target, progress: Report = silent) -> Result:
@@ -248,11 +294,21 @@ def lint(
         tally = f"{len(fixed)} fixed, {len(findings)} remaining"
         typer.echo(f"sslint: {tally}", err=True)
         summary = f"{tally}: {text.summarize(findings, sum(len(result.sites) for result in results), len(results))}"
+    sites = sum(len(result.sites) for result in results)
+    configs = [result.config.main for result in results]
+    failing = any(at_or_above(finding.severity, fail_on.value) for finding in findings)
+    if cache is not None:
+        hit = _remember(cache, cache_key, results, findings, sites, configs, analyser, settings)
+        if hit is not None and rendering:
+            report = _rendered(format, findings, sites, configs, statistics, quiet)
+            cache.keep_rendered(hit, rendering, report)
+            with _output(output_file) as out:
+                out.write(report.decode("utf-8", "surrogatepass"))
+            raise typer.Exit(1 if failing and not exit_zero else 0)
     inventory = _inventory(targets, settings, loader, analyser) if format is Format.html else None
     with _output(output_file) as out:
-        _report(format, findings, results, no_color, with_fixes=not fix, summary=summary, statistics=statistics,
+        _report(format, findings, sites, configs, no_color, with_fixes=not fix, summary=summary, statistics=statistics,
                 out=out, quiet=quiet, inventory=inventory)
-    failing = any(at_or_above(finding.severity, fail_on.value) for finding in findings)
     raise typer.Exit(1 if failing and not exit_zero else 0)
 
 
@@ -267,6 +323,40 @@ def _expiry_thresholds(warning_days: int | None, critical_days: int | None,
         raise _fail(f"--critical-days {critical} is more than --warning-days {warning}: "
                     "critical is the nearer threshold")
     return warning, critical
+
+
+def _rendered(format: Format, findings: list[Finding], sites: int, configs: list[str], statistics: bool,
+              quiet: bool) -> bytes:
+    """The report as _report writes it where no colour applies (what the cache keeps)."""
+    import io
+
+    buffer = io.StringIO()
+    _report(format, findings, sites, configs, no_color=True, statistics=statistics, out=buffer, quiet=quiet)
+    return buffer.getvalue().encode("utf-8", "surrogatepass")
+
+
+def _remember(cache: Cache, key: str, results: list[Result], findings: list[Finding], sites: int,
+              configs: list[str], analyser: ChainAnalyser, settings: Settings) -> Hit | None:
+    """Keep this run's report in the cache with every input it read (engine/cache.py)."""
+    from functools import partial
+
+    from nginxssl.discover.sysroot import to_disk
+    from nginxssl.engine.cache import recorded
+
+    trees = [(result.config.nodes, result.config.files,
+              partial(to_disk, base=result.config.prefix, root=result.config.root)) for result in results]
+    referenced = [ref.path for result in results for site in result.sites
+                  for ref in (site.trusted_certificate, *site.password_files,
+                              *(part for pair in site.certs for part in (pair.cert, pair.key, pair.chain)))
+                  if ref is not None and ref.path]
+    # The lint reports a killed --fix's temporaries (SSL001): their directories' listings decide the report too.
+    from nginxssl.fix.apply import leftover_patterns
+    from nginxssl.fix.run import loaded_by
+
+    watched = [pattern for result in results
+               for pattern in leftover_patterns([*result.config.files, *referenced], loaded_by(result.config))]
+    inputs, clock = recorded(trees, referenced, analyser, settings.now, settings.expiry_days, watched)
+    return cache.put(key, tuple(findings), tuple(configs), sites, inputs, clock)
 
 
 def _writable(path: str | None) -> None:
@@ -310,22 +400,22 @@ def _umask() -> int:
     return mask
 
 
-def _report(format: Format, findings: list[Finding], results: list[Result], no_color: bool, with_fixes: bool = True,
-            summary: str | None = None, probe: dict | None = None, statistics: bool = False,
+def _report(format: Format, findings: list[Finding], sites: int, configs: list[str], no_color: bool,
+            with_fixes: bool = True, summary: str | None = None, probe: dict | None = None, statistics: bool = False,
             out: TextIO | None = None, quiet: bool = False, inventory: Inventory | None = None) -> None:
-    """Findings on stdout in the chosen format (`summary`: the text/github closing line instead of the
-    count; `probe`: what `sslint probe` saw, for the JSON report; `statistics`: counts by rule instead
-    of the findings, for the text formats; `out`: stdout unless given; `quiet`: no closing summary;
-    `inventory`: the certificates the HTML page draws)."""
+    """Findings on stdout in the chosen format, for `sites` sites of the main files `configs`
+    (`summary`: the text/github closing line instead of the count; `probe`: what `sslint probe` saw,
+    for the JSON report; `statistics`: counts by rule instead of the findings, for the text formats;
+    `out`: stdout unless given; `quiet`: no closing summary; `inventory`: the certificates the HTML
+    page draws)."""
     from nginxssl.report import text
 
     out = out or sys.stdout
-    sites = sum(len(result.sites) for result in results)
-    summary = "" if quiet else summary or text.summarize(findings, sites, len(results))
+    summary = "" if quiet else summary or text.summarize(findings, sites, len(configs))
     if format is Format.json:
         from nginxssl.report import json as json_report
 
-        json_report.render(findings, out, sites, [result.config.main for result in results], probe=probe)
+        json_report.render(findings, out, sites, configs, probe=probe)
     elif format is Format.sarif:
         from nginxssl.fix.plan import plan
         from nginxssl.report import sarif
@@ -371,11 +461,20 @@ def _prepare(paths: list[str], project: ProjectSettings, *, server: Server | Non
     """What `sslint` and `sslint certs` share: the trust, time and path options (over the project's
     settings file) checked and turned into Settings, the targets, one loader, and one chain analyser
     whose trust store is already read. Every problem is a usage error (exit 2)."""
+    settings, targets = _settings_and_targets(
+        paths, project, server=server, now=now, expiry_days=expiry_days, root=root, ca_file=ca_file,
+        no_system_trust=no_system_trust, intermediates=intermediates, fetch=fetch, require_keys=require_keys,
+        server_version=server_version)
+    return settings, targets, *_chain_tools(settings)
+
+
+def _settings_and_targets(paths: list[str], project: ProjectSettings, *, server: Server | None, now: str | None,
+                          expiry_days: int | None, root: str | None, ca_file: list[str], no_system_trust: bool,
+                          intermediates: list[str], fetch: bool, require_keys: bool = False,
+                          server_version: str | None = None) -> tuple[Settings, list[Target]]:
+    """_prepare's options and targets, without reading a certificate (a cached run reads none)."""
     from nginxssl.discover import UsageError, discover
-    from nginxssl.engine.lint import chain_analyser
     from nginxssl.model.settings import Settings
-    from nginxssl.pki.load import Loader
-    from nginxssl.pki.trust import TrustStoreError
 
     if expiry_days is None:
         expiry_days = project.expiry_days if project.expiry_days is not None else 30
@@ -416,13 +515,22 @@ def _prepare(paths: list[str], project: ProjectSettings, *, server: Server | Non
                 raise _fail(f"{target.path} names {named}, which {checkout} holds a copy of: without --root, "
                             f"sslint would read this machine's {named} instead; did you mean "
                             f"`--root {os.path.relpath(checkout)}`? (or `root:` in .sslint.yaml)")
+    return settings, targets
+
+
+def _chain_tools(settings: Settings) -> tuple[Loader, ChainAnalyser]:
+    """One loader, and one chain analyser whose trust store is already read (exit 2 for a bad --ca-file)."""
+    from nginxssl.engine.lint import chain_analyser
+    from nginxssl.pki.load import Loader
+    from nginxssl.pki.trust import TrustStoreError
+
     loader = Loader()
     analyser = chain_analyser(settings, loader)
     try:
         analyser.trust  # read once, before any target: an absent --ca-file, or nothing trusted, is a usage error
     except TrustStoreError as error:
         raise _fail(f"--ca-file {error.path}: {error.message}") from None
-    return settings, targets, loader, analyser
+    return loader, analyser
 
 
 def _show_diff(results: list[Result], unsafe: bool) -> int:
@@ -660,9 +768,9 @@ def probe_command(
     ok; 1 the served certificate differs (at --fail-on) or the live one expires within --warning-days;
     2 critical (expired, not yet valid, within --critical-days, or a chain that does not verify), or the
     endpoint cannot be reached, or a usage error."""
-    from nginxssl.catalogue import CatalogueError, catalogue
+    from nginxssl.catalogue import CatalogueError, at_or_above, catalogue
     from nginxssl.checks.live import endpoint_text, live_health
-    from nginxssl.engine.lint import at_or_above, parse
+    from nginxssl.engine.lint import parse
     from nginxssl.engine.lint import lint as run
     from nginxssl.engine.probe import ProbeError, parse_endpoint, probe
     from nginxssl.model.inventory import CRITICAL, WARNING
@@ -722,7 +830,8 @@ def probe_command(
         seen = probe_dict(live, choice, rows, verdict=health.verdict, expiry=health.expiry,
                           verified=health.verified, verify_error=health.verify_error,
                           alarms=[{"verdict": grade, "message": alarm} for grade, alarm in health.alarms])
-    _report(format, list(result.findings), [result], no_color, summary=summary, probe=seen)
+    _report(format, list(result.findings), len(result.sites), [result.config.main], no_color, summary=summary,
+            probe=seen)
     threshold = fail_on.value if fail_on else project.fail_on or "warning"
     if health.verdict == CRITICAL:
         raise typer.Exit(2)

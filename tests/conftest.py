@@ -59,3 +59,10 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(CORPUS_ABSENT)
     return CORPUS
+
+
+@pytest.fixture(autouse=True)
+def private_result_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test lints with a result cache of its own (engine/cache.py), never the user's
+    ~/.cache/sslint: two runs of one test share it, as two runs of a user's do."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))

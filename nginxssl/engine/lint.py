@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from nginxssl.catalogue import SEVERITIES, catalogue
+from nginxssl.catalogue import catalogue
 from nginxssl.checks import LATE_RULE, Inputs, registry
 from nginxssl.discover import APACHE_MAINS, NGINX_MAINS, Target
 from nginxssl.discover.sysroot import main_under_root
@@ -280,10 +280,6 @@ def _key_files(sites: tuple[Site, ...], share: Callable[[tuple], bool]) -> set[s
     """The key files of the served pairs `share` picks."""
     return {pair.key.path for site in sites for pair in site.certs
             if pair.key is not None and pair.key.path and share(served_key(pair))}
-
-
-def at_or_above(severity: str, threshold: str) -> bool:
-    return SEVERITIES.index(severity) <= SEVERITIES.index(threshold)
 
 
 # The rule that names a file sslint cannot load; here a trust anchor, skipped so the run goes on.

@@ -209,18 +209,26 @@ def write_atomic(path: str, data: bytes, like: str | None = None, loaded: Loaded
     _fault("renamed", target)
 
 
-def leftovers(paths: list[str], loaded: Loaded | None = None) -> list[str]:
-    """The temporaries a killed run left where a write of one of `paths` would have put them."""
+def leftover_directories(paths: list[str], loaded: Loaded | None = None) -> list[str]:
+    """Where a write of one of `paths` puts its temporaries: where a killed run's may lie."""
     directories: dict[str, None] = {}
     # One target per directory: every file of a directory has its temporaries in the same places.
     targets = {os.path.dirname(target): target for target in map(os.path.realpath, paths)}
     for target in targets.values():
         for directory in (scanned_directories(target, loaded) if loaded is not None else [os.path.dirname(target)]):
             directories.setdefault(directory, None)
-    found = []
-    for directory in directories:
-        found.extend(sorted(glob.glob(os.path.join(glob.escape(directory), f"{TEMP_PREFIX}*{TEMP_SUFFIX}"))))
-    return found
+    return list(directories)
+
+
+def leftover_patterns(paths: list[str], loaded: Loaded | None = None) -> list[str]:
+    """Glob patterns of the temporaries a killed run may have left for `paths` (the lint reports them)."""
+    return [os.path.join(glob.escape(directory), f"{TEMP_PREFIX}*{TEMP_SUFFIX}")
+            for directory in leftover_directories(paths, loaded)]
+
+
+def leftovers(paths: list[str], loaded: Loaded | None = None) -> list[str]:
+    """The temporaries a killed run left where a write of one of `paths` would have put them."""
+    return [found for pattern in leftover_patterns(paths, loaded) for found in sorted(glob.glob(pattern))]
 
 
 def remove_stale_temporaries(paths: list[str], loaded: Loaded | None = None) -> None:

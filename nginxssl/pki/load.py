@@ -334,6 +334,14 @@ class Loader:
             cert = self._certificates[block] = _certificate_of_block(block)
         return cert
 
+    def paths_read(self) -> tuple[str, ...]:
+        """Every file read so far (what a cached result must find unchanged: engine/cache.py)."""
+        return tuple(dict.fromkeys(path for path, _passwords in self._cache))
+
+    def certificates(self) -> tuple[x509.Certificate, ...]:
+        """Every certificate read so far, once each (whose dates bound a cached result's clock)."""
+        return tuple(self._certificates.values())
+
     def read_lines(self, path: str) -> tuple[bytes, ...] | None:
         """Passwords of an ssl_password_file, one per line; None when unreadable."""
         try:

@@ -344,6 +344,11 @@ class Sources:
         own = os.path.realpath(cert_path)
         return [(shown, disk) for shown, disk in found if os.path.realpath(disk) != own]
 
+    def listed_directories(self) -> tuple[str, ...]:
+        """Every directory looked into so far (for sibling files; the --intermediates ones): what a
+        cached result watches, since a file added there may change a diagnosis."""
+        return (*self._siblings, *self.intermediates)
+
     def certs_of(self, path: str) -> tuple[x509.Certificate, ...]:
         """The certificates a regular file holds (none for anything else)."""
         try:

@@ -1,0 +1,491 @@
+"""The content-keyed result cache (shared/DESIGN.md "Speed": ruff's model).
+
+A lint run is remembered as its report's findings and the inputs it read (the whole run: the
+trees of the command line, linted together, share trust, certificates and one report). The entry is
+found by a key over everything the run was given: sslint's version and code, the settings and
+selected rules, the project settings, the judged server build, the target. It holds only while
+every input it read is byte for byte what it was: each configuration file, each result of an
+`include` glob, each certificate, key, chain, password and trust-anchor file (with the mode and
+owner of each, which SSL007 judges), and the listing of every directory the run looked into
+(sibling chain files, the free `<stem>.fullchain.pem` name). Checking that costs a read and a
+hash of each file whose stamp moved (device, inode, size, modification and change times: the
+change time follows every write and its owner cannot set it back; a file written within 2 s of
+the recording is read every time, as git treats "racy" files): no parse, no certificate, no verifier.
+
+The clock is not an input but a fact checked at every run: an entry records the span of times
+within which every verdict that reads the clock (expired, not yet valid, expiring within
+--expiry-days, and the days counted in their messages) stays what it was, worked out from the
+validity dates of every certificate the run read. Outside it, the run is done again.
+
+Entries are JSON files, a few per key, in the user's cache directory (XDG_CACHE_HOME/sslint or
+~/.cache/sslint, or --cache-dir): the directory 0700, each file 0600, written whole and moved
+into place. JSON, not pickle: reading an entry runs no code, and builds only the finding types
+named here; a report rendered from an entry is kept beside it, so a warm run writes it out
+without decoding a finding. An entry that does not decode, was written by another version, or belongs to
+another user (or can be written by one) is ignored and written anew, never trusted. Files rather than
+sqlite: a run makes one lookup and at most one write, and a file needs no library (importing
+sqlite3 alone costs 5 ms; a warm run of a 5,000-block tree takes about 140 ms in all).
+
+Apache targets are not cached: the reader also decides `<IfFile>` sections and `-D` defines from
+files that are not configuration files (envvars, sysconfig); until it reports what it looked at,
+a cached Apache result could outlive a change there.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import stat
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
+
+from nginxssl import __version__
+
+if TYPE_CHECKING:  # a warm run that finds its report imports none of these: 25 ms of a 100 ms run
+    from nginxssl.model.finding import Finding
+    from nginxssl.model.node import Node
+    from nginxssl.pki.analyse import ChainAnalyser
+
+FORMAT = 1  # the layout of an entry: a new layout ignores every older entry
+_READ_LIMIT = 16 * 1024 * 1024 + 1  # what pki/load reads of a file at most (MAX_PKI_BYTES + 1)
+_TYPES: dict[str, type] = {}  # by name, the types an entry may build (_types)
+
+
+def default_directory() -> str:
+    """Where the cache lives unless --cache-dir says: $XDG_CACHE_HOME/sslint, else ~/.cache/sslint."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "sslint")
+
+
+# ---------------------------------------------------------------- the key
+
+
+def code_fingerprint() -> str:
+    """sslint's version and the files of its code and rules: a changed install misses every entry
+    (during development the version stays while the code changes)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parts = [__version__, str(FORMAT)]
+    for base, dirs, files in os.walk(package):
+        dirs[:] = sorted(name for name in dirs if name != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".py", ".yaml", ".json")):
+                info = os.stat(os.path.join(base, name))
+                parts.append(f"{os.path.relpath(os.path.join(base, name), package)}:{info.st_size}:{info.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def key_of(*parts: object) -> str:
+    """The entry's name: a digest of the code and of everything the run was given (reprs of plain data)."""
+    digest = hashlib.sha256(code_fingerprint().encode())
+    for part in parts:
+        digest.update(b"\0" + repr(part).encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def file_state(path: str) -> str:
+    """What a run read of `path`: its bytes' digest with mode and owner, where a link points,
+    a directory's names, or why there is nothing to read."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, ValueError) as error:  # ValueError: a NUL in the name
+        return f"error {getattr(error, 'errno', None)}"
+    prefix = ""
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            prefix = f"link {os.readlink(path)} "
+            info = os.stat(path)
+        except OSError as error:
+            return f"{prefix}error {error.errno}"
+    owner = f"{stat.S_IMODE(info.st_mode):o} {info.st_uid} {info.st_gid}"
+    if stat.S_ISDIR(info.st_mode):
+        return f"{prefix}dir {owner} {_digest_names(_listing(path))}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{prefix}special {stat.S_IFMT(info.st_mode)} {owner}"
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        return f"{prefix}unreadable {error.errno} {owner}"
+    try:
+        data = os.read(descriptor, _READ_LIMIT)
+        digest = hashlib.sha256(data)
+        while len(data) == _READ_LIMIT:  # a configuration file may be larger; read it whole
+            data = os.read(descriptor, _READ_LIMIT)
+            digest.update(data)
+    except OSError as error:
+        return f"{prefix}unreadable {error.errno} {owner}"
+    finally:
+        os.close(descriptor)
+    return f"{prefix}file {owner} {info.st_size} {digest.hexdigest()}"
+
+
+def _listing(directory: str) -> list[str]:
+    try:
+        return sorted(os.listdir(directory))
+    except OSError:
+        return []
+
+
+def _digest_names(names: Iterable[str]) -> str:
+    return hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def glob_state(pattern: str) -> str:
+    """What an `include` pattern names now (the file it names, or every match of a glob)."""
+    if glob.has_magic(pattern):
+        return "glob " + _digest_names(sorted(glob.glob(pattern)))
+    return file_state(pattern)
+
+
+def include_patterns(nodes: tuple[Node, ...], resolve: Callable[[str], str]) -> Iterator[str]:
+    """The on-disk pattern of every nginx `include` in the tree (`resolve` maps an argument as the parser does)."""
+    stack = list(nodes)
+    while stack:
+        node = stack.pop()
+        if node.directive == "include" and len(node.args) == 1:
+            try:
+                yield resolve(node.args[0])
+            except OSError:  # a symlink loop: the parser reported it; nothing to watch
+                pass
+        if node.children:
+            stack.extend(node.children)
+
+
+def stamp(path: str) -> str | None:
+    """What identifies this version of a regular file without reading it: device, inode, size,
+    and the modification and change times (the change time moves with every write and cannot
+    be set back by the file's owner); None for a link or anything else."""
+    try:
+        info = os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}:{info.st_mode}"
+
+
+# A file changed this shortly before it was recorded may change again within the same tick of
+# the file system's clock, keeping its stamp (git's "racy" files): such a file is always read.
+_RACY_NS = 2_000_000_000
+
+
+def manifest(files: Iterable[str], patterns: Iterable[str],
+             directories: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The state of every input, keyed by kind and path, and the stamps of the files whose stamp
+    is enough to know them unchanged (`unchanged` reads the others, and those whose stamp moved)."""
+    found: dict[str, str] = {}
+    stamps: dict[str, str] = {}
+    racy = time.time_ns() - _RACY_NS
+    for path in files:
+        name = "f" + path
+        if name in found:
+            continue
+        before = stamp(path)
+        found[name] = file_state(path)
+        if before is not None and before == stamp(path) and int(before.split(":")[4]) < racy \
+                and int(before.split(":")[3]) < racy:
+            stamps[name] = before
+    for pattern in patterns:
+        found.setdefault("g" + pattern, glob_state(pattern))
+    for directory in directories:
+        found.setdefault("d" + directory, "dir " + _digest_names(_listing(directory)))
+    return found, stamps
+
+
+def unchanged(recorded: Mapping[str, str], stamps: Mapping[str, str]) -> bool:
+    """Every input is as the entry recorded it: the same bytes (or, where the stamp says the
+    file was not written since, the same file), the same glob matches, the same directory names."""
+    for name, state in recorded.items():
+        kind, path = name[0], name[1:]
+        if kind == "f":
+            known = stamps.get(name)
+            if known is not None and known == stamp(path):
+                continue
+            now = file_state(path)
+        elif kind == "g":
+            now = glob_state(path)
+        elif kind == "d":
+            now = "dir " + _digest_names(_listing(path))
+        else:
+            return False
+        if now != state:
+            return False
+    return True
+
+
+# ---------------------------------------------------------------- the clock
+
+
+def clock_span(validity: Iterable[tuple[datetime, datetime]], now: datetime, expiry_days: int) -> tuple[int, int]:
+    """[from, until], microseconds since the epoch: the times at which every clock-dependent verdict
+    on certificates with these (notBefore, notAfter) is what it is at `now`.
+
+    A verdict compares the time, in whole seconds, with notBefore and notAfter (pki/chain: expired,
+    not yet valid, the path builder's preference, the verifier), with notAfter less --expiry-days
+    (SSL103), and counts whole days to or from those dates in messages (checks/served.days: the
+    count truncated). So for a certificate not yet valid, expired, or expiring within the
+    threshold, the time may move only within its whole day before or after the date; for one
+    valid beyond the threshold, only back to notBefore and on to the threshold. Integers, so
+    that the edges are exact: a pinned --now often lies on a certificate's date plus whole days."""
+    moment = _microseconds(now)
+    second, day = 1_000_000, 86_400_000_000
+    low, high = -(2**63), 2**63
+    for not_before, not_after in validity:
+        start, end = _microseconds(not_before), _microseconds(not_after)
+        if moment < start:  # not yet valid (start is a whole second): "in N days", N truncated
+            ahead = (start - moment) // day
+            cell = (start - (ahead + 1) * day + 1, start - ahead * day - (1 if ahead == 0 else 0))
+        elif moment >= end + second:  # expired once the whole second is past notAfter: "N days ago"
+            ago = (moment - end) // day
+            cell = (max(end + ago * day, end + second), end + (ago + 1) * day - 1)
+        elif moment > end:  # within notAfter's own second: valid, "in 0 days"
+            cell = (end + 1, end + second - 1)
+        elif moment < end - expiry_days * day:  # valid, SSL103 silent
+            cell = (start, end - expiry_days * day - 1)
+        else:  # valid, expiring within the threshold: "in N days"
+            left = (end - moment) // day
+            cell = (max(start, end - expiry_days * day, end - (left + 1) * day + 1), end - left * day)
+        low, high = max(low, cell[0]), min(high, cell[1])
+    return low, high
+
+
+def _microseconds(moment: datetime) -> int:
+    moment = _utc(moment)
+    return (moment.toordinal() * 86_400 + moment.hour * 3600 + moment.minute * 60 + moment.second) * 1_000_000 \
+        + moment.microsecond
+
+
+def _utc(now: datetime) -> datetime:
+    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
+# ---------------------------------------------------------------- findings as JSON
+
+
+def _types() -> dict[str, type]:
+    """The types an entry may build: a finding, its fix and the fix's edits. Any other name in a
+    file makes the entry unreadable, hence ignored."""
+    if not _TYPES:
+        from nginxssl.model import edits
+        from nginxssl.model.finding import Finding, Fix, Related
+
+        _TYPES.update((kind.__name__, kind) for kind in (
+            Finding, Fix, Related, edits.NewFile, edits.ReplaceArgs, edits.InsertLine, edits.DeleteLine,
+            edits.ExpectChain))
+    return _TYPES
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, tuple):
+        return [_encode(item) for item in value]
+    if isinstance(value, bytes):
+        return {"@bytes": base64.b64encode(value).decode("ascii")}
+    kind = type(value)
+    if dataclasses.is_dataclass(value) and _types().get(kind.__name__) is kind:
+        encoded: dict[str, object] = {"@": kind.__name__}
+        for item in dataclasses.fields(value):
+            encoded[item.name] = _encode(getattr(value, item.name))
+        return encoded
+    raise TypeError(f"the cache keeps no {kind.__name__}")
+
+
+def _decode(value: dict) -> object:
+    """json's object hook: a dict built from the innermost out (its lists are made tuples here)."""
+    if "@bytes" in value:
+        return base64.b64decode(value["@bytes"])
+    name = value.pop("@", None)
+    if name is None:
+        return value
+    kind = _types()[name]  # KeyError for a type the cache does not build: the entry is unreadable
+    return kind(**{field: tuple(item) if isinstance(item, list) else item for field, item in value.items()})
+
+
+def _tuple(value: object) -> tuple:
+    if not isinstance(value, list):
+        raise TypeError("not a list")
+    return tuple(value)
+
+
+# ---------------------------------------------------------------- the store
+
+
+@dataclass(frozen=True)
+class Hit:
+    """An entry whose inputs and clock still agree: what the report says of the run, and where
+    its findings and rendered reports lie (read only if asked: a report rendered before is
+    written out as it was, without decoding a finding)."""
+
+    key: str
+    generation: str  # names this entry's companion files: a rewritten entry never meets old ones
+    configs: tuple[str, ...]
+    sites: int
+    severities: tuple[str, ...]  # of the findings, for --fail-on
+
+
+class Cache:
+    """The entries in one directory: `<key>.json` holds what decides whether the entry holds,
+    `<key>.<generation>.findings.json` the findings, `<key>.<generation>.<rendering>.out` each
+    report rendered from them (by format and options)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def _path(self, key: str, *parts: str) -> str:
+        return os.path.join(self.directory, ".".join((key, *parts)) + ("" if parts and parts[-1] == "out" else
+                                                                          ".json"))
+
+    def get(self, key: str, now: datetime) -> Hit | None:
+        """The entry for `key` if it is sslint's, this user's, whole, and every input and the clock still agree."""
+        if not self._private_directory(create=False):
+            return None
+        data = self._read(self._path(key))
+        if data is None:
+            return None
+        try:
+            document = json.loads(data)
+            if document.get("format") != FORMAT or document.get("version") != __version__ \
+                    or document.get("key") != key:
+                return None
+            low, high = document["clock"]
+            if not low <= _microseconds(now) <= high or not unchanged(document["inputs"], document["stamps"]):
+                return None
+            configs, severities = _tuple(document["configs"]), _tuple(document["severities"])
+            if not all(isinstance(item, str) for item in (*configs, *severities)):
+                return None
+            return Hit(key, str(document["generation"]), configs, int(document["sites"]), severities)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            # Whatever a torn or foreign file makes json raise: not an entry.
+            return None
+
+    def findings(self, hit: Hit) -> tuple[Finding, ...] | None:
+        """The findings of an entry `get` found (None if their file is gone or torn)."""
+        data = self._read(self._path(hit.key, hit.generation, "findings"))
+        if data is None:
+            return None
+        try:
+            findings = _tuple(json.loads(data, object_hook=_decode))
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return None  # as in get(); a KeyError is a type the cache does not build
+        finding_type = _types()["Finding"]
+        return findings if all(isinstance(finding, finding_type) for finding in findings) else None
+
+    def rendered(self, hit: Hit, rendering: str) -> bytes | None:
+        """The report rendered from the entry's findings with `rendering` (format and options), if kept."""
+        return self._read(self._path(hit.key, hit.generation, _digest_names([rendering])[:16], "out"))
+
+    def keep_rendered(self, hit: Hit, rendering: str, report: bytes) -> None:
+        self._write(self._path(hit.key, hit.generation, _digest_names([rendering])[:16], "out"), report)
+
+    def put(self, key: str, findings: tuple[Finding, ...], configs: tuple[str, ...], sites: int,
+            inputs: tuple[Mapping[str, str], Mapping[str, str]], clock: tuple[int, int]) -> Hit | None:
+        """Remember a run; a cache that cannot be written changes nothing but the next run's time."""
+        generation = os.urandom(8).hex()
+        hit = Hit(key, generation, configs, sites, tuple(sorted({finding.severity for finding in findings})))
+        try:
+            encoded = json.dumps(_encode(findings), ensure_ascii=False).encode("utf-8", "surrogateescape")
+            header = json.dumps({
+                "format": FORMAT, "version": __version__, "key": key, "generation": generation, "clock": list(clock),
+                "inputs": dict(inputs[0]), "stamps": dict(inputs[1]), "configs": list(configs), "sites": sites, "severities": list(hit.severities),
+            }, ensure_ascii=False).encode("utf-8", "surrogateescape")
+        except (TypeError, ValueError):  # something the cache does not keep (or cannot): run cold next time
+            return None
+        if not self._private_directory(create=True):
+            return None
+        for name in _listing(self.directory):  # the entry's older companions
+            if name.startswith(key + ".") and name.count(".") > 1:
+                try:
+                    os.unlink(os.path.join(self.directory, name))
+                except OSError:
+                    pass
+        # The findings first: a header never names findings that are not there yet.
+        if not self._write(self._path(key, generation, "findings"), encoded):
+            return None
+        return hit if self._write(self._path(key), header) else None
+
+    def _read(self, path: str) -> bytes | None:
+        """The file's bytes if it is a regular file of this user's that no one else can write."""
+        try:
+            descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return None
+        try:
+            info = os.fstat(descriptor)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+                return None  # another user's, or one others can read or write: never trusted
+            with os.fdopen(descriptor, "rb", closefd=False) as handle:
+                return handle.read()
+        except OSError:
+            return None
+        finally:
+            os.close(descriptor)
+
+    def _write(self, path: str, data: bytes) -> bool:
+        """`data` in `path`, 0600, written whole and then moved into place."""
+        temporary = f"{path}.{os.getpid()}.tmp"
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                                 0o600)
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+            os.replace(temporary, path)
+            return True
+        except OSError:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            return False
+
+    def _private_directory(self, create: bool) -> bool:
+        """The directory exists (made 0700 if `create`), is this user's and no one else's to write."""
+        if create:
+            try:
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            except OSError:
+                return False
+        try:
+            info = os.stat(self.directory)
+        except OSError:
+            return False
+        return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
+def recorded(configs: Iterable[tuple[tuple[Node, ...], tuple[str, ...], Callable[[str], str]]],
+             referenced: Iterable[str], analyser: ChainAnalyser, now: datetime,
+             expiry_days: int, watched: Iterable[str] = ()) -> tuple[tuple[dict[str, str], dict[str, str]],
+                                                                      tuple[int, int]]:
+    """The inputs a finished run read and the span of times its verdicts hold, for `Cache.put`:
+    `configs` gives each tree's nodes, files and include resolver; `referenced` every file the
+    sites name (certificates, keys, chains, password files: a missing one may appear); the
+    analyser's loader and sources know every certificate, key and directory read, its trust
+    store the anchors; `watched` more glob patterns whose matches decide the report (the temporaries
+    a killed --fix leaves, which the lint reports)."""
+    loader, sources, trust = analyser.loader, analyser.sources, analyser.trust
+    files: list[str] = []
+    patterns: list[str] = []
+    for nodes, config_files, resolve in configs:
+        files.extend(config_files)
+        patterns.extend(include_patterns(nodes, resolve))
+        # A file added beside a configuration file may be what a glob or the parser looks for next.
+    pki_files = (*loader.paths_read(), *referenced)
+    files.extend(pki_files)
+    files.extend(trust.sources)
+    directories = {os.path.dirname(path) or "." for path in (*files, *pki_files)}
+    directories.update(sources.listed_directories())
+    patterns.extend(watched)
+    certificates = [*loader.certificates(), *trust.anchors]
+    span = clock_span(((cert.not_valid_before_utc, cert.not_valid_after_utc) for cert in certificates),
+                      now, expiry_days)
+    return manifest(files, patterns, sorted(directories)), span

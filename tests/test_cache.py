@@ -1,0 +1,221 @@
+"""The result cache (engine/cache.py): a cached report is the cold one, byte for byte.
+
+Behaviour only, never time: every corpus tree gives the same report cold, warm, with
+--no-cache, and with one and two processes; a change to any single input (a certificate, a
+key, an included file, a trust anchor, the settings, a key's mode, the clock) gives the report
+a cold run gives; the cache's files are private, and a corrupt, foreign or older entry is
+ignored. A warm run is proven to be one by making the pipeline fail if it is entered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import typer.testing
+from conftest import CORPUS, REPO, needs_corpus
+
+import nginxssl.engine.lint
+from nginxssl.cli import lint_app
+from nginxssl.engine.cache import clock_span
+from nginxssl.pki.chain import days_left, is_expired, is_not_yet_valid
+
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+from gen_tree import NOW, generate  # noqa: E402
+
+RUNNER = typer.testing.CliRunner()
+
+
+def report(*args: object, cache: Path | None = None) -> tuple[int, str]:
+    options = ["--cache-dir", str(cache)] if cache is not None else ["--no-cache"]
+    done = RUNNER.invoke(lint_app, [*map(str, args), "--format", "json", *options], catch_exceptions=False)
+    return done.exit_code, done.stdout
+
+
+def _warm_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, entering the pipeline fails the test: a report must come from the cache."""
+    def entered(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the pipeline ran: the cache was not used")
+    monkeypatch.setattr(nginxssl.engine.lint, "lint", entered)
+
+
+def _mains() -> list[Path]:
+    if not CORPUS.is_dir():
+        return []
+    return sorted(path for path in CORPUS.rglob("*") if path.name in ("nginx.conf", "apache2.conf", "httpd.conf")
+                  and path.is_file() and "x509-limbo" not in path.parts)
+
+
+@needs_corpus
+@pytest.mark.parametrize("main", _mains(), ids=lambda path: str(path.relative_to(CORPUS)))
+def test_every_corpus_tree_reports_the_same_cold_warm_and_in_two_processes(main, tmp_path, monkeypatch):
+    arguments = (main, "--now", NOW)
+    cold = report(*arguments)
+    monkeypatch.setenv("SSLINT_JOBS", "2")
+    assert report(*arguments) == cold
+    for jobs in ("1", "2"):
+        monkeypatch.setenv("SSLINT_JOBS", jobs)
+        assert report(*arguments, cache=tmp_path / "cache") == cold  # filled
+    if "nginx" in main.name:  # Apache trees are not cached (engine/cache.py says why)
+        _warm_only(monkeypatch)
+    for jobs in ("1", "2"):
+        monkeypatch.setenv("SSLINT_JOBS", jobs)
+        assert report(*arguments, cache=tmp_path / "cache") == cold  # read back
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A small realistic tree (benchmarks/gen_tree.py): verified chains, an expired leaf, a
+    leaf-only chain, a name missing from a certificate, HSTS and CSP on most sites."""
+    generate(tmp_path / "tree", 60, 6, 30, "nginx")
+    return tmp_path / "tree"
+
+
+CHANGES = {
+    "certificate": lambda tree: _flip_pem(tree / "ssl/cert3.pem"),
+    "key": lambda tree: _flip_pem(tree / "ssl/cert4.key"),
+    "chain in a served file": lambda tree: _flip_pem(tree / "ssl/cert5.pem", last=True),
+    "included file": lambda tree: (tree / "sites-enabled/sites0002.conf").write_text(
+        (tree / "sites-enabled/sites0002.conf").read_text().replace(" always;", ";", 1)),
+    "file added to an include glob": lambda tree: (tree / "sites-enabled/zz.conf").write_text(
+        "server {\n    listen 443 ssl;\n    server_name new.bench.test;\n    ssl_certificate ssl/cert1.pem;\n"
+        "    ssl_certificate_key ssl/cert1.key;\n}\n"),
+    "trust anchor": lambda tree: _flip_pem(tree / "ssl/root.pem"),
+    "key mode": lambda tree: (tree / "ssl/cert6.key").chmod(0o644),
+    "settings": lambda tree: (tree / ".sslint.yaml").write_text("ignore: [SSL404]\n"),
+    "sibling chain file": lambda tree: (tree / "ssl/chain.pem").write_bytes(
+        (tree / "ssl/cert2.pem").read_bytes().split(b"-----END CERTIFICATE-----\n", 1)[1]),
+}
+
+
+def _flip_pem(path: Path, last: bool = False) -> None:
+    """One byte changed in the body of a PEM block (the first, or the last)."""
+    data = bytearray(path.read_bytes())
+    begin = data.rindex(b"-----\n", 0, data.rindex(b"-----END")) if last else data.index(b"-----\n")
+    at = begin + 6 + 40  # inside the base64 of the first line of the body
+    data[at] = ord("A") if data[at] != ord("A") else ord("B")
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_one_changed_input_gives_the_cold_report(change, tree, tmp_path):
+    arguments = (tree, "--ca-file", tree / "ssl/root.pem", "--now", NOW)
+    cache = tmp_path / "cache"
+    before = report(*arguments, cache=cache)
+    assert report(*arguments, cache=cache) == before
+    CHANGES[change](tree)
+    after = report(*arguments, cache=cache)
+    assert after == report(*arguments)  # as cold
+    assert after != before  # and the change is one the report shows
+    assert report(*arguments, cache=cache) == after
+
+
+@pytest.mark.parametrize("moved", [timedelta(seconds=1), timedelta(days=1), timedelta(days=-1), timedelta(days=200)])
+def test_the_clock_is_judged_at_every_run(moved, tree, tmp_path, monkeypatch):
+    """Days counted in messages and expiry verdicts follow --now, cached or not."""
+    now = datetime.fromisoformat(NOW.replace("Z", "+00:00"))
+    cache = tmp_path / "cache"
+    report(tree, "--ca-file", tree / "ssl/root.pem", "--now", NOW, cache=cache)
+    later = (now + moved).isoformat()
+    assert report(tree, "--ca-file", tree / "ssl/root.pem", "--now", later, cache=cache) == \
+        report(tree, "--ca-file", tree / "ssl/root.pem", "--now", later)
+
+
+def test_clock_span_keeps_every_verdict_and_no_more(tree):
+    """Within the span every clock-dependent answer on the tree's certificates is the one at
+    --now; one microsecond beyond either end, one differs."""
+    from cryptography import x509
+
+    certs = [cert for path in sorted((tree / "ssl").glob("*.pem"))
+             for cert in x509.load_pem_x509_certificates(path.read_bytes())]
+    for now in (datetime(2026, 12, 1, tzinfo=timezone.utc), datetime(2027, 5, 20, 13, 5, 7, 250, timezone.utc),
+                datetime(2026, 5, 31, 23, 59, 59, 999999, timezone.utc)):
+        low, high = clock_span(((cert.not_valid_before_utc, cert.not_valid_after_utc) for cert in certs), now, 30)
+
+        def answers(moment: datetime) -> list:
+            """What the checks read of the clock: the verdicts, and the days their messages count
+            (checks/validity.py: ago for an expired leaf, ahead for one not yet valid, left within 30)."""
+            found = []
+            for cert in certs:
+                expired, early, left = is_expired(cert, moment), is_not_yet_valid(cert, moment), days_left(cert, moment)
+                ahead = (cert.not_valid_before_utc - moment).total_seconds() / 86400
+                counted = int(abs(ahead)) if early else int(abs(left)) if expired or left <= 30 else None
+                found.append((expired, early, left <= 30, counted))
+            return found
+
+        epoch = datetime(1, 1, 1, tzinfo=timezone.utc)
+
+        def at(microseconds: int) -> datetime:
+            return epoch + timedelta(days=-1, microseconds=microseconds)
+
+        assert at(low) <= now <= at(high)
+        expected = answers(now)
+        assert answers(at(low)) == expected and answers(at(high)) == expected
+        assert answers(at(low - 1)) != expected or answers(at(high + 1)) != expected
+
+
+def test_cache_files_are_private_and_where_the_user_keeps_caches(tree, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    RUNNER.invoke(lint_app, [str(tree), "--now", NOW, "--format", "json"], catch_exceptions=False)
+    directory = tmp_path / "xdg" / "sslint"
+    entries = sorted(directory.iterdir())
+    assert len(entries) == 3  # what decides, the findings, the report rendered from them
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(entry.stat().st_mode) for entry in entries} == {0o600}
+    RUNNER.invoke(lint_app, [str(tree), "--now", NOW, "--format", "json", "--no-cache",
+                             "--cache-dir", str(tmp_path / "other")], catch_exceptions=False)
+    assert not (tmp_path / "other").exists()  # --no-cache writes nothing
+
+
+def _files(cache: Path) -> tuple[Path, Path, Path]:
+    """The entry's header, findings and rendered report."""
+    names = sorted(cache.iterdir(), key=lambda path: path.name.count("."))
+    header = names[0]
+    findings = next(path for path in names if path.name.endswith(".findings.json"))
+    rendered = next(path for path in names if path.name.endswith(".out"))
+    return header, findings, rendered
+
+
+def _tamper(cache: Path, how: str) -> None:
+    header, findings, rendered = _files(cache)
+    if how == "corrupt":
+        header.write_bytes(header.read_bytes()[: header.stat().st_size // 2])
+    elif how == "older version":
+        document = json.loads(header.read_text())
+        document["version"] = "0.0.1"
+        header.write_text(json.dumps(document))
+    elif how == "writable by others":
+        rendered.chmod(0o666)
+        findings.chmod(0o666)
+    elif how == "directory writable by others":
+        cache.chmod(0o777)
+    elif how == "foreign type":
+        rendered.unlink()
+        document = json.loads(findings.read_text())
+        document[0]["@"] = "Popen"
+        findings.write_text(json.dumps(document))
+
+
+@pytest.mark.parametrize("how", ["corrupt", "older version", "writable by others", "directory writable by others",
+                                 "foreign type"])
+def test_a_corrupt_foreign_or_older_cache_is_ignored(how, tree, tmp_path):
+    arguments = (tree, "--ca-file", tree / "ssl/root.pem", "--now", NOW)
+    cache = tmp_path / "cache"
+    cold = report(*arguments)
+    report(*arguments, cache=cache)
+    _header, findings, rendered = _files(cache)
+    # What a forged entry says is believed as long as it is this user's, private and whole...
+    rendered.write_text("{}\n")
+    assert report(*arguments, cache=cache) == (cold[0], "{}\n")
+    rendered.unlink()
+    document = json.loads(findings.read_text())
+    findings.write_text(json.dumps(document[:1]))
+    assert report(*arguments, cache=cache) not in (cold, (cold[0], "{}\n"))
+    report(*arguments, cache=cache)  # rendered again from the forged findings
+    _tamper(cache, how)
+    assert report(*arguments, cache=cache) == cold  # ...and ignored otherwise
