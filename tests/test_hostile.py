@@ -981,3 +981,34 @@ def test_a_crafted_common_name_reaches_csv_as_plain_escaped_text(tmp_path):
     assert not any(char in done.stdout for char in "\x1b\x07\r")
     assert not any(line.startswith("::") for line in done.stdout.splitlines())
     assert "\\x1b[31m" in done.stdout and "::add-mask::secret" in done.stdout  # escaped, still readable
+
+
+def test_an_openssh_key_is_one_nginx_cannot_load(tmp_path):
+    """ssh-keygen's format: cryptography reads it, OpenSSL's PEM reader (so nginx and apache2) does not
+    (nginx -t: 'PEM_read_bio_PrivateKey() failed'). sslint said nothing; now SSL003, with the conversion."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from judges import find_binary, nginx_test
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a.test")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(9).not_valid_before(datetime.datetime(2025, 6, 1))
+            .not_valid_after(datetime.datetime(2026, 6, 1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("a.test")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "a.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "a.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                                       serialization.NoEncryption()))
+    (tmp_path / "a.key").chmod(0o600)
+    conf = nginx_site(tmp_path, "        ssl_certificate a.pem;\n        ssl_certificate_key a.key;\n")
+    if find_binary("nginx"):
+        verdict = nginx_test(conf)
+        assert not verdict.ok and "PEM_read_bio_PrivateKey" in verdict.output, verdict.output
+    done = lint(conf, "--select", "SSL003", "--format", "json")
+    assert done.returncode == 1
+    [finding] = json.loads(done.stdout)["findings"]
+    assert "OpenSSH private key" in finding["message"] and "ssh-keygen -p -m PKCS8" in finding["message"]
