@@ -977,8 +977,11 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
     name = hostname if hostname else verification_name(leaf)
     verified, verify_error = verify(leaf, [link.cert for link in path[1:]], trust, now, name, fallbacks)
     served_name = hostname if hostname else verification_name(served[0])
-    if served[0] is leaf and served_name == name and served[1:] == tuple(link.cert for link in path[1:]):
-        # What is served is the path itself (the usual, correct chain): the same question, once.
+    # verify() drops self-signed certificates from the intermediates, so a served chain that is
+    # the path less its trust-store root (the usual, correct chain) asks the same question: once.
+    if (served[0] is leaf and served_name == name
+            and [cert for cert in served[1:] if not is_self_signed(cert)]
+            == [link.cert for link in path[1:] if not is_self_signed(link.cert)]):
         served_verified, served_verify_error = verified, verify_error
     else:
         served_fallbacks = () if hostname else verification_names(served[0])[1:]
