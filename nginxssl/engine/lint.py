@@ -157,7 +157,9 @@ def lint_each_tree_once(targets: Iterable[Target], lint_one: Callable[[Target], 
         result = lint_one(target)
         read.update(os.path.realpath(path) for path in result.config.files)
         # Against earlier trees only: within one tree the checks already report each root cause once.
-        keys = [(finding.rule, os.path.realpath(finding.file) if finding.file else "", finding.line)
+        # Thousands of findings name a few hundred files: each file is resolved once, not per finding.
+        real = {file: os.path.realpath(file) for file in {finding.file for finding in result.findings} if file}
+        keys = [(finding.rule, real[finding.file] if finding.file else "", finding.line)
                 for finding in result.findings]
         kept = tuple(finding for finding, key in zip(result.findings, keys) if key not in reported)
         reported.update(keys)

@@ -13,6 +13,7 @@ verdict. Nothing here reads a file.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -389,6 +390,13 @@ class Signatures:
         self._verdicts[key] = (cert, issuer, verdict)
         return verdict
 
+    def known(self, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+        return (id(cert), id(issuer)) in self._verdicts
+
+    def verified_elsewhere(self, cert: x509.Certificate, issuer: x509.Certificate) -> None:
+        """cryptography's verifier checked this signature on a chain it accepted: it holds."""
+        self._verdicts[(id(cert), id(issuer))] = (cert, issuer, True)
+
 
 def _issuer_key(issuer: x509.Certificate) -> PublicKeyTypes | None:
     try:
@@ -603,13 +611,17 @@ def constraint_violations(path: list[Link]) -> tuple[ConstraintViolation, ...]:
 
 class _PathBuilder:
     def __init__(self, served: tuple[x509.Certificate, ...], pool: tuple[Candidate, ...],
-                 trust: TrustStore, now: datetime, signatures: Signatures) -> None:
+                 trust: TrustStore, now: datetime, signatures: Signatures, defer: bool = False) -> None:
         self.served_links = tuple(Link(cert, SERVED, index) for index, cert in enumerate(served))
         self.pool_links = tuple(Link(candidate.cert, candidate.source) for candidate in pool)
         self.trust = trust
         self.now = now
         self.signatures = signatures
         self.notes: list[str] = []
+        # With `defer`, the only possible issuer in a tier is taken before its signature is
+        # checked: cryptography's verifier checks it anyway (_diagnose settles it, see _settled).
+        self.defer = defer
+        self.deferred: list[tuple[x509.Certificate, x509.Certificate]] = []
 
     def _rank(self, link: Link) -> tuple[int, int]:
         # Among certificates that all verify, an anchor ends the path soonest and
@@ -624,9 +636,11 @@ class _PathBuilder:
             if tier is None:  # the trust store, asked only when nothing served or pooled issued `cert`
                 tier = tuple(Link(anchor, TRUST_STORE) for anchor in self.trust.issuer_candidates(cert))
             verified = []
-            for link in tier:
-                if _der(link.cert) in seen or not _may_issue(link.cert, cert):
-                    continue
+            possible = [link for link in tier if _der(link.cert) not in seen and _may_issue(link.cert, cert)]
+            if self.defer and len(possible) == 1 and not self.signatures.known(cert, possible[0].cert):
+                self.deferred.append((cert, possible[0].cert))
+                return possible[0]
+            for link in possible:
                 result = self.signatures.signed_by(cert, link.cert)
                 if result:
                     verified.append(link)
@@ -856,7 +870,17 @@ def verification_names(leaf: x509.Certificate) -> tuple[str, ...]:
 
 def verify(leaf: x509.Certificate, intermediates: list[x509.Certificate], trust: TrustStore,
            now: datetime, name: str, fallbacks: tuple[str, ...] = ()) -> tuple[bool, str | None]:
-    """cryptography's server verifier (web-PKI profile) with the given trust and time.
+    """cryptography's server verifier (web-PKI profile) with the given trust and time (see
+    _verified_chain)."""
+    verified, error, _chain = _verified_chain(leaf, intermediates, trust, now, name, fallbacks)
+    return verified, error
+
+
+def _verified_chain(leaf: x509.Certificate, intermediates: list[x509.Certificate], trust: TrustStore,
+                    now: datetime, name: str, fallbacks: tuple[str, ...] = (),
+                    ) -> tuple[bool, str | None, list[x509.Certificate]]:
+    """cryptography's server verifier (web-PKI profile) with the given trust and time, and the
+    chain it accepted (leaf first, anchor last; empty when it accepted none).
 
     `fallbacks` are other names to verify for when the verifier refuses `name` itself as a
     host name (a SAN such as foo_bar.example): the chain is judged for a name the leaf
@@ -864,7 +888,7 @@ def verify(leaf: x509.Certificate, intermediates: list[x509.Certificate], trust:
     is verified once.
     """
     if not trust.anchors:
-        return False, "the trust store is empty"
+        return False, "the trust store is empty", []
     # Self-signed certificates are only ever useful as anchors, which come from
     # the store; given as intermediates they make the verifier loop on them
     # until "chain construction exceeds max depth", which explains nothing.
@@ -883,14 +907,14 @@ def verify(leaf: x509.Certificate, intermediates: list[x509.Certificate], trust:
             refused = refused or error
             continue
         try:
-            verifier.verify(leaf, intermediates)
+            chain = verifier.verify(leaf, intermediates)
         except Exception as error:  # noqa: BLE001
             # VerificationError, or whatever a certificate it cannot process provokes: the verifier
             # parses every extension of every candidate certificate (see _extension) and runs
             # _CA_POLICY's callbacks; any of it means the chain does not verify, and why.
-            return False, str(error) or type(error).__name__
-        return True, None
-    return False, f"no usable host name in the certificate ({refused})"
+            return False, str(error) or type(error).__name__, []
+        return True, None, chain
+    return False, f"no usable host name in the certificate ({refused})", []
 
 
 # ---------------------------------------------------------------- diagnose
@@ -916,14 +940,44 @@ def diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes | 
                          signatures if signatures is not None else Signatures())
 
 
+def _settled(served: tuple[x509.Certificate, ...], leaf_index: int, pool: tuple[Candidate, ...],
+             trust: TrustStore, now: datetime, signatures: Signatures, name: str, fallbacks: tuple[str, ...],
+             ) -> tuple[_PathBuilder, list[Link], x509.Certificate | None, UnresolvedIssuer | None, bool, str | None]:
+    """The issuer path from the leaf and the verifier's verdict on it, each signature checked once.
+
+    Path building checks a signature only to choose between issuers; where a tier offers one
+    possible issuer, it is taken unchecked and the verifier, which checks every signature of the
+    chain it accepts, settles it. A signature the verifier did not vouch for is checked here;
+    when one fails (or cannot be checked), the path is built again the ordinary way, as if
+    nothing had been deferred.
+    """
+    leaf = served[leaf_index]
+    builder = _PathBuilder(served, pool, trust, now, signatures, defer=True)
+    path, anchor, unresolved = builder.build(builder.served_links[leaf_index])
+    verified, verify_error, chain = _verified_chain(leaf, [link.cert for link in path[1:]], trust, now, name,
+                                                    fallbacks)
+    vouched = set(itertools.pairwise(chain))
+    for cert, issuer in builder.deferred:
+        if (cert, issuer) in vouched:
+            signatures.verified_elsewhere(cert, issuer)
+    if all(signatures.signed_by(cert, issuer) is True for cert, issuer in builder.deferred):
+        return builder, path, anchor, unresolved, verified, verify_error
+    builder = _PathBuilder(served, pool, trust, now, signatures)
+    path, anchor, unresolved = builder.build(builder.served_links[leaf_index])
+    verified, verify_error = verify(leaf, [link.cert for link in path[1:]], trust, now, name, fallbacks)
+    return builder, path, anchor, unresolved, verified, verify_error
+
+
 def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes | None,
               pool: tuple[Candidate, ...], trust: TrustStore, now: datetime,
               hostname: str | None, signatures: Signatures) -> ChainReport:
     now = _utc(now)
     leaf_index, key_matches_index = _choose_leaf(served, key_public)
     leaf = served[leaf_index]
-    builder = _PathBuilder(served, pool, trust, now, signatures)
-    path, anchor, unresolved = builder.build(builder.served_links[leaf_index])
+    fallbacks = () if hostname else verification_names(leaf)[1:]
+    name = hostname if hostname else verification_name(leaf)
+    builder, path, anchor, unresolved, verified, verify_error = _settled(
+        served, leaf_index, pool, trust, now, signatures, name, fallbacks)
 
     missing = tuple(
         link for link in path[1:]
@@ -973,12 +1027,12 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
         if (weakness := key_weakness(link.cert)) is not None
     )
 
-    fallbacks = () if hostname else verification_names(leaf)[1:]
-    name = hostname if hostname else verification_name(leaf)
-    verified, verify_error = verify(leaf, [link.cert for link in path[1:]], trust, now, name, fallbacks)
     served_name = hostname if hostname else verification_name(served[0])
-    if served[0] is leaf and served_name == name and served[1:] == tuple(link.cert for link in path[1:]):
-        # What is served is the path itself (the usual, correct chain): the same question, once.
+    # verify() drops self-signed certificates from the intermediates, so a served chain that is
+    # the path less its trust-store root (the usual, correct chain) asks the same question: once.
+    if (served[0] is leaf and served_name == name
+            and [cert for cert in served[1:] if not is_self_signed(cert)]
+            == [link.cert for link in path[1:] if not is_self_signed(link.cert)]):
         served_verified, served_verify_error = verified, verify_error
     else:
         served_fallbacks = () if hostname else verification_names(served[0])[1:]

@@ -308,10 +308,15 @@ def browser_name(site: Site) -> str | None:
 
 def internal(address: str) -> bool:
     """A loopback address (or `localhost`): only clients on the machine itself connect to it."""
-    if address.strip("[]").lower() == "localhost":
+    bare = address.strip("[]")
+    if bare.lower() == "localhost":
         return True
+    # Without a colon only an IPv4 address can parse, and it is digits and dots: a host name
+    # (nearly every call) is answered here, not by ip_address's ValueError, thousands of times a run.
+    if ":" not in bare and bare.strip("0123456789."):
+        return False
     try:
-        return ipaddress.ip_address(address.strip("[]")).is_loopback
+        return ipaddress.ip_address(bare).is_loopback
     except ValueError:
         return False
 
