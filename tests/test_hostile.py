@@ -21,6 +21,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from conftest import CORPUS
@@ -620,34 +621,50 @@ def test_a_path_that_does_not_exist(tmp_path):
     assert done.returncode == 2 and "no such file" in done.stderr, done.stderr
 
 
-def _damaged(directory: Path, damage: str) -> Path:
-    """A self-signed a.test certificate damaged as the fuzzer found it (the signature no longer matters:
-    nginx never checks its own certificate's): "version" sets the version field to 3 (v4), "subject"
-    gives the subject's common name a BIT STRING tag."""
+def _self_signed_site(directory: Path, common_name: str = "a.test", key_format: str = "PKCS8",
+                      damage: Callable[[bytearray], None] | None = None) -> Path:
+    """An nginx site serving a self-signed certificate for a.test (CN `common_name`) and its key written
+    in `key_format` (cryptography's PrivateFormat name); `damage` edits the certificate's DER first (the
+    signature no longer matters: nginx never checks its own certificate's)."""
+    import base64
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a.test")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(5).not_valid_before(datetime.datetime(2025, 1, 1))
-            .not_valid_after(datetime.datetime(2027, 1, 1)).sign(key, hashes.SHA256()))
+            .serial_number(5).not_valid_before(datetime.datetime(2025, 6, 1))
+            .not_valid_after(datetime.datetime(2026, 6, 1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("a.test")]), critical=False)
+            .sign(key, hashes.SHA256()))
     der = bytearray(cert.public_bytes(serialization.Encoding.DER))
-    if damage == "version":
-        der[der.index(bytes([0xA0, 0x03, 0x02, 0x01, 0x02])) + 4] = 3
-    else:
-        der[der.rindex(b"\x0c\x06a.test")] = 0x03
-    import base64
-
+    if damage is not None:
+        damage(der)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "a.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(bytes(der))
                                       + b"-----END CERTIFICATE-----\n")
-    (directory / "a.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+    (directory / "a.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                        getattr(serialization.PrivateFormat, key_format),
                                                         serialization.NoEncryption()))
     (directory / "a.key").chmod(0o600)
     return nginx_site(directory, "        ssl_certificate a.pem;\n        ssl_certificate_key a.key;\n")
+
+
+def _version_3(der: bytearray) -> None:
+    der[der.index(bytes([0xA0, 0x03, 0x02, 0x01, 0x02])) + 4] = 3  # the version field: v4
+
+
+def _subject_bit_string(der: bytearray) -> None:
+    der[der.rindex(b"\x0c\x06a.test")] = 0x03  # the subject's CN as a BIT STRING
+
+
+def _damaged(directory: Path, damage: str) -> Path:
+    """A self-signed a.test certificate damaged as the fuzzer found it: "version" sets the version field
+    to 3 (v4), "subject" gives the subject's common name a BIT STRING tag."""
+    return _self_signed_site(directory, damage=_version_3 if damage == "version" else _subject_bit_string)
 
 
 @pytest.mark.parametrize("damage, nginx_starts, says", [
@@ -958,24 +975,8 @@ def test_a_file_name_starting_with_colons_never_starts_a_line(tmp_path):
 def test_a_crafted_common_name_reaches_csv_as_plain_escaped_text(tmp_path):
     """A CN with ESC, BEL, CR, LF and a line `::add-mask::` is anyone's to choose: the CSV inventory
     carries it escaped, no control character raw and no line starting with `::`."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
     crafted = "a.test\x1b[31m\x07\r\n::add-mask::secret\n=cmd|' /C calc'!A0"
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, crafted)])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(7).not_valid_before(datetime.datetime(2025, 6, 1))
-            .not_valid_after(datetime.datetime(2026, 6, 1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("a.test")]), critical=False)
-            .sign(key, hashes.SHA256()))
-    (tmp_path / "a.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "a.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
-    (tmp_path / "a.key").chmod(0o600)
-    conf = nginx_site(tmp_path, "        ssl_certificate a.pem;\n        ssl_certificate_key a.key;\n")
+    conf = _self_signed_site(tmp_path, common_name=crafted)
     done = sslint("certs", conf, "--now", NOW, "--format", "csv")
     assert done.returncode in (0, 1), done.stderr
     assert not any(char in done.stdout for char in "\x1b\x07\r")
@@ -986,25 +987,9 @@ def test_a_crafted_common_name_reaches_csv_as_plain_escaped_text(tmp_path):
 def test_an_openssh_key_is_one_nginx_cannot_load(tmp_path):
     """ssh-keygen's format: cryptography reads it, OpenSSL's PEM reader (so nginx and apache2) does not
     (nginx -t: 'PEM_read_bio_PrivateKey() failed'). sslint said nothing; now SSL003, with the conversion."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     from judges import find_binary, nginx_test
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "a.test")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(9).not_valid_before(datetime.datetime(2025, 6, 1))
-            .not_valid_after(datetime.datetime(2026, 6, 1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("a.test")]), critical=False)
-            .sign(key, hashes.SHA256()))
-    (tmp_path / "a.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "a.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                                       serialization.NoEncryption()))
-    (tmp_path / "a.key").chmod(0o600)
-    conf = nginx_site(tmp_path, "        ssl_certificate a.pem;\n        ssl_certificate_key a.key;\n")
+    conf = _self_signed_site(tmp_path, key_format="OpenSSH")
     if find_binary("nginx"):
         verdict = nginx_test(conf)
         assert not verdict.ok and "PEM_read_bio_PrivateKey" in verdict.output, verdict.output
