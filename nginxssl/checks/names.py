@@ -36,6 +36,7 @@ from nginxssl.sites.routing import (
     Socket,
     dual_stack,
     internal,
+    is_browser_name,
     landings,
     listen_socket,
     reached,
@@ -174,13 +175,6 @@ def _routed_sites(inputs: Inputs) -> list[Site]:
     return [site for site in inputs.sites if site.context in ("http", "virtualhost", "server")]
 
 
-def _browser_name(name: str) -> bool:
-    """A name a browser is sent to, as written: not a regex, `_`, a catch-all or a partial wildcard,
-    not a variable, not a name of the machine itself."""
-    return bool(name) and name != "_" and not name.startswith(("~", ".")) and not name.endswith(".*") \
-        and "$" not in name and not internal(name) and not name.endswith(".localhost")
-
-
 class _Leaves:
     """The leaf certificates each site serves, looked up once per site."""
 
@@ -236,7 +230,7 @@ def _twin_findings(inputs: Inputs, sites: list[Site], table: dict[Socket, Server
     for site in sites:
         if not _name_site(site):
             continue
-        names = [name for name in site.name_list if _browser_name(name)]
+        names = [name for name in site.name_list if is_browser_name(name)]
         if not names:
             continue
         ports = sorted({listen.port for listen in tls_listens(site, shared) if listen.port is not None})
@@ -266,7 +260,7 @@ def _plain_findings(inputs: Inputs, table: dict[Socket, Servers], sites: list[Si
     for plain in plain_sites_of(inputs.config):
         if id(plain.node) in placed:
             continue
-        names = [name for name in plain.name_list if _browser_name(name) and name not in served_over_tls]
+        names = [name for name in plain.name_list if is_browser_name(name) and name not in served_over_tls]
         if not names:
             continue
         by_socket: dict[Socket, tuple[Servers, Listen]] = {}

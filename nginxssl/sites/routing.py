@@ -297,13 +297,17 @@ def address_family(address: str) -> int | None:
         return None
 
 
+def is_browser_name(name: str) -> bool:
+    """A name a browser is sent to, as written: not a regex, `_`, a catch-all or a partial wildcard,
+    not a variable, not a name of the machine itself."""
+    return bool(name) and name != "_" and not name.startswith(("~", ".")) and not name.endswith(".*") \
+        and "$" not in name and not internal(name) and not name.endswith(".localhost")
+
+
 def browser_name(site: Site) -> str | None:
-    """The first name of a site that a browser is sent to (the name its messages speak of): not a
-    catch-all (`_`, ""), a regex or an internal name such as localhost; None when it has none."""
-    for name in site.name_list:
-        if name and name != "_" and not name.startswith("~") and not internal(name):
-            return name
-    return None
+    """The first name of a site that a browser is sent to (the name its messages speak of); None
+    when it has none."""
+    return next((name for name in site.name_list if is_browser_name(name)), None)
 
 
 def internal(address: str) -> bool:
