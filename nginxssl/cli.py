@@ -249,16 +249,16 @@ def lint(
         if hit is not None:
             report = cache.rendered(hit, rendering) if rendering else None
             cached = cache.findings(hit) if report is None else None
+            if report is None and cached is not None and rendering:  # kept from now on
+                report = _rendered(format, list(cached), hit.sites, list(hit.configs), statistics, quiet)
+                cache.keep_rendered(hit, rendering, report)
             if report is not None or cached is not None:
                 with _output(output_file) as out:
-                    if report is None and cached is not None and not rendering:  # colour, SARIF, GitHub: rendered now
+                    if report is not None:
+                        out.write(report.decode("utf-8", "surrogatepass"))
+                    elif cached is not None:  # colour, SARIF, GitHub: rendered at every run
                         _report(format, list(cached), hit.sites, list(hit.configs), no_color,
                                 statistics=statistics, out=out, quiet=quiet)
-                    else:
-                        if report is None and cached is not None:
-                            report = _rendered(format, list(cached), hit.sites, list(hit.configs), statistics, quiet)
-                            cache.keep_rendered(hit, rendering, report)
-                        out.write((report or b"").decode("utf-8", "surrogatepass"))
                 failing = any(at_or_above(severity, fail_on.value) for severity in hit.severities)
                 raise typer.Exit(1 if failing and not exit_zero else 0)
 
