@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # a warm run that finds its report imports none of these: 25 
 FORMAT = 1  # the layout of an entry: a new layout ignores every older entry
 _READ_LIMIT = 16 * 1024 * 1024 + 1  # what pki/load reads of a file at most (MAX_PKI_BYTES + 1)
 _TYPES: dict[str, type] = {}  # by name, the types an entry may build (_types)
+_FIELDS: dict[type, tuple[str, ...]] = {}  # each of those types' field names, asked once (dataclasses.fields is slow)
 
 
 def default_directory() -> str:
@@ -286,19 +287,22 @@ def _types() -> dict[str, type]:
 
 
 def _encode(value: object) -> object:
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    if value is None or isinstance(value, (str, int, float)):  # bool is an int
         return value
     if isinstance(value, tuple):
         return [_encode(item) for item in value]
     if isinstance(value, bytes):
         return {"@bytes": base64.b64encode(value).decode("ascii")}
     kind = type(value)
-    if dataclasses.is_dataclass(value) and _types().get(kind.__name__) is kind:
-        encoded: dict[str, object] = {"@": kind.__name__}
-        for item in dataclasses.fields(value):
-            encoded[item.name] = _encode(getattr(value, item.name))
-        return encoded
-    raise TypeError(f"the cache keeps no {kind.__name__}")
+    names = _FIELDS.get(kind)
+    if names is None:
+        if not dataclasses.is_dataclass(value) or _types().get(kind.__name__) is not kind:
+            raise TypeError(f"the cache keeps no {kind.__name__}")
+        names = _FIELDS[kind] = tuple(item.name for item in dataclasses.fields(value))
+    encoded: dict[str, object] = {"@": kind.__name__}
+    for name in names:
+        encoded[name] = _encode(getattr(value, name))
+    return encoded
 
 
 def _decode(value: dict) -> object:
@@ -479,10 +483,10 @@ def recorded(configs: Iterable[tuple[tuple[Node, ...], tuple[str, ...], Callable
         files.extend(config_files)
         patterns.extend(include_patterns(nodes, resolve))
         # A file added beside a configuration file may be what a glob or the parser looks for next.
-    pki_files = (*loader.paths_read(), *referenced)
+    pki_files = dict.fromkeys((*loader.paths_read(), *referenced))  # thousands of sites name a few hundred files
     files.extend(pki_files)
     files.extend(trust.sources)
-    directories = {os.path.dirname(path) or "." for path in (*files, *pki_files)}
+    directories = {os.path.dirname(path) or "." for path in dict.fromkeys(files)}
     directories.update(sources.listed_directories())
     patterns.extend(watched)
     certificates = [*loader.certificates(), *trust.anchors]

@@ -11,7 +11,7 @@ from nginxssl.checks import LATE_RULE, Inputs, registry
 from nginxssl.discover import APACHE_MAINS, NGINX_MAINS, Target
 from nginxssl.discover.sysroot import main_under_root
 from nginxssl.engine.installed import build_for
-from nginxssl.engine.parallel import Forked, two_processes
+from nginxssl.engine.parallel import Forked, Tickets, two_processes
 from nginxssl.fix.apply import leftovers
 from nginxssl.fix.fullchain import plan as plan_fullchains
 from nginxssl.fix.run import loaded_by
@@ -216,24 +216,41 @@ def _run_here(findings_of: Callable[[str], list[Finding]], runnable: list[str],
 def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, loader: Loader,
                  analyser: ChainAnalyser, runnable: list[str], severities: dict[str, str] | None,
                  probe: Probe | None, progress: Report) -> tuple[Inputs, dict[str, list[Finding]]]:
-    """The run's Inputs and each rule's findings, with a second process (workers.py):
+    """The run's Inputs and each rule's findings, with a second process (parallel.py):
 
     the child diagnoses every other served pair (reading every certificate file, where other
     pairs' missing intermediates may be found, and only its own pairs' keys, the costliest
     files to read) and sends those diagnoses; then it reads the rest and runs the rules that
-    need no diagnosis. The parent meanwhile reads the files of its own pairs, diagnoses them,
-    takes the child's diagnoses and runs the rules that need them (none reads a key). Whatever
-    the child does not answer, the parent does itself.
+    read the keys. The parent meanwhile reads the files of its own pairs, diagnoses them,
+    takes the child's diagnoses and runs the rules that need them (none reads a key). The
+    rules that need neither (headers, protocols, the configuration's own) go to whichever
+    process is free first, a family of rules at a time (parallel.Tickets): on the benchmark
+    tree they cost as much as the rest together, and the child is free a quarter of a second
+    before the parent. Whatever the child does not answer, the parent does itself.
 
-    Which rules need a diagnosis their @check declarations say (`chains`). On the benchmark
-    tree the two halves cost about the same.
+    Which rules need what their @check declarations say (`chains`, `material`, `passwords`).
     """
     pairs = list(dict.fromkeys(served_key(pair) for site in sites for pair in site.certs if pair.cert.path))
     theirs = set(pairs[1::2])
     checks = registry()
-    their_rules = [rule for rule in runnable if "chains" not in checks[rule].needs]
-    our_rules = [rule for rule in runnable if rule not in their_rules]
+    our_rules = [rule for rule in runnable if "chains" in checks[rule].needs]
+    their_rules = [rule for rule in runnable if rule not in our_rules and checks[rule].needs & _KEY_VIEWS]
+    # Either process may run these: grouped by the module they are written in, whose rules
+    # share views (the header rules' http_sites) that a process would otherwise work out twice.
+    families: dict[str, list[str]] = {}
+    for rule in runnable:
+        if rule not in our_rules and rule not in their_rules:
+            families.setdefault(checks[rule].run.__module__, []).append(rule)
+    # The families with most rules first: whichever process is free takes the largest work left.
+    shared = sorted(families.values(), key=len, reverse=True)
     build = build_for(config.server, settings.server_version)  # asked once, before the fork: both have it
+
+    def taken(tickets: Tickets, run: Callable[[str], list[Finding]]) -> dict[str, list[Finding]]:
+        found: dict[str, list[Finding]] = {}
+        while (number := tickets.take()) is not None:
+            for rule in shared[number]:
+                found[rule] = run(rule)
+        return found
 
     def second() -> Iterator[dict]:
         needed = _key_files(sites, theirs.__contains__)
@@ -249,9 +266,11 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
         # parent then runs the child's rules itself (tests hold that none does).
         inputs = Inputs(config, sites, material, passwords, settings, build=build, probe=probe).without(("chains",))
         findings_of = _judge(inputs, severities)
-        yield {rule: findings_of(rule) for rule in their_rules}
+        answered = {rule: findings_of(rule) for rule in their_rules}
+        answered.update(taken(tickets, findings_of))
+        yield answered
 
-    with Forked(second, loader) as helper:
+    with Tickets(len(shared)) as tickets, Forked(second, loader) as helper:
         # The other pairs' keys are the child's: no rule run here reads a key, and the pairs
         # they belong to are diagnosed there (if the child fails, they are read below).
         theirs_only = _key_files(sites, theirs.__contains__) - _key_files(sites, lambda key: key not in theirs)
@@ -265,17 +284,23 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
         inputs = Inputs(config, sites, material, passwords, settings, chains=chains, build=build, probe=probe)
         inputs = replace(inputs, chain_fixes=plan_fullchains(inputs, analyser.sources))
         # The child's keys were not read here: a rule run here that read the files would fail.
-        by_rule = _run_here(_judge(inputs.without(("material", "passwords")), severities), our_rules,
-                            progress, len(runnable))
+        findings_of = _judge(inputs.without(("material", "passwords")), severities)
+        by_rule = _run_here(findings_of, our_rules, progress, len(runnable))
+        by_rule.update(taken(tickets, findings_of))
         answered = helper.next()
-    if answered is None:  # the child failed: its rules run here, on every file
+    by_rule.update(answered or {})
+    left = [rule for rule in runnable if rule not in by_rule]
+    if left:  # the child failed: its rules run here, on every file
         material, passwords = load(sites, loader, progress=progress)
         inputs = replace(inputs, material=material, passwords=passwords)
         findings_of = _judge(inputs, severities)
-        answered = {rule: findings_of(rule) for rule in their_rules}
-    by_rule.update(answered)
+        by_rule.update((rule, findings_of(rule)) for rule in left)
     progress("checking", len(runnable), len(runnable))
     return inputs, by_rule
+
+
+# The views that hold what only the child reads in full: the keys (and the passwords that open them).
+_KEY_VIEWS = frozenset(("material", "passwords"))
 
 
 def _key_files(sites: tuple[Site, ...], share: Callable[[tuple], bool]) -> set[str]:

@@ -255,6 +255,58 @@ class Forked(Generic[T]):
         self.close()
 
 
+class Tickets:
+    """The numbers 0 to count-1, shared out between a process and the child it forks next: each
+    number is taken by exactly one of them, whichever asks first (the work they stand for goes to
+    whichever process is free, not to a half decided in advance).
+
+    A pipe holds one byte per number; its writing end is closed before the fork, so a read takes
+    one number (a read of one byte from a pipe is atomic) or says there are none left. Made
+    before the Forked it serves."""
+
+    LIMIT = 256  # one byte each
+
+    def __init__(self, count: int) -> None:
+        if not 0 <= count < self.LIMIT:
+            raise ValueError(f"{count} tickets: at most {self.LIMIT - 1}")
+        self._read: int | None = None
+        if not count:
+            return
+        try:
+            read, write = os.pipe()
+        except OSError:  # no descriptors left: take() says so, and the caller does the work itself
+            return
+        try:
+            os.write(write, bytes(range(count)))  # far below a pipe's buffer: never blocks
+        except OSError:
+            os.close(read)
+            return
+        finally:
+            os.close(write)
+        self._read = read
+
+    def take(self) -> int | None:
+        """The next number no process has taken, or None when none is left."""
+        if self._read is None:
+            return None
+        try:
+            taken = os.read(self._read, 1)
+        except OSError:
+            return None
+        return taken[0] if taken else None
+
+    def close(self) -> None:
+        if self._read is not None:
+            os.close(self._read)
+            self._read = None
+
+    def __enter__(self) -> "Tickets":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
 _NOTICE = struct.Struct("<QQ")  # where an answer lies in the scratch file: offset, size
 
 

@@ -213,11 +213,27 @@ def leftover_directories(paths: list[str], loaded: Loaded | None = None) -> list
     """Where a write of one of `paths` puts its temporaries: where a killed run's may lie."""
     directories: dict[str, None] = {}
     # One target per directory: every file of a directory has its temporaries in the same places.
-    targets = {os.path.dirname(target): target for target in map(os.path.realpath, paths)}
+    targets = {os.path.dirname(target): target for target in _real_paths(paths)}
     for target in targets.values():
         for directory in (scanned_directories(target, loaded) if loaded is not None else [os.path.dirname(target)]):
             directories.setdefault(directory, None)
     return list(directories)
+
+
+def _real_paths(paths: list[str]) -> Iterator[str]:
+    """os.path.realpath of each distinct path, resolving each directory once: a 5,000-site tree
+    names its few hundred directories' files ten thousand times, and realpath walks every
+    component of every path (14,000 lstat calls). A file that is itself a link is resolved whole."""
+    real_directories: dict[str, str] = {}
+    for path in dict.fromkeys(paths):
+        directory, name = os.path.split(path)
+        if name in ("", ".", "..") or os.path.islink(path):
+            yield os.path.realpath(path)
+            continue
+        real = real_directories.get(directory)
+        if real is None:
+            real = real_directories[directory] = os.path.realpath(directory or ".")
+        yield os.path.join(real, name)
 
 
 def leftover_patterns(paths: list[str], loaded: Loaded | None = None) -> list[str]:
