@@ -25,12 +25,17 @@ from nginxssl.model.site import Site
 from nginxssl.parse.suppressions import Suppression
 from nginxssl.pki.analyse import ServedChain
 from nginxssl.pki.load import Material
+from nginxssl.sites import plain_sites_of
+from nginxssl.sites.routing import Servers, Socket, routes, tls_sockets
 
 if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
     from nginxssl.model.probe import Probe
 
 # The parts of the Inputs a check must declare it reads (each is an Inputs field of that
 # name). The config, the sites and the settings every check may read: they are always there.
+# The contexts of the sites browsers reach by name (Inputs.routes).
+ROUTED_CONTEXTS = ("http", "virtualhost", "server")
+
 View = Literal["chains", "material", "passwords", "build", "probe", "unused_suppressions"]
 VIEWS: frozenset[View] = frozenset(get_args(View))
 
@@ -74,7 +79,23 @@ class Inputs:
     @cached_property
     def http_sites(self) -> tuple[HttpSite, ...]:
         """The TLS sites that answer HTTP requests, with the scopes their responses come from."""
-        return tuple(answering(self.sites))
+        return tuple(answering(self.sites, self.tls_sockets))
+
+    @cached_property
+    def tls_sockets(self) -> frozenset[Socket]:
+        """The sockets some nginx server block made TLS (sites/routing.tls_sockets)."""
+        return frozenset(tls_sockets(self.sites))
+
+    @cached_property
+    def routes(self) -> dict[Socket, Servers]:
+        """Every TLS socket and the sites answering there, in config order (sites/routing.routes), of
+        the sites browsers reach by name: nginx's http server blocks, Apache's virtual hosts and main server."""
+        return routes(site for site in self.sites if site.context in ROUTED_CONTEXTS)
+
+    @cached_property
+    def plain_sites(self) -> tuple[Site, ...]:
+        """The server blocks that speak plain HTTP (sites.plain_sites_of)."""
+        return plain_sites_of(self.config)
 
     def without(self, views: Iterable[View]) -> Inputs:
         """These inputs with `views` withheld: reading one, or a derived view made from one,

@@ -11,7 +11,7 @@ from typing import Iterator
 
 from nginxssl.model.headers import ResponseHeaders
 from nginxssl.model.site import Site
-from nginxssl.sites.routing import listen_socket, tls_sockets
+from nginxssl.sites.routing import Socket, listen_socket, tls_sockets
 
 
 @dataclass(frozen=True)
@@ -26,12 +26,14 @@ class HttpSite:
     pages: tuple[int, ...]
 
 
-def answering(sites: tuple[Site, ...]) -> Iterator[HttpSite]:
+def answering(sites: tuple[Site, ...], shared: frozenset[Socket] | None = None) -> Iterator[HttpSite]:
     """TLS sites that answer HTTP requests (not a stream proxy, not a handshake-rejecting catch-all).
 
-    A server whose plain `listen 443` shares a socket another server made TLS speaks TLS too.
+    A server whose plain `listen 443` shares a socket another server made TLS speaks TLS too
+    (`shared`: tls_sockets(sites), when the caller has it).
     """
-    shared = tls_sockets(sites)
+    if shared is None:
+        shared = frozenset(tls_sockets(sites))
     for site in sites:
         tls = site.tls or (site.certs and any(listen_socket(listen) in shared for listen in site.listens))
         headers = site.headers

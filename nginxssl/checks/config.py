@@ -26,9 +26,8 @@ from nginxssl.checks import Inputs, check
 from nginxssl.model.build import Build
 from nginxssl.model.finding import Finding
 from nginxssl.model.node import Node, walk
-from nginxssl.sites import plain_sites_of
 from nginxssl.sites.nginx_versions import Since, directive_since, parameter_since
-from nginxssl.sites.routing import listen_socket, routes, who
+from nginxssl.sites.routing import listen_socket, who
 
 # Apache modules whose directives TLS sites use, as data: (module identifier, `a2enmod` name, prefix of
 # the directive names that are all the module's or "", the directives by httpd's spelling; a section as
@@ -103,11 +102,10 @@ def _no_certificate(inputs: Inputs) -> Iterator[Finding]:
     """The default server of each TLS socket needs a certificate: nginx checks it at start-up. The
     default is the one marked default_server, else the first server on the socket, a server with a
     plain `listen` on a socket another made TLS included (nginx 1.22.1 names that one's line)."""
-    sites = [site for site in inputs.sites if site.context == "http"]
     order = {id(node): index for index, node in enumerate(walk(inputs.config.nodes)) if node.directive == "server"}
-    plain = plain_sites_of(inputs.config)
+    plain = inputs.plain_sites
     reported: set[int] = set()
-    for socket, servers in sorted(routes(sites).items()):
+    for socket, servers in sorted(inputs.routes.items()):  # nginx's http server blocks: its routed sites
         default = servers.default
         if not servers.flagged:
             earlier = [site for site in plain if site.node is not None and default.node is not None

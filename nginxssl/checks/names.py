@@ -29,7 +29,6 @@ from nginxssl.pki.names import (
     to_ascii,
     wildcard_over_public_suffix,
 )
-from nginxssl.sites import plain_sites_of
 from nginxssl.sites.routing import (
     Landing,
     Servers,
@@ -40,10 +39,8 @@ from nginxssl.sites.routing import (
     landings,
     listen_socket,
     reached,
-    routes,
     socket_address,
     tls_listens,
-    tls_sockets,
     who,
 )
 
@@ -226,7 +223,7 @@ def _add_socket(site: Site, landing: Landing, port: int) -> str:
 def _twin_findings(inputs: Inputs, sites: list[Site], table: dict[Socket, Servers], leaves: _Leaves) -> Iterator[Finding]:
     """A TLS site's names on the sockets where its clients land but it does not listen."""
     taking_ipv4 = dual_stack(sites)
-    shared = tls_sockets(sites)
+    shared = inputs.tls_sockets
     for site in sites:
         if not _name_site(site):
             continue
@@ -257,7 +254,7 @@ def _plain_findings(inputs: Inputs, table: dict[Socket, Servers], sites: list[Si
     placed = {id(site.node) for servers in table.values() for site in servers.sites}
     served_over_tls = {name for servers in table.values() for site in servers.sites for name in site.name_list}
     taking_ipv4 = dual_stack(sites)
-    for plain in plain_sites_of(inputs.config):
+    for plain in inputs.plain_sites:
         if id(plain.node) in placed:
             continue
         names = [name for name in plain.name_list if is_browser_name(name) and name not in served_over_tls]
@@ -307,7 +304,7 @@ def _unheard_findings(sites: list[Site]) -> Iterator[Finding]:
 @check("SSL303", needs={"chains"})
 def name_served_by_another_certificate(inputs: Inputs) -> Iterator[Finding]:
     sites = _routed_sites(inputs)
-    table = routes(sites)
+    table = inputs.routes
     yield from _unheard_findings(sites)
     if not table:
         return  # no TLS socket: no name can reach another server's certificate
@@ -323,7 +320,7 @@ def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
     claimed: dict[tuple[Socket, str], Site] = {}
     reported: set[tuple[int, Socket, str]] = set()
     http_sites = _http_sites(inputs)
-    shared = tls_sockets(http_sites)  # a plain `listen 443` on a socket another block made TLS counts
+    shared = inputs.tls_sockets  # a plain `listen 443` on a socket another block made TLS counts
     for site in http_sites:
         sockets = list(dict.fromkeys(listen_socket(listen) for listen in tls_listens(site, shared)
                                      if not listen.address.startswith("unix:")))

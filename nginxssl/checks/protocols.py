@@ -23,7 +23,7 @@ from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.node import Node
 from nginxssl.model.site import CertRef, Listen, Site
 from nginxssl.pki.chain import Signatures, issued
-from nginxssl.sites.routing import browser_name, listen_socket, routes, tls_sockets, who
+from nginxssl.sites.routing import browser_name, listen_socket, who
 
 # Protocol names as nginx spells them, oldest first.
 PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -270,7 +270,7 @@ def _implicit(sites: list[Site], block: Node | None, build: Build | None, server
 def tls_listen_without_ssl(inputs: Inputs) -> Iterator[Finding]:
     build = inputs.build
     findings: list[Finding] = []
-    shared = tls_sockets(inputs.sites)
+    shared = inputs.tls_sockets
     blocks = _enclosing_blocks(inputs)
     for site in inputs.sites:
         if site.server == "apache":
@@ -602,9 +602,8 @@ def _nginx_shared_socket_protocols(inputs: Inputs) -> Iterator[Finding]:
     build = inputs.build
     if build is not None and build.at_least(*_PROTOCOLS_PER_NAME) and (build.openssl or (1, 1, 1)) >= (1, 1, 1):
         return  # nginx 1.29.2 CHANGES: ssl_protocols works in a virtual server other than the default
-    sites = [site for site in inputs.sites if site.server == "nginx" and site.context == "http"]
     by_node: dict[int, tuple[Node, Site, list[tuple[str, Site, tuple[str, ...], str]]]] = {}
-    for socket, servers in sorted(routes(sites).items()):
+    for socket, servers in sorted(inputs.routes.items()):  # nginx's: its http server blocks
         default = servers.default
         decided, decided_by = _nginx_protocols_in_force(default, build)
         for site in servers.sites:
