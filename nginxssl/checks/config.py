@@ -130,12 +130,20 @@ def _no_certificate(inputs: Inputs) -> Iterator[Finding]:
 
 
 def _walk(nodes: tuple[Node, ...], context: tuple[str, ...]) -> Iterator[tuple[Node, tuple[str, ...]]]:
-    for node in nodes:
-        yield node, context
+    """Every node in config order with the blocks it stands in (a location's own blocks count as
+    the http location they are). A stack, not nested generators: 110,000 nodes on a large tree."""
+    stack: list[tuple[Iterator[Node], tuple[str, ...]]] = [(iter(nodes), context)]
+    while stack:
+        level, inside = stack[-1]
+        node = next(level, None)
+        if node is None:
+            stack.pop()
+            continue
+        yield node, inside
         if node.children and node.directive not in _DATA_BLOCKS:
-            inner = ("http", "location") if context[:1] == ("http",) and node.directive == "location" \
-                else context + (node.directive,)
-            yield from _walk(node.children, inner)
+            inner = ("http", "location") if inside[:1] == ("http",) and node.directive == "location" \
+                else inside + (node.directive,)
+            stack.append((iter(node.children), inner))
 
 
 def _unknown(node: Node, since: Since, build: Build | None, words: str, what: str = "") -> Finding | None:
@@ -167,11 +175,24 @@ def _directives(inputs: Inputs) -> Iterator[Finding]:
                  if node.directive == "server" and node.children is not None]
     else:
         roots = [(config.nodes, ())]
+    # Each (directive, context) is judged once: a large tree repeats a few dozen of them 100,000 times.
+    judged: dict[tuple[str, tuple[str, ...]], tuple[Since | None, bool]] = {}
     for nodes, start in roots:
         for node, context in _walk(nodes, start):
-            top = context[0] if context else ""
-            since = directive_since(node.directive, top)
-            if since is not None and (not since.context or since.context == top):
+            key = (node.directive, context)
+            verdict = judged.get(key)
+            if verdict is None:
+                top = context[0] if context else ""
+                since = directive_since(node.directive, top)
+                if since is not None and (since.context and since.context != top
+                                          or build is not None and build.at_least(*since.version)):
+                    since = None  # known to the judged build (or not this context's directive)
+                masks = crossplane.analyzer.DIRECTIVES.get(node.directive)
+                allowed = crossplane.analyzer.CONTEXTS.get(context)
+                verdict = judged[key] = (since, bool(masks and allowed is not None
+                                                     and not any(mask & allowed for mask in masks)))
+            since, misplaced = verdict
+            if since is not None:
                 finding = _unknown(node, since, build, f'unknown directive "{node.directive}"')
                 if finding is not None:
                     yield finding
@@ -184,9 +205,7 @@ def _directives(inputs: Inputs) -> Iterator[Finding]:
                                            f"the {arg} parameter of listen")
                         if finding is not None:
                             yield finding
-            masks = crossplane.analyzer.DIRECTIVES.get(node.directive)
-            allowed = crossplane.analyzer.CONTEXTS.get(context)
-            if masks and allowed is not None and not any(mask & allowed for mask in masks):
+            if misplaced:
                 yield Finding("SSL001", node.file, node.line, (
                     f"nginx will refuse to start: \"{node.directive}\" directive is not allowed here in "
                     f"{node.file}:{node.line} (inside {' > '.join(context) or 'the main context'}); fix: move it "
