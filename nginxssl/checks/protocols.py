@@ -61,8 +61,11 @@ def nginx_default_protocols(build: Build) -> tuple[str, ...]:
 
 
 def nginx_protocols(node: Node) -> tuple[str, ...]:
-    by_lower = {name.lower(): name for name in PROTOCOLS}
+    by_lower = _PROTOCOLS_BY_LOWER
     return tuple(dict.fromkeys(by_lower[arg.lower()] for arg in node.args if arg.lower() in by_lower))
+
+
+_PROTOCOLS_BY_LOWER = {name.lower(): name for name in PROTOCOLS}
 
 
 def apache_protocols(args: tuple[str, ...], openssl_has_sslv3: bool = False) -> tuple[str, ...]:
@@ -622,11 +625,12 @@ def _nginx_shared_socket_protocols(inputs: Inputs) -> Iterator[Finding]:
         refused = [protocol for protocol in written if protocol not in decided]
         allowed = [protocol for protocol in decided if protocol not in written]
         effects = []
+        named = _who(site)
         if refused:
-            effects.append(f"clients of {_who(site)} that speak {' or '.join(refused)} at most are refused "
+            effects.append(f"clients of {named} that speak {' or '.join(refused)} at most are refused "
                            f"(openssl s_client: 'tlsv1 alert protocol version')")
         if allowed:
-            effects.append(f"{' and '.join(allowed)} handshakes still succeed for {_who(site)}")
+            effects.append(f"{' and '.join(allowed)} handshakes still succeed for {named}")
         also = f" (and on {', '.join(entry[0] for entry in sockets[1:])})" if len(sockets) > 1 else ""
         unknown = "" if build is not None else (
             " (so nginx before 1.29.2 does; from 1.29.2 with OpenSSL 1.1.1 or newer the named server's "

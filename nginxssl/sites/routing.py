@@ -294,6 +294,7 @@ def reached(table: dict[Socket, Servers], address: str, port: int | None,
 # ---------------------------------------------------------------- where a name's clients land
 
 
+@functools.lru_cache(maxsize=4096)  # asked of a few socket addresses, for every site
 def address_family(address: str) -> int | None:
     """4 or 6 for a Socket address; 0 for Apache's `*` (both families); None: a host name or unix socket."""
     if address == _APACHE_ANY:
@@ -330,6 +331,10 @@ def internal(address: str) -> bool:
         return ipaddress.ip_address(bare).is_loopback
     except ValueError:
         return False
+
+
+# internal() of a socket's address: a few addresses, asked for every site's landings.
+_internal_socket = functools.lru_cache(maxsize=4096)(internal)
 
 
 def _families(address: str) -> set[int]:
@@ -376,7 +381,7 @@ def landings(site: Site, table: dict[Socket, Servers], port: int,
     own = own_sockets(site, port, shared)
     if not own:
         return []
-    local = all(internal(socket.address) for socket in own)
+    local = all(_internal_socket(socket.address) for socket in own)
     covered: set[int] = set()
     wildcard_families: set[int] = set()
     for socket in own:
@@ -391,7 +396,7 @@ def landings(site: Site, table: dict[Socket, Servers], port: int,
     for family in (4, 6):
         if family in covered:
             continue
-        targets = [socket for socket in others if local and internal(socket.address)
+        targets = [socket for socket in others if local and _internal_socket(socket.address)
                    and family in _families(socket.address)]
         if not targets:
             targets = [socket for socket in others if socket.wildcard and (family in _families(socket.address) or (
@@ -400,7 +405,7 @@ def landings(site: Site, table: dict[Socket, Servers], port: int,
             arriving.setdefault(socket, []).append(family)
     found = [Landing(table[socket], tuple(families)) for socket, families in arriving.items()]
     for socket in others:
-        if socket.wildcard or internal(socket.address) or socket in arriving:
+        if socket.wildcard or _internal_socket(socket.address) or socket in arriving:
             continue
         families = _families(socket.address)
         if families & wildcard_families:
