@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import tempfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
@@ -377,6 +376,8 @@ def _output(path: str | None) -> Iterator[TextIO]:
     if path is None or path == "-":
         yield sys.stdout
         return
+    import tempfile  # here: only --output-file writes one
+
     directory = os.path.dirname(os.path.abspath(path))
     try:
         # Not the fixer's `.sslint-*.tmp`: those are a killed --fix's leftovers to the lint, which

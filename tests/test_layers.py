@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "nginxssl"
 # a rank but must not import each other. `nginxssl` itself (the version) may be read by anyone.
 LAYERS: list[tuple[str, ...]] = [
     ("model",),
-    ("catalogue", "settings"),
+    ("catalogue", "settings", "shipped"),
     ("discover",),
     ("parse",),
     ("sites",),

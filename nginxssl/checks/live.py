@@ -31,7 +31,6 @@ from cryptography import x509
 from nginxssl.checks import Inputs, check
 from nginxssl.checks.served import shown
 from nginxssl.model.finding import Finding
-from nginxssl.model.inventory import CRITICAL, OK, WARNING, CertificateRow, Inventory
 from nginxssl.model.site import Site
 from nginxssl.pki.analyse import served_key
 from nginxssl.pki.chain import describe, diagnose, label, subject_label
@@ -39,6 +38,7 @@ from nginxssl.pki.trust import TrustStore
 from nginxssl.sites.routing import choose_site
 
 if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
+    from nginxssl.model.inventory import CertificateRow, Inventory
     from nginxssl.model.probe import Probe
 
 
@@ -147,6 +147,8 @@ def _plural(count: int) -> str:
 
 
 def _expiry_alarm(leaf: x509.Certificate, row: CertificateRow, grade: str, inventory: Inventory) -> str | None:
+    from nginxssl.model.inventory import CRITICAL, OK
+
     named = f"the live certificate {label(leaf)}"
     days = row.whole_days if row.whole_days is not None else 0
     if row.validity == "expired":
@@ -192,6 +194,9 @@ def live_health(probe: Probe, leaf_row: CertificateRow, trust: TrustStore, now: 
     """The live leaf by `sslint certs`' thresholds (`leaf_row`: its facts, as engine.inventory.sent_rows
     gives them) and the live chain by the trust store: a chain that does not verify is critical, as an
     expired certificate is, since clients refuse it now, not soon."""
+    # Imported here: the inventory's dataclasses serve `sslint probe` and `sslint certs`, not a lint.
+    from nginxssl.model.inventory import CRITICAL, OK, WARNING, Inventory
+
     inventory = Inventory((leaf_row,), now, warning_days, critical_days=critical_days)
     expiry = inventory.verdict(leaf_row)
     verified, reason, verify_alarm = _verify_alarm(probe, trust, now)

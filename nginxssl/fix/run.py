@@ -22,7 +22,6 @@ from nginxssl.fix.apply import (
     server_binary,
     tree_lock,
 )
-from nginxssl.fix.diff import render
 from nginxssl.fix.plan import plan, variable_rewrites
 from nginxssl.model.edits import DeleteLine, Edit, EditConflict, ExpectChain, FilePlan, InsertLine, NewFile, ReplaceArgs
 from nginxssl.model.finding import Finding
@@ -118,6 +117,8 @@ def planned(chosen: list[Finding]) -> tuple[list[Finding], dict[str, FilePlan], 
 
 def show(findings: list[Finding], unsafe: bool) -> Outcome:
     chosen, plans, notes = planned(fixable(findings, unsafe))
+    from nginxssl.fix.diff import render  # here: unidiff, which a lint without --diff or --fix never needs
+
     return Outcome(diff=render(plans), fixed=chosen, files=sorted(plans), notes=left_to_you(findings) + notes)
 
 
@@ -147,6 +148,8 @@ def fix_unlocked(findings: list[Finding], relint: Callable[[], list[Finding]], c
     that too, the tree was broken before sslint touched it (a fix may repair what made it fail --
     a swapped key, a chain in the wrong order -- so the check before is no reason to refuse on
     its own); otherwise the fix broke it, and the message names the edits."""
+    from nginxssl.fix.diff import render
+
     # A killed run's temporaries go even when this run has nothing to write (httpd reads every
     # file of an included directory, dot files too).
     loaded = loaded_by(config)

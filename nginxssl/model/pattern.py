@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
+if TYPE_CHECKING:
+    import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 
 # PCRE's spellings of a named group that RE2 may not read, with an even number of
 # backslashes before the parenthesis (an escaped `\(` is a literal, not a group).
@@ -31,8 +33,16 @@ _PCRE_NAMED_GROUP = re.compile(r"(?<!\\)((?:\\\\)*)\(\?(?:<([A-Za-z_][A-Za-z0-9_
 _MAX_MEMORY = 8 << 20
 
 
+def _engine() -> Any:
+    """google-re2, imported by the first config regex: loading it took 2 ms of every run, most of which
+    meet none."""
+    import re2
+
+    return re2
+
+
 def _options(ignore_case: bool) -> re2.Options:
-    options = re2.Options()
+    options = _engine().Options()
     options.case_sensitive = not ignore_case
     options.log_errors = False  # RE2 would write every refused pattern to stderr
     options.max_mem = _MAX_MEMORY
@@ -50,6 +60,7 @@ class ConfigRegex:
 
     def __post_init__(self) -> None:
         rewritten = _PCRE_NAMED_GROUP.sub(lambda match: f"{match[1]}(?P<{match[2] or match[3]}>", self.written)
+        re2 = _engine()
         try:
             compiled = re2.compile(rewritten, _options(self.ignore_case))
         except re2.error as error:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Iterable, TextIO
 
 from nginxssl import __version__
 from nginxssl.model.finding import Finding
-from nginxssl.model.inventory import CertificateRow
 
 if TYPE_CHECKING:
+    from nginxssl.model.inventory import CertificateRow
     from nginxssl.model.probe import Probe
     from nginxssl.sites.routing import Choice
 

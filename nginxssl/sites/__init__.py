@@ -7,13 +7,15 @@ from typing import Iterable
 
 from nginxssl.model.node import Config
 from nginxssl.model.site import Site
-from nginxssl.sites.apache import apache_plain_vhosts, apache_sites
 from nginxssl.sites.nginx import nginx_plain_servers, nginx_sites
 
 
+# apache.py is imported by the functions that read an Apache tree: an nginx run does not build its classes.
 def sites_of(config: Config) -> tuple[Site, ...]:
     if config.server == "nginx":
         return nginx_sites(config)
+    from nginxssl.sites.apache import apache_sites
+
     return apache_sites(config)
 
 
@@ -21,6 +23,8 @@ def plain_sites_of(config: Config) -> tuple[Site, ...]:
     """The server blocks / virtual hosts that speak plain HTTP only (SSL303's http:// names)."""
     if config.server == "nginx":
         return nginx_plain_servers(config)
+    from nginxssl.sites.apache import apache_plain_vhosts
+
     return apache_plain_vhosts(config)
 
 

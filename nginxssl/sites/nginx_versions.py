@@ -1,13 +1,18 @@
 """Which nginx version brought a directive or a listen parameter: nginx_versions.yaml, kept as data
-with its source per entry (nginx's CHANGES and module documentation), read once per process."""
+with its source per entry (nginx's CHANGES and module documentation), read once per process, from
+nginx_versions.json while that is a copy of the YAML as it is (nginxssl/shipped.py; `python -m
+nginxssl.sites.nginx_versions` writes it)."""
 
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any, Callable
 
-_TABLE = Path(__file__).with_name("nginx_versions.yaml")
+from nginxssl import shipped as shipped_data
+
+_TABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nginx_versions.yaml")
 
 
 @dataclass(frozen=True)
@@ -24,11 +29,21 @@ class Since:
         return ".".join(map(str, self.version))
 
 
-@functools.cache
-def _table() -> tuple[dict[str, Since], dict[str, Since]]:
+def _parse() -> Any:
     from ruamel.yaml import YAML
 
-    data = YAML(typ="safe").load(_TABLE.read_text())
+    with open(_TABLE, encoding="utf-8") as handle:
+        return YAML(typ="safe").load(handle.read())
+
+
+def shipped() -> tuple[list[str], str, Callable[[], Any]]:
+    """The table, the JSON copy of what it parses to, and the parse."""
+    return [_TABLE], _TABLE.removesuffix(".yaml") + ".json", _parse
+
+
+@functools.cache
+def _table() -> tuple[dict[str, Since], dict[str, Since]]:
+    data = shipped_data.parsed(*shipped())
     directives: dict[str, Since] = {}
     for key, entry in (data.get("directives") or {}).items():
         name, _, context = str(key).partition("@")
@@ -50,3 +65,8 @@ def directive_since(name: str, context: str) -> Since | None:
 def parameter_since(name: str) -> Since | None:
     """When nginx learnt the `listen` parameter `name`."""
     return _table()[1].get(name)
+
+
+if __name__ == "__main__":  # after the table changed: its copy, made from it
+    sources, copy, parse = shipped()
+    shipped_data.write(sources, copy, parse())

@@ -33,11 +33,13 @@ import functools
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from nginxssl.model.pattern import ConfigRegex
-from nginxssl.model.probe import Probe
 from nginxssl.model.site import Listen, Site
+
+if TYPE_CHECKING:  # probe.py's dataclasses serve `sslint probe` only
+    from nginxssl.model.probe import Probe
 
 _NGINX_ANY4 = "0.0.0.0"
 _ANY6 = "[::]"
