@@ -195,6 +195,29 @@ def test_reading_a_view_withheld_fails_loudly(tmp_path, monkeypatch):
         check("SSL999", needs={"chain"})  # type: ignore[arg-type]
 
 
+def test_changed_inputs_keep_only_the_views_that_read_nothing_changed(tmp_path, monkeypatch):
+    """replaced() and without() carry a view worked out before (the parent's rules would regroup
+    every directive's diagnoses again) only while what it reads is unchanged and not withheld."""
+    main = generate(tmp_path / "tree", 4, 1, 2, "nginx")
+    seen: list[Inputs] = []
+    judge = lint_module._judge
+    monkeypatch.setenv("SSLINT_JOBS", "1")
+    monkeypatch.setattr(lint_module, "_judge", lambda inputs, severities: seen.append(inputs) or judge(inputs, severities))
+    lint(discover(str(main)), Settings(now=NOW), tuple(catalogue()))
+    inputs = seen[0]
+    served, routes = inputs.served, inputs.routes
+    assert served and routes
+    assert inputs.replaced(chain_fixes={}).served is served
+    assert inputs.without({"material", "passwords"}).served is served
+    assert inputs.without({"chains"}).routes is routes
+    emptied = inputs.replaced(chains={})
+    assert emptied.served == ()  # worked out again: no diagnosis, nothing served
+    assert emptied.routes is routes
+    with pytest.raises(WithheldView):
+        inputs.without({"chains"}).served  # noqa: B018 (reading it is the test)
+    assert inputs.replaced(sites=inputs.sites[:1]).routes is not routes
+
+
 @pytest.mark.parametrize("answers", [0, 1])
 def test_a_failing_child_leaves_its_work_to_the_parent(tmp_path, monkeypatch, answers):
     """The child dies at once, or after sending its diagnoses (before its rules' findings): the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, get_args
 
@@ -102,11 +102,38 @@ class Inputs:
         raises WithheldView. The second process runs its rules on inputs without `chains`;
         the tests run every rule on inputs without what it did not declare."""
         values = {part.name: object.__getattribute__(self, part.name) for part in fields(Inputs)}
-        return _Withholding(**values, withheld=self._withheld | frozenset(views))
+        withheld = self._withheld | frozenset(views)
+        return self._keeping_views(_Withholding(**values, withheld=withheld), withheld)
+
+    def replaced(self, **changes: Any) -> Inputs:
+        """dataclasses.replace, keeping the derived views already worked out that read none of the
+        changed fields (the fullchain plan, made from these inputs, would otherwise have every
+        directive's diagnoses regrouped again for the inputs that carry it)."""
+        return self._keeping_views(replace(self, **changes), frozenset(changes))
+
+    def _keeping_views(self, other: Inputs, changed: frozenset[str]) -> Inputs:
+        worked_out = object.__getattribute__(self, "__dict__")
+        kept = object.__getattribute__(other, "__dict__")
+        for view, reads in _VIEW_READS.items():
+            if view in worked_out and not reads & changed:
+                kept[view] = worked_out[view]
+        return other
 
     @property
     def _withheld(self) -> frozenset[str]:
         return frozenset()
+
+
+# What each derived view of Inputs reads: a view is carried into changed inputs (replaced, without)
+# only while every field it reads is the same there (and not withheld).
+_VIEW_READS: dict[str, frozenset[str]] = {
+    "served": frozenset(("config", "sites", "chains")),
+    "references": frozenset(("config", "sites")),
+    "http_sites": frozenset(("config", "sites")),
+    "tls_sockets": frozenset(("config", "sites")),
+    "routes": frozenset(("config", "sites")),
+    "plain_sites": frozenset(("config",)),
+}
 
 
 # Fields worked out from a view, withheld with it: the fullchain plan is made from the diagnoses.

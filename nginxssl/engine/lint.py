@@ -112,7 +112,7 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         chains = analyser.analyse(sites, material, config.prefix, progress=progress)
         inputs = Inputs(config, sites, material, passwords, settings, chains=chains,
                         build=build_for(config.server, settings.server_version), probe=probe)
-        inputs = replace(inputs, chain_fixes=plan_fullchains(inputs, analyser.sources))
+        inputs = inputs.replaced(chain_fixes=plan_fullchains(inputs, analyser.sources))
         by_rule = _run_here(_judge(inputs, severities), runnable, progress)
     if "SSL001" in runnable:
         by_rule["SSL001"] = [*by_rule["SSL001"], *_leftovers(config, sites, severities)]
@@ -133,7 +133,7 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         # A suppression is unused only if every rule it names was run.
         judged = [s for s in suppressions if s not in used
                   and all(any(rule.startswith(word) for rule in selected) for word in s.rules)]
-        late = replace(inputs, unused_suppressions=tuple(judged))
+        late = inputs.replaced(unused_suppressions=tuple(judged))
         findings.extend(_judge(late, severities)(LATE_RULE))
     findings.sort(key=lambda f: (order.get(f.file, len(order)), f.file, f.line, f.rule))
     return Result(target, config, sites, tuple(findings))
@@ -282,7 +282,7 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
         analyser.remember(diagnosed or {})
         chains = analyser.analyse(sites, material, config.prefix, progress=progress)
         inputs = Inputs(config, sites, material, passwords, settings, chains=chains, build=build, probe=probe)
-        inputs = replace(inputs, chain_fixes=plan_fullchains(inputs, analyser.sources))
+        inputs = inputs.replaced(chain_fixes=plan_fullchains(inputs, analyser.sources))
         # The child's keys were not read here: a rule run here that read the files would fail.
         findings_of = _judge(inputs.without(("material", "passwords")), severities)
         by_rule = _run_here(findings_of, our_rules, progress, len(runnable))
@@ -292,7 +292,7 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
     left = [rule for rule in runnable if rule not in by_rule]
     if left:  # the child failed: its rules run here, on every file
         material, passwords = load(sites, loader, progress=progress)
-        inputs = replace(inputs, material=material, passwords=passwords)
+        inputs = inputs.replaced(material=material, passwords=passwords)
         findings_of = _judge(inputs, severities)
         by_rule.update((rule, findings_of(rule)) for rule in left)
     progress("checking", len(runnable), len(runnable))
