@@ -367,3 +367,54 @@ def test_catalogue_read_as_one_stream_still_names_the_broken_file(tmp_path, monk
                       encoding="utf-8")
     with pytest.raises(module.CatalogueError, match=r"SSL106\.yaml: missing or malformed field"):
         module.catalogue.__wrapped__()
+
+
+def _sibling_tree(out: Path, sites: int) -> Path:
+    """`sites` server blocks, each serving its whole chain from a directory of its own, beside a
+    chain.pem that holds the intermediate (a sibling file, looked into for every pair)."""
+    from gen_tree import _cert, _key, _name, _pem
+    from cryptography.hazmat.primitives import serialization
+
+    root_key = _key("root")
+    root = _cert("Sibling Root", root_key, _name("Sibling Root"), root_key, ca=True)
+    inter_key = _key("inter")
+    inter = _cert("Sibling Intermediate", inter_key, root.subject, root_key, ca=True, serial=5)
+    out.mkdir(parents=True)
+    (out / "root.pem").write_bytes(_pem(root))
+    blocks = []
+    for number in range(sites):
+        directory = out / f"d{number}"
+        directory.mkdir()
+        key = _key(f"leaf{number}")
+        leaf = _cert(f"s{number}.test", key, inter.subject, inter_key, ca=False, names=[f"s{number}.test"],
+                     serial=100 + number)
+        (directory / "cert.pem").write_bytes(_pem(leaf, inter))
+        (directory / "chain.pem").write_bytes(_pem(inter))
+        (directory / "key.pem").write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        blocks.append(f"server {{ listen 443 ssl; server_name s{number}.test; "
+                      f"ssl_certificate {directory}/cert.pem; ssl_certificate_key {directory}/key.pem; }}\n")
+    (out / "nginx.conf").write_text("events {}\nhttp {\n" + "".join(blocks) + "}\n")
+    return out / "nginx.conf"
+
+
+def test_two_processes_record_every_file_the_child_read(tmp_path, monkeypatch):
+    """What a cached result watches (ChainAnalyser.inputs_read) is the same in one process and in
+    two: the sibling files and directories only the child looked into for its half of the pairs
+    are the parent's record too (the parent's own reads held only its half: d0, d2, d4)."""
+    from nginxssl.engine.lint import chain_analyser
+    from nginxssl.pki.load import Loader
+
+    main = _sibling_tree(tmp_path / "tree", 6)
+    settings = Settings(now=NOW, ca_files=(str(main.parent / "root.pem"),), system_trust=False)
+    read = {}
+    for jobs in ("1", "2"):
+        with _answers(jobs, monkeypatch):
+            analyser = chain_analyser(settings, Loader())
+            found = lint(discover(str(main)), settings, tuple(catalogue()), analyser=analyser).findings
+        assert not any(finding.rule.startswith("SSL2") for finding in found)  # whole chains: nothing to fix
+        files, directories = analyser.inputs_read()
+        read[jobs] = (set(files), set(directories))
+    assert read["2"] == read["1"]
+    assert {str(main.parent / f"d{number}") for number in range(6)} <= read["2"][1]
+    assert {str(main.parent / f"d{number}" / "chain.pem") for number in range(6)} <= read["2"][0]

@@ -485,18 +485,19 @@ def recorded(configs: Iterable[tuple[tuple[Node, ...], tuple[str, ...], Callable
     analyser's loader and sources know every certificate, key and directory read, its trust
     store the anchors; `watched` more glob patterns whose matches decide the report (the temporaries
     a killed --fix leaves, which the lint reports)."""
-    loader, sources, trust = analyser.loader, analyser.sources, analyser.trust
+    loader, trust = analyser.loader, analyser.trust
     files: list[str] = []
     patterns: list[str] = []
     for nodes, config_files, resolve in configs:
         files.extend(config_files)
         patterns.extend(include_patterns(nodes, resolve))
         # A file added beside a configuration file may be what a glob or the parser looks for next.
-    pki_files = dict.fromkeys((*loader.paths_read(), *referenced))  # thousands of sites name a few hundred files
+    files_read, directories_read = analyser.inputs_read()
+    pki_files = dict.fromkeys((*files_read, *referenced))  # thousands of sites name a few hundred files
     files.extend(pki_files)
     files.extend(trust.sources)
     directories = {os.path.dirname(path) or "." for path in dict.fromkeys(files)}
-    directories.update(sources.listed_directories())
+    directories.update(directories_read)
     patterns.extend(watched)
     certificates = [*loader.certificates(), *trust.anchors]
     span = clock_span(((cert.not_valid_before_utc, cert.not_valid_after_utc) for cert in certificates),

@@ -260,7 +260,8 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
         before = analyser.diagnosed()
         analyser.analyse(sites, load(sites, loader, needed.__contains__)[0], config.prefix,
                          share=theirs.__contains__)
-        yield {key: chain for key, chain in analyser.diagnosed().items() if key not in before}
+        # With what was read for them: the parent's cached result watches the files the child read.
+        yield {key: chain for key, chain in analyser.diagnosed().items() if key not in before}, analyser.inputs_read()
         material, passwords = load(sites, loader)
         # Only half the diagnoses are here: a rule that reads one fails the child, and the
         # parent then runs the child's rules itself (tests hold that none does).
@@ -276,10 +277,11 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
         theirs_only = _key_files(sites, theirs.__contains__) - _key_files(sites, lambda key: key not in theirs)
         material, passwords = load(sites, loader, lambda path: path not in theirs_only, progress=progress)
         analyser.analyse(sites, material, config.prefix, share=lambda key: key not in theirs, progress=progress)
-        diagnosed = helper.next()
-        if diagnosed is None:  # the child failed: every file, and every diagnosis, here
+        answer = helper.next()
+        if answer is None:  # the child failed: every file, and every diagnosis, here
             material, passwords = load(sites, loader, progress=progress)
-        analyser.remember(diagnosed or {})
+        else:
+            analyser.remember(*answer)
         chains = analyser.analyse(sites, material, config.prefix, progress=progress)
         inputs = Inputs(config, sites, material, passwords, settings, chains=chains, build=build, probe=probe)
         inputs = inputs.replaced(chain_fixes=plan_fullchains(inputs, analyser.sources))

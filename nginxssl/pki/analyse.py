@@ -110,6 +110,8 @@ class ChainAnalyser:
     _results: dict[tuple, ServedChain] = field(default_factory=dict, repr=False)
     # every diagnosis of the run asks about the same intermediates and roots: their signatures are checked once
     _signatures: Signatures = field(default_factory=Signatures, repr=False)
+    # What another analyser read for the diagnoses `remember` took (a second process): files, directories.
+    _read_elsewhere: tuple[dict[str, None], dict[str, None]] = field(default_factory=lambda: ({}, {}), repr=False)
 
     def __post_init__(self) -> None:
         self.sources = Sources(self.loader, self.root, self.intermediates, self.fetcher)
@@ -175,10 +177,24 @@ class ChainAnalyser:
         """Every diagnosis made so far, by (served key, trusted files): what `remember` takes."""
         return dict(self._results)
 
-    def remember(self, diagnosed: Mapping[tuple, ServedChain]) -> None:
-        """Take diagnoses made by another analyser with the same settings (a second process)."""
+    def remember(self, diagnosed: Mapping[tuple, ServedChain],
+                 read: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())) -> None:
+        """Take diagnoses made by another analyser with the same settings (a second process), and
+        what it read to make them (`read`: its inputs_read()), which a cached result must watch too."""
         for cache_key, chain in diagnosed.items():
             self._results.setdefault(cache_key, chain)
+        files, directories = read
+        self._read_elsewhere[0].update(dict.fromkeys(files))
+        self._read_elsewhere[1].update(dict.fromkeys(directories))
+
+    def inputs_read(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Every file read and every directory looked into for the diagnoses, here and by the
+        analysers whose diagnoses this one took: what a cached result must find unchanged."""
+        files = dict.fromkeys(self.loader.paths_read())
+        files.update(self._read_elsewhere[0])
+        directories = dict.fromkeys(self.sources.listed_directories())
+        directories.update(self._read_elsewhere[1])
+        return tuple(files), tuple(directories)
 
     def _served(self, pair: CertRef, material: Mapping[str, Material]
                 ) -> tuple[tuple[x509.Certificate, ...], PublicKeyTypes | None]:
