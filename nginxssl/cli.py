@@ -9,12 +9,13 @@ A path that happens to be called `rules` is linted when written as a path
 from __future__ import annotations
 
 import gc
+import io
 import os
 import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Callable, Iterator, Optional, TextIO
+from typing import TYPE_CHECKING, Annotated, Callable, Iterator, Optional, TextIO, cast
 
 import typer
 
@@ -249,15 +250,16 @@ def lint(
             report = cache.rendered(hit, rendering) if rendering else None
             cached = cache.findings(hit) if report is None else None
             if report is None and cached is not None and rendering:  # kept from now on
-                report = _rendered(format, list(cached), hit.sites, list(hit.configs), statistics, quiet)
-                cache.keep_rendered(hit, rendering, report)
-            if report is not None or cached is not None:
+                _report_kept(cache, hit, rendering, format, list(cached), hit.sites, list(hit.configs), statistics,
+                             quiet, output_file)
+            elif report is not None or cached is not None:
                 with _output(output_file) as out:
                     if report is not None:
                         out.write(report.decode("utf-8", "surrogatepass"))
                     elif cached is not None:  # colour, SARIF, GitHub: rendered at every run
                         _report(format, list(cached), hit.sites, list(hit.configs), no_color,
                                 statistics=statistics, out=out, quiet=quiet)
+            if report is not None or cached is not None:
                 failing = any(at_or_above(severity, fail_on.value) for severity in hit.severities)
                 raise typer.Exit(1 if failing and not exit_zero else 0)
 
@@ -299,10 +301,7 @@ def lint(
     if cache is not None:
         hit = _remember(cache, cache_key, results, findings, sites, configs, analyser, settings)
         if hit is not None and rendering:
-            report = _rendered(format, findings, sites, configs, statistics, quiet)
-            cache.keep_rendered(hit, rendering, report)
-            with _output(output_file) as out:
-                out.write(report.decode("utf-8", "surrogatepass"))
+            _report_kept(cache, hit, rendering, format, findings, sites, configs, statistics, quiet, output_file)
             raise typer.Exit(1 if failing and not exit_zero else 0)
     inventory = _inventory(targets, settings, loader, analyser) if format is Format.html else None
     with _output(output_file) as out:
@@ -324,14 +323,24 @@ def _expiry_thresholds(warning_days: int | None, critical_days: int | None,
     return warning, critical
 
 
-def _rendered(format: Format, findings: list[Finding], sites: int, configs: list[str], statistics: bool,
-              quiet: bool) -> bytes:
-    """The report as _report writes it where no colour applies (what the cache keeps)."""
-    import io
+def _report_kept(cache: Cache, hit: Hit, rendering: str, format: Format, findings: list[Finding], sites: int,
+                 configs: list[str], statistics: bool, quiet: bool, output_file: str | None) -> None:
+    """The report as _report writes it where no colour applies, to its reader and into the cache at
+    once, a piece at a time (a 50,000-site report is 70 MB: held whole, and again as bytes, it was
+    a third of the run's memory)."""
 
-    buffer = io.StringIO()
-    _report(format, findings, sites, configs, no_color=True, statistics=statistics, out=buffer, quiet=quiet)
-    return buffer.getvalue().encode("utf-8", "surrogatepass")
+    class Both(io.TextIOBase):
+        def __init__(self, out: TextIO, keep: Callable[[str], None]) -> None:
+            self.out, self.keep = out, keep
+
+        def write(self, text: str) -> int:
+            self.out.write(text)
+            self.keep(text)
+            return len(text)
+
+    with _output(output_file) as out, cache.rendering_kept(hit, rendering) as keep:
+        _report(format, findings, sites, configs, no_color=True, statistics=statistics,
+                out=cast(TextIO, Both(out, keep)), quiet=quiet)
 
 
 def _remember(cache: Cache, key: str, results: list[Result], findings: list[Finding], sites: int,

@@ -219,3 +219,24 @@ def test_a_corrupt_foreign_or_older_cache_is_ignored(how, tree, tmp_path):
     report(*arguments, cache=cache)  # rendered again from the forged findings
     _tamper(cache, how)
     assert report(*arguments, cache=cache) == cold  # ...and ignored otherwise
+
+
+def test_a_report_is_kept_only_whole(tmp_path):
+    """The report is kept as it is written (engine/cache.py rendering_kept): a rendering that
+    fails half-way keeps nothing and leaves no temporary file; a whole one is what a warm run writes."""
+    from nginxssl.engine.cache import Cache
+
+    cache = Cache(str(tmp_path / "cache"))
+    hit = cache.put("k" * 64, (), ("nginx.conf",), 0, ({}, {}), (0, 2**62))
+    assert hit is not None
+    before = sorted(path.name for path in (tmp_path / "cache").iterdir())
+    with pytest.raises(RuntimeError):
+        with cache.rendering_kept(hit, "json") as keep:
+            keep('{"findings": [')
+            raise RuntimeError("the renderer failed")
+    assert cache.rendered(hit, "json") is None
+    assert sorted(path.name for path in (tmp_path / "cache").iterdir()) == before
+    with cache.rendering_kept(hit, "json") as keep:
+        keep('{"findings": [\n')
+        keep("\udcff]}\n")  # a file name's stray byte, as the report carries it
+    assert cache.rendered(hit, "json") == '{"findings": [\n\udcff]}\n'.encode("utf-8", "surrogatepass")

@@ -34,9 +34,11 @@ a cached Apache result could outlive a change there.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import glob
 import hashlib
+import io
 import json
 import os
 import stat
@@ -310,6 +312,18 @@ def _encode(value: object) -> object:
 
 
 _PLAIN = frozenset((str, int, float, bool))
+_CHUNK = 1000  # findings encoded at a time
+
+
+def _findings_json(findings: tuple[Finding, ...]) -> Iterator[bytes]:
+    """The findings as one JSON list, a thousand at a time (the 70,000 of a 50,000-site tree,
+    encoded whole, held 200 MB at once). ASCII with \\u escapes: json's C encoder writes that a
+    third faster than UTF-8, and a lone surrogate (a file name's stray byte) comes back as it was."""
+    yield b"["
+    for start in range(0, len(findings), _CHUNK):
+        text = json.dumps([_encode(finding) for finding in findings[start:start + _CHUNK]])
+        yield (b"," if start else b"") + text[1:-1].encode("ascii")
+    yield b"]"
 
 
 def _decode(value: dict) -> object:
@@ -396,8 +410,49 @@ class Cache:
         """The report rendered from the entry's findings with `rendering` (format and options), if kept."""
         return self._read(self._path(hit.key, hit.generation, _digest_names([rendering])[:16], "out"))
 
-    def keep_rendered(self, hit: Hit, rendering: str, report: bytes) -> None:
-        self._write(self._path(hit.key, hit.generation, _digest_names([rendering])[:16], "out"), report)
+    @contextlib.contextmanager
+    def rendering_kept(self, hit: Hit, rendering: str) -> Iterator[Callable[[str], None]]:
+        """A write function whose text is kept as the report rendered with `rendering`, once the block
+        ends without an error: the report is written here as it is rendered, never held whole (70 MB
+        of JSON on a 50,000-site tree). A cache that cannot be written keeps nothing, silently."""
+        path = self._path(hit.key, hit.generation, _digest_names([rendering])[:16], "out")
+        temporary = f"{path}.{os.getpid()}.tmp"
+        handle: io.TextIOWrapper | None = None
+        try:
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                                 0o600)
+            handle = io.TextIOWrapper(os.fdopen(descriptor, "wb"), encoding="utf-8", errors="surrogatepass",
+                                      newline="")
+        except OSError:
+            pass
+        failed = handle is None
+
+        def write(text: str) -> None:
+            nonlocal failed
+            if not failed and handle is not None:
+                try:
+                    handle.write(text)
+                except (OSError, UnicodeError):  # a full disk, say: the next run renders again
+                    failed = True
+
+        done = False
+        try:
+            yield write
+            done = True
+        finally:
+            if handle is not None:
+                try:
+                    handle.close()
+                    if done and not failed:
+                        os.replace(temporary, path)
+                        temporary = ""
+                except OSError:
+                    pass
+                if temporary:
+                    try:
+                        os.unlink(temporary)
+                    except OSError:
+                        pass
 
     def put(self, key: str, findings: tuple[Finding, ...], configs: tuple[str, ...], sites: int,
             inputs: tuple[Mapping[str, str], Mapping[str, str]], clock: tuple[int, int]) -> Hit | None:
@@ -405,9 +460,6 @@ class Cache:
         generation = os.urandom(8).hex()
         hit = Hit(key, generation, configs, sites, tuple(sorted({finding.severity for finding in findings})))
         try:
-            # ASCII with \u escapes: json's C encoder writes that a third faster than UTF-8 (6 MB of
-            # findings on a 5,000-block tree), and a lone surrogate (a file name's stray byte) comes back as it was.
-            encoded = json.dumps(_encode(findings)).encode("ascii")
             header = json.dumps({
                 "format": FORMAT, "version": __version__, "key": key, "generation": generation, "clock": list(clock),
                 "inputs": dict(inputs[0]), "stamps": dict(inputs[1]), "configs": list(configs), "sites": sites, "severities": list(hit.severities),
@@ -423,9 +475,12 @@ class Cache:
                 except OSError:
                     pass
         # The findings first: a header never names findings that are not there yet.
-        if not self._write(self._path(key, generation, "findings"), encoded):
+        try:
+            if not self._write(self._path(key, generation, "findings"), _findings_json(findings)):
+                return None
+        except (TypeError, ValueError):  # something the cache does not keep (or cannot): run cold next time
             return None
-        return hit if self._write(self._path(key), header) else None
+        return hit if self._write(self._path(key), (header,)) else None
 
     def _read(self, path: str) -> bytes | None:
         """The file's bytes if it is a regular file of this user's that no one else can write."""
@@ -444,22 +499,29 @@ class Cache:
         finally:
             os.close(descriptor)
 
-    def _write(self, path: str, data: bytes) -> bool:
-        """`data` in `path`, 0600, written whole and then moved into place."""
+    def _write(self, path: str, chunks: Iterable[bytes]) -> bool:
+        """`chunks` in `path`, 0600, written whole and then moved into place (whatever making a
+        chunk raises, after the temporary file is removed)."""
         temporary = f"{path}.{os.getpid()}.tmp"
         try:
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
                                  0o600)
+        except OSError:
+            return False
+        try:
             with os.fdopen(descriptor, "wb") as handle:
-                handle.write(data)
+                for chunk in chunks:
+                    handle.write(chunk)
             os.replace(temporary, path)
             return True
-        except OSError:
+        except BaseException as error:
             try:
                 os.unlink(temporary)
             except OSError:
                 pass
-            return False
+            if isinstance(error, OSError):
+                return False
+            raise
 
     def _private_directory(self, create: bool) -> bool:
         """The directory exists (made 0700 if `create`), is this user's and no one else's to write."""
