@@ -76,7 +76,7 @@ def _to_nodes(statements: list[_Statement], file: str, comments: list[Comment]) 
     return tuple(nodes)
 
 
-def _parse_one(path: str) -> _FileParse:
+def _parse_one(path: str, words: dict[str, str] | None = None) -> _FileParse:
     problem = readable_regular_file(path)
     if problem:
         return _FileParse((), [ParseError(path, 1, f"cannot read {path}: {problem}")], [])
@@ -92,7 +92,7 @@ def _parse_one(path: str) -> _FileParse:
             data = read_nonblocking(path, MAX_CONFIG_BYTES)
         except OSError as error:
             return _FileParse((), [ParseError(path, 1, f"cannot read {path}: {error.strerror or error}")], [])
-        plain = parse_plain(data, path)
+        plain = parse_plain(data, path, words)
         if plain is not None:
             return _FileParse(plain[0], [], plain[1])
     # Only for files the plain reader declines (most runs never import it). crossplane opens the
@@ -157,6 +157,7 @@ def parse_nginx(main: str, *, root: str | None = None, fragment: bool | None = N
     stream/mail blocks is a fragment (a site file), linted on its own.
     """
     cache: dict[str, _FileParse] = {}
+    words: dict[str, str] = {}  # one string per distinct word of the run's files (nginx_plain)
     order: list[str] = []
     errors: list[ParseError] = []
     comments: list[Comment] = []
@@ -179,7 +180,7 @@ def parse_nginx(main: str, *, root: str | None = None, fragment: bool | None = N
             if not budget.read(size):
                 parsed = cache[path] = _FileParse((), [], [])
                 return parsed
-            parsed = cache[path] = _parse_one(path)
+            parsed = cache[path] = _parse_one(path, words)
             pending = [parsed.nodes]
             while pending:
                 block = pending.pop()
