@@ -224,7 +224,7 @@ def lint(
 
     # The result cache (engine/cache.py): only for a report; --diff and --fix work on the trees.
     # Apache trees are not cached (cache.py says why).
-    cache, cache_key = None, ""
+    cache, cache_key, diagnoses_key = None, "", ""
     # A report without colour is kept as rendered, by everything that shapes it; not SARIF's or GitHub's,
     # which name files relative to the checkout found from the working directory or $GITHUB_WORKSPACE.
     plain = (output_file not in (None, "-") or no_color or "NO_COLOR" in os.environ or not sys.stdout.isatty())
@@ -245,6 +245,11 @@ def lint(
         named = sorted((rule.id, rule.name, rule.severity) for rule in rules.values())
         cache_key = key_of(os.getcwd(), targets, settings_without_clock, selected, project, engine, named,
                            [build_for(target.server, settings.server_version) for target in targets])
+        # A tree's chain diagnoses are kept apart (engine/cache.py): they outlive an edit of the
+        # configuration that leaves its certificates alone, and depend on neither the rules, the
+        # build, nor how many processes made them.
+        if len(targets) == 1:
+            diagnoses_key = key_of(os.getcwd(), targets, settings_without_clock, "diagnoses")
         hit = cache.get(cache_key, settings.now)
         if hit is not None:
             report = cache.rendered(hit, rendering) if rendering else None
@@ -271,12 +276,16 @@ def lint(
     loader, analyser = _chain_tools(settings)
     progress = None if quiet else for_stream(sys.stderr)
 
-    def lint_one(target: Target, progress: Report = silent) -> Result:
+    def kept_diagnoses(question: str) -> tuple[dict, tuple[str, ...], tuple[str, ...]] | None:
+        return cache.diagnoses(diagnoses_key, question, settings.now, loader) if cache is not None else None
+
+    def lint_one(target: Target, progress: Report = silent, first: bool = False) -> Result:
         return run(target, settings, selected, project.severity, loader=loader, analyser=analyser,
-                   ignored_at=project.ignored_at, progress=progress)
+                   ignored_at=project.ignored_at, progress=progress,
+                   kept_diagnoses=kept_diagnoses if first and diagnoses_key else None)
 
     try:  # the first pass only: --fix's own passes print their notes on stderr
-        results = lint_each_tree_once(targets, lambda target: lint_one(target, progress or silent))
+        results = lint_each_tree_once(targets, lambda target: lint_one(target, progress or silent, first=True))
     finally:
         if progress is not None:  # the report, a diff or an error starts on a clean line
             progress.close()
@@ -299,7 +308,7 @@ def lint(
     configs = [result.config.main for result in results]
     failing = any(at_or_above(finding.severity, fail_on.value) for finding in findings)
     if cache is not None:
-        hit = _remember(cache, cache_key, results, findings, sites, configs, analyser, settings)
+        hit = _remember(cache, cache_key, results, findings, sites, configs, analyser, settings, diagnoses_key)
         if hit is not None and rendering:
             _report_kept(cache, hit, rendering, format, findings, sites, configs, statistics, quiet, output_file)
             raise typer.Exit(1 if failing and not exit_zero else 0)
@@ -344,8 +353,9 @@ def _report_kept(cache: Cache, hit: Hit, rendering: str, format: Format, finding
 
 
 def _remember(cache: Cache, key: str, results: list[Result], findings: list[Finding], sites: int,
-              configs: list[str], analyser: ChainAnalyser, settings: Settings) -> Hit | None:
-    """Keep this run's report in the cache with every input it read (engine/cache.py)."""
+              configs: list[str], analyser: ChainAnalyser, settings: Settings, diagnoses_key: str = "") -> Hit | None:
+    """Keep this run's report in the cache with every input it read (engine/cache.py), and the
+    tree's chain diagnoses (`diagnoses_key`: a run of one tree)."""
     from functools import partial
 
     from nginxssl.discover.sysroot import to_disk
@@ -363,7 +373,14 @@ def _remember(cache: Cache, key: str, results: list[Result], findings: list[Find
 
     watched = [pattern for result in results
                for pattern in leftover_patterns([*result.config.files, *referenced], loaded_by(result.config))]
-    inputs, clock = recorded(trees, referenced, analyser, settings.now, settings.expiry_days, watched)
+    inputs, clock = recorded(trees, referenced, analyser, settings.now, settings.expiry_days, watched, cache.previous)
+    if diagnoses_key and len(results) == 1:
+        from nginxssl.engine.cache import diagnoses_inputs
+
+        tree = results[0]
+        question = analyser.question(tree.sites, tree.config.prefix)
+        cache.keep_diagnoses(diagnoses_key, question, analyser.diagnosed(), analyser.loader,
+                             diagnoses_inputs(analyser, tree.sites, inputs), clock)
     return cache.put(key, tuple(findings), tuple(configs), sites, inputs, clock)
 
 

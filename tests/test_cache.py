@@ -90,6 +90,9 @@ CHANGES = {
     "settings": lambda tree: (tree / ".sslint.yaml").write_text("ignore: [SSL404]\n"),
     "sibling chain file": lambda tree: (tree / "ssl/chain.pem").write_bytes(
         (tree / "ssl/cert2.pem").read_bytes().split(b"-----END CERTIFICATE-----\n", 1)[1]),
+    # The configuration alone, but what the chain diagnoses answer (ChainAnalyser.question):
+    "certificate directive": lambda tree: (tree / "sites-enabled/sites0001.conf").write_text(
+        (tree / "sites-enabled/sites0001.conf").read_text().replace("ssl/cert5.pem", "ssl/cert0.pem", 1)),
 }
 
 
@@ -164,7 +167,10 @@ def test_cache_files_are_private_and_where_the_user_keeps_caches(tree, tmp_path,
     RUNNER.invoke(lint_app, [str(tree), "--now", NOW, "--format", "json"], catch_exceptions=False)
     directory = tmp_path / "xdg" / "sslint"
     entries = sorted(directory.iterdir())
-    assert len(entries) == 3  # what decides, the findings, the report rendered from them
+    # The report's entry (what decides, the findings, the report rendered from them), and the
+    # tree's chain diagnoses (what decides, the diagnoses).
+    assert len(entries) == 5
+    assert sum(entry.name.endswith(".pickle") for entry in entries) == 1
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert {stat.S_IMODE(entry.stat().st_mode) for entry in entries} == {0o600}
     RUNNER.invoke(lint_app, [str(tree), "--now", NOW, "--format", "json", "--no-cache",
@@ -173,9 +179,9 @@ def test_cache_files_are_private_and_where_the_user_keeps_caches(tree, tmp_path,
 
 
 def _files(cache: Path) -> tuple[Path, Path, Path]:
-    """The entry's header, findings and rendered report."""
+    """The report entry's header, findings and rendered report."""
     names = sorted(cache.iterdir(), key=lambda path: path.name.count("."))
-    header = names[0]
+    header = next(path for path in names if path.name.count(".") == 1 and "question" not in json.loads(path.read_text()))
     findings = next(path for path in names if path.name.endswith(".findings.json"))
     rendered = next(path for path in names if path.name.endswith(".out"))
     return header, findings, rendered
@@ -240,3 +246,48 @@ def test_a_report_is_kept_only_whole(tmp_path):
         keep('{"findings": [\n')
         keep("\udcff]}\n")  # a file name's stray byte, as the report carries it
     assert cache.rendered(hit, "json") == '{"findings": [\n\udcff]}\n'.encode("utf-8", "surrogatepass")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_an_edit_that_leaves_the_certificates_alone_keeps_their_diagnoses(jobs, tree, tmp_path, monkeypatch):
+    """The chain diagnoses are kept apart from the report (engine/cache.py): after an edit of the
+    configuration that serves the same files, no chain is diagnosed again (in one process or
+    two), and the report is the cold one."""
+    from nginxssl.pki.analyse import ChainAnalyser
+
+    arguments = (tree, "--ca-file", tree / "ssl/root.pem", "--now", NOW)
+    cache = tmp_path / "cache"
+    report(*arguments, cache=cache)
+    CHANGES["included file"](tree)
+    cold = report(*arguments)
+
+    def diagnosed(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a chain was diagnosed again")
+
+    monkeypatch.setattr(ChainAnalyser, "_analyse_pair", diagnosed)
+    monkeypatch.setenv("SSLINT_JOBS", jobs)
+    assert report(*arguments, cache=cache) == cold
+    _warm_only(monkeypatch)
+    assert report(*arguments, cache=cache) == cold  # and the report itself is kept again
+
+
+def test_kept_diagnoses_are_read_back_as_nothing_but_diagnoses(tree, tmp_path):
+    """The diagnoses are a pickle: read back, it builds only sslint's own data classes (and the
+    certificates from their bytes). A forged one naming anything else is no entry: the run
+    diagnoses again and says what a cold run says."""
+    import pickle
+
+    arguments = (tree, "--ca-file", tree / "ssl/root.pem", "--now", NOW)
+    cache = tmp_path / "cache"
+    cold = report(*arguments, cache=cache)
+    kept = next(cache.glob("*.pickle"))
+
+    class Forged:
+        def __reduce__(self):
+            return (os.system, ("touch " + str(tmp_path / "ran"),))
+
+    kept.write_bytes(pickle.dumps({("x", None, None): Forged()}))
+    CHANGES["included file"](tree)
+    assert report(*arguments, cache=cache) == report(*arguments)
+    assert not (tmp_path / "ran").exists()
+    assert report(*arguments, cache=cache) != cold

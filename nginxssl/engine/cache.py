@@ -50,9 +50,11 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 from nginxssl import __version__
 
 if TYPE_CHECKING:  # a warm run that finds its report imports none of these: 25 ms of a 100 ms run
+    from nginxssl.engine.parallel import Certificates
     from nginxssl.model.finding import Finding
     from nginxssl.model.node import Node
-    from nginxssl.pki.analyse import ChainAnalyser
+    from nginxssl.model.site import Site
+    from nginxssl.pki.analyse import ChainAnalyser, ServedChain
 
 FORMAT = 1  # the layout of an entry: a new layout ignores every older entry
 _READ_LIMIT = 16 * 1024 * 1024 + 1  # what pki/load reads of a file at most (MAX_PKI_BYTES + 1)
@@ -182,18 +184,27 @@ def stamp(path: str) -> str | None:
 _RACY_NS = 2_000_000_000
 
 
-def manifest(files: Iterable[str], patterns: Iterable[str],
-             directories: Iterable[str]) -> tuple[dict[str, str], dict[str, str]]:
+def manifest(files: Iterable[str], patterns: Iterable[str], directories: Iterable[str],
+             known: tuple[Mapping[str, str], Mapping[str, str]] = ({}, {})) -> tuple[dict[str, str], dict[str, str]]:
     """The state of every input, keyed by kind and path, and the stamps of the files whose stamp
-    is enough to know them unchanged (`unchanged` reads the others, and those whose stamp moved)."""
+    is enough to know them unchanged (`unchanged` reads the others, and those whose stamp moved).
+    `known`: the states and stamps an earlier entry recorded (Cache.previous): a file whose stamp
+    is still the one recorded there keeps its recorded state, unread (after an edit of one file
+    of a 5,000-site tree, the other 2,500 files are not read and hashed again)."""
     found: dict[str, str] = {}
     stamps: dict[str, str] = {}
+    known_states, known_stamps = known
     racy = time.time_ns() - _RACY_NS
     for path in files:
         name = "f" + path
         if name in found:
             continue
         before = stamp(path)
+        recorded_stamp = known_stamps.get(name)
+        if before is not None and before == recorded_stamp and name in known_states:
+            found[name] = known_states[name]
+            stamps[name] = before
+            continue
         found[name] = file_state(path)
         if before is not None and before == stamp(path) and int(before.split(":")[4]) < racy \
                 and int(before.split(":")[3]) < racy:
@@ -366,13 +377,17 @@ class Cache:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
+        self._accepted: dict[str, dict] = {}  # the diagnoses entries `diagnoses` found standing, by key
+        # What the entry `get` read last recorded (states, stamps), whether or not it still held.
+        self.previous: tuple[Mapping[str, str], Mapping[str, str]] = ({}, {})
 
     def _path(self, key: str, *parts: str) -> str:
-        return os.path.join(self.directory, ".".join((key, *parts)) + ("" if parts and parts[-1] == "out" else
-                                                                          ".json"))
+        return os.path.join(self.directory, ".".join((key, *parts)) + ("" if parts and parts[-1] in ("out", "pickle")
+                                                                          else ".json"))
 
     def get(self, key: str, now: datetime) -> Hit | None:
-        """The entry for `key` if it is sslint's, this user's, whole, and every input and the clock still agree."""
+        """The entry for `key` if it is sslint's, this user's, whole, and every input and the clock
+        still agree. An entry of sslint's that no longer holds leaves what it recorded (`previous`)."""
         if not self._private_directory(create=False):
             return None
         data = self._read(self._path(key))
@@ -383,6 +398,10 @@ class Cache:
             if document.get("format") != FORMAT or document.get("version") != __version__ \
                     or document.get("key") != key:
                 return None
+            inputs, stamps = document["inputs"], document["stamps"]
+            if isinstance(inputs, dict) and isinstance(stamps, dict) \
+                    and all(isinstance(value, str) for value in (*inputs.values(), *stamps.values())):
+                self.previous = (inputs, stamps)
             low, high = document["clock"]
             if not low <= _microseconds(now) <= high or not unchanged(document["inputs"], document["stamps"]):
                 return None
@@ -468,12 +487,7 @@ class Cache:
             return None
         if not self._private_directory(create=True):
             return None
-        for name in _listing(self.directory):  # the entry's older companions
-            if name.startswith(key + ".") and name.count(".") > 1:
-                try:
-                    os.unlink(os.path.join(self.directory, name))
-                except OSError:
-                    pass
+        self._drop_companions(key)
         # The findings first: a header never names findings that are not there yet.
         try:
             if not self._write(self._path(key, generation, "findings"), _findings_json(findings)):
@@ -481,6 +495,97 @@ class Cache:
         except (TypeError, ValueError):  # something the cache does not keep (or cannot): run cold next time
             return None
         return hit if self._write(self._path(key), (header,)) else None
+
+    # -- the chain diagnoses of a tree, kept apart from its report: they stand while the certificate,
+    # key, chain, sibling and trust files are what they were, whatever else the configuration changed
+
+    def diagnoses(self, key: str, question: str, now: datetime, certificates: Certificates
+                  ) -> tuple[dict[tuple, ServedChain], tuple[str, ...], tuple[str, ...]] | None:
+        """The diagnoses kept for `key` if they answer `question` (ChainAnalyser.question), every
+        file they were made from is unchanged, and the clock is within their span; with those files
+        and the directories looked into (what a result made from them watches in turn)."""
+        if not self._private_directory(create=False):
+            return None
+        data = self._read(self._path(key))
+        if data is None:
+            return None
+        try:
+            document = json.loads(data)
+            if document.get("format") != FORMAT or document.get("version") != __version__ \
+                    or document.get("key") != key or document.get("question") != question:
+                return None
+            low, high = document["clock"]
+            if not low <= _microseconds(now) <= high or not unchanged(document["inputs"], document["stamps"]):
+                return None
+            names = [str(name) for name in document["inputs"]]
+            payload = self._read(self._path(key, str(document["generation"]), "pickle"))
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+            return None
+        if payload is None:
+            return None
+        from nginxssl.engine.parallel import loads
+
+        try:
+            diagnosed = loads(payload, certificates)
+        except Exception:  # noqa: BLE001 (a torn or forged payload: pickle's errors have no end, as parallel.py says)
+            return None
+        if not isinstance(diagnosed, dict):
+            return None
+        document["count"] = len(diagnosed)
+        self._accepted[key] = document
+        return (diagnosed, tuple(name[1:] for name in names if name[:1] == "f"),
+                tuple(name[1:] for name in names if name[:1] == "d"))
+
+    def keep_diagnoses(self, key: str, question: str, diagnosed: Mapping[tuple, ServedChain],
+                       certificates: Certificates, inputs: tuple[Mapping[str, str], Mapping[str, str]],
+                       clock: tuple[int, int]) -> None:
+        """Keep a tree's diagnoses with the question they answer and the files they were made from.
+        The entry this run found standing (`diagnoses`) is kept as it is when nothing was diagnosed
+        beside it, only its stamps brought up to date (a file written just before a run is read
+        at every check until a later run finds its stamp settled)."""
+        accepted = self._accepted.get(key)
+        if accepted is not None and accepted.get("question") == question and accepted.get("count") == len(diagnosed) \
+                and set(accepted.get("inputs") or ()) == set(inputs[0]):
+            # A stamp stands for the state it was taken with: only for a file still in the state recorded.
+            states = accepted["inputs"]
+            stamps = dict(accepted.get("stamps") or {})
+            fresh = {name: stamp for name, stamp in inputs[1].items()
+                     if name not in stamps and inputs[0].get(name) == states.get(name)}
+            if fresh:
+                self._write_diagnoses_header(key, question, str(accepted.get("generation")),
+                                             (states, {**stamps, **fresh}), tuple(accepted["clock"]))
+            return
+        from nginxssl.engine.parallel import dumps
+
+        generation = os.urandom(8).hex()
+        try:
+            payload = dumps(dict(diagnosed), certificates)
+        except Exception:  # noqa: BLE001 (something that does not pickle: the next run diagnoses again)
+            return
+        if not self._private_directory(create=True):
+            return
+        self._drop_companions(key)
+        if self._write(self._path(key, generation, "pickle"), (payload,)):
+            self._write_diagnoses_header(key, question, generation, inputs, clock)
+
+    def _write_diagnoses_header(self, key: str, question: str, generation: str,
+                                inputs: tuple[Mapping[str, str], Mapping[str, str]], clock: tuple[int, ...]) -> None:
+        try:
+            header = json.dumps({"format": FORMAT, "version": __version__, "key": key, "question": question,
+                                 "generation": generation, "clock": list(clock), "inputs": dict(inputs[0]),
+                                 "stamps": dict(inputs[1])}, ensure_ascii=False).encode("utf-8", "surrogateescape")
+        except (TypeError, ValueError):
+            return
+        self._write(self._path(key), (header,))
+
+    def _drop_companions(self, key: str) -> None:
+        """An entry's older companion files (findings, reports, diagnoses of another generation)."""
+        for name in _listing(self.directory):
+            if name.startswith(key + ".") and name.count(".") > 1:
+                try:
+                    os.unlink(os.path.join(self.directory, name))
+                except OSError:
+                    pass
 
     def _read(self, path: str) -> bytes | None:
         """The file's bytes if it is a regular file of this user's that no one else can write."""
@@ -539,8 +644,9 @@ class Cache:
 
 def recorded(configs: Iterable[tuple[tuple[Node, ...], tuple[str, ...], Callable[[str], str]]],
              referenced: Iterable[str], analyser: ChainAnalyser, now: datetime,
-             expiry_days: int, watched: Iterable[str] = ()) -> tuple[tuple[dict[str, str], dict[str, str]],
-                                                                      tuple[int, int]]:
+             expiry_days: int, watched: Iterable[str] = (),
+             known: tuple[Mapping[str, str], Mapping[str, str]] = ({}, {})) -> tuple[tuple[dict[str, str], dict[str, str]],
+                                                                                   tuple[int, int]]:
     """The inputs a finished run read and the span of times its verdicts hold, for `Cache.put`:
     `configs` gives each tree's nodes, files and include resolver; `referenced` every file the
     sites name (certificates, keys, chains, password files: a missing one may appear); the
@@ -564,4 +670,28 @@ def recorded(configs: Iterable[tuple[tuple[Node, ...], tuple[str, ...], Callable
     certificates = [*loader.certificates(), *trust.anchors]
     span = clock_span(((cert.not_valid_before_utc, cert.not_valid_after_utc) for cert in certificates),
                       now, expiry_days)
-    return manifest(files, patterns, sorted(directories)), span
+    return manifest(files, patterns, sorted(directories), known), span
+
+
+def diagnoses_inputs(analyser: ChainAnalyser, sites: Iterable[Site],
+                     run_inputs: tuple[Mapping[str, str], Mapping[str, str]]) -> tuple[dict[str, str], dict[str, str]]:
+    """What a tree's diagnoses were made from, for Cache.keep_diagnoses: every file the analysis
+    read (certificates, keys, chains, siblings, ssl_trusted_certificate files), every file a
+    served pair names (a missing one may appear) and every password file, the trust store's files,
+    and the directories looked into; each as the run's own record has it (`run_inputs`, from
+    `recorded`), else recorded now."""
+    files_read, directories = analyser.inputs_read()
+    named = [ref.path for site in sites
+             for ref in (site.trusted_certificate, *site.password_files,
+                         *(part for pair in site.certs for part in (pair.cert, pair.key, pair.chain)))
+             if ref is not None and ref.path]
+    files = dict.fromkeys((*files_read, *named, *analyser.trust.sources))
+    found, stamps = run_inputs
+    wanted = [*("f" + path for path in files), *("d" + directory for directory in directories)]
+    missing = [name for name in wanted if name not in found]
+    extra_found, extra_stamps = manifest((name[1:] for name in missing if name[0] == "f"), (),
+                                         (name[1:] for name in missing if name[0] == "d"))
+    kept = {name: found.get(name) or extra_found[name] for name in wanted}
+    kept_stamps = {name: stamps.get(name) or extra_stamps.get(name) for name in wanted
+                   if name in stamps or name in extra_stamps}
+    return kept, {name: stamp for name, stamp in kept_stamps.items() if stamp is not None}

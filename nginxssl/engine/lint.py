@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, cast
 
 from nginxssl.catalogue import catalogue
 from nginxssl.checks import LATE_RULE, Inputs, registry
@@ -21,13 +21,17 @@ from nginxssl.model.progress import Report, silent
 from nginxssl.model.settings import Settings
 from nginxssl.model.site import PathRef, Site
 from nginxssl.parse.suppressions import parse_suppressions, split
-from nginxssl.pki.analyse import ChainAnalyser, served_key
+from nginxssl.pki.analyse import ChainAnalyser, ServedChain, served_key
 from nginxssl.pki.load import Loader, Material
 from nginxssl.pki.trust import TrustStore
 from nginxssl.sites import sites_of
 
 if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
     from nginxssl.model.probe import Probe
+
+
+# question -> (diagnoses, the files and the directories they were made from), or None
+KeptDiagnoses = Callable[[str], tuple[Mapping[tuple, ServedChain], tuple[str, ...], tuple[str, ...]] | None]
 
 
 @dataclass(frozen=True)
@@ -91,23 +95,39 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
          severities: dict[str, str] | None = None, loader: Loader | None = None,
          analyser: ChainAnalyser | None = None,
          ignored_at: Callable[[str], tuple[str, ...]] | None = None, probe: Probe | None = None,
-         progress: Report = silent) -> Result:
+         progress: Report = silent, kept_diagnoses: KeptDiagnoses | None = None) -> Result:
     """Lint one target. `severities` are the user's per-rule overrides; `ignored_at(file)`
     names rule ids (or prefixes) the project ignores in that file (per-path-ignores); `probe`
     is what `sslint probe` read from the live endpoint (SSL601 compares it with the files);
-    `progress(stage, done, total)` hears how far the run is (progress.py draws it)."""
+    `progress(stage, done, total)` hears how far the run is (progress.py draws it);
+    `kept_diagnoses(question)` gives the chain diagnoses an earlier run made for the same
+    question (ChainAnalyser.question) from the same files, if any (engine/cache.py), with the
+    files and directories they were made from."""
     progress(f"reading {target.path}", 0, 0)
     config = parse(target, settings.root)
     progress("finding the sites", 0, 0)
     sites = sites_of(config)
     loader = loader or Loader()
     analyser = analyser or chain_analyser(settings, loader)
+    if kept_diagnoses is not None:
+        kept = kept_diagnoses(analyser.question(sites, config.prefix))
+        if kept is not None:  # before the fork: neither process diagnoses these again
+            diagnosed, files, directories = kept
+            analyser.remember(diagnosed, (files, directories))
     checks = registry()
     runnable = [rule for rule in selected if rule != LATE_RULE and rule in checks]
     # Not with --fetch: two processes could each download the same issuer.
+    leftover: list[Finding] = []
+
+    def find_leftovers() -> None:  # SSL001's share from the engine (fix/apply.py knows the temporaries)
+        if "SSL001" in runnable:
+            leftover.extend(_leftovers(config, sites, severities))
+
     if two_processes(len(sites)) and not settings.fetch:
-        inputs, by_rule = _lint_in_two(config, sites, settings, loader, analyser, runnable, severities, probe, progress)
+        inputs, by_rule = _lint_in_two(config, sites, settings, loader, analyser, runnable, severities, probe, progress,
+                                       meanwhile=find_leftovers)
     else:
+        find_leftovers()
         material, passwords = load(sites, loader, progress=progress)
         chains = analyser.analyse(sites, material, config.prefix, progress=progress)
         inputs = Inputs(config, sites, material, passwords, settings, chains=chains,
@@ -115,7 +135,7 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         inputs = inputs.replaced(chain_fixes=plan_fullchains(inputs, analyser.sources))
         by_rule = _run_here(_judge(inputs, severities), runnable, progress)
     if "SSL001" in runnable:
-        by_rule["SSL001"] = [*by_rule["SSL001"], *_leftovers(config, sites, severities)]
+        by_rule["SSL001"] = [*by_rule["SSL001"], *leftover]
     order = {path: index for index, path in enumerate(config.files)}
     seen: set[tuple] = set()
     findings = []
@@ -215,8 +235,10 @@ def _run_here(findings_of: Callable[[str], list[Finding]], runnable: list[str],
 
 def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, loader: Loader,
                  analyser: ChainAnalyser, runnable: list[str], severities: dict[str, str] | None,
-                 probe: Probe | None, progress: Report) -> tuple[Inputs, dict[str, list[Finding]]]:
-    """The run's Inputs and each rule's findings, with a second process (parallel.py):
+                 probe: Probe | None, progress: Report,
+                 meanwhile: Callable[[], None] = lambda: None) -> tuple[Inputs, dict[str, list[Finding]]]:
+    """The run's Inputs and each rule's findings, with a second process (parallel.py); `meanwhile`
+    is done while the child finishes its last rules:
 
     the child diagnoses every other served pair (reading every certificate file, where other
     pairs' missing intermediates may be found, and only its own pairs' keys, the costliest
@@ -252,7 +274,7 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
                 found[rule] = run(rule)
         return found
 
-    def second() -> Iterator[dict]:
+    def second() -> Iterator[object]:
         needed = _key_files(sites, theirs.__contains__)
         for site in sites:
             for pair in site.certs:
@@ -277,7 +299,8 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
         theirs_only = _key_files(sites, theirs.__contains__) - _key_files(sites, lambda key: key not in theirs)
         material, passwords = load(sites, loader, lambda path: path not in theirs_only, progress=progress)
         analyser.analyse(sites, material, config.prefix, share=lambda key: key not in theirs, progress=progress)
-        answer = helper.next()
+        # The child's first answer: its diagnoses, with what it read for them; its second: its rules' findings.
+        answer = cast("tuple[dict[tuple, ServedChain], tuple[tuple[str, ...], tuple[str, ...]]] | None", helper.next())
         if answer is None:  # the child failed: every file, and every diagnosis, here
             material, passwords = load(sites, loader, progress=progress)
         else:
@@ -289,7 +312,8 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
         findings_of = _judge(inputs.without(("material", "passwords")), severities)
         by_rule = _run_here(findings_of, our_rules, progress, len(runnable))
         by_rule.update(taken(tickets, findings_of))
-        answered = helper.next()
+        meanwhile()
+        answered = cast("dict[str, list[Finding]] | None", helper.next())
     by_rule.update(answered or {})
     left = [rule for rule in runnable if rule not in by_rule]
     if left:  # the child failed: its rules run here, on every file

@@ -141,9 +141,16 @@ def _public_key(spki: bytes) -> object:
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: BinaryIO, certificates: Certificates | None) -> None:
+    def __init__(self, file: BinaryIO, certificates: Certificates | None,
+                 allowed: Callable[[str, str], bool] | None = None) -> None:
         super().__init__(file)
         self._certificates = certificates
+        self._allowed = allowed
+
+    def find_class(self, module: str, name: str) -> Any:  # noqa: D102 (pickle's protocol)
+        if self._allowed is not None and not self._allowed(module, name):
+            raise pickle.UnpicklingError(f"{module}.{name} is not what an answer holds")
+        return super().find_class(module, name)
 
     def persistent_load(self, block: bytes) -> object:  # noqa: D102 (pickle's protocol)
         if self._certificates is None:
@@ -164,8 +171,42 @@ def _dumps(value: object, certificates: Certificates | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def _loads(payload: bytes, certificates: Certificates | None = None) -> object:
-    return _Unpickler(io.BytesIO(payload), certificates).load()
+def _loads(payload: bytes, certificates: Certificates | None = None,
+           allowed: Callable[[str, str], bool] | None = None) -> object:
+    return _Unpickler(io.BytesIO(payload), certificates, allowed).load()
+
+
+def dumps(value: object, certificates: Certificates | None = None) -> bytes:
+    """`value` as an answer travels (certificates by their PEM blocks, when `certificates` holds them)."""
+    return _dumps(value, certificates)
+
+
+def loads(payload: bytes, certificates: Certificates | None = None) -> object:
+    """An answer kept by `dumps`, building nothing but sslint's own types, datetimes and what
+    cryptography reads from bytes (for a payload read back from a file: engine/cache.py)."""
+    return _loads(payload, certificates, _kept_type)
+
+
+_REBUILDERS = frozenset(("_certificate", "_oid", "_public_key"))
+
+
+def _kept_type(module: str, name: str) -> bool:
+    if module == __name__:
+        return name in _REBUILDERS
+    if module == "datetime":
+        return name in ("datetime", "date", "timedelta", "timezone")
+    if not module.startswith(("nginxssl.model.", "nginxssl.pki.")):
+        return False
+    import dataclasses
+    import enum
+    import importlib
+
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return False
+    # The plain data of a diagnosis: never a function, nor a class that does something when made.
+    return isinstance(found, type) and (dataclasses.is_dataclass(found) or issubclass(found, enum.Enum))
 
 
 class Forked(Generic[T]):

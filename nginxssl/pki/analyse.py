@@ -17,6 +17,7 @@ plans it from this diagnosis.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping
@@ -186,6 +187,19 @@ class ChainAnalyser:
         files, directories = read
         self._read_elsewhere[0].update(dict.fromkeys(files))
         self._read_elsewhere[1].update(dict.fromkeys(directories))
+
+    def question(self, sites: tuple[Site, ...], prefix: str | None) -> str:
+        """What the diagnoses of these sites answer besides the bytes of the files they read (a
+        digest): each served pair's files as written and on disk, the server, trusted file and
+        password files of each site that serves it, and where relative paths resolve. Diagnoses
+        kept from another run (engine/cache.py) stand only for the same question."""
+        asked = [(site.server, tuple((ref.raw, ref.path) if ref is not None else None
+                                     for ref in (pair.cert, pair.key, pair.chain)),
+                  site.trusted_certificate.path if site.trusted_certificate is not None else None,
+                  tuple(ref.path for ref in site.password_files))
+                 for site in sites for pair in site.certs if pair.cert.path is not None]
+        text = repr((prefix, self.root, self.intermediates, self.system_trust, self.ca_files, asked))
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
     def inputs_read(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """Every file read and every directory looked into for the diagnoses, here and by the
