@@ -26,6 +26,15 @@ another user (or can be written by one) is ignored and written anew, never trust
 sqlite: a run makes one lookup and at most one write, and a file needs no library (importing
 sqlite3 alone costs 5 ms; a warm run of a 5,000-block tree takes about 140 ms in all).
 
+A tree's chain diagnoses are kept beside its report, under a key without the rules or the
+build (a lint of one tree): they stand while every file the analysis read (certificates, keys,
+chains, sibling files, ssl_trusted_certificate and password files, the trust store) and every
+directory it looked into is unchanged, and the configuration asks the same question of them
+(ChainAnalyser.question: the same pairs of files, as written and on disk, served the same way).
+An edit of a site file that leaves its certificates alone is then linted without diagnosing a
+chain again. They are a pickle (certificates by their PEM blocks, engine/parallel.py), read back
+with nothing but sslint's own data classes allowed: a forged file builds nothing else.
+
 Apache targets are not cached: the reader also decides `<IfFile>` sections and `-D` defines from
 files that are not configuration files (envvars, sysconfig); until it reports what it looked at,
 a cached Apache result could outlive a change there.
