@@ -113,9 +113,8 @@ def loaded_directories(files: list[str], server: str) -> Loaded:
     """Every directory a configuration file of the tree sits in (as included and where its link
     points). Apache reads a directory include recursively, so below an Apache one is loaded too;
     nginx's include globs read one directory and skip dot files."""
-    directories: set[str] = set()
-    for path in files:
-        directories.update({os.path.dirname(os.path.abspath(path)), os.path.dirname(os.path.realpath(path))})
+    directories: set[str] = {os.path.dirname(os.path.abspath(path)) for path in files}
+    directories.update(os.path.dirname(real) for real in _real_paths(files))
     return Loaded(frozenset(directories), frozenset(directories) if server == "apache" else frozenset())
 
 
