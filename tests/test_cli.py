@@ -304,3 +304,35 @@ def test_a_run_that_found_no_tls_site_says_so(tmp_path):
     assert result.exit_code == 0
     assert result.output.strip() == ("no TLS site found in 1 configuration: nothing checked "
                                      "(do its includes reach the site files?)")
+
+
+def test_a_dsa_key_gives_findings_not_a_library_warning(tmp_path):
+    """cryptography warns "DSA is deprecated" when such a key is loaded; with a DSA trust anchor
+    the warning reached the user's stderr as two lines of Python. The rules judge the key (SSL502)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import dsa
+    from cryptography.x509.oid import NameOID
+
+    key = dsa.generate_private_key(1024)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "d.test")])
+    start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(start).not_valid_after(start + datetime.timedelta(days=300))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("d.test")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    (tmp_path / "nginx.conf").write_text(
+        f"events {{}}\nhttp {{ server {{ listen 443 ssl; server_name d.test; ssl_certificate {tmp_path}/c.pem; "
+        f"ssl_certificate_key {tmp_path}/k.pem; }} }}\n")
+    for trust in ([], ["--ca-file", str(tmp_path / "c.pem")]):
+        done = subprocess.run([sys.executable, "-m", "nginxssl", str(tmp_path / "nginx.conf"), *trust, "--now",
+                               "2026-06-01T00:00:00Z", "--no-cache", "--format", "json"],
+                              capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": ""})
+        assert done.returncode == 1, done.stderr
+        assert "SSL502" in {finding["rule"] for finding in json.loads(done.stdout)["findings"]}
+        assert done.stderr == ""

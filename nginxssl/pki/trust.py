@@ -24,6 +24,7 @@ from typing import Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.verification import Store
 
 from nginxssl.discover.sysroot import read_nonblocking
@@ -78,9 +79,13 @@ def subject_key_id(cert: x509.Certificate) -> bytes | None:
 def public_key_der(cert: x509.Certificate) -> bytes | None:
     """SubjectPublicKeyInfo DER: compares keys of any type without loading them twice."""
     try:
-        return cert.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        with warnings.catch_warnings():
+            # Loading a DSA key warns "DSA is deprecated" (cryptography 51): a trust anchor or
+            # certificate with one would print that on the user's stderr; SSL502 judges the key.
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            return cert.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
     except KEY_LOAD_ERRORS:  # such a key can match nothing
         return None
 
