@@ -301,6 +301,50 @@ def _unheard_findings(sites: list[Site]) -> Iterator[Finding]:
             f"`Listen {port} https` beside the other Listen lines, or name the vhost for a bound address"), site)
 
 
+def _certless_findings(table: dict[Socket, Servers], leaves: _Leaves) -> Iterator[Finding]:
+    """nginx: a TLS server block with no certificate in force (none written, none inherited from
+    http) that is not the default server of its socket. nginx starts (it checks only the default's,
+    SSL001), and when the SNI name picks this server the handshake goes on with the default
+    server's certificate (measured with nginx 1.22.1: curl gets the server's page behind
+    'no alternative certificate subject name matches target host name', s_client 'hostname
+    mismatch'): its names get a certificate that covers them only by chance."""
+    found: dict[int, tuple[Site, list[tuple[Servers, list[str]]]]] = {}
+    for socket, servers in sorted(table.items()):
+        if servers.server != "nginx":
+            continue
+        default_leaves = leaves(servers.default)
+        if not default_leaves:
+            continue  # the default has no certificate either (SSL001), or refuses handshakes
+        for site in servers.sites:
+            if site is servers.default or site.certs or site.node is None:
+                continue
+            reject = site.directives.get("ssl_reject_handshake")
+            if reject is not None and reject.args[:1] == ("on",):
+                continue  # refuses the handshakes of its names on purpose
+            missing = [name for name in site.name_list if is_browser_name(name)
+                       and (servers.match(name) or (None, ""))[0] is site
+                       and not any(check_server_name(name, san_names(leaf)).covered for leaf in default_leaves)]
+            if missing:
+                found.setdefault(id(site), (site, []))[1].append((servers, missing))
+    for site, places in found.values():
+        servers, missing = places[0]
+        default = servers.default
+        leaf = leaves(default)[0]
+        shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+        also = f" (and on {', '.join(str(other.socket) for other, _names in places[1:])})" if len(places) > 1 else ""
+        node = site.node
+        assert node is not None  # skipped above
+        yield Finding("SSL303", node.file, node.line, (
+            f"{who(site)} has no ssl_certificate of its own (none written in it, none inherited from http), "
+            f"and it is not the default server of {servers.socket}{also}: nginx starts, and answers the "
+            f"handshake of {shown} with the certificate of the default server there, {who(default)}: "
+            f"{label(leaf)}, which names {_sans_text(san_names(leaf))}, not {missing[0]}; browsers show "
+            f"{WRONG_NAME} for https://{missing[0]}/; fix: give this server block ssl_certificate and "
+            f"ssl_certificate_key for a certificate that names {'it' if len(missing) == 1 else 'them'}"),
+            tuple(missing), site.server, severity="error",  # every client of these names, not some
+            summary=f"{missing[0]} gets the default server's certificate {label(leaf)}: this server block has none")
+
+
 @check("SSL303", needs={"chains"})
 def name_served_by_another_certificate(inputs: Inputs) -> Iterator[Finding]:
     sites = _routed_sites(inputs)
@@ -309,6 +353,7 @@ def name_served_by_another_certificate(inputs: Inputs) -> Iterator[Finding]:
     if not table:
         return  # no TLS socket: no name can reach another server's certificate
     leaves = _Leaves(inputs)
+    yield from _certless_findings(table, leaves)
     yield from _twin_findings(inputs, sites, table, leaves)
     yield from _plain_findings(inputs, table, sites, leaves)
 
