@@ -44,18 +44,23 @@ _CERTIFICATE_LABEL = re.compile(r"(certificate) '[^']*'")
 
 def _breaks(text: str) -> list[tuple[int, int, str]]:
     """Where `text` may be cut, outside brackets, quotes and `commands`: (start, end, kind), the cut
-    removing text[start:end]. Kinds: ';' a clause, '.' a sentence, ':' an explanation, ',' a list."""
+    removing text[start:end]. Kinds: ';' a clause, '.' a sentence, ':' an explanation, ',' a list.
+    Only the characters that open or close something, or may cut, are looked at (a text report of
+    7,000 findings of 800 characters each spent 1.2 s here going through every one)."""
     found: list[tuple[int, int, str]] = []
     depth = 0
     quote = ""
-    for index, char in enumerate(text):
-        before = text[index - 1] if index else " "
-        after = text[index + 1] if index + 1 < len(text) else " "
+    size = len(text)
+    for match in _BREAK_SPECIAL.finditer(text):
+        index = match.start()
+        char = text[index]
+        after = text[index + 1] if index + 1 < size else " "
         if quote:
             # An apostrophe inside a quoted word ('site's') does not close a single quote.
             if char == quote and not (quote == "'" and after.isalnum()):
                 quote = ""
             continue
+        before = text[index - 1] if index else " "
         if char in "\"`" or (char == "'" and not before.isalnum()):
             quote = char
         elif char in _OPENING:
@@ -70,6 +75,10 @@ def _breaks(text: str) -> list[tuple[int, int, str]]:
             elif char in ":,":
                 found.append((index, index + 2, char))
     return found
+
+
+_BREAK_SPECIAL = re.compile(r"""["`'()\[\]{};.:,]""")
+_ASIDE_SPECIAL = re.compile(r"""["`'()]""")
 
 
 def _split(text: str, kinds: str) -> list[str]:
@@ -100,23 +109,30 @@ def _shorter(headline: str) -> list[str]:
 
 
 def _without_asides(text: str) -> str:
-    """`text` without its parenthesised asides (outside quotes): what is left must still read."""
-    kept, depth, quote = [], 0, ""
-    for index, char in enumerate(text):
-        after = text[index + 1] if index + 1 < len(text) else " "
+    """`text` without its parenthesised asides (outside quotes): what is left must still read.
+    Like _breaks, it looks only at the quotes and parentheses, and keeps the text between asides."""
+    kept: list[str] = []
+    depth, quote = 0, ""
+    start = 0  # where the text kept since the last aside begins
+    size = len(text)
+    for match in _ASIDE_SPECIAL.finditer(text):
+        index = match.start()
+        char = text[index]
         before = text[index - 1] if index else " "
         if not quote and depth == 0 and (char in "\"`" or (char == "'" and not before.isalnum())):
             quote = char
-        elif quote and char == quote and not (quote == "'" and after.isalnum()):
+        elif quote and char == quote and not (quote == "'" and (text[index + 1] if index + 1 < size else " ").isalnum()):
             quote = ""
         elif not quote and char == "(" and (depth or before == " "):
+            if depth == 0:
+                kept.append(text[start:index])
             depth += 1
-            continue
         elif not quote and char == ")" and depth:
             depth -= 1
-            continue
-        if depth == 0:
-            kept.append(char)
+            if depth == 0:
+                start = index + 1
+    if depth == 0:
+        kept.append(text[start:])
     return re.sub(r" +([,:;.]|$)", r"\1", re.sub(r"  +", " ", "".join(kept))).strip()
 
 

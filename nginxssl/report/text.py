@@ -58,11 +58,19 @@ def _split(finding: Finding) -> tuple[str, str, str, tuple[str, ...]]:
     return where, label, one_line(headline), detail
 
 
+_WRAPPER = textwrap.TextWrapper(DETAIL_WIDTH, initial_indent=DETAIL_INDENT, subsequent_indent=DETAIL_INDENT + "  ",
+                                break_long_words=False, break_on_hyphens=False)
+
+
 def _wrapped(clause: str) -> list[str]:
-    protected = _COMMAND.sub(lambda match: match.group().replace(" ", _KEEP_TOGETHER), one_line(clause))
-    lines = textwrap.wrap(protected, DETAIL_WIDTH, initial_indent=DETAIL_INDENT,
-                          subsequent_indent=DETAIL_INDENT + "  ", break_long_words=False, break_on_hyphens=False)
-    return [line.replace(_KEEP_TOGETHER, " ") for line in lines]
+    text = one_line(clause)
+    # A clause that fits on its line as it is (a quarter of them) is that line: what textwrap gives
+    # for text without tabs and without whitespace at its ends, without its work.
+    if len(DETAIL_INDENT) + len(text) <= DETAIL_WIDTH and text and "\t" not in text \
+            and not text[0].isspace() and not text[-1].isspace():
+        return [DETAIL_INDENT + text]
+    protected = _COMMAND.sub(lambda match: match.group().replace(" ", _KEEP_TOGETHER), text)
+    return [line.replace(_KEEP_TOGETHER, " ") for line in _WRAPPER.wrap(protected)]
 
 
 def render(findings: Iterable[Finding], out: TextIO, colour: bool, summary: str, concise: bool = False) -> None:
