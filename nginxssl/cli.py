@@ -313,7 +313,7 @@ def lint(
         if hit is not None and rendering:
             _report_kept(cache, hit, rendering, format, findings, sites, configs, statistics, quiet, output_file)
             raise typer.Exit(1 if failing and not exit_zero else 0)
-    inventory = _inventory(targets, settings, loader, analyser) if format is Format.html else None
+    inventory = _inventory(targets, settings, loader, analyser, results=results) if format is Format.html else None
     with _output(output_file) as out:
         _report(format, findings, sites, configs, no_color, with_fixes=not fix, summary=summary, statistics=statistics,
                 out=out, quiet=quiet, inventory=inventory)
@@ -724,21 +724,23 @@ def certs_command(
 
 
 def _inventory(targets: list[Target], settings: Settings, loader: Loader, analyser: ChainAnalyser,
-               critical: int | None = None, quietly: bool = True) -> Inventory:
+               critical: int | None = None, quietly: bool = True, results: list[Result] | None = None) -> Inventory:
     """The certificate inventory of the targets (`critical`: --critical-days, by default 7 or the
     warning days if fewer); unless `quietly`, what could not be parsed is said on stderr (the
-    inventory lists what could be read; the lint says the rest)."""
+    inventory lists what could be read; the lint says the rest). `results`: the lint of the same
+    targets, whose configurations and sites are taken as they are (the HTML page)."""
     from nginxssl.engine.inventory import Analysed, build
     from nginxssl.engine.lint import load, parse
     from nginxssl.sites import sites_of
 
     analysed = []
-    for target in targets:
-        parsed = parse(target, settings.root)
+    linted = [(result.config, result.sites) for result in results] if results is not None else None
+    for number, target in enumerate(targets if linted is None else [result.target for result in results or []]):
+        parsed = parse(target, settings.root) if linted is None else linted[number][0]
         for error in parsed.errors if not quietly else ():
             typer.echo(f"sslint: {error.file}:{error.line}: {error.message} (`sslint {target.path}` "
                        "reports it as SSL001)", err=True)
-        sites = sites_of(parsed)
+        sites = sites_of(parsed) if linted is None else linted[number][1]
         material, _passwords = load(sites, loader)
         chains = analyser.analyse(sites, material, parsed.prefix)
         analysed.append(Analysed(parsed.main, parsed.prefix, sites, material, chains))

@@ -186,6 +186,7 @@ class _Page:
 
     def __init__(self, inventory: Inventory, findings: Sequence[Finding], rules: Mapping[str, Rule]) -> None:
         self.inventory, self.findings, self.rules = inventory, findings, rules
+        self._headlines: dict[int, str] = {}  # by finding index: a finding is listed under each site it concerns
         self.row_ids = {id(row): f"cert-{number}" for number, row in enumerate(inventory.rows, start=1)}
         sites: dict[tuple[str, int], SiteUse] = {}
         self.rows_of_site: dict[tuple[str, int], list[CertificateRow]] = defaultdict(list)
@@ -204,6 +205,13 @@ class _Page:
             for place in finding.related:
                 self.at_place[(place.file, place.line)].append(index)
             self.in_file[finding.file].append(index)
+
+    def headline(self, index: int) -> str:
+        """The finding's headline, as page text (worked out once: a finding may concern many sites)."""
+        found = self._headlines.get(index)
+        if found is None:
+            found = self._headlines[index] = text(self.findings[index].headline_and_detail()[0])
+        return found
 
     def site_findings(self, use: SiteUse) -> list[int]:
         """The findings about a site: at its block or its certificate directive (or naming either
@@ -377,7 +385,7 @@ class _Page:
                 parts.append('<ul class="site-findings" aria-label="Findings about this site">' + "".join(
                     f'<li>{_severity(self.findings[index].severity)} <a href="#finding-{index}">'
                     f"{text(self.findings[index].rule)}</a> <code>{text(self.findings[index].file)}:"
-                    f"{self.findings[index].line}</code> {text(self.findings[index].headline_and_detail()[0])}</li>"
+                    f"{self.findings[index].line}</code> {self.headline(index)}</li>"
                     for index in own) + "</ul>\n")
             parts.append("</article>\n")
         if not self.sites:
