@@ -224,7 +224,7 @@ def lint(
         server_version=server_version)
 
     # The result cache (engine/cache.py): only for a report; --diff and --fix work on the trees.
-    # Apache trees are not cached (cache.py says why).
+    # Apache: whole trees without --root (cache.py says why).
     cache, cache_key, diagnoses_key = None, "", ""
     # A report without colour is kept as rendered, by everything that shapes it; not SARIF's or GitHub's,
     # which name files relative to the checkout found from the working directory or $GITHUB_WORKSPACE.
@@ -233,7 +233,7 @@ def lint(
     rendering = repr((format.value, statistics, quiet)) if plain and kept_as_rendered else ""
     # Not the HTML page either: it draws the certificates themselves, which the cache does not keep.
     if not (no_cache or diff or fix or fetch) and format is not Format.html \
-            and all(target.server == "nginx" for target in targets):
+            and all(target.server == "nginx" or (not target.fragment and settings.root is None) for target in targets):
         from nginxssl.engine.cache import Cache, default_directory, key_of
         from nginxssl.engine.installed import build_for
 
@@ -362,8 +362,7 @@ def _remember(cache: Cache, key: str, results: list[Result], findings: list[Find
     from nginxssl.discover.sysroot import to_disk
     from nginxssl.engine.cache import recorded
 
-    trees = [(result.config.nodes, result.config.files,
-              partial(to_disk, base=result.config.prefix, root=result.config.root)) for result in results]
+    trees = [(result.config, partial(to_disk, base=result.config.prefix, root=result.config.root)) for result in results]
     referenced = [ref.path for result in results for site in result.sites
                   for ref in (site.trusted_certificate, *site.password_files,
                               *(part for pair in site.certs for part in (pair.cert, pair.key, pair.chain)))

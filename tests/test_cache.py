@@ -61,8 +61,7 @@ def test_every_corpus_tree_reports_the_same_cold_warm_and_in_two_processes(main,
     for jobs in ("1", "2"):
         monkeypatch.setenv("SSLINT_JOBS", jobs)
         assert report(*arguments, cache=tmp_path / "cache") == cold  # filled
-    if "nginx" in main.name:  # Apache trees are not cached (engine/cache.py says why)
-        _warm_only(monkeypatch)
+    _warm_only(monkeypatch)  # nginx and Apache trees alike
     for jobs in ("1", "2"):
         monkeypatch.setenv("SSLINT_JOBS", jobs)
         assert report(*arguments, cache=tmp_path / "cache") == cold  # read back
@@ -291,3 +290,53 @@ def test_kept_diagnoses_are_read_back_as_nothing_but_diagnoses(tree, tmp_path):
     assert report(*arguments, cache=cache) == report(*arguments)
     assert not (tmp_path / "ran").exists()
     assert report(*arguments, cache=cache) != cold
+
+
+@pytest.fixture
+def apache_tree(tmp_path: Path) -> Path:
+    """A small Apache tree (gen_tree.py) whose main file also depends on what is not configuration:
+    an <IfFile> test, an <IfDefine> the distribution's service flags switch on, an envvars export,
+    and an IncludeOptional directory (Config.consulted: what a cached result watches)."""
+    generate(tmp_path / "tree", 12, 3, 6, "apache")
+    root = tmp_path / "tree"
+    main = root / "apache2.conf"
+    main.write_text(main.read_text() + (
+        "<IfFile flags/extra.flag>\n    Include extra/*.conf\n</IfFile>\n"
+        "<IfDefine SSLTEST>\n    Include defined/*.conf\n</IfDefine>\n"
+        "IncludeOptional optional/\n"
+        "<VirtualHost *:443>\n    ServerName env.bench.test\n    SSLEngine on\n"
+        "    SSLCertificateFile ${SITE_CERT}\n    SSLCertificateKeyFile ssl/cert1.key\n</VirtualHost>\n"))
+    for directory in ("extra", "defined", "optional", "flags"):  # flags/: no configuration file in it
+        (root / directory).mkdir()
+    added = ("<VirtualHost *:443>\n    ServerName {name}.bench.test\n    SSLEngine on\n"
+             "    SSLCertificateFile ssl/cert1.pem\n    SSLCertificateKeyFile ssl/cert1.key\n</VirtualHost>\n")
+    for directory in ("extra", "defined"):
+        (root / directory / "site.conf").write_text(added.format(name=directory))
+    (root / "envvars").write_text("export SITE_CERT=ssl/cert1.pem\n")
+    return root
+
+
+APACHE_CHANGES = {
+    "<IfFile> target appears": lambda tree: (tree / "flags" / "extra.flag").write_text(""),
+    "service flags switch an <IfDefine> on": lambda tree: (tree.parent / "conf.d").mkdir() or (  # Gentoo's
+        tree.parent / "conf.d" / "apache2").write_text('APACHE2_OPTS="-D SSLTEST"\n'),
+    "file added to a directory include": lambda tree: (tree / "optional" / "late.conf").write_text(
+        "<VirtualHost *:443>\n    ServerName late.bench.test\n    SSLEngine on\n    SSLCertificateFile ssl/nothere.pem\n"
+        "    SSLCertificateKeyFile ssl/cert1.key\n</VirtualHost>\n"),
+    "envvars export": lambda tree: (tree / "envvars").write_text("export SITE_CERT=ssl/cert2.pem\n"),  # not key 1's
+}
+
+
+@pytest.mark.parametrize("change", sorted(APACHE_CHANGES))
+def test_an_apache_tree_is_cached_while_what_its_reader_asked_is_unchanged(change, apache_tree, tmp_path, monkeypatch):
+    main = apache_tree / "apache2.conf"
+    arguments = (main, "--ca-file", apache_tree / "ssl/root.pem", "--now", NOW)
+    cache = tmp_path / "cache"
+    before = report(*arguments, cache=cache)
+    with monkeypatch.context() as warm:
+        _warm_only(warm)
+        assert report(*arguments, cache=cache) == before  # cached
+    APACHE_CHANGES[change](apache_tree)
+    after = report(*arguments, cache=cache)
+    assert after == report(*arguments)  # as cold
+    assert after != before  # and the change is one the report shows

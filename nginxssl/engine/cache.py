@@ -35,9 +35,12 @@ An edit of a site file that leaves its certificates alone is then linted without
 chain again. They are a pickle (certificates by their PEM blocks, engine/parallel.py), read back
 with nothing but sslint's own data classes allowed: a forged file builds nothing else.
 
-Apache targets are not cached: the reader also decides `<IfFile>` sections and `-D` defines from
-files that are not configuration files (envvars, sysconfig); until it reports what it looked at,
-a cached Apache result could outlive a change there.
+An Apache tree is cached once its reader has said what else it asked of the file system
+(Config.consulted): the envvars file and the distribution's service flags (read, or looked for),
+whether each <IfFile> path and each include target is there and what it is, and the names in each
+directory an include's wildcard or a directory include listed. A lone Apache site file (whose
+ServerRoot is guessed from the directories above it) and an Apache tree under --root (whose
+links the reader resolves inside the root) are not cached.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ from nginxssl import __version__
 if TYPE_CHECKING:  # a warm run that finds its report imports none of these: 25 ms of a 100 ms run
     from nginxssl.engine.parallel import Certificates
     from nginxssl.model.finding import Finding
-    from nginxssl.model.node import Node
+    from nginxssl.model.node import Config, Node
     from nginxssl.model.site import Site
     from nginxssl.pki.analyse import ChainAnalyser, ServedChain
 
@@ -194,7 +197,8 @@ _RACY_NS = 2_000_000_000
 
 
 def manifest(files: Iterable[str], patterns: Iterable[str], directories: Iterable[str],
-             known: tuple[Mapping[str, str], Mapping[str, str]] = ({}, {})) -> tuple[dict[str, str], dict[str, str]]:
+             known: tuple[Mapping[str, str], Mapping[str, str]] = ({}, {}),
+             kinds: Iterable[str] = ()) -> tuple[dict[str, str], dict[str, str]]:
     """The state of every input, keyed by kind and path, and the stamps of the files whose stamp
     is enough to know them unchanged (`unchanged` reads the others, and those whose stamp moved).
     `known`: the states and stamps an earlier entry recorded (Cache.previous): a file whose stamp
@@ -222,6 +226,8 @@ def manifest(files: Iterable[str], patterns: Iterable[str], directories: Iterabl
         found.setdefault("g" + pattern, glob_state(pattern))
     for directory in directories:
         found.setdefault("d" + directory, "dir " + _digest_names(_listing(directory)))
+    for path in kinds:  # `kinds`: paths whose presence and kind decide the report (kind_of)
+        found.setdefault("t" + path, kind_of(path))
     return found, stamps
 
 
@@ -239,11 +245,29 @@ def unchanged(recorded: Mapping[str, str], stamps: Mapping[str, str]) -> bool:
             now = glob_state(path)
         elif kind == "d":
             now = "dir " + _digest_names(_listing(path))
+        elif kind == "t":
+            now = kind_of(path)
         else:
             return False
         if now != state:
             return False
     return True
+
+
+def kind_of(path: str) -> str:
+    """Whether something is at `path`, and what (following links): what <IfFile> and an include's
+    target ask of it."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    except (OSError, ValueError) as error:
+        return f"error {getattr(error, 'errno', None)}"
+    return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else f"special {stat.S_IFMT(mode)}"
+
+
+# Config.consulted's "what" as the kind of a manifest entry.
+_CONSULTED = {"file": "f", "kind": "t", "listing": "d"}
 
 
 # ---------------------------------------------------------------- the clock
@@ -651,13 +675,14 @@ class Cache:
         return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
 
 
-def recorded(configs: Iterable[tuple[tuple[Node, ...], tuple[str, ...], Callable[[str], str]]],
+def recorded(configs: Iterable[tuple[Config, Callable[[str], str]]],
              referenced: Iterable[str], analyser: ChainAnalyser, now: datetime,
              expiry_days: int, watched: Iterable[str] = (),
              known: tuple[Mapping[str, str], Mapping[str, str]] = ({}, {})) -> tuple[tuple[dict[str, str], dict[str, str]],
                                                                                    tuple[int, int]]:
     """The inputs a finished run read and the span of times its verdicts hold, for `Cache.put`:
-    `configs` gives each tree's nodes, files and include resolver; `referenced` every file the
+    `configs` gives each tree's configuration (its files, nodes, and what else the reader
+    consulted: Config.consulted) and include resolver; `referenced` every file the
     sites name (certificates, keys, chains, password files: a missing one may appear); the
     analyser's loader and sources know every certificate, key and directory read, its trust
     store the anchors; `watched` more glob patterns whose matches decide the report (the temporaries
@@ -665,9 +690,14 @@ def recorded(configs: Iterable[tuple[tuple[Node, ...], tuple[str, ...], Callable
     loader, trust = analyser.loader, analyser.trust
     files: list[str] = []
     patterns: list[str] = []
-    for nodes, config_files, resolve in configs:
-        files.extend(config_files)
-        patterns.extend(include_patterns(nodes, resolve))
+    kinds: list[str] = []
+    listed: list[str] = []
+    for config, resolve in configs:
+        files.extend(config.files)
+        if config.server == "nginx":
+            patterns.extend(include_patterns(config.nodes, resolve))
+        for what, path in config.consulted:  # Apache: what its reader asked of the file system
+            {"f": files, "t": kinds, "d": listed}[_CONSULTED[what]].append(path)
         # A file added beside a configuration file may be what a glob or the parser looks for next.
     files_read, directories_read = analyser.inputs_read()
     pki_files = dict.fromkeys((*files_read, *referenced))  # thousands of sites name a few hundred files
@@ -675,11 +705,12 @@ def recorded(configs: Iterable[tuple[tuple[Node, ...], tuple[str, ...], Callable
     files.extend(trust.sources)
     directories = {os.path.dirname(path) or "." for path in dict.fromkeys(files)}
     directories.update(directories_read)
+    directories.update(listed)
     patterns.extend(watched)
     certificates = [*loader.certificates(), *trust.anchors]
     span = clock_span(((cert.not_valid_before_utc, cert.not_valid_after_utc) for cert in certificates),
                       now, expiry_days)
-    return manifest(files, patterns, sorted(directories), known), span
+    return manifest(files, patterns, sorted(directories), known, kinds), span
 
 
 def diagnoses_inputs(analyser: ChainAnalyser, sites: Iterable[Site],

@@ -46,13 +46,15 @@ def parse(target: Target, root: str | None) -> Config:
     if root is not None:
         target = replace(target, path=main_under_root(target.path, root))
     if target.server == "apache":
-        from nginxssl.parse.apache.envvars import service_defines
+        from nginxssl.parse.apache.envvars import service_defines, service_flag_files
         from nginxssl.parse.apache.reader import fragment_server_root, parse_apache
 
         if target.fragment:  # a lone site file resolves paths against its tree's ServerRoot, if it has one
             return parse_apache(target.path, root=root, fragment=True, server_root=fragment_server_root(target.path))
         defines = service_defines(target.path)[0]  # Gentoo's and RHEL's `-D` flags
-        return parse_apache(target.path, root=root, defines=defines)
+        config = parse_apache(target.path, root=root, defines=defines)
+        return replace(config, consulted=(*config.consulted,
+                                          *(("file", path) for path in service_flag_files(target.path))))
     from nginxssl.parse.nginx import parse_nginx
 
     return parse_nginx(target.path, root=root, fragment=target.fragment)

@@ -80,6 +80,11 @@ class Config:
     # in), as the whole tree leaves them; None when unknown (nginx, a lone site file, a tree with no
     # LoadModule at all, read as if every module were loaded).
     modules: frozenset[str] | None = None
+    # What else the reader's verdicts rest on, for the result cache (engine/cache.py), as (what,
+    # path): "file" its bytes (Apache's envvars, the distribution's service flags, an unreadable
+    # include), "kind" whether it is there and a file or a directory (<IfFile>, include targets),
+    # "listing" a directory's names (an include's wildcard, a directory include). nginx: ().
+    consulted: tuple[tuple[str, str], ...] = ()
 
 
 def walk(nodes: tuple[Node, ...]) -> Iterator[Node]:

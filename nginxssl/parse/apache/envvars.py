@@ -36,17 +36,18 @@ class Envvars:
     values: dict[str, str]
     files: tuple[str, ...] = ()
     errors: tuple[ParseError, ...] = ()
+    consulted: tuple[str, ...] = ()  # the file looked for, whether or not it was there
 
 
 def envvars_beside(main: str) -> Envvars:
     """Debian's envvars in the main config's directory (apache2ctl sources it before httpd starts)."""
     path = os.path.join(os.path.dirname(main) or ".", "envvars")
     if not os.path.lexists(path):
-        return Envvars({})
+        return Envvars({}, consulted=(path,))
     try:
-        return Envvars(read_envvars(read_text(path)), (path,))
+        return Envvars(read_envvars(read_text(path)), (path,), consulted=(path,))
     except OSError as error:
-        return Envvars({}, (), (ParseError(path, 1, f"cannot read {path}: {describe(error)}"),))
+        return Envvars({}, (), (ParseError(path, 1, f"cannot read {path}: {describe(error)}"),), (path,))
 
 
 def read_envvars(text: str) -> dict[str, str]:
@@ -189,6 +190,13 @@ _SERVICE_FLAGS = (
     (os.path.join("..", "..", "sysconfig", "httpd"), "OPTIONS"),  # RHEL/CentOS: /etc/sysconfig/httpd
 )
 _DEFINE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def service_flag_files(main: str) -> tuple[str, ...]:
+    """Every file service_defines may read for `main`, whether or not it is there (what a cached
+    result of the tree watches: one that appears may switch an <IfDefine> on)."""
+    directory = os.path.dirname(os.path.abspath(main))
+    return tuple(os.path.normpath(os.path.join(directory, relative)) for relative, _variable in _SERVICE_FLAGS)
 
 
 def service_defines(main: str) -> tuple[tuple[str, ...], str | None]:

@@ -185,6 +185,8 @@ class _Reader:
         self.assume_modules = assume_modules
         self.sources: dict[str, Source | OSError] = {}
         self.statements = 0  # in the files read
+        # Every question put to the file system besides the files read (Config.consulted), in both passes.
+        self.consulted: dict[tuple[str, str], None] = {}
         self.state = self._fresh()
 
     def _fresh(self) -> _Pass:
@@ -207,6 +209,7 @@ class _Reader:
             source = lex(path, read_text(path))
         except OSError as error:
             self.sources[real] = error
+            self.consulted[("file", path)] = None  # readable later, it is read
             return error
         self.sources[real] = source
         pending = [source.items]
@@ -437,7 +440,9 @@ class _Reader:
             # httpd tests the file at start-up, a relative path under ServerRoot (as `apache2 -t`
             # shows: an Include inside <IfFile /absent> is skipped, <IfFile !/absent> is taken).
             subject = subject.strip('"')
-            present = os.path.exists(self._on_disk(to_disk(subject, self.state.server_root, self.root)))
+            tested = self._on_disk(to_disk(subject, self.state.server_root, self.root))
+            self.consulted[("kind", tested)] = None
+            present = os.path.exists(tested)
         elif name == "ifdefine":
             # a lone file cannot know its -D flags: keep the positive branch
             present = self.state.variables.defined(subject, flags_unknown=self.fragment)
@@ -492,8 +497,10 @@ class _Reader:
         if not _has_wildcard(component):
             path = self._on_disk(os.path.join(directory, component))
             if rest:
+                self.consulted[("kind", path)] = None
                 return self._glob(path, rest, optional, problems, depth)
             return self._plain(path, optional, problems, depth)
+        self.consulted[("listing", directory)] = None
         try:
             entries = os.listdir(directory)
             self.state.budget.list_entries(len(entries))
@@ -503,6 +510,7 @@ class _Reader:
             return []
         names = sorted((name for name in entries if _matches(component, name)), key=_byte_order)
         if rest:
+            self.consulted.update((("kind", os.path.join(directory, name)), None) for name in names)
             names = [name for name in names if os.path.isdir(os.path.join(directory, name))]
         if not names:
             if not optional:
@@ -523,6 +531,7 @@ class _Reader:
         self, path: str, optional: bool, problems: list[str], depth: int, inside: tuple[str, ...] = ()
     ) -> list[str]:
         """A file is itself; a directory is every entry in it, sorted, recursively (dot files too)."""
+        self.consulted[("kind", path)] = None
         try:
             info = os.stat(path)
         except OSError as error:
@@ -536,6 +545,7 @@ class _Reader:
         if real in inside or depth >= MAX_INCLUDE_DEPTH:
             problems.append(f"Directory {path} contains itself (through a symbolic link); not read again")
             return []
+        self.consulted[("listing", path)] = None
         try:
             # Not the temporaries `sslint --fix` writes beside a file before renaming it into place
             # (nginxssl/fix/apply.py): one a killed run left behind is not configuration.
@@ -606,6 +616,7 @@ def parse_apache(
         root=root,
         variables=state.variables.in_effect(),
         modules=None if reader.assume_modules else frozenset(state.modules | _STATIC_MODULES),
+        consulted=(*(("file", path) for path in envvars.consulted), *reader.consulted),
     )
 
 
