@@ -421,16 +421,10 @@ class Cache:
     def get(self, key: str, now: datetime) -> Hit | None:
         """The entry for `key` if it is sslint's, this user's, whole, and every input and the clock
         still agree. An entry of sslint's that no longer holds leaves what it recorded (`previous`)."""
-        if not self._private_directory(create=False):
-            return None
-        data = self._read(self._path(key))
-        if data is None:
+        document = self._header(key)
+        if document is None:
             return None
         try:
-            document = json.loads(data)
-            if document.get("format") != FORMAT or document.get("version") != __version__ \
-                    or document.get("key") != key:
-                return None
             inputs, stamps = document["inputs"], document["stamps"]
             if isinstance(inputs, dict) and isinstance(stamps, dict) \
                     and all(isinstance(value, str) for value in (*inputs.values(), *stamps.values())):
@@ -445,6 +439,22 @@ class Cache:
         except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
             # Whatever a torn or foreign file makes json raise: not an entry.
             return None
+
+    def _header(self, key: str) -> dict | None:
+        """The header file of the entry `key`, if it is this user's alone and this sslint's (format, version, key)."""
+        if not self._private_directory(create=False):
+            return None
+        data = self._read(self._path(key))
+        if data is None:
+            return None
+        try:
+            document = json.loads(data)
+        except (ValueError, RecursionError):  # torn, or not JSON at all
+            return None
+        if not isinstance(document, dict) or document.get("format") != FORMAT \
+                or document.get("version") != __version__ or document.get("key") != key:
+            return None
+        return document
 
     def findings(self, hit: Hit) -> tuple[Finding, ...] | None:
         """The findings of an entry `get` found (None if their file is gone or torn)."""
@@ -537,16 +547,10 @@ class Cache:
         """The diagnoses kept for `key` if they answer `question` (ChainAnalyser.question), every
         file they were made from is unchanged, and the clock is within their span; with those files
         and the directories looked into (what a result made from them watches in turn)."""
-        if not self._private_directory(create=False):
-            return None
-        data = self._read(self._path(key))
-        if data is None:
+        document = self._header(key)
+        if document is None or document.get("question") != question:
             return None
         try:
-            document = json.loads(data)
-            if document.get("format") != FORMAT or document.get("version") != __version__ \
-                    or document.get("key") != key or document.get("question") != question:
-                return None
             low, high = document["clock"]
             if not low <= _microseconds(now) <= high or not unchanged(document["inputs"], document["stamps"]):
                 return None
