@@ -173,20 +173,27 @@ def lint_each_tree_once(targets: Iterable[Target], lint_one: Callable[[Target], 
     results: list[Result] = []
     read: set[str] = set()
     reported: set[tuple[str, str, int]] = set()
-    for target in ordered:
+    for number, target in enumerate(ordered):
         if os.path.realpath(target.path) in read:
             continue
         result = lint_one(target)
+        if number == len(ordered) - 1:  # the last tree: nothing after it to compare with
+            results.append(_without_reported(result, reported) if reported else result)
+            break
         read.update(os.path.realpath(path) for path in result.config.files)
         # Against earlier trees only: within one tree the checks already report each root cause once.
-        # Thousands of findings name a few hundred files: each file is resolved once, not per finding.
-        real = {file: os.path.realpath(file) for file in {finding.file for finding in result.findings} if file}
-        keys = [(finding.rule, real[finding.file] if finding.file else "", finding.line)
-                for finding in result.findings]
-        kept = tuple(finding for finding, key in zip(result.findings, keys) if key not in reported)
-        reported.update(keys)
-        results.append(replace(result, findings=kept) if len(kept) != len(result.findings) else result)
+        results.append(_without_reported(result, reported))
     return results
+
+
+def _without_reported(result: Result, reported: set[tuple[str, str, int]]) -> Result:
+    """`result` without the findings an earlier tree reported at the same file, line and rule; what
+    it reports joins `reported`. Thousands of findings name a few hundred files: each is resolved once."""
+    real = {file: os.path.realpath(file) for file in {finding.file for finding in result.findings} if file}
+    keys = [(finding.rule, real[finding.file] if finding.file else "", finding.line) for finding in result.findings]
+    kept = tuple(finding for finding, key in zip(result.findings, keys) if key not in reported)
+    reported.update(keys)
+    return replace(result, findings=kept) if len(kept) != len(result.findings) else result
 
 
 def _leftovers(config: Config, sites: tuple[Site, ...], severities: dict[str, str] | None) -> list[Finding]:
