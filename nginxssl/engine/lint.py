@@ -64,27 +64,69 @@ def load(sites: tuple[Site, ...], loader: Loader, wanted: Callable[[str], bool] 
          progress: Report = silent) -> tuple[dict[str, Material], dict[str, tuple[bytes, ...] | None]]:
     """Read every file the sites name (or the ones `wanted` picks), once; keys are opened with
     the passwords of the first site that names them."""
-    passwords: dict[str, tuple[bytes, ...] | None] = {}
-    for site in sites:
-        for password_file in site.password_files:
-            if password_file.path and password_file.path not in passwords:
-                passwords[password_file.path] = loader.read_lines(password_file.path)
+    passwords = _password_lines(sites, loader)
     material: dict[str, Material] = {}
     for number, site in enumerate(sites, start=1):
         progress("reading certificate and key files", number, len(sites))
-        site_passwords = tuple(
-            line for ref in site.password_files if ref.path for line in (passwords.get(ref.path) or ())
-        )
-        refs: list[PathRef | None] = [site.trusted_certificate, *site.password_files]
-        for pair in site.certs:
-            refs.extend((pair.cert, pair.key, pair.chain))
-        for ref in refs:
-            if ref is None or ref.path is None or ref.path in material:
+        site_passwords = _site_passwords(site, passwords)
+        for ref in _files_named(site):
+            if ref.path is None or ref.path in material:
                 continue
             if wanted is not None and not wanted(ref.path):
                 continue
             material[ref.path] = loader.load(ref.path, site_passwords)
     return material, passwords
+
+
+def _password_lines(sites: tuple[Site, ...], loader: Loader) -> dict[str, tuple[bytes, ...] | None]:
+    """Each ssl_password_file's lines (None: unreadable), read once."""
+    passwords: dict[str, tuple[bytes, ...] | None] = {}
+    for site in sites:
+        for password_file in site.password_files:
+            if password_file.path and password_file.path not in passwords:
+                passwords[password_file.path] = loader.read_lines(password_file.path)
+    return passwords
+
+
+def _site_passwords(site: Site, passwords: Mapping[str, tuple[bytes, ...] | None]) -> tuple[bytes, ...]:
+    return tuple(line for ref in site.password_files if ref.path for line in (passwords.get(ref.path) or ()))
+
+
+def _files_named(site: Site) -> Iterator[PathRef]:
+    """The files a site names: trusted certificate, password files, each pair's certificate, key, chain."""
+    for ref in (site.trusted_certificate, *site.password_files,
+                *(part for pair in site.certs for part in (pair.cert, pair.key, pair.chain))):
+        if ref is not None:
+            yield ref
+
+
+class _OnDemand(Mapping[str, Material]):
+    """What load() would read, each file read when first asked for (keys opened with the
+    passwords of the first site that names them). The parent's material when every chain's
+    diagnosis was kept from an earlier run: only the fullchain plan asks, for the few it completes."""
+
+    def __init__(self, sites: tuple[Site, ...], loader: Loader,
+                 passwords: Mapping[str, tuple[bytes, ...] | None]) -> None:
+        self._loader = loader
+        self._opened_with: dict[str, tuple[bytes, ...]] = {}
+        for site in sites:
+            site_passwords = _site_passwords(site, passwords)
+            for ref in _files_named(site):
+                if ref.path is not None:
+                    self._opened_with.setdefault(ref.path, site_passwords)
+        self._read: dict[str, Material] = {}
+
+    def __getitem__(self, path: str) -> Material:
+        found = self._read.get(path)
+        if found is None:
+            found = self._read[path] = self._loader.load(path, self._opened_with[path])  # KeyError: not named
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._opened_with)
+
+    def __len__(self) -> int:
+        return len(self._opened_with)
 
 
 def chain_analyser(settings: Settings, loader: Loader) -> ChainAnalyser:
@@ -283,16 +325,23 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
                 found[rule] = run(rule)
         return found
 
+    # Every chain's diagnosis kept from an earlier run (engine/cache.py): nothing to diagnose, and
+    # the parent reads only what the fullchain plan asks for.
+    kept_all = analyser.knows_all(sites)
+
     def second() -> Iterator[object]:
-        needed = _key_files(sites, theirs.__contains__)
-        for site in sites:
-            for pair in site.certs:
-                needed.update(ref.path for ref in (pair.cert, pair.chain) if ref is not None and ref.path)
-        before = analyser.diagnosed()
-        analyser.analyse(sites, load(sites, loader, needed.__contains__)[0], config.prefix,
-                         share=theirs.__contains__)
-        # With what was read for them: the parent's cached result watches the files the child read.
-        yield {key: chain for key, chain in analyser.diagnosed().items() if key not in before}, analyser.inputs_read()
+        if kept_all:
+            yield {}, ((), ())
+        else:
+            needed = _key_files(sites, theirs.__contains__)
+            for site in sites:
+                for pair in site.certs:
+                    needed.update(ref.path for ref in (pair.cert, pair.chain) if ref is not None and ref.path)
+            before = analyser.diagnosed()
+            analyser.analyse(sites, load(sites, loader, needed.__contains__)[0], config.prefix,
+                             share=theirs.__contains__)
+            # With what was read for them: the parent's cached result watches the files the child read.
+            yield {key: chain for key, chain in analyser.diagnosed().items() if key not in before}, analyser.inputs_read()
         material, passwords = load(sites, loader)
         # Only half the diagnoses are here: a rule that reads one fails the child, and the
         # parent then runs the child's rules itself (tests hold that none does).
@@ -305,9 +354,14 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
     with Tickets(len(shared)) as tickets, Forked(second, loader) as helper:
         # The other pairs' keys are the child's: no rule run here reads a key, and the pairs
         # they belong to are diagnosed there (if the child fails, they are read below).
-        theirs_only = _key_files(sites, theirs.__contains__) - _key_files(sites, lambda key: key not in theirs)
-        material, passwords = load(sites, loader, lambda path: path not in theirs_only, progress=progress)
-        analyser.analyse(sites, material, config.prefix, share=lambda key: key not in theirs, progress=progress)
+        material: Mapping[str, Material]
+        if kept_all:
+            passwords = _password_lines(sites, loader)
+            material = _OnDemand(sites, loader, passwords)
+        else:
+            theirs_only = _key_files(sites, theirs.__contains__) - _key_files(sites, lambda key: key not in theirs)
+            material, passwords = load(sites, loader, lambda path: path not in theirs_only, progress=progress)
+            analyser.analyse(sites, material, config.prefix, share=lambda key: key not in theirs, progress=progress)
         # The child's first answer: its diagnoses, with what it read for them; its second: its rules' findings.
         answer = cast("tuple[dict[tuple, ServedChain], tuple[tuple[str, ...], tuple[str, ...]]] | None", helper.next())
         if answer is None:  # the child failed: every file, and every diagnosis, here

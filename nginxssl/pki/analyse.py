@@ -142,22 +142,13 @@ class ChainAnalyser:
         each process's diagnoses to the other's analyser with `remember`). `progress(stage, done,
         total)` hears of each pair diagnosed.
         """
-        pairs: dict[ServedKey, tuple[CertRef, list[Site]]] = {}
-        for site in sites:
-            for pair in site.certs:
-                if pair.cert.path is None:
-                    continue
-                pairs.setdefault(served_key(pair), (pair, []))[1].append(site)
-
+        pairs = _served_pairs(sites)
         served_elsewhere: Index | None = None  # built when the first pair is diagnosed here
 
         results: dict[ServedKey, ServedChain] = {}
         for number, (key, (pair, users)) in enumerate(pairs.items(), start=1):
             progress("checking certificate chains", number, len(pairs))
-            trusted = tuple(dict.fromkeys(
-                site.trusted_certificate.path for site in users
-                if site.trusted_certificate is not None and site.trusted_certificate.path
-            ))
+            trusted = _trusted(users)
             cache_key = (key, trusted)
             if cache_key not in self._results:
                 if share is not None and not share(key):
@@ -177,6 +168,11 @@ class ChainAnalyser:
     def diagnosed(self) -> dict[tuple, ServedChain]:
         """Every diagnosis made so far, by (served key, trusted files): what `remember` takes."""
         return dict(self._results)
+
+    def knows_all(self, sites: tuple[Site, ...]) -> bool:
+        """Every chain the sites serve is diagnosed already (kept from an earlier run): analyse()
+        will read no file for them."""
+        return all((key, _trusted(users)) in self._results for key, (_pair, users) in _served_pairs(sites).items())
 
     def remember(self, diagnosed: Mapping[tuple, ServedChain],
                  read: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())) -> None:
@@ -363,6 +359,22 @@ class ChainAnalyser:
             real_leaf_chains=tuple(real_leaf_chains),
             public_anchor=report.anchor is not None and trust.is_public(report.anchor),
         )
+
+
+def _served_pairs(sites: tuple[Site, ...]) -> dict[ServedKey, tuple[CertRef, list[Site]]]:
+    """Each served chain (by its files) once, with the sites that serve it, in config order."""
+    pairs: dict[ServedKey, tuple[CertRef, list[Site]]] = {}
+    for site in sites:
+        for pair in site.certs:
+            if pair.cert.path is not None:
+                pairs.setdefault(served_key(pair), (pair, []))[1].append(site)
+    return pairs
+
+
+def _trusted(users: list[Site]) -> tuple[str, ...]:
+    """The ssl_trusted_certificate (SSLCACertificateFile) files of the sites serving one chain."""
+    return tuple(dict.fromkeys(site.trusted_certificate.path for site in users
+                               if site.trusted_certificate is not None and site.trusted_certificate.path))
 
 
 def _auto_chain(leaf: x509.Certificate, store: list[x509.Certificate],
