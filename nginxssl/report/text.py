@@ -71,8 +71,39 @@ def _wrapped(clause: str) -> list[str]:
             and not text[0].isspace() and not text[-1].isspace():
         return [DETAIL_INDENT + text]
     protected = _COMMAND.sub(lambda match: match.group().replace(" ", _KEEP_TOGETHER), text)
-    lines = _WRAPPER.wrap(protected) if "\t" in protected else _fill(protected)
+    if "\t" in protected:
+        lines = _WRAPPER.wrap(protected)
+    elif protected.isascii() and protected[:1] != " " and protected[-1:] != " ":
+        lines = _fill_spaced(protected)
+    else:
+        lines = _fill(protected)
     return [line.replace(_KEEP_TOGETHER, " ") for line in lines]
+
+
+def _fill_spaced(text: str) -> list[str]:
+    """_fill for ASCII text between two words (spaces are its only whitespace): each line is cut at
+    the last space within its width, found with rfind instead of adding the words one by one."""
+    lines: list[str] = []
+    size = len(text)
+    start = 0
+    indent = _WRAPPER.initial_indent
+    while start < size:
+        room = DETAIL_WIDTH - len(indent)
+        if size - start <= room:
+            lines.append(indent + text[start:])
+            break
+        cut = text.rfind(" ", start + 1, start + room + 1)
+        if cut == -1:  # the first word is longer than the line: it stands alone, whole
+            cut = text.find(" ", start)
+            if cut == -1:
+                lines.append(indent + text[start:])
+                break
+        lines.append(indent + text[start:cut].rstrip(" "))
+        start = cut
+        while start < size and text[start] == " ":
+            start += 1
+        indent = _WRAPPER.subsequent_indent
+    return lines
 
 
 def _fill(text: str) -> list[str]:
