@@ -84,3 +84,32 @@ def test_colour_marks_the_severity_on_a_terminal_only():
     text.render([finding], coloured, True, "")
     text.render([finding], plain, False, "")
     assert "\x1b[31mSSL002 error:\x1b[0m" in coloured.getvalue() and plain.getvalue() == "a.conf:1: SSL002 error: gone\n"
+
+
+# The detail lines are filled by report/text.py itself (textwrap took a third of a second on a large
+# report); what they must be is textwrap's own filling, words never broken.
+_TEXTWRAP = __import__("textwrap").TextWrapper(
+    text.DETAIL_WIDTH, initial_indent=text.DETAIL_INDENT, subsequent_indent=text.DETAIL_INDENT + "  ",
+    break_long_words=False, break_on_hyphens=False)
+
+
+def _as_textwrap_wraps(clause: str) -> list[str]:
+    protected = text._COMMAND.sub(lambda match: match.group().replace(" ", text._KEEP_TOGETHER), text.one_line(clause))
+    return [line.replace(text._KEEP_TOGETHER, " ") for line in _TEXTWRAP.wrap(protected)]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_WORDS = st.text(alphabet=st.sampled_from("ab-/`'\".:x\u00e9\u00a0\t\n "), min_size=0, max_size=140)
+
+
+@settings(max_examples=3000)
+@given(st.lists(_WORDS, max_size=12).map(" ".join))
+def test_detail_lines_are_textwraps(clause):
+    assert text._wrapped(clause) == _as_textwrap_wraps(clause)
+
+
+def test_detail_lines_of_long_words_and_runs_of_spaces():
+    for clause in ("x" * 150 + " y", "a " * 60 + "b" * 120, "a  " * 50, "`sslint --fix` " * 12, "word" * 30 + "  end"):
+        assert text._wrapped(clause) == _as_textwrap_wraps(clause)
