@@ -101,15 +101,21 @@ def _as_textwrap_wraps(clause: str) -> list[str]:
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-_WORDS = st.text(alphabet=st.sampled_from("ab-/`'\".:x\u00e9\u00a0\t\n "), min_size=0, max_size=140)
+_ODD = st.text(alphabet=st.sampled_from("ab-/`'\".:x\u00e9\u00a0\t\n "), min_size=0, max_size=140)
+_PLAIN = st.text(alphabet=st.sampled_from("abcdefgh-/`'.: "), min_size=0, max_size=40)  # the usual clause
 
 
 @settings(max_examples=3000)
-@given(st.lists(_WORDS, max_size=12).map(" ".join))
+@given(st.lists(st.one_of(_ODD, _PLAIN, _PLAIN), max_size=24).map(" ".join))
 def test_detail_lines_are_textwraps(clause):
     assert text._wrapped(clause) == _as_textwrap_wraps(clause)
 
 
 def test_detail_lines_of_long_words_and_runs_of_spaces():
-    for clause in ("x" * 150 + " y", "a " * 60 + "b" * 120, "a  " * 50, "`sslint --fix` " * 12, "word" * 30 + "  end"):
+    room = text.DETAIL_WIDTH - len(text.DETAIL_INDENT)
+    clauses = ["x" * 150 + " y", "a " * 60 + "b" * 120, "a  " * 50, "`sslint --fix` " * 12, "word" * 30 + "  end"]
+    # A word ending exactly where the line ends, or one character before or after it.
+    clauses += [f"{'w' * length} {'z' * (room - length - 1 + delta)} tail of the clause that goes on" * 2
+                for length in range(80, 95) for delta in (-1, 0, 1)]
+    for clause in clauses:
         assert text._wrapped(clause) == _as_textwrap_wraps(clause)
