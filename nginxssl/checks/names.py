@@ -358,6 +358,13 @@ def name_served_by_another_certificate(inputs: Inputs) -> Iterator[Finding]:
     yield from _plain_findings(inputs, table, sites, leaves)
 
 
+def _unclaim(name: str) -> str:
+    """SSL304's fix: a name written twice comes out of one block; a block without server_name gets one."""
+    if name:
+        return "remove the name from one of the two blocks, or merge them"
+    return "give this block the server_name it is meant to answer (nginx reaches a block with no name only for requests without one), or merge the two blocks"
+
+
 @check("SSL304", needs=())
 def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
     if inputs.config.server != "nginx":
@@ -386,5 +393,4 @@ def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
                     f'server_name {shown} on {socket} is already claimed by the TLS server block at '
                     f'{first.file}:{first.line}; nginx warns \'conflicting server name "{name}" on {socket}, '
                     f"ignored' and sends every request for it to that first block, with its certificate and "
-                    f"content: this block never serves it; fix: remove the name from one of the two blocks, or "
-                    f"merge them"), site.name_list, site.server)
+                    f"content: this block never serves it; fix: {_unclaim(name)}"), site.name_list, site.server)
