@@ -153,6 +153,9 @@ def test_two_blocks_without_server_name_conflict_on_the_empty_name(tmp_path):
     findings = json.loads(result.stdout)["findings"]
     assert [(finding["rule"], finding["line"]) for finding in findings] == [("SSL304", 4)], result.stdout
     assert 'server_name "" (no server_name' in findings[0]["message"]
+    # Neither block has a name to remove: the fix gives the second one its name.
+    assert "give this block the server_name it is meant to answer" in findings[0]["message"]
+    assert "remove the name" not in findings[0]["message"]
 
 
 def test_apache_answers_as_the_model_says(tmp_path):
