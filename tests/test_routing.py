@@ -19,6 +19,7 @@ What the real servers showed (nginx 1.22.1, apache2 2.4, openssl s_client -serve
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,30 @@ def test_the_ssl304_socket_and_names_follow_nginx(tmp_path):
     findings = json.loads(result.stdout)["findings"]
     assert [(finding["rule"], finding["line"]) for finding in findings] == [("SSL304", 4)], result.stdout
     assert "on 0.0.0.0:443 is already claimed" in findings[0]["message"]
+
+
+@pytest.mark.parametrize("dotted_first", [True, False])
+def test_a_leading_dot_claims_the_name_and_its_wildcard(tmp_path, dotted_first):
+    """`server_name .a.test` is both a.test and *.a.test, taken whole or not at all. Written first,
+    nginx 1.22.1 -t warns about the later `a.test` and `*.a.test` blocks by their own names; written
+    after them, it warns about ".a.test" once (and neither name reaches that block: the live check is
+    in names.py _claims). SSL304 says what nginx says, at the block that loses."""
+    require("nginx")
+    _pki(tmp_path)
+    blocks = [".a.test", "a.test", "x.a.test", "*.a.test"] if dotted_first else ["a.test", "*.a.test", ".a.test"]
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("events {}\nhttp {\n" + "".join(
+        f"    server {{ listen 443 ssl; server_name {name}; ssl_certificate {tmp_path}/a.pem; "
+        f"ssl_certificate_key {tmp_path}/a.key; }}\n" for name in blocks) + "}\n")
+    judged = nginx_test(conf, tmp_path)
+    warned = re.findall(r'nginx: \[warn\] conflicting server name "([^"]*)" on 0\.0\.0\.0:443', judged.output)
+    assert sorted(warned) == (["*.a.test", "a.test"] if dotted_first else [".a.test"]), judged.output
+    result = RUNNER.invoke(lint_app, [str(conf), "--select", "SSL304", "--format", "json"], catch_exceptions=False)
+    findings = json.loads(result.stdout)["findings"]
+    said = sorted(re.search(r'conflicting server name "([^"]*)"', finding["message"]).group(1) for finding in findings)
+    assert said == sorted(warned), result.stdout
+    expected_lines = [4, 6] if dotted_first else [5]
+    assert sorted(finding["line"] for finding in findings) == expected_lines, result.stdout
 
 
 def test_two_blocks_without_server_name_conflict_on_the_empty_name(tmp_path):
