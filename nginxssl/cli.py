@@ -363,10 +363,7 @@ def _remember(cache: Cache, key: str, results: list[Result], findings: list[Find
     from nginxssl.engine.cache import recorded
 
     trees = [(result.config, partial(to_disk, base=result.config.prefix, root=result.config.root)) for result in results]
-    referenced = [ref.path for result in results for site in result.sites
-                  for ref in (site.trusted_certificate, *site.password_files,
-                              *(part for pair in site.certs for part in (pair.cert, pair.key, pair.chain)))
-                  if ref is not None and ref.path]
+    referenced = [ref.path for result in results for site in result.sites for ref in site.files_named if ref.path]
     # The lint reports a killed --fix's temporaries (SSL001): their directories' listings decide the report too.
     from nginxssl.fix.apply import leftover_patterns
     from nginxssl.fix.run import loaded_by
@@ -733,13 +730,14 @@ def _inventory(targets: list[Target], settings: Settings, loader: Loader, analys
     from nginxssl.sites import sites_of
 
     analysed = []
-    linted = [(result.config, result.sites) for result in results] if results is not None else None
-    for number, target in enumerate(targets if linted is None else [result.target for result in results or []]):
-        parsed = parse(target, settings.root) if linted is None else linted[number][0]
+    if results is not None:
+        trees = [(result.target, result.config, result.sites) for result in results]
+    else:
+        trees = [(target, parsed, sites_of(parsed)) for target in targets for parsed in [parse(target, settings.root)]]
+    for target, parsed, sites in trees:
         for error in parsed.errors if not quietly else ():
             typer.echo(f"sslint: {error.file}:{error.line}: {error.message} (`sslint {target.path}` "
                        "reports it as SSL001)", err=True)
-        sites = sites_of(parsed) if linted is None else linted[number][1]
         material, _passwords = load(sites, loader)
         chains = analyser.analyse(sites, material, parsed.prefix)
         analysed.append(Analysed(parsed.main, parsed.prefix, sites, material, chains))

@@ -725,10 +725,7 @@ def diagnoses_inputs(analyser: ChainAnalyser, sites: Iterable[Site],
     and the directories looked into; each as the run's own record has it (`run_inputs`, from
     `recorded`), else recorded now."""
     files_read, directories = analyser.inputs_read()
-    named = [ref.path for site in sites
-             for ref in (site.trusted_certificate, *site.password_files,
-                         *(part for pair in site.certs for part in (pair.cert, pair.key, pair.chain)))
-             if ref is not None and ref.path]
+    named = [ref.path for site in sites for ref in site.files_named if ref.path]
     files = dict.fromkeys((*files_read, *named, *analyser.trust.sources))
     found, stamps = run_inputs
     wanted = [*("f" + path for path in files), *("d" + directory for directory in directories)]

@@ -19,7 +19,7 @@ from nginxssl.model.finding import Finding
 from nginxssl.model.node import Config
 from nginxssl.model.progress import Report, silent
 from nginxssl.model.settings import Settings
-from nginxssl.model.site import PathRef, Site
+from nginxssl.model.site import Site
 from nginxssl.parse.suppressions import parse_suppressions, split
 from nginxssl.pki.analyse import ChainAnalyser, ServedChain, served_key
 from nginxssl.pki.load import Loader, Material
@@ -69,7 +69,7 @@ def load(sites: tuple[Site, ...], loader: Loader, wanted: Callable[[str], bool] 
     for number, site in enumerate(sites, start=1):
         progress("reading certificate and key files", number, len(sites))
         site_passwords = _site_passwords(site, passwords)
-        for ref in _files_named(site):
+        for ref in site.files_named:
             if ref.path is None or ref.path in material:
                 continue
             if wanted is not None and not wanted(ref.path):
@@ -92,14 +92,6 @@ def _site_passwords(site: Site, passwords: Mapping[str, tuple[bytes, ...] | None
     return tuple(line for ref in site.password_files if ref.path for line in (passwords.get(ref.path) or ()))
 
 
-def _files_named(site: Site) -> Iterator[PathRef]:
-    """The files a site names: trusted certificate, password files, each pair's certificate, key, chain."""
-    for ref in (site.trusted_certificate, *site.password_files,
-                *(part for pair in site.certs for part in (pair.cert, pair.key, pair.chain))):
-        if ref is not None:
-            yield ref
-
-
 class _OnDemand(Mapping[str, Material]):
     """What load() would read, each file read when first asked for (keys opened with the
     passwords of the first site that names them). The parent's material when every chain's
@@ -111,7 +103,7 @@ class _OnDemand(Mapping[str, Material]):
         self._opened_with: dict[str, tuple[bytes, ...]] = {}
         for site in sites:
             site_passwords = _site_passwords(site, passwords)
-            for ref in _files_named(site):
+            for ref in site.files_named:
                 if ref.path is not None:
                     self._opened_with.setdefault(ref.path, site_passwords)
         self._read: dict[str, Material] = {}
@@ -160,13 +152,13 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
             analyser.remember(diagnosed, (files, directories))
     checks = registry()
     runnable = [rule for rule in selected if rule != LATE_RULE and rule in checks]
-    # Not with --fetch: two processes could each download the same issuer.
     leftover: list[Finding] = []
 
     def find_leftovers() -> None:  # SSL001's share from the engine (fix/apply.py knows the temporaries)
         if "SSL001" in runnable:
             leftover.extend(_leftovers(config, sites, severities))
 
+    # Not with --fetch: two processes could each download the same issuer.
     if two_processes(len(sites)) and not settings.fetch:
         inputs, by_rule = _lint_in_two(config, sites, settings, loader, analyser, runnable, severities, probe, progress,
                                        meanwhile=find_leftovers)

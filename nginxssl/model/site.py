@@ -86,3 +86,11 @@ class Site:
     @functools.cached_property
     def name_list(self) -> tuple[str, ...]:  # asked for by every finding of the site: built once
         return tuple(entry.name for entry in self.names if entry.name)
+
+    @property
+    def files_named(self) -> tuple[PathRef, ...]:
+        """Every file the site names: its trusted certificate, password files, and each pair's
+        certificate, key and chain (what the load stage reads and a cached result watches)."""
+        return tuple(ref for ref in (self.trusted_certificate, *self.password_files,
+                                     *(part for pair in self.certs for part in (pair.cert, pair.key, pair.chain)))
+                     if ref is not None)
