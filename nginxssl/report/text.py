@@ -60,29 +60,22 @@ def _split(finding: Finding) -> tuple[str, str, str, tuple[str, ...]]:
 
 _WRAPPER = textwrap.TextWrapper(DETAIL_WIDTH, initial_indent=DETAIL_INDENT, subsequent_indent=DETAIL_INDENT + "  ",
                                 break_long_words=False, break_on_hyphens=False)
-_CHUNKS = re.compile(r"([\t\n\x0b\x0c\r ]+)")  # textwrap's words and the whitespace between them
 
 
 def _wrapped(clause: str) -> list[str]:
-    text = one_line(clause)
-    # A clause that fits on its line as it is (a quarter of them) is that line: what textwrap gives
-    # for text without tabs and without whitespace at its ends, without its work.
-    if len(DETAIL_INDENT) + len(text) <= DETAIL_WIDTH and text and "\t" not in text \
-            and not text[0].isspace() and not text[-1].isspace():
-        return [DETAIL_INDENT + text]
-    protected = _COMMAND.sub(lambda match: match.group().replace(" ", _KEEP_TOGETHER), text)
-    if "\t" in protected:
-        lines = _WRAPPER.wrap(protected)
-    elif protected.isascii() and protected[:1] != " " and protected[-1:] != " ":
+    protected = _COMMAND.sub(lambda match: match.group().replace(" ", _KEEP_TOGETHER), one_line(clause))
+    if "\t" not in protected and protected.isascii() and protected[:1] != " " and protected[-1:] != " ":
         lines = _fill_spaced(protected)
-    else:
-        lines = _fill(protected)
+    else:  # a tab, a character that is not ASCII (some of them are whitespace to textwrap), spaces at an end
+        lines = _WRAPPER.wrap(protected)
     return [line.replace(_KEEP_TOGETHER, " ") for line in lines]
 
 
 def _fill_spaced(text: str) -> list[str]:
-    """_fill for ASCII text between two words (spaces are its only whitespace): each line is cut at
-    the last space within its width, found with rfind instead of adding the words one by one."""
+    """_WRAPPER.wrap(text) for ASCII text without tabs that starts and ends with a word (spaces are
+    its only whitespace: one_line escaped every other control character): textwrap's greedy
+    filling, words never broken, each line cut at the last space within its width (rfind), where
+    textwrap adds the words one by one (a third of a second for the clauses of a large report)."""
     lines: list[str] = []
     size = len(text)
     start = 0
@@ -103,32 +96,6 @@ def _fill_spaced(text: str) -> list[str]:
         while start < size and text[start] == " ":
             start += 1
         indent = _WRAPPER.subsequent_indent
-    return lines
-
-
-def _fill(text: str) -> list[str]:
-    """_WRAPPER.wrap(text) for text without tabs (one_line has escaped every other control
-    character): textwrap's greedy filling, words never broken, written out for the 18,000 detail
-    clauses of a large report (textwrap itself took a third of a second for them)."""
-    chunks = [chunk for chunk in _CHUNKS.split(text) if chunk]
-    chunks.reverse()
-    lines: list[str] = []
-    while chunks:
-        indent = _WRAPPER.subsequent_indent if lines else _WRAPPER.initial_indent
-        room = DETAIL_WIDTH - len(indent)
-        if lines and chunks[-1].strip() == "":
-            del chunks[-1]  # no line starts with the whitespace a break fell on
-        line: list[str] = []
-        length = 0
-        while chunks and length + len(chunks[-1]) <= room:
-            length += len(chunks[-1])
-            line.append(chunks.pop())
-        if chunks and len(chunks[-1]) > room and not line:
-            line.append(chunks.pop())  # a word longer than the line stands alone, whole
-        if line and line[-1].strip() == "":
-            del line[-1]
-        if line:
-            lines.append(indent + "".join(line))
     return lines
 
 
