@@ -119,3 +119,13 @@ def test_detail_lines_of_long_words_and_runs_of_spaces():
                 for length in range(80, 95) for delta in (-1, 0, 1)]
     for clause in clauses:
         assert text._wrapped(clause) == _as_textwrap_wraps(clause)
+
+
+def test_an_aside_taken_out_keeps_the_blank_before_a_dotted_name():
+    """A headline shortened without its asides loses the blank the aside leaves before the
+    punctuation after it, not the one before `server_name .a.test` (it read "block for.a.test")."""
+    from nginxssl.model.finding import _without_asides
+
+    assert _without_asides("the server block for .a.test (a catch-all), then more") == \
+        "the server block for .a.test, then more"
+    assert _without_asides("certificate 'a' (in b) .") == "certificate 'a'."

@@ -133,7 +133,9 @@ def _without_asides(text: str) -> str:
                 start = index + 1
     if depth == 0:
         kept.append(text[start:])
-    return re.sub(r" +([,:;.]|$)", r"\1", re.sub(r"  +", " ", "".join(kept))).strip()
+    # The blank an aside leaves before the punctuation that followed it goes ("a (b), c" -> "a, c"),
+    # not one before a word that starts with a dot (`server_name .a.test`).
+    return re.sub(r" +([,:;.](?=\s|$)|$)", r"\1", re.sub(r"  +", " ", "".join(kept))).strip()
 
 
 def split_message(message: str, width: int = HEADLINE_WIDTH) -> tuple[str, tuple[str, ...]]:
