@@ -13,6 +13,7 @@ import io
 import warnings
 import os
 import sys
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
@@ -198,6 +199,7 @@ def lint(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     """Lint nginx or Apache TLS configuration: every reason a browser would say "untrusted"."""
+    started = time.time_ns()  # before any input is read: the cache keeps none written since (engine/cache.py)
     from nginxssl.catalogue import CatalogueError, at_or_above, catalogue
 
     try:
@@ -309,7 +311,7 @@ def lint(
     configs = [result.config.main for result in results]
     failing = any(at_or_above(finding.severity, fail_on.value) for finding in findings)
     if cache is not None:
-        hit = _remember(cache, cache_key, results, findings, sites, configs, analyser, settings, diagnoses_key)
+        hit = _remember(cache, cache_key, results, findings, sites, configs, analyser, settings, started, diagnoses_key)
         if hit is not None and rendering:
             _report_kept(cache, hit, rendering, format, findings, sites, configs, statistics, quiet, output_file)
             raise typer.Exit(1 if failing and not exit_zero else 0)
@@ -354,9 +356,11 @@ def _report_kept(cache: Cache, hit: Hit, rendering: str, format: Format, finding
 
 
 def _remember(cache: Cache, key: str, results: list[Result], findings: list[Finding], sites: int,
-              configs: list[str], analyser: ChainAnalyser, settings: Settings, diagnoses_key: str = "") -> Hit | None:
+              configs: list[str], analyser: ChainAnalyser, settings: Settings, started: int,
+              diagnoses_key: str = "") -> Hit | None:
     """Keep this run's report in the cache with every input it read (engine/cache.py), and the
-    tree's chain diagnoses (`diagnoses_key`: a run of one tree)."""
+    tree's chain diagnoses (`diagnoses_key`: a run of one tree); `started`: time.time_ns() when
+    the run began, before it read anything."""
     from functools import partial
 
     from nginxssl.discover.sysroot import to_disk
@@ -370,14 +374,15 @@ def _remember(cache: Cache, key: str, results: list[Result], findings: list[Find
 
     watched = [pattern for result in results
                for pattern in leftover_patterns([*result.config.files, *referenced], loaded_by(result.config))]
-    inputs, clock = recorded(trees, referenced, analyser, settings.now, settings.expiry_days, watched, cache.previous)
+    inputs, clock = recorded(trees, referenced, analyser, settings.now, settings.expiry_days, watched, cache.previous,
+                             started)
     if diagnoses_key and len(results) == 1:
         from nginxssl.engine.cache import diagnoses_inputs
 
         tree = results[0]
         question = analyser.question(tree.sites, tree.config.prefix)
         cache.keep_diagnoses(diagnoses_key, question, analyser.diagnosed(), analyser.loader,
-                             diagnoses_inputs(analyser, tree.sites, inputs), clock)
+                             diagnoses_inputs(analyser, tree.sites, inputs, started), clock)
     return cache.put(key, tuple(findings), tuple(configs), sites, inputs, clock)
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import stat
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -72,7 +73,14 @@ def tree(tmp_path: Path) -> Path:
     """A small realistic tree (benchmarks/gen_tree.py): verified chains, an expired leaf, a
     leaf-only chain, a name missing from a certificate, HSTS and CSP on most sites."""
     generate(tmp_path / "tree", 60, 6, 30, "nginx")
-    return tmp_path / "tree"
+    return _settled(tmp_path / "tree")
+
+
+def _settled(tree: Path) -> Path:
+    """`tree`, once older than the run that reads it: the cache keeps no input written within a
+    clock tick of a run's start (engine/cache.py written_since), and these trees were just written."""
+    time.sleep(0.05)
+    return tree
 
 
 CHANGES = {
@@ -313,7 +321,7 @@ def apache_tree(tmp_path: Path) -> Path:
     for directory in ("extra", "defined"):
         (root / directory / "site.conf").write_text(added.format(name=directory))
     (root / "envvars").write_text("export SITE_CERT=ssl/cert1.pem\n")
-    return root
+    return _settled(root)
 
 
 APACHE_CHANGES = {
@@ -340,3 +348,28 @@ def test_an_apache_tree_is_cached_while_what_its_reader_asked_is_unchanged(chang
     after = report(*arguments, cache=cache)
     assert after == report(*arguments)  # as cold
     assert after != before  # and the change is one the report shows
+
+
+# Changed while a run reads the tree: after the files are read, before the cache records them.
+RACED = ("certificate", "included file", "file added to an include glob", "key mode")
+
+
+@pytest.mark.parametrize("change", RACED)
+def test_an_input_changed_while_the_run_reads_it_is_not_kept_as_read(change, tree, tmp_path, monkeypatch):
+    """The cache records what the run read: a file written between its reading and the end of
+    the run (an editor saving, a certificate renewed by cron) must not pass for the version the
+    findings were made from. The next run gives the cold report of the file as it is now."""
+    arguments = (tree, "--ca-file", tree / "ssl/root.pem", "--now", NOW)
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SSLINT_JOBS", "1")
+    plan = nginxssl.engine.lint.plan_fullchains
+
+    def plan_then_change(*args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(nginxssl.engine.lint, "plan_fullchains", plan)  # once
+        CHANGES[change](tree)
+        return plan(*args, **kwargs)
+
+    monkeypatch.setattr(nginxssl.engine.lint, "plan_fullchains", plan_then_change)
+    before = report(*arguments, cache=cache)
+    assert before != report(*arguments)  # the run read the tree as it was: the change is one the report shows
+    assert report(*arguments, cache=cache) == report(*arguments)

@@ -198,16 +198,22 @@ _RACY_NS = 2_000_000_000
 
 def manifest(files: Iterable[str], patterns: Iterable[str], directories: Iterable[str],
              known: tuple[Mapping[str, str], Mapping[str, str]] = ({}, {}),
-             kinds: Iterable[str] = ()) -> tuple[dict[str, str], dict[str, str]]:
+             kinds: Iterable[str] = (), since: int | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """The state of every input, keyed by kind and path, and the stamps of the files whose stamp
     is enough to know them unchanged (`unchanged` reads the others, and those whose stamp moved).
     `known`: the states and stamps an earlier entry recorded (Cache.previous): a file whose stamp
     is still the one recorded there keeps its recorded state, unread (after an edit of one file
-    of a 5,000-site tree, the other 2,500 files are not read and hashed again)."""
+    of a 5,000-site tree, the other 2,500 files are not read and hashed again).
+    `since` (time.time_ns() when the run began): an input written since then is recorded as
+    CHANGED_WHILE_READ, never as its state now, which may not be the one the run read."""
     found: dict[str, str] = {}
     stamps: dict[str, str] = {}
     known_states, known_stamps = known
     racy = time.time_ns() - _RACY_NS
+
+    def state(path: str, now: Callable[[str], str]) -> str:
+        return CHANGED_WHILE_READ if since is not None and written_since(path, since) else now(path)
+
     for path in files:
         name = "f" + path
         if name in found:
@@ -215,20 +221,58 @@ def manifest(files: Iterable[str], patterns: Iterable[str], directories: Iterabl
         before = stamp(path)
         recorded_stamp = known_stamps.get(name)
         if before is not None and before == recorded_stamp and name in known_states:
+            # Unchanged since an earlier run recorded it: not written during this one either.
             found[name] = known_states[name]
             stamps[name] = before
             continue
-        found[name] = file_state(path)
+        found[name] = state(path, file_state)
         if before is not None and before == stamp(path) and int(before.split(":")[4]) < racy \
                 and int(before.split(":")[3]) < racy:
             stamps[name] = before
     for pattern in patterns:
-        found.setdefault("g" + pattern, glob_state(pattern))
+        if "g" + pattern not in found:
+            # A file added where a glob looks while the run read it: the directory says when.
+            written = since is not None and any(written_since(path, since) for path in _searched(pattern))
+            found["g" + pattern] = CHANGED_WHILE_READ if written else glob_state(pattern)
     for directory in directories:
-        found.setdefault("d" + directory, "dir " + _digest_names(_listing(directory)))
+        found.setdefault("d" + directory, state(directory, lambda path: "dir " + _digest_names(_listing(path))))
     for path in kinds:  # `kinds`: paths whose presence and kind decide the report (kind_of)
-        found.setdefault("t" + path, kind_of(path))
+        found.setdefault("t" + path, state(path, kind_of))
     return found, stamps
+
+
+# What the cache records of an input written while the run read it: no state a file has, so no
+# entry made from it ever holds (Cache.put and keep_diagnoses do not even keep one).
+CHANGED_WHILE_READ = "changed while read"
+# The kernel stamps a write with a clock that lags the real time by up to one tick (1-10 ms);
+# a file system that keeps whole seconds (ext3, FAT) cannot say within two.
+_TICK_NS = 20_000_000
+
+
+def written_since(path: str, since: int) -> bool:
+    """`path` (a link, or what it points to) had its inode changed at or after `since`: a write, a
+    chmod, a rename onto it, a name added to or removed from a directory. The change time, which
+    the file's owner cannot set back; as late as the clock allows, never too early."""
+    for follow in (False, True):
+        try:
+            changed = os.stat(path, follow_symlinks=follow).st_ctime_ns
+        except (OSError, ValueError):
+            continue  # missing (or a dangling link's target): what the directory's change time says
+        margin = _RACY_NS if changed % 1_000_000_000 == 0 else _TICK_NS
+        if changed >= since - margin:
+            return True
+    return False
+
+
+def _searched(pattern: str) -> list[str]:
+    """Where a file added or removed changes what an include pattern names: the file itself, or
+    the deepest directory before the first wildcard and the directories of what it matches."""
+    if not glob.has_magic(pattern):
+        return [pattern]
+    head = pattern
+    while glob.has_magic(head):
+        head = os.path.dirname(head)
+    return [head or ".", *sorted({os.path.dirname(match) for match in glob.glob(pattern)})]
 
 
 def unchanged(recorded: Mapping[str, str], stamps: Mapping[str, str]) -> bool:
@@ -518,7 +562,10 @@ class Cache:
 
     def put(self, key: str, findings: tuple[Finding, ...], configs: tuple[str, ...], sites: int,
             inputs: tuple[Mapping[str, str], Mapping[str, str]], clock: tuple[int, int]) -> Hit | None:
-        """Remember a run; a cache that cannot be written changes nothing but the next run's time."""
+        """Remember a run; a cache that cannot be written changes nothing but the next run's time.
+        Not a run that read an input while it was being written: no later run could match it."""
+        if CHANGED_WHILE_READ in inputs[0].values():
+            return None
         generation = os.urandom(8).hex()
         hit = Hit(key, generation, configs, sites, tuple(sorted({finding.severity for finding in findings})))
         try:
@@ -591,6 +638,8 @@ class Cache:
             if fresh:
                 self._write_diagnoses_header(key, question, str(accepted.get("generation")),
                                              (states, {**stamps, **fresh}), tuple(accepted["clock"]))
+            return
+        if CHANGED_WHILE_READ in inputs[0].values():  # as in put: no later run could match it
             return
         from nginxssl.engine.parallel import dumps
 
@@ -682,7 +731,8 @@ class Cache:
 def recorded(configs: Iterable[tuple[Config, Callable[[str], str]]],
              referenced: Iterable[str], analyser: ChainAnalyser, now: datetime,
              expiry_days: int, watched: Iterable[str] = (),
-             known: tuple[Mapping[str, str], Mapping[str, str]] = ({}, {})) -> tuple[tuple[dict[str, str], dict[str, str]],
+             known: tuple[Mapping[str, str], Mapping[str, str]] = ({}, {}),
+             since: int | None = None) -> tuple[tuple[dict[str, str], dict[str, str]],
                                                                                    tuple[int, int]]:
     """The inputs a finished run read and the span of times its verdicts hold, for `Cache.put`:
     `configs` gives each tree's configuration (its files, nodes, and what else the reader
@@ -690,7 +740,7 @@ def recorded(configs: Iterable[tuple[Config, Callable[[str], str]]],
     sites name (certificates, keys, chains, password files: a missing one may appear); the
     analyser's loader and sources know every certificate, key and directory read, its trust
     store the anchors; `watched` more glob patterns whose matches decide the report (the temporaries
-    a killed --fix leaves, which the lint reports)."""
+    a killed --fix leaves, which the lint reports); `since`: when the run began (manifest)."""
     loader, trust = analyser.loader, analyser.trust
     files: list[str] = []
     patterns: list[str] = []
@@ -714,16 +764,17 @@ def recorded(configs: Iterable[tuple[Config, Callable[[str], str]]],
     certificates = [*loader.certificates(), *trust.anchors]
     span = clock_span(((cert.not_valid_before_utc, cert.not_valid_after_utc) for cert in certificates),
                       now, expiry_days)
-    return manifest(files, patterns, sorted(directories), known, kinds), span
+    return manifest(files, patterns, sorted(directories), known, kinds, since), span
 
 
 def diagnoses_inputs(analyser: ChainAnalyser, sites: Iterable[Site],
-                     run_inputs: tuple[Mapping[str, str], Mapping[str, str]]) -> tuple[dict[str, str], dict[str, str]]:
+                     run_inputs: tuple[Mapping[str, str], Mapping[str, str]],
+                     since: int | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """What a tree's diagnoses were made from, for Cache.keep_diagnoses: every file the analysis
     read (certificates, keys, chains, siblings, ssl_trusted_certificate files), every file a
     served pair names (a missing one may appear) and every password file, the trust store's files,
     and the directories looked into; each as the run's own record has it (`run_inputs`, from
-    `recorded`), else recorded now."""
+    `recorded`), else recorded now (`since`: when the run began, as for manifest)."""
     files_read, directories = analyser.inputs_read()
     named = [ref.path for site in sites for ref in site.files_named if ref.path]
     files = dict.fromkeys((*files_read, *named, *analyser.trust.sources))
@@ -731,7 +782,7 @@ def diagnoses_inputs(analyser: ChainAnalyser, sites: Iterable[Site],
     wanted = [*("f" + path for path in files), *("d" + directory for directory in directories)]
     missing = [name for name in wanted if name not in found]
     extra_found, extra_stamps = manifest((name[1:] for name in missing if name[0] == "f"), (),
-                                         (name[1:] for name in missing if name[0] == "d"))
+                                         (name[1:] for name in missing if name[0] == "d"), since=since)
     kept = {name: found.get(name) or extra_found[name] for name in wanted}
     kept_stamps = {name: stamps.get(name) or extra_stamps.get(name) for name in wanted
                    if name in stamps or name in extra_stamps}
