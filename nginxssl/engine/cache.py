@@ -48,6 +48,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import functools
 import glob
 import hashlib
 import io
@@ -83,6 +84,7 @@ def default_directory() -> str:
 # ---------------------------------------------------------------- the key
 
 
+@functools.cache  # once a process: a run names two entries (its report, its tree's diagnoses)
 def code_fingerprint() -> str:
     """sslint's version and the files of its code and rules: a changed install misses every entry
     (during development the version stays while the code changes)."""
