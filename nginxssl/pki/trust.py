@@ -210,27 +210,28 @@ def _split_pem(data: bytes, path: str) -> tuple[list[x509.Certificate], list[Ski
     """One PEM block at a time, so one odd root is skipped instead of failing the bundle."""
     certs: list[x509.Certificate] = []
     skipped: list[SkippedAnchor] = []
-    for number, match in enumerate(_PEM_CERT.finditer(data), start=1):
-        block = match.group(0)
-        if b"TRUSTED CERTIFICATE" in block[:40]:
-            # OpenSSL's "trusted" form appends trust settings after the certificate;
-            # the certificate itself is the first DER element.
-            block = block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE")
-        elif b"X509 CERTIFICATE" in block[:40]:
-            block = block.replace(b"X509 CERTIFICATE", b"CERTIFICATE")
-        try:
-            with warnings.catch_warnings():
-                # Some public roots carry serial 0, which cryptography warns about.
-                warnings.simplefilter("ignore")
+    # Some public roots carry serial 0, which cryptography warns about. Silenced once for the
+    # bundle: entering catch_warnings for each of 150 roots cost more than reading them.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for number, match in enumerate(_PEM_CERT.finditer(data), start=1):
+            block = match.group(0)
+            if b"TRUSTED CERTIFICATE" in block[:40]:
+                # OpenSSL's "trusted" form appends trust settings after the certificate;
+                # the certificate itself is the first DER element.
+                block = block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE")
+            elif b"X509 CERTIFICATE" in block[:40]:
+                block = block.replace(b"X509 CERTIFICATE", b"CERTIFICATE")
+            try:
                 cert = x509.load_pem_x509_certificate(block)
                 cert.extensions  # parsed lazily; parse now, where the warning is silenced
                 certs.append(cert)
-        except Exception as error:  # noqa: BLE001
-            # ValueError for a block that is no certificate; parsing its extensions (done here) may
-            # raise anything a malformed certificate provokes (pki/chain.py _extension). Either way
-            # one odd root is skipped, with the reason, and the bundle's others still load.
-            line = data.count(b"\n", 0, match.start()) + 1
-            skipped.append(SkippedAnchor(path, line, number, f"not a valid X.509 certificate: {error}"))
+            except Exception as error:  # noqa: BLE001
+                # ValueError for a block that is no certificate; parsing its extensions (done here) may
+                # raise anything a malformed certificate provokes (pki/chain.py _extension). Either way
+                # one odd root is skipped, with the reason, and the bundle's others still load.
+                line = data.count(b"\n", 0, match.start()) + 1
+                skipped.append(SkippedAnchor(path, line, number, f"not a valid X.509 certificate: {error}"))
     if not certs and not skipped:
         skipped.append(SkippedAnchor(path, 1, 0, "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"))
     return certs, skipped
