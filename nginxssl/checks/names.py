@@ -302,19 +302,29 @@ def _unheard_findings(sites: list[Site]) -> Iterator[Finding]:
             f"`Listen {port} https` beside the other Listen lines, or name the vhost for a bound address"), site)
 
 
+def _unread_certificate(site: Site) -> str:
+    """Where the default server names a certificate sslint could not read (SSL002/SSL003: `nginx -t`
+    fails on it); "" when it names none, or one whose file is only known at handshake."""
+    if not site.certs or any(pair.cert.path is None or pair.cert.dynamic or pair.cert.inline for pair in site.certs):
+        return ""
+    return site.certs[0].cert.node.where()
+
+
 def _certless_findings(table: dict[Socket, Servers], leaves: _Leaves) -> Iterator[Finding]:
     """nginx: a TLS server block with no certificate in force (none written, none inherited from
     http) that is not the default server of its socket. nginx starts (it checks only the default's,
     SSL001), and when the SNI name picks this server the handshake goes on with the default
     server's certificate (measured with nginx 1.22.1: curl gets the server's page behind
     'no alternative certificate subject name matches target host name', s_client 'hostname
-    mismatch'): its names get a certificate that covers them only by chance."""
+    mismatch'): its names get a certificate that covers them only by chance. When the default's
+    certificate cannot be read (nginx -t fails on it: 'cannot load certificate'), the names are
+    said all the same, as a warning: they get whatever that file will hold once it loads."""
     found: dict[int, tuple[Site, list[tuple[Servers, list[str]]]]] = {}
     for socket, servers in sorted(table.items()):
         if servers.server != "nginx":
             continue
         default_leaves = leaves(servers.default)
-        if not default_leaves:
+        if not default_leaves and not _unread_certificate(servers.default):
             continue  # the default has no certificate either (SSL001), or refuses handshakes
         for site in servers.sites:
             if site is servers.default or site.certs or site.node is None:
@@ -330,18 +340,31 @@ def _certless_findings(table: dict[Socket, Servers], leaves: _Leaves) -> Iterato
     for site, places in found.values():
         servers, missing = places[0]
         default = servers.default
-        leaf = leaves(default)[0]
         shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
         also = f" (and on {', '.join(str(other.socket) for other, _names in places[1:])})" if len(places) > 1 else ""
         node = site.node
         assert node is not None  # skipped above
+        them = "it" if len(missing) == 1 else "them"
+        fix = (f"fix: give this server block ssl_certificate and ssl_certificate_key for a certificate that names "
+               f"{them}")
+        default_leaves = leaves(default)
+        if not default_leaves:
+            yield Finding("SSL303", node.file, node.line, (
+                f"{who(site)} has no ssl_certificate of its own (none written in it, none inherited from http), "
+                f"and it is not the default server of {servers.socket}{also}: nginx answers the handshake of "
+                f"{shown} with the certificate of the default server there, {who(default)}, which cannot be read "
+                f"now (ssl_certificate at {_unread_certificate(default)}: `nginx -t` fails on it); once it loads, "
+                f"browsers show {WRONG_NAME} for https://{missing[0]}/ unless that certificate names {them}; {fix}"),
+                tuple(missing), site.server,
+                summary=f"{missing[0]} gets the default server's certificate: this server block has none")
+            continue
+        leaf = default_leaves[0]
         yield Finding("SSL303", node.file, node.line, (
             f"{who(site)} has no ssl_certificate of its own (none written in it, none inherited from http), "
             f"and it is not the default server of {servers.socket}{also}: nginx starts, and answers the "
             f"handshake of {shown} with the certificate of the default server there, {who(default)}: "
             f"{label(leaf)}, which names {_sans_text(san_names(leaf))}, not {missing[0]}; browsers show "
-            f"{WRONG_NAME} for https://{missing[0]}/; fix: give this server block ssl_certificate and "
-            f"ssl_certificate_key for a certificate that names {'it' if len(missing) == 1 else 'them'}"),
+            f"{WRONG_NAME} for https://{missing[0]}/; {fix}"),
             tuple(missing), site.server, severity="error",  # every client of these names, not some
             summary=f"{missing[0]} gets the default server's certificate {label(leaf)}: this server block has none")
 
