@@ -183,6 +183,85 @@ def test_two_blocks_without_server_name_conflict_on_the_empty_name(tmp_path):
     assert "remove the name" not in findings[0]["message"]
 
 
+# Two (or three) TLS blocks after a default one, each with its own certificate, on one socket:
+# (names of b1, b2, b3), {SNI name: the certificate nginx 1.22.1 sent}, [(line, name) SSL304 says].
+# Blocks are on lines 4 (dflt), 5 (b1), 6 (b2), 7 (b3). nginx -t warned 'conflicting server name'
+# for every name of the SSL304 column, and for `a.test a.test` (the same block twice: harmless).
+CONFLICTS = {
+    # every kind: the first block keeps the name, the later one never receives it
+    "exact": ("a.test", "a.test", "", {"a.test": "b1"}, [(6, "a.test")]),
+    "leading wildcard": ("*.a.test", "*.a.test", "", {"x.a.test": "b1", "y.x.a.test": "b1", "a.test": "dflt"},
+                         [(6, "*.a.test")]),
+    "trailing wildcard": ("a.*", "a.*", "", {"a.x": "b1", "a.b.c": "b1"}, [(6, "a.*")]),
+    "dotted": (".a.test", ".a.test", "", {"a.test": "b1", "x.a.test": "b1"}, [(6, ".a.test")]),
+    # `.a.test` after *.a.test: refused whole; a.test reaches no block (sslint sent it to b2)
+    "dotted after the wildcard": ("*.a.test", ".a.test", "", {"a.test": "dflt", "x.a.test": "b1"},
+                                  [(6, ".a.test")]),
+    # `.a.test` after a.test: refused whole; x.a.test reaches no block (sslint sent it to b2)
+    "dotted after the name": ("a.test", ".a.test", "", {"a.test": "b1", "x.a.test": "dflt"}, [(6, ".a.test")]),
+    # a.test after `.a.test`: the dotted block keeps it, though the later one is exact (sslint: b2)
+    "name after the dotted": (".a.test", "a.test", "", {"a.test": "b1", "x.a.test": "b1"}, [(6, "a.test")]),
+    "wildcard after the dotted": (".a.test", "*.a.test", "", {"a.test": "b1", "x.a.test": "b1"},
+                                  [(6, "*.a.test")]),
+    # the refused `.a.test` still reserved a.test: b3's a.test is refused too, and reaches nobody
+    "name after a refused dotted": ("*.a.test", ".a.test", "a.test", {"a.test": "dflt", "x.a.test": "b1"},
+                                    [(6, ".a.test"), (7, "a.test")]),
+    # regular expressions are not hashed: no warning, the first one that matches answers
+    "regex": (r"~^a\.test$", r"~^a\.test$", "", {"a.test": "b1"}, []),
+    # in one block: `a.test .a.test` loses *.a.test, `*.a.test .a.test` loses a.test
+    "name and dotted in one block": ("a.test .a.test", "b.test", "", {"a.test": "b1", "x.a.test": "dflt"},
+                                     [(5, ".a.test")]),
+    "wildcard and dotted in one block": ("*.a.test .a.test", "b.test", "", {"a.test": "dflt", "x.a.test": "b1"},
+                                         [(5, ".a.test")]),
+    "a name twice in one block": ("a.test a.test", "b.test", "", {"a.test": "b1"}, []),
+}
+
+
+def _conflict_pki(directory: Path) -> None:
+    from pki import build
+
+    stems = ("dflt", "b1", "b2", "b3")
+    build({"pki": {"root": {"ca": True}, **{stem: {"issuer": "root", "names": [f"{stem}.test"]} for stem in stems}},
+           "files": {**{f"{stem}.pem": [stem] for stem in stems},
+                     **{f"{stem}.key": {"key": stem} for stem in stems}}}, directory)
+
+
+@pytest.mark.parametrize("kind", list(CONFLICTS))
+def test_conflicting_names_reach_the_block_nginx_gives_them(tmp_path, kind):
+    """nginx hashes the names of a socket in config order and refuses a name already there
+    (sites/routing.py NameTable): routing (here through the probe's choose_site) must send each
+    name where nginx does, and SSL304 must warn where nginx warns, at the block that loses."""
+    require("nginx")
+    require("openssl")
+    first, second, third, expected, said = CONFLICTS[kind]
+    _conflict_pki(tmp_path)
+    port = free_port()
+
+    def server(names: str, stem: str) -> str:
+        return (f"    server {{ listen {LOOPBACK}:{port} ssl; server_name {names}; "
+                f"ssl_certificate {tmp_path}/{stem}.pem; ssl_certificate_key {tmp_path}/{stem}.key; }}\n")
+
+    blocks = [server("dflt.test", "dflt"), server(first, "b1"), server(second, "b2")]
+    conf = "events {}\nhttp {\n    access_log off;\n" + "".join(blocks + ([server(third, "b3")] if third else [])) + "}\n"
+    (tmp_path / "nginx.conf").write_text(conf)
+    judged = nginx_test(tmp_path / "nginx.conf", tmp_path)
+    assert judged.ok, judged.output
+    warned = set(re.findall(r'conflicting server name "([^"]*)"', judged.output))
+    with running_nginx(conf, tmp_path, port=port):
+        served = {name: _served_stem(port, name) for name in expected}
+    assert served == expected, judged.output
+    sites = _sites(tmp_path / "nginx.conf")
+    assert {name: _modelled_stem(sites, port, name) for name in expected} == served
+    servers = routes(sites)[Socket(LOOPBACK, port)]
+    assert {conflict.entry.name for conflict in servers.names.conflicts} == warned
+    result = RUNNER.invoke(lint_app, [str(tmp_path / "nginx.conf"), "--select", "SSL304", "--format", "json"],
+                           catch_exceptions=False)
+    findings = json.loads(result.stdout)["findings"]
+    assert [(finding["line"], re.search(r'conflicting server name "([^"]*)"', finding["message"]).group(1))
+            for finding in findings] == said, result.stdout
+    assert {name for _line, name in said} <= warned
+
+
 def test_apache_answers_as_the_model_says(tmp_path):
     require("apache2")
     require("openssl")
@@ -238,14 +317,15 @@ def test_nginx_name_order_exact_then_leading_then_trailing_then_regex():
         _site("nginx", ("www.example.*",), listen, line=3),
         _site("nginx", ("*.example.com",), listen, line=4),
         _site("nginx", (".www.example.com",), listen, line=5),
-        _site("nginx", ("www.example.com",), listen, line=6),
+        # not www.example.com: nginx refuses it after .www.example.com (test_conflicting_names_*)
+        _site("nginx", ("b.www.example.com",), listen, line=6),
         _site("nginx", ("~^(?:api|App)\\.",), listen, line=7),
     )
     servers = routes(sites)[Socket("0.0.0.0", 443)]
     answered = {name: (match[0].line if (match := servers.match(name)) else None) for name in (
-        "www.example.com", "a.www.example.com", "x.example.com", "www.example.org", "www.other.test",
+        "www.example.com", "b.www.example.com", "a.www.example.com", "x.example.com", "www.example.org", "www.other.test",
         "APP.test", "api.test", "none.test", "example.com")}
-    assert answered == {"www.example.com": 6, "a.www.example.com": 5, "x.example.com": 4, "www.example.org": 3,
+    assert answered == {"www.example.com": 5, "b.www.example.com": 6, "a.www.example.com": 5, "x.example.com": 4, "www.example.org": 3,
                         "www.other.test": 2, "APP.test": 7, "api.test": 7, "none.test": None, "example.com": None}
     assert servers.default.line == 1 and not servers.flagged
 

@@ -30,6 +30,7 @@ from nginxssl.pki.names import (
     wildcard_over_public_suffix,
 )
 from nginxssl.sites.routing import (
+    Conflict,
     Landing,
     Servers,
     Socket,
@@ -301,19 +302,29 @@ def _unheard_findings(sites: list[Site]) -> Iterator[Finding]:
             f"`Listen {port} https` beside the other Listen lines, or name the vhost for a bound address"), site)
 
 
+def _unread_certificate(site: Site) -> str:
+    """Where the default server names a certificate sslint could not read (SSL002/SSL003: `nginx -t`
+    fails on it); "" when it names none, or one whose file is only known at handshake."""
+    if not site.certs or any(pair.cert.path is None or pair.cert.dynamic or pair.cert.inline for pair in site.certs):
+        return ""
+    return site.certs[0].cert.node.where()
+
+
 def _certless_findings(table: dict[Socket, Servers], leaves: _Leaves) -> Iterator[Finding]:
     """nginx: a TLS server block with no certificate in force (none written, none inherited from
     http) that is not the default server of its socket. nginx starts (it checks only the default's,
     SSL001), and when the SNI name picks this server the handshake goes on with the default
     server's certificate (measured with nginx 1.22.1: curl gets the server's page behind
     'no alternative certificate subject name matches target host name', s_client 'hostname
-    mismatch'): its names get a certificate that covers them only by chance."""
+    mismatch'): its names get a certificate that covers them only by chance. When the default's
+    certificate cannot be read (nginx -t fails on it: 'cannot load certificate'), the names are
+    said all the same, as a warning: they get whatever that file will hold once it loads."""
     found: dict[int, tuple[Site, list[tuple[Servers, list[str]]]]] = {}
     for socket, servers in sorted(table.items()):
         if servers.server != "nginx":
             continue
         default_leaves = leaves(servers.default)
-        if not default_leaves:
+        if not default_leaves and not _unread_certificate(servers.default):
             continue  # the default has no certificate either (SSL001), or refuses handshakes
         for site in servers.sites:
             if site is servers.default or site.certs or site.node is None:
@@ -329,18 +340,31 @@ def _certless_findings(table: dict[Socket, Servers], leaves: _Leaves) -> Iterato
     for site, places in found.values():
         servers, missing = places[0]
         default = servers.default
-        leaf = leaves(default)[0]
         shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
         also = f" (and on {', '.join(str(other.socket) for other, _names in places[1:])})" if len(places) > 1 else ""
         node = site.node
         assert node is not None  # skipped above
+        them = "it" if len(missing) == 1 else "them"
+        fix = (f"fix: give this server block ssl_certificate and ssl_certificate_key for a certificate that names "
+               f"{them}")
+        default_leaves = leaves(default)
+        if not default_leaves:
+            yield Finding("SSL303", node.file, node.line, (
+                f"{who(site)} has no ssl_certificate of its own (none written in it, none inherited from http), "
+                f"and it is not the default server of {servers.socket}{also}: nginx answers the handshake of "
+                f"{shown} with the certificate of the default server there, {who(default)}, which cannot be read "
+                f"now (ssl_certificate at {_unread_certificate(default)}: `nginx -t` fails on it); once it loads, "
+                f"browsers show {WRONG_NAME} for https://{missing[0]}/ unless that certificate names {them}; {fix}"),
+                tuple(missing), site.server,
+                summary=f"{missing[0]} gets the default server's certificate: this server block has none")
+            continue
+        leaf = default_leaves[0]
         yield Finding("SSL303", node.file, node.line, (
             f"{who(site)} has no ssl_certificate of its own (none written in it, none inherited from http), "
             f"and it is not the default server of {servers.socket}{also}: nginx starts, and answers the "
             f"handshake of {shown} with the certificate of the default server there, {who(default)}: "
             f"{label(leaf)}, which names {_sans_text(san_names(leaf))}, not {missing[0]}; browsers show "
-            f"{WRONG_NAME} for https://{missing[0]}/; fix: give this server block ssl_certificate and "
-            f"ssl_certificate_key for a certificate that names {'it' if len(missing) == 1 else 'them'}"),
+            f"{WRONG_NAME} for https://{missing[0]}/; {fix}"),
             tuple(missing), site.server, severity="error",  # every client of these names, not some
             summary=f"{missing[0]} gets the default server's certificate {label(leaf)}: this server block has none")
 
@@ -360,9 +384,7 @@ def name_served_by_another_certificate(inputs: Inputs) -> Iterator[Finding]:
 
 def _claims(name: str) -> tuple[str, ...]:
     """The names a server_name entry claims on its sockets. `.a.test` is nginx's shorthand for both
-    a.test and *.a.test, taken whole or not at all (nginx 1.22.1, measured: written first, it makes
-    later `a.test` and `*.a.test` blocks conflict, each warned by its own name; written after either,
-    nginx warns 'conflicting server name ".a.test"' and neither name reaches the dotted block)."""
+    a.test and *.a.test, taken whole or not at all (sites/routing.py NameTable, measured on nginx 1.22.1)."""
     if name.startswith(".") and len(name) > 1:
         return (name[1:], "*" + name)
     return (name,)
@@ -375,45 +397,87 @@ def _unclaim(name: str) -> str:
     return "give this block the server_name it is meant to answer (nginx reaches a block with no name only for requests without one), or merge the two blocks"
 
 
+def _fallback(servers: Servers, name: str) -> str:
+    """Where a name no block holds goes instead, as the admin reads it."""
+    match = servers.match(name)
+    if match is not None:
+        return f"{who(match[0])} answers it through {match[1].removeprefix('server_name ').split(' (')[0]}"
+    return f"the default server of {servers.socket}, {who(servers.default)}, answers it"
+
+
+def _conflict_message(conflict: Conflict, servers: Servers) -> str | None:
+    """SSL304's message for a name nginx refuses on a socket; None: nothing is lost (the same block
+    wrote it twice)."""
+    site, name, socket = conflict.site, conflict.entry.name, servers.socket
+    warned = f"nginx warns 'conflicting server name \"{name}\" on {socket}, ignored'"
+    table = servers.names
+    parts = _claims(name)
+    holders = [(part, table.holder(part)) for part in parts]
+    first = next((holder.site for _part, holder in holders if holder is not None and holder.site is not site), None)
+    if first is None and len(parts) == 1 and not conflict.held:
+        # a.test reserved by a `.a.test` nginx refused for its wildcard part (measured: no block answers a.test)
+        owner = conflict.owner
+        head = table.wildcard_heads.get("." + name)
+        taken = f" (*.{name} was taken first at {head.site.file}:{head.site.line})" if head is not None else ""
+        place = "this block" if owner is site else f"the TLS server block at {owner.file}:{owner.line}"
+        return (f'server_name "{name}" on {socket} is already reserved by server_name ".{name}" of {place}, which '
+                f"nginx refused itself{taken}; {warned} and no server block answers {name} by name: "
+                f"{_fallback(servers, name)} (measured with nginx 1.22.1); fix: remove \".{name}\" from {place} "
+                f"(nothing reaches it there), or merge the blocks")
+    if first is None:
+        lost = [part for part, holder in holders if holder is None]
+        if len(parts) == 1 or not lost:
+            return None  # written twice in one block: the block keeps it
+        # `a.test .a.test` or `*.a.test .a.test` in one block: the dotted name clashes with the block's own
+        kept = next(part for part, holder in holders if holder is not None)
+        instead = _fallback(servers, lost[0]) if not lost[0].startswith("*.") else (
+            f"its subdomains go to the default server of {socket}, {who(servers.default)}, unless another "
+            f"block's wildcard or regex takes them")
+        return (f'server_name "{name}" on {socket} clashes with {kept}, written before it in this block; '
+                f"{warned} and drops the whole name, so {lost[0]} reaches no block by it: {instead} (measured "
+                f"with nginx 1.22.1); fix: write {name} alone, without {kept} ({name} stands for both "
+                f"{parts[0]} and {parts[1]})")
+    if len(parts) > 1:
+        taken = next(part for part, holder in holders if holder is not None and holder.site is first)
+        effect = (f"ignores the whole name in this block (measured: neither {parts[0]} nor "
+                  f"{parts[1]} reaches it; {taken} goes to that first block)")
+        shown = f'"{name}" ({parts[0]} and {parts[1]}, of which {taken})'
+    else:
+        effect = ("sends every request for it to that first block, with its certificate and content: "
+                  "this block never serves it")
+        shown = f'"{name}"' if name else '"" (no server_name: requests without a Host header)'
+    return (f'server_name {shown} on {socket} is already claimed by the TLS server block at '
+            f"{first.file}:{first.line}; {warned} and {effect}; fix: {_unclaim(name)}")
+
+
 @check("SSL304", needs=())
 def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
+    """nginx's conflicts, as routing's NameTable records them, in the order of the blocks, their
+    names and their sockets."""
     if inputs.config.server != "nginx":
         return
-    claimed: dict[tuple[Socket, str], Site] = {}
+    table = inputs.routes
+    refused: dict[tuple[int, Socket], Conflict] = {}
+    for socket, servers in table.items():
+        if servers.server == "nginx":
+            for conflict in servers.names.conflicts:
+                refused.setdefault((id(conflict.entry), socket), conflict)
+    if not refused:
+        return
     reported: set[tuple[int, Socket, str]] = set()
-    http_sites = _http_sites(inputs)
     shared = inputs.tls_sockets  # a plain `listen 443` on a socket another block made TLS counts
-    for site in http_sites:
-        sockets = list(dict.fromkeys(listen_socket(listen) for listen in tls_listens(site, shared)
-                                     if not listen.address.startswith("unix:")))
+    for site in _http_sites(inputs):
+        sockets = list(dict.fromkeys(listen_socket(listen) for listen in tls_listens(site, shared)))
         for entry in site.names:
-            name = entry.name
-            if name.startswith("~"):
-                continue  # nginx does not compare regular expressions
-            parts = _claims(name)
             for socket in sockets:
-                first = next((owner for owner in (claimed.get((socket, part)) for part in parts)
-                              if owner is not None and owner is not site), None)
-                if first is None:  # nginx takes the name (a dotted one whole: both its parts)
-                    for part in parts:
-                        claimed.setdefault((socket, part), site)
+                refusal = refused.get((id(entry), socket))
+                if refusal is None or (id(site), socket, entry.name) in reported:
                     continue
-                if (id(site), socket, name) in reported:
+                message = _conflict_message(refusal, table[socket])
+                if message is None:
                     continue
-                reported.add((id(site), socket, name))
+                reported.add((id(site), socket, entry.name))
                 # A block without server_name claims "" all the same (nginx -t: 'conflicting server
                 # name "" on 127.0.0.1:443'): the finding is then at the block itself.
                 file, line = (entry.node.file, entry.node.line) if entry.node is not None else (site.file, site.line)
-                if len(parts) > 1:
-                    taken = next(part for part in parts if claimed.get((socket, part)) is first)
-                    effect = (f"ignores the whole name in this block (measured: neither {parts[0]} nor "
-                              f"{parts[1]} reaches it; {taken} goes to that first block)")
-                    shown = f'"{name}" ({parts[0]} and {parts[1]}, of which {taken})'
-                else:
-                    effect = ("sends every request for it to that first block, with its certificate and content: "
-                              "this block never serves it")
-                    shown = f'"{name}"' if name else '"" (no server_name: requests without a Host header)'
-                yield Finding("SSL304", file, line, (
-                    f'server_name {shown} on {socket} is already claimed by the TLS server block at '
-                    f'{first.file}:{first.line}; nginx warns \'conflicting server name "{name}" on {socket}, '
-                    f"ignored' and {effect}; fix: {_unclaim(name)}"), site.name_list, site.server)
+                yield Finding("SSL304", file, line, message, site.name_list, site.server)
