@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Callable, Iterator, Optional, TextIO, cast
+from typing import TYPE_CHECKING, Annotated, BinaryIO, Callable, Iterator, Optional, TextIO, cast
 
 import typer
 
@@ -255,7 +255,7 @@ def lint(
             diagnoses_key = key_of(os.getcwd(), targets, settings_without_clock, "diagnoses")
         hit = cache.get(cache_key, settings.now)
         if hit is not None:
-            report = cache.rendered(hit, rendering) if rendering else None
+            report = cache.rendered_file(hit, rendering) if rendering else None
             cached = cache.findings(hit) if report is None else None
             if report is None and cached is not None and rendering:  # kept from now on
                 _report_kept(cache, hit, rendering, format, list(cached), hit.sites, list(hit.configs), statistics,
@@ -263,7 +263,7 @@ def lint(
             elif report is not None or cached is not None:
                 with _output(output_file) as out:
                     if report is not None:
-                        out.write(report.decode("utf-8", "surrogatepass"))
+                        _copy_report(report, out)
                     elif cached is not None:  # colour, SARIF, GitHub: rendered at every run
                         _report(format, list(cached), hit.sites, list(hit.configs), no_color,
                                 statistics=statistics, out=out, quiet=quiet)
@@ -353,6 +353,17 @@ def _report_kept(cache: Cache, hit: Hit, rendering: str, format: Format, finding
     with _output(output_file) as out, cache.rendering_kept(hit, rendering) as keep:
         _report(format, findings, sites, configs, no_color=True, statistics=statistics,
                 out=cast(TextIO, Both(out, keep)), quiet=quiet)
+
+
+def _copy_report(report: BinaryIO, out: TextIO) -> None:
+    """A kept report onto `out`, a megabyte at a time (it was written as UTF-8 with surrogatepass)."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
+    with report:
+        while chunk := report.read(1 << 20):
+            out.write(decoder.decode(chunk))
+        out.write(decoder.decode(b"", final=True))
 
 
 def _remember(cache: Cache, key: str, results: list[Result], findings: list[Finding], sites: int,
