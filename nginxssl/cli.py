@@ -263,7 +263,7 @@ def lint(
             elif report is not None or cached is not None:
                 with _output(output_file) as out:
                     if report is not None:
-                        _copy_report(report, out)
+                        _copy_report(report, out, cache.directory)
                     elif cached is not None:  # colour, SARIF, GitHub: rendered at every run
                         _report(format, list(cached), hit.sites, list(hit.configs), no_color,
                                 statistics=statistics, out=out, quiet=quiet)
@@ -355,13 +355,23 @@ def _report_kept(cache: Cache, hit: Hit, rendering: str, format: Format, finding
                 out=cast(TextIO, Both(out, keep)), quiet=quiet)
 
 
-def _copy_report(report: BinaryIO, out: TextIO) -> None:
-    """A kept report onto `out`, a megabyte at a time (it was written as UTF-8 with surrogatepass)."""
+def _copy_report(report: BinaryIO, out: TextIO, where: str) -> None:
+    """A kept report onto `out`, a megabyte at a time (it was written as UTF-8 with surrogatepass).
+    A cache file that cannot be read to its end (a disk error) stops the run, exit 2: part of the
+    report is out already, and the lint run after it would print a second one."""
     import codecs
 
     decoder = codecs.getincrementaldecoder("utf-8")("surrogatepass")
     with report:
-        while chunk := report.read(1 << 20):
+        while True:
+            try:
+                chunk = report.read(1 << 20)
+            except OSError as error:
+                out.flush()
+                raise _fail(f"the report kept in {where} could not be read to its end "
+                            f"({error.strerror or error}); run again with --no-cache") from None
+            if not chunk:
+                break
             out.write(decoder.decode(chunk))
         out.write(decoder.decode(b"", final=True))
 

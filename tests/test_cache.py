@@ -247,12 +247,15 @@ def test_a_report_is_kept_only_whole(tmp_path):
         with cache.rendering_kept(hit, "json") as keep:
             keep('{"findings": [')
             raise RuntimeError("the renderer failed")
-    assert cache.rendered(hit, "json") is None
+    assert cache.rendered_file(hit, "json") is None
     assert sorted(path.name for path in (tmp_path / "cache").iterdir()) == before
     with cache.rendering_kept(hit, "json") as keep:
         keep('{"findings": [\n')
         keep("\udcff]}\n")  # a file name's stray byte, as the report carries it
-    assert cache.rendered(hit, "json") == '{"findings": [\n\udcff]}\n'.encode("utf-8", "surrogatepass")
+    kept = cache.rendered_file(hit, "json")
+    assert kept is not None
+    with kept:
+        assert kept.read() == '{"findings": [\n\udcff]}\n'.encode("utf-8", "surrogatepass")
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])

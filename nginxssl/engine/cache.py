@@ -514,21 +514,10 @@ class Cache:
         finding_type = _types()["Finding"]
         return findings if all(isinstance(finding, finding_type) for finding in findings) else None
 
-    def rendered(self, hit: Hit, rendering: str) -> bytes | None:
-        """The report rendered from the entry's findings with `rendering` (format and options), if kept."""
-        report = self.rendered_file(hit, rendering)
-        if report is None:
-            return None
-        with report:
-            try:
-                return report.read()
-            except OSError:
-                return None
-
     def rendered_file(self, hit: Hit, rendering: str) -> BinaryIO | None:
-        """That report as a file open for reading, to be copied a piece at a time: read whole, a
-        50,000-site report (67 MB), decoded and encoded again on its way out, was a warm run's peak
-        of 292 MiB."""
+        """The report rendered from the entry's findings with `rendering` (format and options), if
+        kept, as a file open for reading, to be copied a piece at a time: read whole, a 50,000-site
+        report (67 MB), decoded and encoded again on its way out, was a warm run's peak of 292 MiB."""
         return self._open(self._path(hit.key, hit.generation, _digest_names([rendering])[:16], "out"))
 
     @contextlib.contextmanager
