@@ -64,12 +64,18 @@ def test_the_headline_fits_what_the_line_has_left():
     finding = Finding("SSL301", "sites-enabled/a.conf", 4, message, severity="error")
     out = io.StringIO()
     text.render([finding], out, False, "", concise=True)
-    assert out.getvalue() == "sites-enabled/a.conf:4: SSL301 error: server_name www.a.example is not covered by the " \
-                             "certificate 'a.example' in \"ssl/a.pem\"\n"
+    near = out.getvalue()
+    assert near == "sites-enabled/a.conf:4: SSL301 error: server_name www.a.example is not covered by the " \
+                   "certificate 'a.example' in \"ssl/a.pem\"\n"
     deep = Finding("SSL301", "/srv/" + "x" * 60 + "/sites-enabled/a.conf", 4, message, severity="error")
     out = io.StringIO()
     text.render([deep], out, False, "", concise=True)
-    assert out.getvalue().endswith(" SSL301 error: server_name www.a.example is not covered by the certificate\n")
+    far = out.getvalue()
+    assert far.endswith(" SSL301 error: server_name www.a.example is not covered by the certificate\n")
+    # A report cuts a message once for each width it is shown at: each line as it reads alone.
+    out = io.StringIO()
+    text.render([finding, deep, finding], out, False, "", concise=True)
+    assert out.getvalue() == near + far + near
 
 
 def test_a_summary_the_check_gives_heads_the_whole_message():
