@@ -32,6 +32,7 @@ from nginxssl import __version__
 from nginxssl.catalogue import Rule, catalogue
 from nginxssl.model.edits import Change, Edit, EditConflict, FilePlan, config_lines
 from nginxssl.model.finding import Finding
+from nginxssl.report.json import indented
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"
@@ -295,5 +296,25 @@ def log(findings: Iterable[Finding], cwd: str | None = None, planner: Planner | 
 
 
 def render(findings: Iterable[Finding], out: TextIO, planner: Planner | None = None, cwd: str | None = None) -> None:
-    json.dump(log(findings, cwd, planner), out, indent=2, ensure_ascii=False)
-    out.write("\n")
+    """The log as json.dump(indent=2, ensure_ascii=False) writes it, at a fraction of the cost (any
+    indent sends the json module to its pure-Python encoder: 0.3 s for the 7,000 results of the
+    5,000-block benchmark); a result at a time, as json.dump writes, not 12 MB joined."""
+    whole = log(findings, cwd, planner)
+    run = whole["runs"][0]
+    results, run["results"] = run["results"], []
+    document = indented(whole)
+    if not results:
+        out.write(document + "\n")
+        return
+    # "results" is the run's last key and the run the log's last part: only closing brackets follow.
+    head, tail = document.rsplit(_NO_RESULTS, 1)
+    out.write(head + '"results": [\n')
+    separator = ""
+    for result in results:
+        out.write(separator + _RESULT_INDENT + indented(result, _RESULT_INDENT))
+        separator = ",\n"
+    out.write(f"\n{_RESULT_INDENT[:-2]}]{tail}\n")
+
+
+_NO_RESULTS = '"results": []'
+_RESULT_INDENT = " " * 8  # the log, its runs, the run, its results: four levels of two
