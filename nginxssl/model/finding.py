@@ -118,7 +118,7 @@ def _resolves(match: re.Match[str]) -> bool:
 
 
 def _without_location(headline: str) -> str:
-    return _LOCATION.sub("", headline)
+    return _LOCATION.sub("", headline) if ' in "' in headline else headline
 
 
 def _without_label(headline: str) -> str:
@@ -160,13 +160,13 @@ def _without_asides(text: str) -> str:
     if "  " in kept_text:
         kept_text = _BLANKS.sub(" ", kept_text)
     if " ," in kept_text or " :" in kept_text or " ;" in kept_text or " ." in kept_text:
-        kept_text = _BLANK_BEFORE_MARK.sub(r"\1", kept_text)
+        kept_text = _BLANK_BEFORE_MARK.sub("", kept_text)
     return kept_text.strip()
 
 
 _BLANKS = re.compile(r"  +")
 # Blanks at the very end need no substitution: strip() takes them.
-_BLANK_BEFORE_MARK = re.compile(r" +([,:;.](?=\s|$))")
+_BLANK_BEFORE_MARK = re.compile(r" +(?=[,:;.](?:\s|$))")
 # The shortenings of a headline that is still too long, in the order they are tried, each applied to
 # the headline the one before left.
 _SHORTENINGS = (_without_asides, _without_location, _without_label)
