@@ -35,12 +35,12 @@ from nginxssl.discover import discover
 from nginxssl.engine import lint as lint_module
 from nginxssl.engine.lint import lint
 from nginxssl.engine.parallel import Forked, _dumps
+from nginxssl.fix.plan import plan
 from nginxssl.model.edits import InsertLine, NewFile
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.settings import Settings
-from nginxssl.fix.plan import plan
-from nginxssl.report import sarif
 from nginxssl.report import json as json_report
+from nginxssl.report import sarif
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
-import json
 import os
 import re
 from importlib import metadata
