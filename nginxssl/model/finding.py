@@ -188,10 +188,11 @@ def split_message(message: str, width: int = HEADLINE_WIDTH) -> tuple[str, tuple
     for number, (written, _) in enumerate(cuts):
         short = _short_paths(written) if number else whole
         candidates.append((short, number, False))
-        # A shortening is never longer than what it shortens and comes after it in the list, so it
-        # can only be chosen where that is usable but too wide: otherwise that one wins any tie (or,
-        # unusable, `whole`, candidate 0, wins a tie with its shortening), and the shortenings, which
-        # cost more than the rest of the search together, are spared.
+        # The shortenings that can matter. One is never longer than what it shortens and comes
+        # after it, so once that fits the width, it (or a longer candidate) is chosen before the
+        # shortening; once that is too short to be usable, so is the shortening, unless it is
+        # `whole`, which candidate 0 already is. (Each is a pass over the headline; the long first
+        # clauses of the 5,000-block benchmark still need 43,000 of the 50,000.)
         shorter = short
         for shorten in _SHORTENINGS:
             if len(shorter) <= width or (len(shorter) < _SHORTEST_HEADLINE and shorter != whole):
