@@ -35,10 +35,12 @@ from nginxssl.discover import discover
 from nginxssl.engine import lint as lint_module
 from nginxssl.engine.lint import lint
 from nginxssl.engine.parallel import Forked, _dumps
+from nginxssl.fix.plan import plan
 from nginxssl.model.edits import InsertLine, NewFile
 from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.settings import Settings
 from nginxssl.report import json as json_report
+from nginxssl.report import sarif
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -300,6 +302,46 @@ def test_json_report_is_what_json_dump_wrote(rows):
     json.dump({"version": json_report.__version__, "findings": [json_report.as_dict(f) for f in findings],
                "summary": summary}, expected, indent=2, ensure_ascii=False)
     assert out.getvalue() == expected.getvalue() + "\n"
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(_TEXT, inner, max_size=4) | st.dictionaries(st.integers() | st.booleans(), inner, max_size=2),
+    max_leaves=30)
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(_JSON_VALUES, st.sampled_from(["", "  ", " " * 8]))
+def test_indented_is_what_json_dumps_indent_2_writes(value, prefix):
+    """The SARIF log's writer (report/json.py indented) against the json module, alone and nested
+    `prefix` deep in a document."""
+    from nginxssl.report.json import indented
+
+    assert indented(value) == json.dumps(value, indent=2, ensure_ascii=False)
+    depth = len(prefix) // 2
+    nested: object = value
+    for _ in range(depth):
+        nested = [nested]
+    whole = json.dumps(nested, indent=2, ensure_ascii=False)
+    opening = "".join(f"{'  ' * level}[\n" for level in range(depth)) + prefix
+    closing = "".join(f"\n{'  ' * level}]" for level in reversed(range(depth)))
+    assert whole == opening + indented(value, prefix) + closing
+
+
+def test_sarif_report_is_what_json_dump_wrote(tmp_path):
+    """render() writes the log a result at a time: the bytes json.dump(indent=2) writes of log()."""
+    conf = tmp_path / "a.conf"
+    conf.write_text("server {\n    listen 443 ssl;\n}\n")
+    findings = [Finding("SSL201", str(conf), line, f"message {line} \u00e9", ("a.test",), "nginx", "error",
+                        "chain-incomplete", Fix("f", (InsertLine(str(conf), line, "x"),)) if line % 2 else None)
+                for line in (1, 2, 3)]
+    for some in (findings, []):
+        out = io.StringIO()
+        sarif.render(some, out, plan, cwd=str(tmp_path))
+        expected = io.StringIO()
+        json.dump(sarif.log(some, cwd=str(tmp_path), planner=plan), expected, indent=2, ensure_ascii=False)
+        assert out.getvalue() == expected.getvalue() + "\n"
 
 
 def test_catalogue_without_cases_holds_what_the_whole_yaml_holds():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -63,12 +64,18 @@ def test_the_headline_fits_what_the_line_has_left():
     finding = Finding("SSL301", "sites-enabled/a.conf", 4, message, severity="error")
     out = io.StringIO()
     text.render([finding], out, False, "", concise=True)
-    assert out.getvalue() == "sites-enabled/a.conf:4: SSL301 error: server_name www.a.example is not covered by the " \
-                             "certificate 'a.example' in \"ssl/a.pem\"\n"
+    near = out.getvalue()
+    assert near == "sites-enabled/a.conf:4: SSL301 error: server_name www.a.example is not covered by the " \
+                   "certificate 'a.example' in \"ssl/a.pem\"\n"
     deep = Finding("SSL301", "/srv/" + "x" * 60 + "/sites-enabled/a.conf", 4, message, severity="error")
     out = io.StringIO()
     text.render([deep], out, False, "", concise=True)
-    assert out.getvalue().endswith(" SSL301 error: server_name www.a.example is not covered by the certificate\n")
+    far = out.getvalue()
+    assert far.endswith(" SSL301 error: server_name www.a.example is not covered by the certificate\n")
+    # A report cuts a message once for each width it is shown at: each line as it reads alone.
+    out = io.StringIO()
+    text.render([finding, deep, finding], out, False, "", concise=True)
+    assert out.getvalue() == near + far + near
 
 
 def test_a_summary_the_check_gives_heads_the_whole_message():
@@ -129,3 +136,114 @@ def test_an_aside_taken_out_keeps_the_blank_before_a_dotted_name():
     assert _without_asides("the server block for .a.test (a catch-all), then more") == \
         "the server block for .a.test, then more"
     assert _without_asides("certificate 'a' (in b) .") == "certificate 'a'."
+
+
+# The headline search reads messages through regexes that hand over quoted spans and asides whole
+# (nginxssl/model/finding.py): what they must find is what a reading of one character at a time
+# finds, the rules written out plainly here.
+def _breaks_read_slowly(text: str) -> list[tuple[int, int, str]]:
+    found, depth, quote = [], 0, ""
+    for index, char in enumerate(text):
+        before = text[index - 1] if index else " "
+        after = text[index + 1] if index + 1 < len(text) else " "
+        if quote:
+            # An apostrophe inside a quoted word ('site's') does not close a single quote.
+            if char == quote and not (quote == "'" and after.isalnum()):
+                quote = ""
+        elif char in "\"`" or (char == "'" and not before.isalnum()):
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth = max(0, depth - 1)
+        elif depth == 0 and after == " ":
+            if char == ";":
+                found.append((index, index + 2, ";"))
+            elif char == "." and text[index + 2:index + 3].isupper() and not before.isdigit():
+                found.append((index + 1, index + 2, "."))
+            elif char in ":,":
+                found.append((index, index + 2, char))
+    return found
+
+
+def _without_asides_read_slowly(text: str) -> str:
+    kept, depth, quote, start = [], 0, "", 0
+    for index, char in enumerate(text):
+        before = text[index - 1] if index else " "
+        after = text[index + 1] if index + 1 < len(text) else " "
+        if not quote and depth == 0 and (char in "\"`" or (char == "'" and not before.isalnum())):
+            quote = char
+        elif quote and char == quote and not (quote == "'" and after.isalnum()):
+            quote = ""
+        elif not quote and char == "(" and (depth or before == " "):
+            if depth == 0:
+                kept.append(text[start:index])
+            depth += 1
+        elif not quote and char == ")" and depth:
+            depth -= 1
+            if depth == 0:
+                start = index + 1
+    if depth == 0:
+        kept.append(text[start:])
+    return re.sub(r" +([,:;.](?=\s|$)|$)", r"\1", re.sub(r"  +", " ", "".join(kept))).strip()
+
+
+# Every character the rules look at, and the pairs they look at: a mark before a blank, a quote
+# after or before a letter, a digit or an underscore (no letter to str.isalnum()).
+_MARKS = st.lists(st.sampled_from(list("ab1_\u00e9A'\"`()[]{};.:, \t\n") + [
+    "; ", ". A", "1. A", ": ", ", ", "_'", "a'", "'a", "'_", " '", "' ", " (", "\u00e9'", "'1"]), max_size=30).map("".join)
+
+
+@settings(max_examples=3000)
+@given(_MARKS)
+def test_breaks_are_those_of_a_reading_one_character_at_a_time(message):
+    from nginxssl.model.finding import _breaks, _without_asides
+
+    slowly = _breaks_read_slowly(message)
+    assert _breaks(message, ";.") == [cut for cut in slowly if cut[2] in ";."]
+    assert _breaks(message, ":,") == [cut for cut in slowly if cut[2] in ":,"]
+    assert _without_asides(message) == _without_asides_read_slowly(message)
+
+
+def _split_message_trying_everything(message: str, width: int) -> tuple[str, tuple[str, ...]]:
+    """split_message as it was first written: every shortening of every cut is a candidate."""
+    from nginxssl.model import finding
+
+    clauses = finding._split(message, ";.") or [""]
+    first, rest = clauses[0], clauses[1:]
+    cuts = [(first, "")] + [(first[:start], first[end:]) for start, end, kind in _breaks_read_slowly(first)
+                            if kind == ":" or (kind == "," and first[end:].split(" ", 1)[0] in finding._SUBORDINATE)]
+    candidates = []
+    for written, remainder in cuts:
+        short = finding._short_paths(written)
+        paths = [f'"{match["written"]}" is {match["resolved"]}' for match in finding._RESOLVED.finditer(written)
+                 if finding._resolves(match)]
+        candidates.append((short, tuple(([remainder] if remainder else []) + rest + paths)))
+        shorter = short
+        for shorten in finding._SHORTENINGS:
+            shorter = shorten(shorter)
+            if shorter != short:
+                candidates.append((shorter, (first, *rest)))
+    usable = [c for c in candidates if len(c[0]) >= finding._SHORTEST_HEADLINE or c[0] == finding._short_paths(first)]
+    best = max((c for c in usable if len(c[0]) <= width), key=lambda c: len(c[0]), default=None)
+    if best is None or len(best[0]) < finding._TERSE_HEADLINE:
+        best = min((c for c in usable if len(c[0]) >= finding._TERSE_HEADLINE), key=lambda c: len(c[0]), default=best)
+    return best if best is not None else (first, tuple(rest))
+
+
+# Pieces of the messages checks write: resolved paths, a certificate's label and file, asides,
+# explanations, subordinate clauses, clauses, sentences, quotes, and a long word.
+_PIECES = st.sampled_from([
+    "word", "longer words here", '"ssl/a.pem" (/etc/nginx/ssl/a.pem)', '"b.pem" (/x/c.pem)', ' in "ssl/a.pem"',
+    "certificate 'a.test'", ": ", ", which ", ", but ", ", ", "(an aside)", "(nested (aside))", "; ", ". Next",
+    " ", "  ", "'", '"', "`cmd x`", "site's", "TLSv1.2", "a.b.c", "(", ")", "x" * 30, " .dot", "\u00e9",
+    "the certificate 'b' (in c)"])
+
+
+@settings(max_examples=3000)
+@given(st.lists(_PIECES, max_size=14).map("".join), st.sampled_from([10, 34, 40, 50, 60, 80, 100]))
+def test_the_headline_search_skips_only_candidates_that_cannot_win(message, width):
+    """split_message shortens a cut only where the cut is usable but too wide (a shortening is
+    never longer than what it shortens, and comes after it): the same headline and detail as
+    trying every shortening of every cut."""
+    assert split_message(message, width) == _split_message_trying_everything(message, width)

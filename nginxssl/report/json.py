@@ -69,6 +69,38 @@ def _text(finding: Finding) -> str:
     )
 
 
+def indented(value: object, prefix: str = "") -> str:
+    """json.dumps(value, indent=2, ensure_ascii=False) as it reads `prefix` deep inside a document
+    (each line after the first starts with it), for logs of any shape (SARIF's): strings go through
+    the C encoder and the nesting through one call a level, where the json module's pure-Python
+    encoder, which any indent sends it to, makes a generator a level and yields every token. Types
+    are told apart as the json module does (a bool before an int; an IntEnum writes as an int)."""
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = prefix + "  "
+        try:
+            return "{\n" + ",\n".join([f"{inner}{encode_basestring(key)}: {indented(item, inner)}"
+                                        for key, item in value.items()]) + f"\n{prefix}}}"
+        except TypeError:  # a key that is not a string (json writes 1 as "1"), or what JSON cannot hold
+            pass
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        inner = prefix + "  "
+        return "[\n" + ",\n".join([inner + indented(item, inner) for item in value]) + f"\n{prefix}]"
+    elif value is True or value is False:
+        return "true" if value else "false"
+    elif isinstance(value, int):
+        return int.__repr__(value)
+    elif value is None:
+        return "null"
+    # A float, such a dict, what JSON cannot hold: the json module's own words (or its error).
+    return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", "\n" + prefix)
+
+
 def _related(finding: Finding) -> str:
     """The `related` list (the other places one root cause affects), as json.dumps(indent=2) lays it
     out inside a finding of the findings list."""
