@@ -122,12 +122,18 @@ def render(findings: list[Finding], out: TextIO, sites: int, configs: list[str],
         return
     # Written a finding at a time: the whole text of 16,000 findings is 15 MB, held twice over if joined.
     head, tail = document.split(_EMPTY_FINDINGS, 1)
-    out.write(head + '\n  "findings": [\n')
+    write_list(out, head + '\n  "findings": [\n', (_text(finding) for finding in findings), "\n  ],\n" + tail + "\n")
+
+
+def write_list(out: TextIO, head: str, items: Iterable[str], tail: str) -> None:
+    """`head`, the items of a JSON list as text, separated as json.dumps separates them, and `tail`,
+    an item at a time: a report's list is megabytes, held twice over if joined first."""
+    out.write(head)
     separator = ""
-    for finding in findings:
-        out.write(separator + _text(finding))
+    for item in items:
+        out.write(separator + item)
         separator = ",\n"
-    out.write("\n  ],\n" + tail + "\n")
+    out.write(tail)
 
 
 def probe_dict(live: Probe, choice: Choice, served: Iterable[CertificateRow], *, verdict: str, expiry: str,

@@ -31,7 +31,7 @@ from nginxssl import __version__
 from nginxssl.catalogue import Rule, catalogue
 from nginxssl.model.edits import Change, Edit, EditConflict, FilePlan, config_lines
 from nginxssl.model.finding import Finding
-from nginxssl.report.json import indented
+from nginxssl.report.json import indented, write_list
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 SRCROOT = "%SRCROOT%"
@@ -330,12 +330,8 @@ def render(findings: Iterable[Finding], out: TextIO, planner: Planner | None = N
         return
     # "results" is the run's last key and the run the log's last part: only closing brackets follow.
     head, tail = document.rsplit(_NO_RESULTS, 1)
-    out.write(head + '"results": [\n')
-    separator = ""
-    for result in results:
-        out.write(separator + _RESULT_INDENT + indented(result, _RESULT_INDENT))
-        separator = ",\n"
-    out.write(f"\n{_RESULT_INDENT[:-2]}]{tail}\n")
+    write_list(out, head + '"results": [\n', (_RESULT_INDENT + indented(result, _RESULT_INDENT) for result in results),
+               f"\n{_RESULT_INDENT[:-2]}]{tail}\n")
 
 
 _NO_RESULTS = '"results": []'
