@@ -48,7 +48,7 @@ def shown_path(path: str) -> str:
     return "./" + path if path.startswith("::") else path
 
 
-def _split(finding: Finding, already: dict[tuple[str, str, int], tuple[str, tuple[str, ...]]] | None = None,
+def _split(finding: Finding, already: dict[tuple[str, str, int], tuple[str, tuple[str, ...]]],
            ) -> tuple[str, str, str, tuple[str, ...]]:
     """(where, label, headline, detail) of a finding's text: the headline fits what the line has left.
     `already`: the headlines and details cut so far in this report, by message, summary and width."""
@@ -56,14 +56,11 @@ def _split(finding: Finding, already: dict[tuple[str, str, int], tuple[str, tupl
     label = f"{finding.rule} {finding.severity}:" if finding.severity else f"{finding.rule}:"
     low, high = HEADLINE_WIDTHS
     width = min(high, max(low, LINE_WIDTH - len(where) - len(label) - 2))
-    if already is None:
-        headline, detail = finding.headline_and_detail(width)
-    else:
-        key = (finding.message, finding.summary, width)
-        cut = already.get(key)
-        if cut is None:
-            cut = already[key] = finding.headline_and_detail(width)
-        headline, detail = cut
+    key = (finding.message, finding.summary, width)
+    cut = already.get(key)
+    if cut is None:
+        cut = already[key] = finding.headline_and_detail(width)
+    headline, detail = cut
     return where, label, one_line(headline), detail
 
 
