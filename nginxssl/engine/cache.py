@@ -159,11 +159,21 @@ def _digest_names(names: Iterable[str]) -> str:
     return hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def glob_state(pattern: str) -> str:
-    """What an `include` pattern names now (the file it names, or every match of a glob)."""
-    if glob.has_magic(pattern):
-        return "glob " + _digest_names(sorted(glob.glob(pattern)))
-    return file_state(pattern)
+def glob_state(pattern: str, since: int | None = None) -> str:
+    """What an `include` pattern names now (the file it names, or every match of a glob); with
+    `since`, CHANGED_WHILE_READ for a file written since then, or a glob where a file was added or
+    removed since then: the deepest directory before the first wildcard, or a match's directory,
+    changed (manifest)."""
+    if not glob.has_magic(pattern):
+        return _state_since(pattern, file_state, since)
+    matches = sorted(glob.glob(pattern))
+    if since is not None:
+        head = pattern
+        while glob.has_magic(head):
+            head = os.path.dirname(head)
+        if any(written_since(directory, since) for directory in {head or ".", *map(os.path.dirname, matches)}):
+            return CHANGED_WHILE_READ
+    return "glob " + _digest_names(matches)
 
 
 def include_patterns(nodes: tuple[Node, ...], resolve: Callable[[str], str]) -> Iterator[str]:
@@ -212,10 +222,6 @@ def manifest(files: Iterable[str], patterns: Iterable[str], directories: Iterabl
     stamps: dict[str, str] = {}
     known_states, known_stamps = known
     racy = time.time_ns() - _RACY_NS
-
-    def state(path: str, now: Callable[[str], str]) -> str:
-        return CHANGED_WHILE_READ if since is not None and written_since(path, since) else now(path)
-
     for path in files:
         name = "f" + path
         if name in found:
@@ -227,19 +233,17 @@ def manifest(files: Iterable[str], patterns: Iterable[str], directories: Iterabl
             found[name] = known_states[name]
             stamps[name] = before
             continue
-        found[name] = state(path, file_state)
+        found[name] = _state_since(path, file_state, since)
         if before is not None and before == stamp(path) and int(before.split(":")[4]) < racy \
                 and int(before.split(":")[3]) < racy:
             stamps[name] = before
     for pattern in patterns:
         if "g" + pattern not in found:
-            # A file added where a glob looks while the run read it: the directory says when.
-            written = since is not None and any(written_since(path, since) for path in _searched(pattern))
-            found["g" + pattern] = CHANGED_WHILE_READ if written else glob_state(pattern)
+            found["g" + pattern] = glob_state(pattern, since)
     for directory in directories:
-        found.setdefault("d" + directory, state(directory, lambda path: "dir " + _digest_names(_listing(path))))
+        found.setdefault("d" + directory, _state_since(directory, _directory_state, since))
     for path in kinds:  # `kinds`: paths whose presence and kind decide the report (kind_of)
-        found.setdefault("t" + path, state(path, kind_of))
+        found.setdefault("t" + path, _state_since(path, kind_of, since))
     return found, stamps
 
 
@@ -249,6 +253,15 @@ CHANGED_WHILE_READ = "changed while read"
 # The kernel stamps a write with a clock that lags the real time by up to one tick (1-10 ms);
 # a file system that keeps whole seconds (ext3, FAT) cannot say within two.
 _TICK_NS = 20_000_000
+
+
+def _state_since(path: str, state: Callable[[str], str], since: int | None) -> str:
+    """`state(path)`, or CHANGED_WHILE_READ for a path written at or after `since`."""
+    return CHANGED_WHILE_READ if since is not None and written_since(path, since) else state(path)
+
+
+def _directory_state(directory: str) -> str:
+    return "dir " + _digest_names(_listing(directory))
 
 
 def written_since(path: str, since: int) -> bool:
@@ -266,17 +279,6 @@ def written_since(path: str, since: int) -> bool:
     return False
 
 
-def _searched(pattern: str) -> list[str]:
-    """Where a file added or removed changes what an include pattern names: the file itself, or
-    the deepest directory before the first wildcard and the directories of what it matches."""
-    if not glob.has_magic(pattern):
-        return [pattern]
-    head = pattern
-    while glob.has_magic(head):
-        head = os.path.dirname(head)
-    return [head or ".", *sorted({os.path.dirname(match) for match in glob.glob(pattern)})]
-
-
 def unchanged(recorded: Mapping[str, str], stamps: Mapping[str, str]) -> bool:
     """Every input is as the entry recorded it: the same bytes (or, where the stamp says the
     file was not written since, the same file), the same glob matches, the same directory names."""
@@ -290,7 +292,7 @@ def unchanged(recorded: Mapping[str, str], stamps: Mapping[str, str]) -> bool:
         elif kind == "g":
             now = glob_state(path)
         elif kind == "d":
-            now = "dir " + _digest_names(_listing(path))
+            now = _directory_state(path)
         elif kind == "t":
             now = kind_of(path)
         else:
@@ -518,20 +520,21 @@ class Cache:
         """The report rendered from the entry's findings with `rendering` (format and options), if
         kept, as a file open for reading, to be copied a piece at a time: read whole, a 50,000-site
         report (67 MB), decoded and encoded again on its way out, was a warm run's peak of 292 MiB."""
-        return self._open(self._path(hit.key, hit.generation, _digest_names([rendering])[:16], "out"))
+        return self._open(self._rendered_path(hit, rendering))
+
+    def _rendered_path(self, hit: Hit, rendering: str) -> str:
+        return self._path(hit.key, hit.generation, _digest_names([rendering])[:16], "out")
 
     @contextlib.contextmanager
     def rendering_kept(self, hit: Hit, rendering: str) -> Iterator[Callable[[str], None]]:
         """A write function whose text is kept as the report rendered with `rendering`, once the block
         ends without an error: the report is written here as it is rendered, never held whole (70 MB
         of JSON on a 50,000-site tree). A cache that cannot be written keeps nothing, silently."""
-        path = self._path(hit.key, hit.generation, _digest_names([rendering])[:16], "out")
+        path = self._rendered_path(hit, rendering)
         temporary = f"{path}.{os.getpid()}.tmp"
         handle: io.TextIOWrapper | None = None
         try:
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                                 0o600)
-            handle = io.TextIOWrapper(os.fdopen(descriptor, "wb"), encoding="utf-8", errors="surrogatepass",
+            handle = io.TextIOWrapper(_created(temporary), encoding="utf-8", errors="surrogatepass",
                                       newline="")
         except OSError:
             pass
@@ -709,12 +712,11 @@ class Cache:
         chunk raises, after the temporary file is removed)."""
         temporary = f"{path}.{os.getpid()}.tmp"
         try:
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                                 0o600)
+            created = _created(temporary)
         except OSError:
             return False
         try:
-            with os.fdopen(descriptor, "wb") as handle:
+            with created as handle:
                 for chunk in chunks:
                     handle.write(chunk)
             os.replace(temporary, path)
@@ -740,6 +742,12 @@ class Cache:
         except OSError:
             return False
         return stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
+def _created(temporary: str) -> BinaryIO:
+    """A new file at `temporary`, 0600, open for writing: never one that is there already, nor a link."""
+    return os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600),
+                     "wb")
 
 
 def recorded(configs: Iterable[tuple[Config, Callable[[str], str]]],
