@@ -247,16 +247,17 @@ class NameTable:
             return self.wildcard_tails.get(name[:-1])
         if name.startswith("*."):
             return self.wildcard_heads.get(name[1:])
-        holder = self.exact.get(name)
-        if holder is not None:
-            return holder
-        dotted = self.wildcard_heads.get("." + name)  # `.a.test` answers a.test through its wildcard
+        return self.exact.get(name) or self._dotted(name)
+
+    def _dotted(self, name: str) -> Holder | None:
+        """The `.a.test` that answers a.test through its wildcard."""
+        dotted = self.wildcard_heads.get("." + name)
         return dotted if dotted is not None and dotted.written.startswith(".") else None
 
     def head(self, name: str) -> Holder | None:
         """The longest leading wildcard matching `name` (ngx_hash_find_wc_head)."""
-        dotted = self.wildcard_heads.get("." + name)
-        if dotted is not None and dotted.written.startswith("."):
+        dotted = self._dotted(name)
+        if dotted is not None:
             return dotted
         for at in _dots(name):
             if at > 0 and (holder := self.wildcard_heads.get(name[at:])) is not None:
