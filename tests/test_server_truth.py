@@ -339,6 +339,74 @@ def test_apache_checks_dual_pairs_as_written(tmp_path):
     assert [finding.line for finding in found] == [6, 8] and all("AH02565" in finding.message for finding in found)
 
 
+# ---------------------------------------------------------------- 7: a key inherited from outside the block
+
+
+def test_a_server_block_that_forgets_its_key_is_told_at_its_own_certificate(tmp_path):
+    """nginx merges ssl_certificate and ssl_certificate_key each on its own: a server block that
+    names its own certificate and no key pairs it with the http block's key. nginx 1.22.1 -t:
+    'SSL_CTX_use_PrivateKey(".../a.key") failed (... key values mismatch)'. The cause is each such
+    block's missing key line: one SSL005 at each block's ssl_certificate, not two at the http
+    block's key line (the same file:line:rule never twice), naming the key the configuration
+    already holds for that certificate."""
+    require("nginx")
+    _pki(tmp_path)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        "events {}\n"
+        "http {\n"
+        f"    ssl_certificate {tmp_path}/a.pem;\n"
+        f"    ssl_certificate_key {tmp_path}/a.key;\n"
+        f"    server {{ listen {LOOPBACK}:{free_port()} ssl; server_name a.test; }}\n"
+        "    server {\n"
+        f"        listen {LOOPBACK}:{free_port()} ssl;\n"
+        "        server_name b.test;\n"
+        f"        ssl_certificate {tmp_path}/b.pem;\n"
+        "    }\n"
+        "    server {\n"
+        f"        listen {LOOPBACK}:{free_port()} ssl;\n"
+        "        server_name c.test;\n"
+        f"        ssl_certificate {tmp_path}/c.pem;\n"
+        "    }\n"
+        "    server {\n"
+        f"        listen {LOOPBACK}:{free_port()} ssl;\n"
+        "        server_name b2.test;\n"
+        f"        ssl_certificate {tmp_path}/b.pem;\n"
+        f"        ssl_certificate_key {tmp_path}/b.key;\n"
+        "    }\n"
+        "}\n")
+    judged = nginx_test(conf)
+    assert not judged.ok and "key values mismatch" in judged.output and f"{tmp_path}/a.key" in judged.output
+    found = findings(conf, "SSL005")
+    assert [(finding.line, finding.names) for finding in found] == [(9, ("b.test",)), (14, ("c.test",))]
+    b, c = found
+    assert b.message.startswith(f'ssl_certificate "{tmp_path}/b.pem" has no ssl_certificate_key in its server block;')
+    assert f"the server block at {conf}:6 names its own certificate (CN=b.test)" in b.message
+    assert f"inherits from {conf}:4" in b.message and "key values mismatch" in b.message
+    assert f"fix: add `ssl_certificate_key {tmp_path}/b.key;` to that server block" in b.message
+    assert f"({conf}:20 names it)" in b.message
+    assert "fix: add ssl_certificate_key with the key of CN=c.test to that server block" in c.message
+    # Written in the same block, the key is what is wrong: reported at the key line, as before.
+    conf.write_text(conf.read_text().replace(f"ssl_certificate_key {tmp_path}/b.key;",
+                                             f"ssl_certificate_key {tmp_path}/c.key;"))
+    assert [finding.line for finding in findings(conf, "SSL005")] == [9, 14, 20]
+
+
+def test_a_virtual_host_that_forgets_its_key_is_told_at_its_own_certificate(tmp_path):
+    """mod_ssl the same: a <VirtualHost> with its own SSLCertificateFile and no SSLCertificateKeyFile
+    takes the server config's key at that position, and apache2 stops with AH02565 (the SSL005 rule
+    case "apache virtual host pairs its certificate with the server config's key" starts apache2)."""
+    _pki(tmp_path)
+    site = tmp_path / "site.conf"
+    site.write_text(f"SSLCertificateFile {tmp_path}/a.pem\nSSLCertificateKeyFile {tmp_path}/a.key\n"
+                    f"<VirtualHost {LOOPBACK}:8443>\n    ServerName b.test\n    SSLEngine on\n"
+                    f"    SSLCertificateFile {tmp_path}/b.pem\n</VirtualHost>\n")
+    (found,) = findings(site, "SSL005")
+    assert found.line == 6 and found.message.startswith(
+        f'SSLCertificateFile "{tmp_path}/b.pem" has no SSLCertificateKeyFile in its <VirtualHost>;')
+    assert "AH02565" in found.message and f"inherits from {site}:2" in found.message
+
+
 # ---------------------------------------------------------------- 5: SSL001 in the server's own words
 
 

@@ -12,6 +12,7 @@ from nginxssl.checks import Inputs, check
 from nginxssl.checks.references import Reference, spelled
 from nginxssl.model.edits import replace_args
 from nginxssl.model.finding import Finding, Fix, Related
+from nginxssl.model.node import Node
 from nginxssl.model.site import PathRef, Site
 from nginxssl.pki.load import Material, PublicKey, cert_key_fingerprint, describe_public
 from nginxssl.sites import names_of
@@ -223,6 +224,7 @@ def _filed_by_type(inputs: Inputs, reference: Reference, certs: Material, key: P
 
 @check("SSL005", needs={"material"})
 def key_mismatch(inputs: Inputs) -> Iterator[Finding]:
+    keys_named: dict[str, PathRef] | None = None  # made for the first block that forgot its key
     for reference in inputs.references:
         if reference.role != "certificate":
             continue
@@ -246,11 +248,64 @@ def key_mismatch(inputs: Inputs) -> Iterator[Finding]:
             refusal = "`nginx -t` fails with 'key values mismatch' and nginx will not start"
         key_node_ref = reference.partner or reference.ref
         key_node = key_node_ref.node
+        server = reference.sites[0].server if reference.sites else "nginx"
+        block = _block_writing(reference.ref.node, reference.sites)
+        if reference.partner is not None and block is not None and _block_writing(key_node, reference.sites) is None:
+            # The block names its own certificate and inherits the key (nginx merges ssl_certificate and
+            # ssl_certificate_key each on its own; mod_ssl the same): the cause is this block's missing
+            # key directive, reported here, once for each block that forgot it -- not at the outer key,
+            # which every such block would otherwise report at one file:line.
+            key_directive = spelled(key_node.directive)
+            kind = _block_kind(server)
+            if keys_named is None:
+                keys_named = _keys_named(inputs)
+            named = keys_named.get(cert_key_fingerprint(leaf) or "")
+            if named is not None:
+                written = f"{key_directive} {named.raw}" + (";" if server == "nginx" else "")
+                fix = (f"add `{written}` to that {kind}: {_shown(named)} holds the key of {subject} "
+                       f"({named.node.file}:{named.node.line} names it)")
+            else:
+                fix = f"add {key_directive} with the key of {subject} to that {kind}"
+            yield Finding(
+                "SSL005", reference.ref.node.file, reference.ref.node.line,
+                f"{reference.directive} {_shown(reference)} has no {key_directive} in its {kind}; "
+                f"the {kind} at {block.file}:{block.line} names its own certificate ({subject}) but no key, so "
+                f"{inputs.wording} pairs it with the private key it inherits from {key_node.file}:{key_node.line}, "
+                f"{_shown(key_node_ref)}, which does not belong to it{belongs}; {refusal}; fix: {fix}",
+                reference.names, server)
+            continue
         yield Finding(
             "SSL005", key_node.file, key_node.line,
             f"the private key in {_shown(key_node_ref)} "
             f"does not belong to the certificate in {_shown(reference)} ({subject}){belongs}; {refusal}",
-            reference.names, reference.sites[0].server if reference.sites else "nginx")
+            reference.names, server)
+
+
+def _block_writing(node: Node, sites: tuple[Site, ...]) -> Node | None:
+    """The server block (<VirtualHost>) of `sites` that holds `node` itself, or None when the
+    directive is written outside every one of them (inherited from the http block, the server
+    config, or a snippet that is not a block of its own)."""
+    for site in sites:
+        block = site.node
+        if block is not None and block.children and any(child is node for child in block.children):
+            return block
+    return None
+
+
+def _block_kind(server: str) -> str:
+    return "<VirtualHost>" if server == "apache" else "server block"
+
+
+def _keys_named(inputs: Inputs) -> dict[str, PathRef]:
+    """Each private key the configuration names, by its public key's fingerprint: the first key
+    directive naming it (what a block that forgot its key directive most likely meant)."""
+    named: dict[str, PathRef] = {}
+    for reference in inputs.references:
+        material = _material(inputs, reference) if reference.role == "key" else None
+        if material is not None and material.usable:
+            for key in material.keys:
+                named.setdefault(key.fingerprint, reference.ref)
+    return named
 
 
 @check("SSL006", needs={"material"})
