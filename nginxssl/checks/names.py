@@ -453,7 +453,10 @@ def _conflict_message(conflict: Conflict, servers: Servers) -> str | None:
 @check("SSL304", needs=())
 def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
     """nginx's conflicts, as routing's NameTable records them, in the order of the blocks, their
-    names and their sockets."""
+    names and their sockets; Apache: a vhost whose every name an earlier vhost takes."""
+    if inputs.config.server == "apache":
+        yield from _apache_unreached(inputs)
+        return
     if inputs.config.server != "nginx":
         return
     table = inputs.routes
@@ -484,6 +487,34 @@ def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
                 # name "" on 127.0.0.1:443'): the finding is then at the block itself.
                 file, line = (entry.node.file, entry.node.line) if entry.node is not None else (site.file, site.line)
                 yield Finding("SSL304", file, line, message, site.name_list, site.server, summary=summary)
+
+
+def _apache_unreached(inputs: Inputs) -> Iterator[Finding]:
+    """One finding per <VirtualHost> no request reaches (Inputs.unreached), at its ServerName: apache2
+    tries the vhosts of an address in order and says nothing when an earlier one takes every name
+    of a later one (measured with apache2 2.4: no warning, by SNI or by Host the earlier vhost answers)."""
+    for site in inputs.unreached:
+        if site.server != "apache" or site.context != "virtualhost" or site.node is None:
+            continue
+        places = [servers for servers in inputs.routes.values() if any(member is site for member in servers.sites)]
+        takers = []
+        for servers in places:
+            for name in site.name_list:
+                match = servers.match(name)
+                if match is not None and match[0] is not site:
+                    takers.append(f"{name} ({match[1]} of the vhost at {match[0].file}:{match[0].line})")
+        taken = ", ".join(dict.fromkeys(takers)) or ", ".join(site.name_list)
+        sockets = ", ".join(str(servers.socket) for servers in places)
+        entry = next((entry for entry in site.names if entry.node is not None), None)
+        node = entry.node if entry is not None and entry.node is not None else site.node
+        yield Finding.at("SSL304", node, (
+            f"every name of {who(site)} on {sockets} is taken by an earlier <VirtualHost> there: {taken}; "
+            f"apache2 tries the vhosts of an address in order (ServerName, ServerAlias, then wildcard "
+            f"aliases of each) and says nothing, so no request reaches this vhost at all: it is not the first "
+            f"for its address, apache2 loads its certificate and never sends it, and its headers answer "
+            f"nothing (measured with apache2 2.4); fix: remove the names from one of the vhosts, or merge "
+            f"them, or remove this vhost"), site,
+            summary="every name of this <VirtualHost> is an earlier vhost's: no request reaches it at all")
 
 
 def _unreached(message: str, site: Site, name: str) -> tuple[str, str]:
