@@ -512,9 +512,10 @@ def odd_tree(tmp_path):
     (tmp_path / "sites").mkdir()
     (tmp_path / "nginx.conf").write_text("events {}\nhttp {\n    ssl_protocols TLSv1.2 TLSv1.3;\n"
                                          "    include sites/*.conf;\n}\n")
-    for name in ODD_NAMES:
+    for index, name in enumerate(ODD_NAMES):
+        # a name of its own: a block whose every name an earlier one takes answers nothing (SSL304 alone)
         (tmp_path / "sites" / name).write_text(
-            "server {\n    listen 443 ssl;\n    server_name swap.test;\n    ssl_certificate ssl/a.pem;\n"
+            f"server {{\n    listen 443 ssl;\n    server_name swap{index}.test;\n    ssl_certificate ssl/a.pem;\n"
             "    ssl_certificate_key ssl/a.key;\n    add_header Strict-Transport-Security \"max-age=1\";\n}\n")
     return tmp_path
 

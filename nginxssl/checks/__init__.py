@@ -26,7 +26,7 @@ from nginxssl.parse.suppressions import Suppression
 from nginxssl.pki.analyse import ServedChain
 from nginxssl.pki.load import Material
 from nginxssl.sites import plain_sites_of
-from nginxssl.sites.routing import Servers, Socket, routes, tls_sockets
+from nginxssl.sites.routing import Servers, Socket, routes, tls_sockets, unreached
 
 if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
     from nginxssl.model.probe import Probe
@@ -69,7 +69,7 @@ class Inputs:
     def served(self) -> tuple[Served, ...]:
         """Each certificate directive once, in config order, with every site that uses it and
         its diagnosis (reads `chains`)."""
-        return tuple(grouped_served(self.sites, self.chains))
+        return tuple(grouped_served(self.sites, self.chains, self.reached))
 
     @cached_property
     def references(self) -> tuple[Reference, ...]:
@@ -78,8 +78,9 @@ class Inputs:
 
     @cached_property
     def http_sites(self) -> tuple[HttpSite, ...]:
-        """The TLS sites that answer HTTP requests, with the scopes their responses come from."""
-        return tuple(answering(self.sites, self.tls_sockets))
+        """The TLS sites that answer HTTP requests (some request reaches them), with the scopes their
+        responses come from."""
+        return tuple(answering(self.sites, self.tls_sockets, self.reached))
 
     @cached_property
     def tls_sockets(self) -> frozenset[Socket]:
@@ -91,6 +92,21 @@ class Inputs:
         """Every TLS socket and the sites answering there, in config order (sites/routing.routes), of
         the sites browsers reach by name: nginx's http server blocks, Apache's virtual hosts and main server."""
         return routes(site for site in self.sites if site.context in ROUTED_CONTEXTS)
+
+    @cached_property
+    def unreached(self) -> tuple[Site, ...]:
+        """The TLS sites no request reaches (sites/routing.unreached): not the default of a socket,
+        every name taken by another. The rules about what a client receives skip them; the rules
+        about what the server loads at start-up do not."""
+        return unreached(self.routes, self.tls_sockets)
+
+    def reached(self, site: Site) -> bool:
+        """Some request reaches the site (or sslint cannot tell that none does)."""
+        return id(site) not in self._unreached_ids
+
+    @cached_property
+    def _unreached_ids(self) -> frozenset[int]:  # Site holds a dict: unhashable
+        return frozenset(id(site) for site in self.unreached)
 
     @cached_property
     def plain_sites(self) -> tuple[Site, ...]:
@@ -132,6 +148,8 @@ _VIEW_READS: dict[str, frozenset[str]] = {
     "http_sites": frozenset(("config", "sites")),
     "tls_sockets": frozenset(("config", "sites")),
     "routes": frozenset(("config", "sites")),
+    "unreached": frozenset(("config", "sites")),
+    "_unreached_ids": frozenset(("config", "sites")),
     "plain_sites": frozenset(("config",)),
 }
 

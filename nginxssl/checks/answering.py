@@ -7,7 +7,7 @@ as Inputs.http_sites.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from nginxssl.model.headers import ResponseHeaders
 from nginxssl.model.site import Site
@@ -26,8 +26,10 @@ class HttpSite:
     pages: tuple[int, ...]
 
 
-def answering(sites: tuple[Site, ...], shared: frozenset[Socket] | None = None) -> Iterator[HttpSite]:
-    """TLS sites that answer HTTP requests (not a stream proxy, not a handshake-rejecting catch-all).
+def answering(sites: tuple[Site, ...], shared: frozenset[Socket] | None = None,
+              reached: Callable[[Site], bool] = lambda site: True) -> Iterator[HttpSite]:
+    """TLS sites that answer HTTP requests (not a stream proxy, not a handshake-rejecting catch-all,
+    not a block `reached` says no request reaches: Inputs.reached, sites/routing.unreached).
 
     A server whose plain `listen 443` shares a socket another server made TLS speaks TLS too
     (`shared`: tls_sockets(sites), when the caller has it).
@@ -35,6 +37,8 @@ def answering(sites: tuple[Site, ...], shared: frozenset[Socket] | None = None) 
     if shared is None:
         shared = frozenset(tls_sockets(sites))
     for site in sites:
+        if not reached(site):
+            continue  # its headers answer no request: the block that holds its names answers them
         tls = site.tls or (site.certs and any(listen_socket(listen) in shared for listen in site.listens))
         headers = site.headers
         if not tls or headers is None or not headers.scopes:

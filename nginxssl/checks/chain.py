@@ -18,7 +18,7 @@ from cryptography import x509
 
 from nginxssl.checks import Inputs, check
 from nginxssl.checks.fullchain import chain_fix, fix_text, planned
-from nginxssl.checks.served import Served, day, days, directive_name, position, served, shown
+from nginxssl.checks.served import Served, day, days, directive_name, in_use, position, served, shown
 from nginxssl.model.edits import ChainFix
 from nginxssl.model.finding import Finding
 from nginxssl.pki.chain import (
@@ -36,12 +36,6 @@ from nginxssl.pki.sources import AIA
 
 BROWSER_UNTRUSTED = "NET::ERR_CERT_AUTHORITY_INVALID, Firefox SEC_ERROR_UNKNOWN_ISSUER"
 _SELF_SIGNED_CA = "the internal CA that issues it (or, for one host, this certificate)"
-
-
-def _in_use(inputs: Inputs) -> Iterator[Served]:
-    for item in served(inputs):
-        if item.tls:
-            yield item
 
 
 # A name a public CA issues for: certbot refuses `_`, `localhost`, regexes and single labels.
@@ -89,7 +83,7 @@ def _trust_text(item: Served) -> str:
 
 @check("SSL104", needs={"chains"})
 def self_signed_leaf(inputs: Inputs) -> Iterator[Finding]:
-    for item in _in_use(inputs):
+    for item in in_use(inputs):
         report = item.chain.report
         if not report.self_signed_untrusted:
             continue
@@ -103,7 +97,7 @@ def self_signed_leaf(inputs: Inputs) -> Iterator[Finding]:
 def untrusted_root(inputs: Inputs) -> Iterator[Finding]:
     # The sites of one certificate file share every word but the certbot command: each file's once.
     texts: dict[tuple, tuple[str, str, str] | None] = {}
-    for item in _in_use(inputs):
+    for item in in_use(inputs):
         key = (id(item.chain), item.shown)
         if key not in texts:
             texts[key] = _untrusted_root_text(item)
@@ -153,7 +147,7 @@ def _child_of(report: ChainReport, link: Link) -> x509.Certificate | None:
 @check("SSL106", needs={"chains"})
 def chain_cert_invalid(inputs: Inputs) -> Iterator[Finding]:
     now = inputs.settings.now
-    for item in _in_use(inputs):
+    for item in in_use(inputs):
         report = item.chain.report
         if report.verified:
             continue  # the verifier found a path browsers accept: no alarm
@@ -259,7 +253,7 @@ def _impostors(item: Served) -> str:
 
 @check("SSL201", needs={"chains"})
 def chain_incomplete(inputs: Inputs) -> Iterator[Finding]:
-    for item in _in_use(inputs):
+    for item in in_use(inputs):
         chain = item.chain
         report = chain.report
         if not report.incomplete:  # what is sent verifies, or nothing is missing from it
@@ -331,9 +325,14 @@ def _misordered(report: ChainReport, signatures: Signatures) -> tuple[int, int] 
 def chain_order(inputs: Inputs) -> Iterator[Finding]:
     server = inputs.wording
     signatures = Signatures()  # a bundle served by many directives is checked once
-    for item in _in_use(inputs):
+    for item in served(inputs):
         report = item.chain.report
-        if report.order_ok:
+        if report.order_ok or not item.tls:
+            continue
+        kmi = report.key_matches_index
+        if not item.answered and not (kmi is not None and kmi > 0):
+            # No request reaches the sites serving it: only the order the server refuses at
+            # start-up (the key checked against the first certificate) is still a problem.
             continue
         served_certs = report.served
         total = len(served_certs)
@@ -341,7 +340,6 @@ def chain_order(inputs: Inputs) -> Iterator[Finding]:
         plan = planned(inputs, item)
         ready = f"; or point {item.directive} at {plan.ready_fullchain}" if plan.ready_fullchain else ""
         fix = plan.fix
-        kmi = report.key_matches_index
         if kmi is not None and kmi > 0:
             message = (
                 f"{item.shown} starts with {label(first)}, but the key ({_key_shown(item)}) belongs to "
@@ -390,7 +388,7 @@ def chain_order(inputs: Inputs) -> Iterator[Finding]:
 
 @check("SSL203", needs={"chains"})
 def chain_contains_root(inputs: Inputs) -> Iterator[Finding]:
-    for item in _in_use(inputs):
+    for item in in_use(inputs):
         report = item.chain.report
         if not report.root_sent or report.anchor is None or report.root_index is None:
             continue
@@ -415,7 +413,7 @@ def chain_contains_root(inputs: Inputs) -> Iterator[Finding]:
 
 @check("SSL204", needs={"chains"})
 def chain_extra_certs(inputs: Inputs) -> Iterator[Finding]:
-    for item in _in_use(inputs):
+    for item in in_use(inputs):
         report = item.chain.report
         reversed_chain = report.leaf_is_ca and report.key_matches_index == 0
         if not report.extras:

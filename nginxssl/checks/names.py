@@ -115,8 +115,8 @@ def _site_chains(inputs: Inputs, site: Site) -> Iterator[tuple[x509.Certificate,
 @check("SSL301", needs={"chains"})
 def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
     for site in inputs.sites:
-        if not _name_site(site):
-            continue
+        if not _name_site(site) or not inputs.reached(site):
+            continue  # no request reaches the block: no client ever gets its certificate (SSL304 says so)
         for leaf, path in _site_chains(inputs, site):
             sans = san_names(leaf)
             if not sans:
@@ -142,7 +142,7 @@ def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
 @check("SSL302", needs={"chains"})
 def cert_no_san(inputs: Inputs) -> Iterator[Finding]:
     for item in served(inputs):
-        if not any(_name_site(site) for site in item.sites):
+        if not any(_name_site(site) and inputs.reached(site) for site in item.sites):
             continue
         report = item.chain.report
         leaf = report.leaf
@@ -226,8 +226,8 @@ def _twin_findings(inputs: Inputs, sites: list[Site], table: dict[Socket, Server
     taking_ipv4 = dual_stack(sites)
     shared = inputs.tls_sockets
     for site in sites:
-        if not _name_site(site):
-            continue
+        if not _name_site(site) or not inputs.reached(site):
+            continue  # its names are another block's: their clients land where that block's do
         names = [name for name in site.name_list if is_browser_name(name)]
         if not names:
             continue
@@ -453,7 +453,10 @@ def _conflict_message(conflict: Conflict, servers: Servers) -> str | None:
 @check("SSL304", needs=())
 def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
     """nginx's conflicts, as routing's NameTable records them, in the order of the blocks, their
-    names and their sockets."""
+    names and their sockets; Apache: a vhost whose every name an earlier vhost takes."""
+    if inputs.config.server == "apache":
+        yield from _apache_unreached(inputs)
+        return
     if inputs.config.server != "nginx":
         return
     table = inputs.routes
@@ -477,7 +480,51 @@ def server_name_conflict(inputs: Inputs) -> Iterator[Finding]:
                 if message is None:
                     continue
                 reported.add((id(site), socket, entry.name))
+                summary = ""
+                if not inputs.reached(site):
+                    message, summary = _unreached(message, site, entry.name)
                 # A block without server_name claims "" all the same (nginx -t: 'conflicting server
                 # name "" on 127.0.0.1:443'): the finding is then at the block itself.
                 file, line = (entry.node.file, entry.node.line) if entry.node is not None else (site.file, site.line)
-                yield Finding("SSL304", file, line, message, site.name_list, site.server)
+                yield Finding("SSL304", file, line, message, site.name_list, site.server, summary=summary)
+
+
+def _apache_unreached(inputs: Inputs) -> Iterator[Finding]:
+    """One finding per <VirtualHost> no request reaches (Inputs.unreached), at its ServerName: apache2
+    tries the vhosts of an address in order and says nothing when an earlier one takes every name
+    of a later one (measured with apache2 2.4: no warning, by SNI or by Host the earlier vhost answers)."""
+    for site in inputs.unreached:
+        if site.server != "apache" or site.context != "virtualhost" or site.node is None:
+            continue
+        places = [servers for servers in inputs.routes.values() if any(member is site for member in servers.sites)]
+        takers = []
+        for servers in places:
+            for name in site.name_list:
+                match = servers.match(name)
+                if match is not None and match[0] is not site:
+                    takers.append(f"{name} ({match[1]} of the vhost at {match[0].file}:{match[0].line})")
+        taken = ", ".join(dict.fromkeys(takers)) or ", ".join(site.name_list)
+        sockets = ", ".join(str(servers.socket) for servers in places)
+        entry = next((entry for entry in site.names if entry.node is not None), None)
+        node = entry.node if entry is not None and entry.node is not None else site.node
+        yield Finding.at("SSL304", node, (
+            f"every name of {who(site)} on {sockets} is taken by an earlier <VirtualHost> there: {taken}; "
+            f"apache2 tries the vhosts of an address in order (ServerName, ServerAlias, then wildcard "
+            f"aliases of each) and says nothing, so no request reaches this vhost at all: it is not the first "
+            f"for its address, apache2 loads its certificate and never sends it, and its headers answer "
+            f"nothing (measured with apache2 2.4); fix: remove the names from one of the vhosts, or merge "
+            f"them, or remove this vhost"), site,
+            summary="every name of this <VirtualHost> is an earlier vhost's: no request reaches it at all")
+
+
+def _unreached(message: str, site: Site, name: str) -> tuple[str, str]:
+    """SSL304's message and headline for a block that lost every name and is the default of none
+    of its sockets (Inputs.unreached): nginx sends it no request at all, so the rules about what a
+    client receives say nothing of it, and this finding says why."""
+    dead = (f"with this name gone, no request reaches {who(site)} at all: it is the default server of none "
+            f"of its sockets and every name it has is another block's, so nginx loads its certificate and "
+            f"never sends it, and its headers answer nothing (measured with nginx 1.22.1)")
+    head, fix = message.rsplit("; fix: ", 1) if "; fix: " in message else (message, "")
+    message = f"{head}; {dead}" + (f"; fix: {fix}, or remove the block" if fix else "")
+    shown = f'"{name}"' if name else '""'
+    return message, f"server_name {shown} is another block's: no request reaches this server block at all"

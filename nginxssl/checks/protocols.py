@@ -135,8 +135,8 @@ def weak_protocols(inputs: Inputs) -> Iterator[Finding]:
     unset: dict[Node | None, list[Site]] = {}
     http_blocks = _enclosing_blocks(inputs)
     for site in inputs.sites:
-        if not site.tls:
-            continue
+        if not site.tls or not inputs.reached(site):
+            continue  # no request reaches the block: no client negotiates with its settings
         node = site.directives.get("ssl_protocols") or site.directives.get("sslprotocol")
         if node is not None:
             findings.extend(_explicit(site, node, build))
@@ -611,7 +611,8 @@ def _nginx_shared_socket_protocols(inputs: Inputs) -> Iterator[Finding]:
         decided, decided_by = _nginx_protocols_in_force(default, build)
         for site in servers.sites:
             node = site.directives.get("ssl_protocols")
-            if site is default or node is None or node is default.directives.get("ssl_protocols"):
+            if site is default or node is None or node is default.directives.get("ssl_protocols") \
+                    or not inputs.reached(site):  # a block no request reaches decides nothing at all
                 continue
             written = nginx_protocols(node)
             if written == decided:
@@ -664,6 +665,8 @@ def _apache_keyword_resets(inputs: Inputs) -> Iterator[Finding]:
         lost = [protocol for protocol in meant if protocol not in got]
         line = "SSLProtocol -all " + " ".join(f"+{protocol}" for protocol in meant) if meant else ""
         sites = [other for other in inputs.sites if other.directives.get("sslprotocol") is node]
+        if not any(inputs.reached(other) for other in sites):
+            continue  # only vhosts no request reaches use it
         yield _finding("SSL507", node, sites, (
             f"SSLProtocol {' '.join(node.args)} enables {_version_text(got)} only, not {' '.join(lost)}: mod_ssl "
             f"starts the list again at each keyword written without + or - (`{bare[-1]}` resets it), and "

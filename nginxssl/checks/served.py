@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from nginxssl.checks.references import spelled
 from nginxssl.model.finding import Finding, Fix
@@ -33,6 +33,9 @@ class Served:
     names: tuple[str, ...]  # the server names of every site, each once
     shown: str  # the certificate's path as messages write it
     tls: bool  # at least one site speaks TLS with it (a plain server may only inherit the directive)
+    # at least one of those TLS sites answers some request (Inputs.reached): else no client ever
+    # receives the certificate, though the server loads it at start-up
+    answered: bool
 
     @property
     def server(self) -> str:
@@ -54,7 +57,17 @@ def served(inputs: Inputs) -> Iterator[Served]:
     return iter(inputs.served)
 
 
-def grouped_served(sites: tuple[Site, ...], chains: Mapping[tuple, ServedChain]) -> Iterator[Served]:
+def in_use(inputs: Inputs) -> Iterator[Served]:
+    """The certificates clients receive: served over TLS by a site some request reaches. The
+    verdicts of what a browser sees (validity, chain, names) judge these; what the server refuses
+    at start-up (a key that does not match, a key OpenSSL calls weak) is judged of every item."""
+    for item in served(inputs):
+        if item.tls and item.answered:
+            yield item
+
+
+def grouped_served(sites: tuple[Site, ...], chains: Mapping[tuple, ServedChain],
+                   reached: Callable[[Site], bool] = lambda site: True) -> Iterator[Served]:
     grouped: dict[tuple, tuple[CertRef, list[Site]]] = {}
     for site in sites:
         for pair in site.certs:
@@ -66,7 +79,7 @@ def grouped_served(sites: tuple[Site, ...], chains: Mapping[tuple, ServedChain])
         chain = chains.get(served_key(pair))
         if chain is not None:
             yield Served(pair, tuple(users), chain, names_of(users), shown(pair.cert),
-                         any(site.tls for site in users))
+                         any(site.tls for site in users), any(site.tls and reached(site) for site in users))
 
 
 # ---------------------------------------------------------------- wording

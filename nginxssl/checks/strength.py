@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
 
 from nginxssl.checks import Inputs, check
-from nginxssl.checks.served import Served, browser_reloads, position, served
+from nginxssl.checks.served import Served, browser_reloads, in_use, position, served
 from nginxssl.model.finding import Finding
 from nginxssl.pki.chain import label
 from nginxssl.pki.load import KEY_LOAD_ERRORS
@@ -59,6 +59,8 @@ def weak_key(inputs: Inputs) -> Iterator[Finding]:
                 key = f"EC {weak.bits}-bit (a curve below P-256)"
             if weak.bits < _OPENSSL_MIN_BITS.get(weak.kind, 0):
                 server = _refuses(inputs, "ee key too small" if is_leaf else "ca key too small")
+            elif item.tls and not item.answered:
+                continue  # the server starts and no client ever receives it
             else:
                 server = f"{inputs.wording} starts"
             browsers = ("browsers accept no DSA certificate" if weak.kind == "DSA" else
@@ -137,9 +139,7 @@ def browser_refusal(leaf: x509.Certificate) -> str | None:
 
 @check("SSL506", needs={"chains"})
 def key_unsupported_by_browsers(inputs: Inputs) -> Iterator[Finding]:
-    for item in served(inputs):
-        if not item.tls:
-            continue
+    for item in in_use(inputs):
         leaf = item.chain.report.leaf
         refusal = browser_refusal(leaf)
         if refusal is None:

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 from cryptography import x509
 
 from nginxssl.checks import Inputs, check
-from nginxssl.checks.served import Served, browser_reloads, day, days, served
+from nginxssl.checks.served import Served, browser_reloads, day, days, in_use, served
 from nginxssl.model.finding import Finding
 from nginxssl.pki.chain import days_left, is_expired, is_not_yet_valid, label
 
@@ -26,17 +26,11 @@ def renewal(item: Served) -> str:
     return f"renew it with your CA, replace the file, then {reload}"
 
 
-def _in_use(inputs: Inputs) -> Iterator[Served]:
-    for item in served(inputs):
-        if item.tls:
-            yield item
-
-
 def _leaves_judged(inputs: Inputs, judged: Callable[[x509.Certificate, datetime], bool]
                    ) -> Iterator[tuple[Served, x509.Certificate]]:
     """Each served leaf that `judged` (expired, not yet valid) at --now, with its item."""
     now = inputs.settings.now
-    for item in _in_use(inputs):
+    for item in in_use(inputs):
         leaf = item.chain.report.leaf
         if judged(leaf, now):
             yield item, leaf
@@ -71,7 +65,7 @@ def cert_not_yet_valid(inputs: Inputs) -> Iterator[Finding]:
 def cert_expiring_soon(inputs: Inputs) -> Iterator[Finding]:
     now = inputs.settings.now
     limit = inputs.settings.expiry_days
-    for item in _in_use(inputs):
+    for item in in_use(inputs):
         leaf = item.chain.report.leaf
         if is_expired(leaf, now) or is_not_yet_valid(leaf, now):
             continue
@@ -118,7 +112,7 @@ def lifetime_refusal(leaf: x509.Certificate, public_ca: bool) -> tuple[int, str]
 @check("SSL110", needs={"chains"})
 def validity_too_long(inputs: Inputs) -> Iterator[Finding]:
     now = inputs.settings.now
-    for item in _in_use(inputs):
+    for item in in_use(inputs):
         report = item.chain.report
         leaf = report.leaf
         if report.self_signed_untrusted or report.leaf_is_ca or is_expired(leaf, now):

@@ -16,18 +16,12 @@ from datetime import datetime
 from typing import Iterator
 
 from nginxssl.checks import Inputs, check
-from nginxssl.checks.served import Served, served
+from nginxssl.checks.served import Served, in_use, served
 from nginxssl.model.finding import Finding
 from nginxssl.pki import names
 from nginxssl.pki.chain import ChainReport, is_expired, is_not_yet_valid, label, name_text
 
 MAX_REASON = 240  # characters of the verifier's own words (it can print a whole curve's parameters)
-
-
-def _in_use(inputs: Inputs) -> Iterator[Served]:
-    for item in served(inputs):
-        if item.tls:
-            yield item
 
 
 def _reversed_bundle(report: ChainReport) -> bool:
@@ -45,7 +39,7 @@ def _raw(report: ChainReport) -> str:
 
 @check("SSL107", needs={"chains"})
 def cert_not_for_servers(inputs: Inputs) -> Iterator[Finding]:
-    for item in _in_use(inputs):
+    for item in in_use(inputs):
         report = item.chain.report
         problems = report.purpose_problems
         if not problems or _reversed_bundle(report):
@@ -82,7 +76,7 @@ def _constraint_refused(report: ChainReport) -> bool:
 
 @check("SSL108", needs={"chains"})
 def name_constraints_violated(inputs: Inputs) -> Iterator[Finding]:
-    for item in _in_use(inputs):
+    for item in in_use(inputs):
         report = item.chain.report
         violations = report.constraint_violations
         if report.served_verified or not (violations or _constraint_refused(report)):
@@ -198,7 +192,7 @@ def _meaning(report: ChainReport) -> str:
 @check("SSL109", needs={"chains"})
 def chain_rejected(inputs: Inputs) -> Iterator[Finding]:
     now = inputs.settings.now
-    for item in _in_use(inputs):
+    for item in in_use(inputs):
         report = item.chain.report
         if report.served_verified or _explained(report, now):
             continue

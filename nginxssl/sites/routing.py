@@ -20,6 +20,8 @@ Every rule and command that asks "who answers https://NAME/ here" asks this modu
   both kinds of wildcard alike; `.a.test` takes a.test and *.a.test whole or not at all, and
   when refused for its wildcard it still reserves a.test, which then reaches no block by name;
   regular expressions never conflict (the first matching one answers);
+- the sites no request reaches at all (unreached): not the default of any of their sockets, and
+  every name they wrote taken by another block or vhost;
 - which socket a connection to an address reaches: the one bound to that address, else the
   wildcard of its family (nginx's [::] takes IPv4 only with `ipv6only=off`; Apache's `*`
   takes both);
@@ -340,6 +342,45 @@ class Servers:
                     return site, f"ServerAlias {entry.name}"
         return None
 
+    def reaches(self, site: Site) -> bool:
+        """Some request on this socket reaches `site`: it is the default (requests without SNI or
+        with an unknown name), or the socket's names send at least one name to it. A name sslint
+        cannot know counts as reaching it: a regex (nginx), a vhost without a name of its own
+        (Apache gives it the main server's)."""
+        return site is self.default or id(site) in self._reached
+
+    @functools.cached_property
+    def _reached(self) -> frozenset[int]:
+        """The sites (by id: Site holds a dict) some name of this socket reaches, worked out once
+        for every site of the socket."""
+        if self.server == "apache":
+            return self._apache_reached()
+        table = self.names
+        holders = [*table.exact.values(), *table.wildcard_heads.values(), *table.wildcard_tails.values()]
+        return frozenset([id(holder.site) for holder in holders] + [id(site) for site, _pattern, _regex in table.regexes])
+
+    def _apache_reached(self) -> frozenset[int]:
+        """mod_ssl and the Host lookup try the vhosts in order, each with its ServerName, its
+        ServerAlias names, then its wildcard aliases: a vhost keeps a name no earlier vhost takes
+        (measured with apache2 2.4: a later vhost whose every name an earlier one matches answers
+        nothing, not even an exact name an earlier wildcard alias covers)."""
+        first: set[str] = set()  # the exact names of the vhosts before
+        patterns: list[str] = []  # their wildcard aliases
+        reached: set[int] = set()
+        for site in self.sites:
+            names = [entry.name.lower() for entry in site.names if entry.name]
+            wild = [name for name in names if "*" in name or "?" in name]
+            exact = [name for name in names if name not in wild]
+            # A wildcard alias stands for names sslint does not list: taken whole only by the same
+            # pattern written before.
+            if not names or any(name not in patterns for name in wild) or any(
+                    name not in first and not any(_apache_wildcard(pattern, name) for pattern in patterns)
+                    for name in exact):
+                reached.add(id(site))
+            first.update(exact)
+            patterns.extend(name for name in wild if name not in patterns)
+        return frozenset(reached)
+
     def answers(self, name: str) -> bool:
         """Some site here answers `name` by name, or may (a regex sslint cannot judge); for a wildcard
         `*.x`: some site answers every name it stands for."""
@@ -388,6 +429,27 @@ def routes(sites: Iterable[Site], port: int | None = None) -> dict[Socket, Serve
         flagged = next((site for site, listen in members if listen.default_server), None)
         table[socket] = Servers(socket, ordered, flagged or ordered[0], flagged is not None)
     return table
+
+
+def unreached(table: dict[Socket, Servers], shared: set[Socket] | frozenset[Socket] = frozenset()) -> tuple[Site, ...]:
+    """The sites of `table` (routes()) that no request reaches on any of their TLS sockets: on each
+    one they are not the default and every name they wrote is taken by another (nginx: refused as
+    'conflicting server name'; Apache: matched by an earlier vhost). A site with a TLS listen the
+    table does not hold (a unix socket, an Apache address no `Listen` binds) is left out: sslint
+    does not judge who connects there. Each once.
+
+    nginx 1.22.1 and apache2 2.4 send such a block no request at all (tests/test_unreachable.py):
+    its certificate is loaded at start-up and never sent, its headers never answer."""
+    placed: dict[int, Site] = {}
+    reached: set[int] = set()
+    for servers in table.values():
+        for site in servers.sites:
+            placed.setdefault(id(site), site)
+            if servers.reaches(site):
+                reached.add(id(site))
+    return tuple(site for key, site in placed.items() if key not in reached and all(
+        _tcp(listen) and listen.heard and listen_socket(listen, site.server) in table
+        for listen in tls_listens(site, shared)))
 
 
 def dual_stack(sites: Iterable[Site]) -> set[Socket]:
