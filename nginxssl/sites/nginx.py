@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from nginxssl.model.headers import ResponseHeaders
 from nginxssl.model.node import Config, Node
 from nginxssl.model.site import CertRef, Listen, PathRef, ServerName, Site
 from nginxssl.sites.headers.nginx import NginxContext, nginx_context, nginx_headers
@@ -92,12 +94,15 @@ class _Enclosing:
     context: str
     directives: dict[str, list[Node]]  # the inheritable TLS directives written there
     last: dict[str, Node]  # the one in force for each
-    headers: NginxContext | None = None  # http only: add_header, add_header_inherit and maps
+    # http only: a server block's response headers, from its add_header, add_header_inherit and maps
+    # and the block's (Site.header_source: one for all its servers)
+    header_source: Callable[[Node], ResponseHeaders] | None = None
 
     @classmethod
     def of(cls, context: str, block_nodes: tuple[Node, ...], headers: NginxContext | None = None) -> _Enclosing:
         directives = _own_tls(block_nodes)
-        return cls(context, directives, {name: nodes[-1] for name, nodes in directives.items()}, headers)
+        return cls(context, directives, {name: nodes[-1] for name, nodes in directives.items()},
+                   functools.partial(nginx_headers, context=headers) if headers is not None else None)
 
 
 def _nginx_site(disk_paths: DiskPaths, server: Node, enclosing: _Enclosing) -> Site:
@@ -151,7 +156,6 @@ def _nginx_site(disk_paths: DiskPaths, server: Node, enclosing: _Enclosing) -> S
     trusted = _path_ref(disk_paths, trusted_node, trusted_node.args[0]) if trusted_node and trusted_node.args else None
     ssl_on = directives.get("ssl")
     tls = tls or (ssl_on is not None and ssl_on.args[:1] == ("on",))
-    http_level = enclosing.headers
     return Site(
         server="nginx",
         context=context,
@@ -166,8 +170,7 @@ def _nginx_site(disk_paths: DiskPaths, server: Node, enclosing: _Enclosing) -> S
         trusted_certificate=trusted,
         errors=tuple(errors),
         directives=directives,
-        header_source=(functools.partial(nginx_headers, server, http_level)
-                       if http_level is not None and (tls or certs) else None),
+        header_source=enclosing.header_source if tls or certs else None,
     )
 
 
