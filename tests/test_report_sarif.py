@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -271,7 +272,7 @@ def _finding(path: Path, *edits, safe: bool = True) -> Finding:
 def test_replacements_reproduce_the_fixers_plan(tmp_path, content, edits):
     site = tmp_path / "site.conf"
     site.write_bytes(content)
-    edits = [type(edit)(**{**edit.__dict__, "file": str(site)}) for edit in edits]
+    edits = [replace(edit, file=str(site)) for edit in edits]
     expected = plan(edits)[str(site)].new
     log = validate(sarif.log([_finding(site, *edits)], cwd=str(tmp_path), planner=plan))
     [change] = log["runs"][0]["results"][0]["fixes"][0]["artifactChanges"]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, cast
 
 from nginxssl.catalogue import catalogue
-from nginxssl.checks import LATE_RULE, Inputs, registry
+from nginxssl.checks import FAMILY_VIEWS, LATE_RULE, Inputs, registry
 from nginxssl.discover import APACHE_MAINS, NGINX_MAINS, Target
 from nginxssl.discover.sysroot import main_under_root
 from nginxssl.engine.installed import build_for
@@ -169,7 +170,7 @@ def lint(target: Target, settings: Settings, selected: tuple[str, ...],
         inputs = Inputs(config, sites, material, passwords, settings, chains=chains,
                         build=build_for(config.server, settings.server_version), probe=probe)
         inputs = inputs.replaced(chain_fixes=plan_fullchains(inputs, analyser.sources))
-        by_rule = _run_here(_judge(inputs, severities), runnable, progress)
+        by_rule = _run_here(_judge(inputs, severities, runnable), runnable, progress)
     if "SSL001" in runnable:
         by_rule["SSL001"] = [*by_rule["SSL001"], *leftover]
     order = {path: index for index, path in enumerate(config.files)}
@@ -248,18 +249,27 @@ def _leftovers(config: Config, sites: tuple[Site, ...], severities: dict[str, st
     return found
 
 
-def _judge(inputs: Inputs, severities: dict[str, str] | None) -> Callable[[str], list[Finding]]:
-    """findings_of(rule_id): the rule's findings on `inputs`, named, at the severity in force."""
+def _judge(inputs: Inputs, severities: dict[str, str] | None,
+           runnable: Iterable[str] = ()) -> Callable[[str], list[Finding]]:
+    """findings_of(rule_id): the rule's findings on `inputs`, named, at the severity in force. Once
+    every rule of `runnable` (the run's) written in one module has run here, `inputs` forgets the
+    derived views only that family reads (FAMILY_VIEWS): they would otherwise last as long as the run."""
     rules = catalogue()
     checks = registry()
+    left = Counter(checks[rule].run.__module__ for rule in runnable)
 
     def findings_of(rule_id: str) -> list[Finding]:
         rule = rules[rule_id]
         chosen = (severities or {}).get(rule_id)
         # A check may lower (or raise) one finding from the rule's default, e.g. an undecidable
         # SSL401 is info; the user's own choice for the rule still wins.
-        return [finding.named(rule.name, chosen or finding.severity or rule.severity)
-                for finding in checks[rule_id](inputs)]
+        found = [finding.named(rule.name, chosen or finding.severity or rule.severity)
+                 for finding in checks[rule_id](inputs)]
+        family = checks[rule_id].run.__module__
+        left[family] -= 1
+        if left[family] == 0:
+            inputs.forget(FAMILY_VIEWS.get(family, ()))
+        return found
 
     return findings_of
 
@@ -338,7 +348,7 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
         # Only half the diagnoses are here: a rule that reads one fails the child, and the
         # parent then runs the child's rules itself (tests hold that none does).
         inputs = Inputs(config, sites, material, passwords, settings, build=build, probe=probe).without(("chains",))
-        findings_of = _judge(inputs, severities)
+        findings_of = _judge(inputs, severities, runnable)
         answered = {rule: findings_of(rule) for rule in their_rules}
         answered.update(taken(tickets, findings_of))
         yield answered
@@ -364,7 +374,7 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
         inputs = Inputs(config, sites, material, passwords, settings, chains=chains, build=build, probe=probe)
         inputs = inputs.replaced(chain_fixes=plan_fullchains(inputs, analyser.sources))
         # The child's keys were not read here: a rule run here that read the files would fail.
-        findings_of = _judge(inputs.without(("material", "passwords")), severities)
+        findings_of = _judge(inputs.without(("material", "passwords")), severities, runnable)
         by_rule = _run_here(findings_of, our_rules, progress, len(runnable))
         by_rule.update(taken(tickets, findings_of))
         meanwhile()
@@ -374,7 +384,7 @@ def _lint_in_two(config: Config, sites: tuple[Site, ...], settings: Settings, lo
     if left:  # the child failed: its rules run here, on every file
         material, passwords = load(sites, loader, progress=progress)
         inputs = inputs.replaced(material=material, passwords=passwords)
-        findings_of = _judge(inputs, severities)
+        findings_of = _judge(inputs, severities, left)
         by_rule.update((rule, findings_of(rule)) for rule in left)
     progress("checking", len(runnable), len(runnable))
     return inputs, by_rule

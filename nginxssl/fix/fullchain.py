@@ -47,9 +47,9 @@ from nginxssl.model.edits import ChainFix, DeleteLine, Edit, ExpectChain, FilePl
 from nginxssl.model.finding import Fix
 from nginxssl.pki.analyse import ServedKey, served_key
 from nginxssl.pki.chain import ChainReport, is_ca, is_self_signed, issued, label, name_text, verification_name, verify
-from nginxssl.pki.load import Loader, per_certificate
+from nginxssl.pki.load import Loader, der, per_certificate
 from nginxssl.pki.names import covering, identities
-from nginxssl.pki.sources import Sources, der, trust_store
+from nginxssl.pki.sources import Sources, trust_store
 from nginxssl.pki.trust import TrustStoreError, public_key_der
 
 MAX_KEY_BYTES = 64 * 1024  # a private key file is a few KB; anything larger is not looked into

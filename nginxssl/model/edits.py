@@ -17,7 +17,7 @@ from nginxssl.model.node import Node
 _NGINX_NEEDS_QUOTES = re.compile(r"""[\s;{}#"'\\]|^$""")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NewFile:
     """Write a file that does not exist yet (a fullchain next to the leaf)."""
 
@@ -26,7 +26,7 @@ class NewFile:
     like: str | None = None  # copy mode and owner from this file
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReplaceArgs:
     """Replace the arguments of `directive` on `line`, keeping everything else on the line."""
 
@@ -37,7 +37,7 @@ class ReplaceArgs:
     server: str = "nginx"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InsertLine:
     """Insert `text` as a new line after `line` (inside the block when `line` opens one).
 
@@ -56,7 +56,7 @@ def insert_into(block: Node, text: str) -> InsertLine:
     return InsertLine(block.file, block.line, text, (block.directive, *block.args))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeleteLine:
     """Remove the line that holds `directive` (only when the line holds nothing else)."""
 
@@ -65,7 +65,7 @@ class DeleteLine:
     directive: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExpectChain:
     """Not a change: a promise the fixer checks on the planned bytes before it writes anything.
 
@@ -87,7 +87,7 @@ LineEdit = ReplaceArgs | InsertLine | DeleteLine  # an edit of one line of an ex
 Edit = NewFile | LineEdit | ExpectChain
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChainFix:
     """The fullchain fix planned for one certificate directive (nginxssl/fix/fullchain.py), handed
     to the checks of SSL201-SSL204, which carry it and word it."""

@@ -69,19 +69,23 @@ class Site:
     trusted_certificate: PathRef | None = None
     errors: tuple[tuple[Node, str], ...] = ()  # configuration errors the server refuses to start on
     directives: dict[str, Node] = field(default_factory=dict)  # effective TLS directives, inherited
-    # Works out `headers` when they are first read (HTTP sites only): only the header rules read
-    # them, which run in the second process when there is one (lint.py).
-    header_source: Callable[[], ResponseHeaders] | None = field(default=None, compare=False, repr=False)
+    # Works out `headers` from `node` when they are read (HTTP sites only): only the header rules
+    # read them, through Inputs.http_sites, which the engine forgets once they have run (lint.py).
+    # One function for every server of an http block (it holds what they inherit), not one per site.
+    header_source: Callable[[Node], ResponseHeaders] | None = field(default=None, compare=False, repr=False)
 
     @property
     def label(self) -> str:
         names = [entry.name for entry in self.names if entry.name]
         return names[0] if names else f"{self.file}:{self.line}"
 
-    @functools.cached_property
+    @property
     def headers(self) -> ResponseHeaders | None:
-        """Response headers per location (headers.py), or None for a site that serves no HTTP."""
-        return self.header_source() if self.header_source is not None else None
+        """Response headers per location (headers.py), or None for a site that serves no HTTP.
+        Worked out anew at each read, not kept on the site: the sites live as long as the run,
+        and every site's headers together are 65 MiB of a 50,000-block tree that only the four
+        header rules read (they read them once, through Inputs.http_sites)."""
+        return self.header_source(self.node) if self.header_source is not None and self.node is not None else None
 
     @functools.cached_property
     def name_list(self) -> tuple[str, ...]:  # asked for by every finding of the site: built once

@@ -29,7 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder
 
 from nginxssl.pki import names
-from nginxssl.pki.load import KEY_LOAD_ERRORS, describe_public, per_certificate
+from nginxssl.pki.load import KEY_LOAD_ERRORS, der, describe_public, per_certificate
 from nginxssl.pki.trust import TrustStore, authority_key_id, public_key_der, subject_key_id
 
 MAX_PATH_LENGTH = 10  # longer than any public chain; stops loops between cross-signed CAs
@@ -334,11 +334,6 @@ def is_ca(cert: x509.Certificate) -> bool:
     return bool(constraints is not None and constraints.ca)
 
 
-@per_certificate
-def _der(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.DER)
-
-
 def signature_weakness(cert: x509.Certificate) -> str | None:
     """"sha1"/"md5"/... when the certificate is signed with a hash browsers refuse."""
     # The signature algorithm's OID is parsed with the certificate: reading it raises nothing.
@@ -636,7 +631,7 @@ class _PathBuilder:
             if tier is None:  # the trust store, asked only when nothing served or pooled issued `cert`
                 tier = tuple(Link(anchor, TRUST_STORE) for anchor in self.trust.issuer_candidates(cert))
             verified = []
-            possible = [link for link in tier if _der(link.cert) not in seen and _may_issue(link.cert, cert)]
+            possible = [link for link in tier if der(link.cert) not in seen and _may_issue(link.cert, cert)]
             if self.defer and len(possible) == 1 and not self.signatures.known(cert, possible[0].cert):
                 self.deferred.append((cert, possible[0].cert))
                 return possible[0]
@@ -659,7 +654,7 @@ class _PathBuilder:
 
     def build(self, leaf: Link) -> tuple[list[Link], x509.Certificate | None, UnresolvedIssuer | None]:
         path = [leaf]
-        seen = {_der(leaf.cert)}
+        seen = {der(leaf.cert)}
         current = leaf
         while len(path) <= MAX_PATH_LENGTH:
             anchor = self.trust.anchor_for(current.cert)
@@ -672,7 +667,7 @@ class _PathBuilder:
                 unresolved = UnresolvedIssuer(current.cert, current.cert.issuer, authority_key_id(current.cert))
                 return path, None, unresolved
             path.append(issuer)
-            seen.add(_der(issuer.cert))
+            seen.add(der(issuer.cert))
             current = issuer
         self.notes.append(f"issuer path longer than {MAX_PATH_LENGTH} certificates; stopped")
         top = path[-1].cert
@@ -713,7 +708,7 @@ def _order_ok(served: tuple[x509.Certificate, ...], leaf_index: int, signatures:
     # Whether one certificate issued another depends only on its subject, key and key identifier:
     # each of those is tried once per later certificate, and no more of them than any real chain
     # holds (a bundle of a thousand look-alike CAs would otherwise cost a million signature checks).
-    ders = [_der(cert) for cert in served]
+    ders = [der(cert) for cert in served]
     earlier_by_subject: dict[x509.Name, list[int]] = {}
     for later, cert in enumerate(served):
         tried: set[tuple[bytes | None, bytes | None]] = set()
@@ -999,17 +994,17 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
         fullchain.append(link.cert)
 
     on_path = {link.served_index for link in path if link.served}
-    path_der = {_der(link.cert) for link in path}
+    path_der = {der(link.cert) for link in path}
     extras = []
-    served_der = [_der(cert) for cert in served]
+    served_der = [der(cert) for cert in served]
     first_index: dict[bytes, int] = {}
-    for index, der in enumerate(served_der):
-        first_index.setdefault(der, index)
+    for index, encoded in enumerate(served_der):
+        first_index.setdefault(encoded, index)
     for index, cert in enumerate(served):
         if index in on_path:
             continue
-        der = served_der[index]
-        if der in path_der or first_index[der] < index:
+        encoded = served_der[index]
+        if encoded in path_der or first_index[encoded] < index:
             reason = "duplicate"
         elif issued(leaf, cert, signatures):
             reason = "subject-of-leaf"

@@ -30,14 +30,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from nginxssl.discover.sysroot import resolve_links, to_disk
 from nginxssl.model.site import PathRef
 from nginxssl.pki.chain import Candidate
-from nginxssl.pki.load import Loader, Material, per_certificate
+from nginxssl.pki.load import Loader, Material, der
 from nginxssl.pki.trust import TrustStore, load_trust_store, system_bundle_path
 
 # Sibling files that commonly hold intermediates (matched case-insensitively on the name),
@@ -97,12 +96,6 @@ def _name_key(name: x509.Name) -> tuple:
         return tuple((attribute.oid.dotted_string, attribute.value) for attribute in name)
     except Exception:  # a malformed attribute raises whatever its decoder raises: such a name matches nothing
         return ()
-
-
-@per_certificate
-def der(cert: x509.Certificate) -> bytes:
-    """The certificate's DER: what identifies one certificate across files."""
-    return cert.public_bytes(serialization.Encoding.DER)
 
 
 class Index:

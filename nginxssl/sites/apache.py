@@ -205,7 +205,7 @@ def _certs(disk_paths: DiskPaths, directives: dict[str, list[Node]]) -> tuple[Ce
 
 def _site(disk_paths: DiskPaths, block: Node, context: str, directives: dict[str, list[Node]], tls: bool,
           names: tuple[ServerName, ...], listens: tuple[Listen, ...], file: str, line: int,
-          headers: Callable[[], ResponseHeaders] | None) -> Site:
+          headers: Callable[[Node], ResponseHeaders] | None) -> Site:
     certs = _certs(disk_paths, directives)
     errors: list[tuple[Node, str]] = []
     if tls and not certs:
@@ -248,7 +248,8 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
     main_names = _names(server_level)
     main_port = next((_name_port(name.node.args[0]) for name in main_names[:1] if name.node), None)
     disk_paths = DiskPaths(config)
-    header_context = apache_context(server_level)
+    # Every vhost's response headers, from its block (Site.header_source): one function for all of them.
+    vhost_headers = functools.partial(apache_headers, context=apache_context(server_level))
     vhost_addresses = [(vhost, [_address(word, main_port) for word in vhost.args]) for vhost in vhosts]
 
     # The first vhost named for an address:port answers names no other vhost claims.
@@ -281,7 +282,7 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
         )
         sites.append(_site(disk_paths, vhost, "virtualhost", directives, tls, _names(vhost.children or ()),
                            site_listens, vhost.file, vhost.line,
-                           functools.partial(apache_headers, vhost, context=header_context)))
+                           vhost_headers))
 
     main = _main_server(disk_paths, server_level, base, main_names, listens, sites, inherited_used)
     return tuple(([main] if main else []) + sites)
@@ -331,15 +332,10 @@ def _main_server(disk_paths: DiskPaths, server_level: tuple[Node, ...], base: di
     if engine == "on":
         site_listens = tuple(Listen(None, address, port, ssl=True) for address, port, _protocol in listens)
         return _site(disk_paths, holder, "server", base, True, names, site_listens, anchor.file, anchor.line,
-                     functools.partial(_server_headers, anchor, server_level))
+                     apache_headers)
     if not cert_nodes or inherited_used:
         return None
     snippet = disk_paths.config.fragment and not vhost_sites
     return _site(disk_paths, Node("snippet" if snippet else "server", (), anchor.file, anchor.line, server_level),
                  "snippet" if snippet else "server", base, snippet, (), (), anchor.file, anchor.line,
-                 None if snippet else functools.partial(_server_headers, anchor, server_level))
-
-
-def _server_headers(anchor: Node, server_level: tuple[Node, ...]) -> ResponseHeaders:
-    """The server config's response headers: its own Header lines, none of any virtual host's."""
-    return apache_headers(Node("server", (), anchor.file, anchor.line, server_level))
+                 None if snippet else apache_headers)
