@@ -32,7 +32,7 @@ chains, sibling files, ssl_trusted_certificate and password files, the trust sto
 directory it looked into is unchanged, and the configuration asks the same question of them
 (ChainAnalyser.question: the same pairs of files, as written and on disk, served the same way).
 An edit of a site file that leaves its certificates alone is then linted without diagnosing a
-chain again. They are a pickle (certificates by their PEM blocks, engine/parallel.py), read back
+chain again. They are a pickle (certificates by their DER, engine/parallel.py), read back
 with nothing but sslint's own data classes allowed: a forged file builds nothing else.
 
 An Apache tree is cached once its reader has said what else it asked of the file system

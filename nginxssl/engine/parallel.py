@@ -60,8 +60,8 @@ def two_processes(sites: int) -> bool:
 
 class Certificates(Protocol):
     """The run's table of certificates read from files (pki/load.Loader): a certificate in an
-    answer travels as the PEM block it was read from, and arrives as the parent's own object
-    for that block, not a copy (the parent has read the same files, and may have computed the
+    answer travels as its DER, and arrives as the parent's own object for that certificate,
+    not a copy (the parent has read the same files, and may have computed the
     certificate's facts already: they are remembered by identity)."""
 
     def block_of(self, cert: object) -> bytes | None: ...
@@ -71,7 +71,7 @@ class Certificates(Protocol):
 
 class _Pickler(pickle.Pickler):
     """Pickles what cryptography's Rust-backed objects refuse: by their DER (or dotted string),
-    or, for a certificate in `certificates`, by its PEM block."""
+    or, for a certificate in `certificates`, by the DER that table knows it by."""
 
     _reducers: dict[type, _Reducer | None] = {}
     _certificate_types: dict[type, bool] = {}
@@ -187,7 +187,7 @@ def _loads(payload: bytes, certificates: Certificates | None = None,
 
 
 def dumps(value: object, certificates: Certificates | None = None) -> bytes:
-    """`value` as an answer travels (certificates by their PEM blocks, when `certificates` holds them)."""
+    """`value` as an answer travels (certificates by their DER, when `certificates` holds them)."""
     return _dumps(value, certificates)
 
 

@@ -347,8 +347,7 @@ class Loader:
         return self._blocks.get(id(cert))
 
     def certificate(self, block: bytes) -> x509.Certificate:
-        """The certificate of a DER (block_of's) or of a PEM block (what block_of gave before it gave
-        the DER, kept in the chain diagnoses of an earlier run): the object this loader holds for
+        """The certificate of a DER (block_of's) or of a PEM block: the object this loader holds for
         it, read now if need be."""
         cert = self._certificates.get(block)
         if cert is None:
