@@ -156,7 +156,12 @@ def test_a_block_answers_while_it_keeps_a_name_a_regex_or_the_default(tmp_path):
     by_line = {line: {finding["rule"] for finding in findings if finding["line"] == line} for line in lines.values()}
     assert by_line[lines["b3"]] == {"SSL304"}, findings  # no SSL101, no SSL301 for b3
     assert {"SSL101", "SSL301"} <= by_line[lines["b4"]]  # still answers c.test: still judged
-    assert "SSL301" in by_line[lines["b5"]] and "SSL301" in by_line[lines["b6"]]
+    # b5's b.test and b6's a.test are b2's and b1's (as served above): their clients never get b5's
+    # or b6's certificate, so neither is checked against those names.
+    assert "SSL301" not in by_line[lines["b5"]] and "SSL301" not in by_line[lines["b6"]], findings
+    (c_test,) = [finding["message"] for finding in findings if finding["rule"] == "SSL301"
+                 and finding["line"] == lines["b4"]]
+    assert c_test.startswith("server_name c.test is not covered"), c_test
     dead = [finding["message"] for finding in findings if "no request reaches" in finding["message"]]
     assert len(dead) == 2 and all(f"nginx.conf:{lines['b3']})" in message for message in dead), dead
 
@@ -188,6 +193,37 @@ def test_ipv4_and_ipv6_twins_are_judged_one_socket_at_a_time(tmp_path):
     findings = _findings(path, tmp_path)
     rules = {line: {finding["rule"] for finding in findings if finding["line"] == line} for line in lines.values()}
     assert "SSL301" not in rules[lines["b4"]] and "SSL301" in rules[lines["b6"]], findings
+
+
+def test_a_name_refused_on_every_socket_of_a_block_that_still_answers_gets_no_ssl301(tmp_path):
+    """nginx 1.22.1 on 127.0.0.1:P and [::1]:P: b3 writes b2.test after b2 on its only socket, so
+    IPv4 clients of b2.test get b2's certificate and b3's is never checked against that name (b3
+    still answers b3.test); b4 writes it too, refused on IPv4 but held on [::1]:P, where it is the
+    certificate IPv6 clients of b2.test get: that one still does not name it (SSL301)."""
+    require("nginx")
+    stems = ("b1", "b2", "b3", "b4")
+    _pki(tmp_path, stems)
+    port = free_port()
+    v4, v6 = f"listen {LOOPBACK}:{port} ssl", f"listen [::1]:{port} ssl"
+    written = {"b1": (f"{v4} default_server; {v6} default_server;", "b1.test"), "b2": (f"{v4};", "b2.test"),
+               "b3": (f"{v4};", "b3.test b2.test"), "b4": (f"{v4}; {v6};", "b4.test b2.test")}
+    conf = "events {}\nhttp {\n    access_log off;\n" + "".join(
+        f"    server {{ {listens} server_name {names}; "
+        f"ssl_certificate {tmp_path}/{stem}.pem; ssl_certificate_key {tmp_path}/{stem}.key; }}\n"
+        for stem, (listens, names) in written.items()) + "}\n"
+    path = tmp_path / "nginx.conf"
+    path.write_text(conf)
+    with running_nginx(conf, tmp_path, port=port):
+        over_ipv4 = {name: _stem(served_chain_pem(port, name)) for name in ("b2.test", "b3.test", "b4.test")}
+        over_ipv6 = {name: _served_over_ipv6(port, name) for name in ("b2.test", "b4.test")}
+    assert over_ipv4 == {"b2.test": "b2", "b3.test": "b3", "b4.test": "b4"}
+    assert over_ipv6 == {"b2.test": "b4", "b4.test": "b4"}
+    lines = {stem: 4 + index for index, stem in enumerate(stems)}
+    assert _dead_lines(path) == []
+    mismatched = [(finding["line"], finding["message"]) for finding in _findings(path, tmp_path)
+                  if finding["rule"] == "SSL301"]
+    assert [line for line, _message in mismatched] == [lines["b4"]], mismatched
+    assert "server_name b2.test is not covered by the certificate 'b4.test'" in mismatched[0][1]
 
 
 def test_apache_a_vhost_whose_every_name_an_earlier_one_takes_answers_nothing(tmp_path):

@@ -21,12 +21,12 @@ from nginxssl.model.edits import ChainFix
 from nginxssl.model.finding import Finding
 from nginxssl.model.node import Config
 from nginxssl.model.settings import Settings
-from nginxssl.model.site import Site
+from nginxssl.model.site import ServerName, Site
 from nginxssl.parse.suppressions import Suppression
 from nginxssl.pki.analyse import ServedChain
 from nginxssl.pki.load import Material
 from nginxssl.sites import plain_sites_of
-from nginxssl.sites.routing import Servers, Socket, routes, tls_sockets, unreached
+from nginxssl.sites.routing import Servers, Socket, refused_everywhere, routes, tls_sockets, unreached
 
 if TYPE_CHECKING:  # probe.py imports ssl and socket, which only `sslint probe` needs
     from nginxssl.model.probe import Probe
@@ -108,6 +108,15 @@ class Inputs:
     def _unreached_ids(self) -> frozenset[int]:  # Site holds a dict: unhashable
         return frozenset(id(site) for site in self.unreached)
 
+    def refused(self, site: Site, entry: ServerName) -> bool:
+        """nginx refuses this server_name of the site on every TLS socket it has ('conflicting server
+        name'): another block answers that name, with its own certificate (sites/routing.refused_everywhere)."""
+        return (id(site), id(entry)) in self._refused_ids
+
+    @cached_property
+    def _refused_ids(self) -> frozenset[tuple[int, int]]:
+        return refused_everywhere(self.routes, self.tls_sockets)
+
     @cached_property
     def plain_sites(self) -> tuple[Site, ...]:
         """The server blocks that speak plain HTTP (sites.plain_sites_of)."""
@@ -157,6 +166,7 @@ _VIEW_READS: dict[str, frozenset[str]] = {
     "routes": frozenset(("config", "sites")),
     "unreached": frozenset(("config", "sites")),
     "_unreached_ids": frozenset(("config", "sites")),
+    "_refused_ids": frozenset(("config", "sites")),
     "plain_sites": frozenset(("config",)),
 }
 

@@ -125,6 +125,8 @@ def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
             for entry in site.names:
                 if not entry.name or entry.node is None:  # only nginx's implicit "" has no node
                     continue
+                if inputs.refused(site, entry):
+                    continue  # another block answers the name, with its certificate (SSL304 says so)
                 verdict = check_server_name(entry.name, presented)
                 if not verdict.not_covered:
                     continue

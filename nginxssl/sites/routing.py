@@ -452,6 +452,30 @@ def unreached(table: dict[Socket, Servers], shared: set[Socket] | frozenset[Sock
         for listen in tls_listens(site, shared)))
 
 
+def refused_everywhere(table: dict[Socket, Servers],
+                       shared: set[Socket] | frozenset[Socket] = frozenset()) -> frozenset[tuple[int, int]]:
+    """The server_name entries nginx refuses on every TLS socket of the block that writes them
+    ('conflicting server name ... ignored'), as (id(site), id(entry)): no TLS client of that name
+    ever gets this block's certificate (measured with nginx 1.22.1, tests/test_unreachable.py). An
+    entry kept on one of the block's sockets (an IPv6 twin, another port) is not refused everywhere,
+    nor one of a block with a TLS listen the table does not hold."""
+    refused_on: dict[tuple[int, int], set[Socket]] = {}
+    writers: dict[int, Site] = {}
+    for socket, servers in table.items():
+        if servers.server != "nginx":
+            continue
+        for conflict in servers.names.conflicts:
+            refused_on.setdefault((id(conflict.site), id(conflict.entry)), set()).add(socket)
+            writers[id(conflict.site)] = conflict.site
+    everywhere = set()
+    for key, sockets in refused_on.items():
+        site = writers[key[0]]
+        own = {listen_socket(listen, site.server) for listen in tls_listens(site, shared)}
+        if own and own <= sockets:
+            everywhere.add(key)
+    return frozenset(everywhere)
+
+
 def dual_stack(sites: Iterable[Site]) -> set[Socket]:
     """nginx's [::] sockets written with `ipv6only=off`: they take IPv4 connections too."""
     return {listen_socket(listen) for site in sites if site.server == "nginx"
