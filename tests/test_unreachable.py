@@ -68,6 +68,18 @@ def _common_stem(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string().removeprefix("CN=").removesuffix(".test")
 
 
+def _one_line_servers(directory: Path, written: dict[str, tuple[str, str]]) -> tuple[str, Path]:
+    """An nginx.conf in `directory` with one server block per line from line 4, each `stem: (listens,
+    names)` serving STEM.pem with STEM.key: its text, and its path."""
+    conf = "events {}\nhttp {\n    access_log off;\n" + "".join(
+        f"    server {{ {listens} server_name {names}; "
+        f"ssl_certificate {directory}/{stem}.pem; ssl_certificate_key {directory}/{stem}.key; }}\n"
+        for stem, (listens, names) in written.items()) + "}\n"
+    path = directory / "nginx.conf"
+    path.write_text(conf)
+    return conf, path
+
+
 def _served_over_ipv6(port: int, name: str) -> str:
     """The stem of the certificate [::1]:port sends for SNI `name` (Python's OpenSSL as the client)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -135,14 +147,11 @@ def test_a_block_answers_while_it_keeps_a_name_a_regex_or_the_default(tmp_path):
     stems = ("b1", "b2", "b3", "b4", "b5", "b6")
     _pki(tmp_path, stems, expired=("b3", "b4"))
     port = free_port()
-    written = {"b1": ("", "a.test"), "b2": ("", "b.test"), "b3": ("", "a.test b.test"), "b4": ("", "a.test c.test"),
-               "b5": ("", r"b.test ~^r\d\.test$"), "b6": (" default_server", "a.test")}
-    conf = "events {}\nhttp {\n    access_log off;\n" + "".join(
-        f"    server {{ listen {LOOPBACK}:{port} ssl{extra}; server_name {names}; "
-        f"ssl_certificate {tmp_path}/{stem}.pem; ssl_certificate_key {tmp_path}/{stem}.key; }}\n"
-        for stem, (extra, names) in written.items()) + "}\n"
-    path = tmp_path / "nginx.conf"
-    path.write_text(conf)
+    listen = f"listen {LOOPBACK}:{port} ssl"
+    written = {"b1": (f"{listen};", "a.test"), "b2": (f"{listen};", "b.test"), "b3": (f"{listen};", "a.test b.test"),
+               "b4": (f"{listen};", "a.test c.test"), "b5": (f"{listen};", r"b.test ~^r\d\.test$"),
+               "b6": (f"{listen} default_server;", "a.test")}
+    conf, path = _one_line_servers(tmp_path, written)
     judged = nginx_test(path, tmp_path)
     assert judged.ok, judged.output
     with running_nginx(conf, tmp_path, port=port):
@@ -177,12 +186,7 @@ def test_ipv4_and_ipv6_twins_are_judged_one_socket_at_a_time(tmp_path):
     written = {"b1": (f"{v4} default_server; {v6} default_server;", "dflt.test"), "b2": (f"{v4};", "a.test"),
                "b3": (f"{v6};", "a.test"), "b4": (f"{v4}; {v6};", "a.test"), "b5": (f"{v4};", "c.test"),
                "b6": (f"{v4}; {v6};", "c.test")}
-    conf = "events {}\nhttp {\n    access_log off;\n" + "".join(
-        f"    server {{ {listens} server_name {names}; "
-        f"ssl_certificate {tmp_path}/{stem}.pem; ssl_certificate_key {tmp_path}/{stem}.key; }}\n"
-        for stem, (listens, names) in written.items()) + "}\n"
-    path = tmp_path / "nginx.conf"
-    path.write_text(conf)
+    conf, path = _one_line_servers(tmp_path, written)
     with running_nginx(conf, tmp_path, port=port):
         over_ipv4 = {name: _stem(served_chain_pem(port, name)) for name in ("a.test", "c.test")}
         over_ipv6 = {name: _served_over_ipv6(port, name) for name in ("a.test", "c.test")}
@@ -207,12 +211,7 @@ def test_a_name_refused_on_every_socket_of_a_block_that_still_answers_gets_no_ss
     v4, v6 = f"listen {LOOPBACK}:{port} ssl", f"listen [::1]:{port} ssl"
     written = {"b1": (f"{v4} default_server; {v6} default_server;", "b1.test"), "b2": (f"{v4};", "b2.test"),
                "b3": (f"{v4};", "b3.test b2.test"), "b4": (f"{v4}; {v6};", "b4.test b2.test")}
-    conf = "events {}\nhttp {\n    access_log off;\n" + "".join(
-        f"    server {{ {listens} server_name {names}; "
-        f"ssl_certificate {tmp_path}/{stem}.pem; ssl_certificate_key {tmp_path}/{stem}.key; }}\n"
-        for stem, (listens, names) in written.items()) + "}\n"
-    path = tmp_path / "nginx.conf"
-    path.write_text(conf)
+    conf, path = _one_line_servers(tmp_path, written)
     with running_nginx(conf, tmp_path, port=port):
         over_ipv4 = {name: _stem(served_chain_pem(port, name)) for name in ("b2.test", "b3.test", "b4.test")}
         over_ipv6 = {name: _served_over_ipv6(port, name) for name in ("b2.test", "b4.test")}
