@@ -443,13 +443,14 @@ def _conflict_message(conflict: Conflict, servers: Servers) -> str | None:
         taken = next(part for part, holder in holders if holder is not None and holder.site is first)
         effect = (f"ignores the whole name in this block (measured: neither {parts[0]} nor "
                   f"{parts[1]} reaches it; {taken} goes to that first block)")
-        shown = f'"{name}" ({parts[0]} and {parts[1]}, of which {taken})'
+        claimed = f'server_name "{name}" (which stands for {parts[0]} and {parts[1]}) on {socket} is already claimed, for {taken},'
     else:
         effect = ("sends every request for it to that first block, with its certificate and content: "
                   "this block never serves it")
         shown = f'"{name}"' if name else '"" (no server_name: requests without a Host header)'
-    return (f'server_name {shown} on {socket} is already claimed by the TLS server block at '
-            f"{first.file}:{first.line}; {warned} and {effect}; fix: {_unclaim(name)}")
+        claimed = f"server_name {shown} on {socket} is already claimed"
+    return (f"{claimed} by the TLS server block at {first.file}:{first.line}; {warned} and "
+            f"{effect}; fix: {_unclaim(name)}")
 
 
 @check("SSL304", needs=())
