@@ -198,7 +198,8 @@ def test_addresses_default_and_any_port(tmp_path: Path) -> None:
         [("*", 443, True)],  # _default_ is `*` in httpd 2.4; the first vhost of *:443 answers unknown names
         [("*", 443, False)],
         [("*", 443, False)],
-        [("192.0.2.1", None, True)],  # any port
+        # any port: no Listen in view, so on each port the other vhosts name (tests/test_routing.py)
+        [("192.0.2.1", 443, True), ("192.0.2.1", 8443, True)],
         [("192.0.2.2", 8443, True)],  # no port: the main server's, from its ServerName
     ]
     assert sites[0].names == ()  # no ServerName: apache2 asks DNS or the host name at start-up

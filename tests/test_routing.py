@@ -291,6 +291,36 @@ def test_apache_answers_as_the_model_says(tmp_path):
     assert {name: _modelled_stem(sites, port, name) for name in names} == served
 
 
+def test_apache_a_vhost_for_any_port_answers_the_ports_no_set_of_its_own_names(tmp_path):
+    """`<VirtualHost *>` is `*:*` in `apache2 -S` (any port), and a connection to port P takes the
+    `*:P` set before it: on P1 every name got b's certificate (a.test too), on P2 every name a's.
+    sslint used to put the `*` vhost on the main server's port and crashed sorting a socket of port
+    None beside `*:P1` (TypeError in SSL303)."""
+    require("apache2")
+    require("openssl")
+    _pki(tmp_path)
+    first, second = free_port(), free_port()
+
+    def vhost(address: str, stem: str) -> str:
+        return (f"<VirtualHost {address}>\n    ServerName {stem}.test\n    SSLEngine on\n"
+                f"    SSLCertificateFile {tmp_path}/{stem}.pem\n    SSLCertificateKeyFile {tmp_path}/{stem}.key\n"
+                "</VirtualHost>\n")
+
+    site = tmp_path / "site.conf"
+    site.write_text(f"Listen {LOOPBACK}:{first}\nListen {LOOPBACK}:{second}\n"
+                    + vhost("*", "a") + vhost(f"*:{first}", "q"))
+    (tmp_path / "apache2.conf").write_text(f"ServerName localhost\nInclude {site}\n")
+    names = {(port, name) for port in (first, second) for name in ("a.test", "q.test", "nobody.test")}
+    with running_apache(site, tmp_path):
+        served = {(port, name): _served_stem(port, name) for port, name in names}
+    assert served == {key: "q" if key[0] == first else "a" for key in names}  # what apache2 sent
+    sites = _sites(tmp_path / "apache2.conf")
+    assert {(port, name): _modelled_stem(sites, port, name) for port, name in names} == served
+    result = RUNNER.invoke(lint_app, [str(tmp_path / "apache2.conf"), "--no-cache", "--format", "json"])
+    assert not isinstance(result.exception, TypeError), result.exception
+    assert result.exit_code == 1, result.output  # findings (SSL105: the test root is not trusted), no traceback
+
+
 # ---------------------------------------------------------------- the model alone
 
 

@@ -105,8 +105,12 @@ def _name_port(text: str) -> int | None:
 def _address(word: str, default_port: int | None) -> tuple[str, int | None]:
     """(address, port) of one `<VirtualHost>` argument; port None: any port.
 
-    `_default_` is an alias of `*` in httpd 2.4.
+    `_default_` is an alias of `*` in httpd 2.4, but not for the port: `apache2 -S` prints
+    `<VirtualHost *>` as `*:*` (any port) and `<VirtualHost _default_>` or an address without a
+    port on the main server's port (its ServerName's, else any).
     """
+    if word == "*":
+        return "*", None
     if word.startswith("["):
         host, _, rest = word.partition("]")
         address, port_text = host + "]", rest[1:] if rest.startswith(":") else ""
@@ -171,6 +175,36 @@ def _heard(address: str, port: int | None, listens: list[tuple[str, int | None, 
         if vhost == "*" or bound == "*" or bound == vhost or (bound == "[::]" and vhost.startswith("[")):
             return True
     return False
+
+
+def _placed(vhost_addresses: list[tuple[Node, list[tuple[str, int | None]]]],
+            listens: list[tuple[str, int | None, str]], known: bool) -> list[tuple[Node, list[tuple[str, int | None]]]]:
+    """Each vhost's addresses, an any-port one (`*`, `addr:*`) put on the ports where it answers.
+
+    httpd keeps one address set per address:port as written, and a connection to port P takes
+    the set named for its address and P before the one named for its address and any port
+    (measured with apache2 2.4: `<VirtualHost *>` then `<VirtualHost *:P>` sends every name on P
+    to the second, and the first answers the other Listen ports). The ports are those of the
+    Listen lines; in a lone file without them, those its vhosts name, else 443. An any-port
+    address left with no port (every port taken by a set of its own) keeps port None: it answers
+    nothing sslint places on a socket.
+    """
+    if known:
+        ports = list(dict.fromkeys(port for _address, port, _protocol in listens if port is not None))
+    else:
+        ports = list(dict.fromkeys(port for _vhost, addresses in vhost_addresses
+                                   for _address, port in addresses if port is not None)) or [443]
+    named = {(socket_address(address, "apache"), port) for _vhost, addresses in vhost_addresses
+             for address, port in addresses if port is not None}
+    placed = []
+    for vhost, addresses in vhost_addresses:
+        concrete: list[tuple[str, int | None]] = []
+        for address, port in addresses:
+            free = [] if port is not None else [
+                other for other in ports if (socket_address(address, "apache"), other) not in named]
+            concrete.extend([(address, other) for other in free] or [(address, port)])
+        placed.append((vhost, list(dict.fromkeys(concrete))))
+    return placed
 
 
 def _engine(directives: dict[str, list[Node]]) -> str | None:
@@ -250,7 +284,9 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
     disk_paths = DiskPaths(config)
     # Every vhost's response headers, from its block (Site.header_source): one function for all of them.
     vhost_headers = functools.partial(apache_headers, context=apache_context(server_level))
-    vhost_addresses = [(vhost, [_address(word, main_port) for word in vhost.args]) for vhost in vhosts]
+    listens_known = not config.fragment and bool(listens)
+    vhost_addresses = _placed([(vhost, [_address(word, main_port) for word in vhost.args]) for vhost in vhosts],
+                              listens, listens_known)
 
     # The first vhost named for an address:port answers names no other vhost claims.
     first_for: dict[tuple[str, int | None], Node] = {}
@@ -259,7 +295,6 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
             first_for.setdefault(address, vhost)
 
     sites: list[Site] = []
-    listens_known = not config.fragment and bool(listens)
     base_certs = base.get("sslcertificatefile", [])
     inherited_used = False  # does a TLS vhost serve a certificate of the server config's?
     for vhost, addresses in vhost_addresses:
@@ -298,8 +333,9 @@ def apache_plain_vhosts(config: Config) -> tuple[Site, ...]:
     main_names = _names(server_level)
     main_port = next((_name_port(name.node.args[0]) for name in main_names[:1] if name.node), None)
     plain = []
-    for vhost in (node for node in top if node.directive == "virtualhost" and node.is_block):
-        addresses = [_address(word, main_port) for word in vhost.args]
+    vhosts = [node for node in top if node.directive == "virtualhost" and node.is_block]
+    for vhost, addresses in _placed([(vhost, [_address(word, main_port) for word in vhost.args]) for vhost in vhosts],
+                                    listens, not config.fragment and bool(listens)):
         own = _own(vhost.children or ())
         directives = _merged(base, own)
         engine = _engine(directives)

@@ -418,7 +418,7 @@ def routes(sites: Iterable[Site], port: int | None = None) -> dict[Socket, Serve
     grouped: dict[Socket, list[tuple[Site, Listen]]] = {}
     for site in sites:
         for listen in tls_listens(site, shared):
-            if not _tcp(listen) or not listen.heard or (port is not None and listen.port != port):
+            if not _tcp(listen) or not listen.heard or listen.port is None or (port is not None and listen.port != port):
                 continue
             grouped.setdefault(listen_socket(listen, site.server), []).append((site, listen))
     table = {}
