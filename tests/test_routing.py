@@ -321,6 +321,40 @@ def test_apache_a_vhost_for_any_port_answers_the_ports_no_set_of_its_own_names(t
     assert result.exit_code == 1, result.output  # findings (SSL105: the test root is not trusted), no traceback
 
 
+def test_apache_a_nameless_vhost_on_a_wildcard_address_answers_the_server_config_s_name(tmp_path):
+    """A <VirtualHost *:P> without ServerName answers to the server config's ServerName (`apache2 -S`:
+    'namevhost main.test'): apache2 2.4 sent q's certificate for main.test, from the first such vhost;
+    the second, whose only name the first takes, answers nothing. sslint gave them no name: it said
+    main.test reached the default (a) and was silent about the certificate that does not cover it."""
+    require("apache2")
+    require("openssl")
+    _pki(tmp_path)
+    port = free_port()
+
+    def vhost(names: str, stem: str) -> str:
+        return (f"<VirtualHost *:{port}>\n{names}    SSLEngine on\n"
+                f"    SSLCertificateFile {tmp_path}/{stem}.pem\n    SSLCertificateKeyFile {tmp_path}/{stem}.key\n"
+                "</VirtualHost>\n")
+
+    site = tmp_path / "site.conf"
+    site.write_text("ServerName main.test\n" + vhost("    ServerName a.test\n", "a") + vhost("", "q")
+                    + vhost("", "shared"))
+    (tmp_path / "apache2.conf").write_text(f"ServerName localhost\nListen {LOOPBACK}:{port}\nInclude {site}\n")
+    names = ["a.test", "main.test", "MAIN.test", "nobody.test"]
+    with running_apache(site, tmp_path):
+        served = {name: _served_stem(port, name) for name in names}
+    assert served == {"a.test": "a", "main.test": "q", "MAIN.test": "q", "nobody.test": "a"}  # what apache2 sent
+    sites = _sites(tmp_path / "apache2.conf")
+    assert {name: _modelled_stem(sites, port, name) for name in names} == served
+    result = RUNNER.invoke(lint_app, [str(tmp_path / "apache2.conf"), "--no-cache", "--select", "SSL301,SSL304",
+                                      "--format", "json"], catch_exceptions=False)
+    found = [(finding["rule"], finding["line"], finding["names"]) for finding in json.loads(result.stdout)["findings"]]
+    # the nameless vhosts open on lines 8 and 13 of site.conf: the fix (a ServerName) belongs there
+    assert found == [("SSL301", 8, ["main.test"]), ("SSL304", 13, ["main.test"])], result.stdout
+    message = json.loads(result.stdout)["findings"][0]["message"]
+    assert "the server config's" in message and "give this <VirtualHost> a ServerName" in message
+
+
 # ---------------------------------------------------------------- the model alone
 
 

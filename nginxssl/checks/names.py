@@ -65,7 +65,13 @@ def _name_site(site: Site) -> bool:
 def _directive(entry: ServerName) -> str:
     if entry.node is None:
         return "server_name"
+    if entry.node.directive == "virtualhost":  # sites/apache.py: the server config's name, taken for want of one
+        return "ServerName"
     return _SPELLING.get(entry.node.directive, entry.node.directive)
+
+
+def _taken_from_server_config(entry: ServerName) -> bool:
+    return entry.node is not None and entry.node.directive == "virtualhost"
 
 
 def _hint(missing: str, presented: Identities) -> str:
@@ -132,12 +138,16 @@ def name_mismatch(inputs: Inputs) -> Iterator[Finding]:
                     continue
                 missing = ", ".join(verdict.missing)
                 hint = _hint(verdict.missing[0], presented)
+                inherited = _taken_from_server_config(entry)
+                aside = (" (the server config's, which this <VirtualHost> answers to for want of a ServerName of "
+                         "its own)") if inherited else ""
+                move = ("give this <VirtualHost> a ServerName its certificate covers" if inherited
+                        else "move the name to a server block whose certificate covers it")
                 yield Finding.at("SSL301", entry.node, (
-                    f"{_directive(entry)} {entry.name} is not covered by the certificate {label(leaf)} in {path}, "
-                    f"which names {_sans_text(sans)}{hint}; browsers show {WRONG_NAME} for https://{missing}/; "
+                    f"{_directive(entry)} {entry.name}{aside} is not covered by the certificate {label(leaf)} in "
+                    f"{path}, which names {_sans_text(sans)}{hint}; browsers show {WRONG_NAME} for https://{missing}/; "
                     f"fix: get a certificate that also names {missing} "
-                    f"({_reissue(site, verdict.missing[0], dns_names(leaf))}) "
-                    f"or move the name to a server block whose certificate covers it"), site,
+                    f"({_reissue(site, verdict.missing[0], dns_names(leaf))}) or {move}"), site,
                     summary=f"the certificate does not name {entry.name}")
 
 

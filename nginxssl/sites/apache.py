@@ -21,9 +21,10 @@ the main server (directives outside any virtual host) when it turns
   served chain from it when the certificate file brings no chain of its own.
 
 Names are the vhost's own ServerName (scheme and port stripped) and
-ServerAlias words (wildcards kept). A vhost without ServerName gets its name
-from the system's host name or reverse DNS at start-up, which a config cannot
-tell: it has no names here. Relative paths resolve against ServerRoot
+ServerAlias words (wildcards kept). A vhost without ServerName on `*` or
+`_default_` answers to the server config's ServerName (in Site.names with the
+<VirtualHost> node, where the missing line belongs); on a specific address it gets the reverse DNS name of the address at
+start-up, which a config cannot tell: it has no ServerName here. Relative paths resolve against ServerRoot
 (Config.prefix). Site.directives maps each lower-cased SSL* directive (and
 `protocol`) to the node in force, e.g. directives["sslprotocol"].
 """
@@ -226,6 +227,22 @@ def _names(nodes: tuple[Node, ...]) -> tuple[ServerName, ...]:
     return (ServerName(_host_name(server_name.args[0]), server_name), *aliases)
 
 
+def _vhost_names(vhost: Node, addresses: list[tuple[str, int | None]],
+                 main_names: tuple[ServerName, ...]) -> tuple[ServerName, ...]:
+    """A vhost's names; one without a ServerName of its own on a wildcard address (`*`, `_default_`)
+    takes the server config's, wherever that is written (`apache2 -S` lists it under that name, and
+    apache2 2.4 answered the name from it). On a specific address it takes the reverse DNS name of
+    the address, which a config cannot tell."""
+    names = _names(vhost.children or ())
+    own = any(entry.node is not None and entry.node.directive == "servername" for entry in names)
+    main = main_names[0] if main_names and main_names[0].node is not None else None
+    if own or main is None or main.node is None or main.node.directive != "servername":
+        return names
+    if not any(socket_address(address, "apache") == "*" for address, _port in addresses):
+        return names
+    return (ServerName(main.name, vhost), *names)  # at the vhost: where its ServerName is missing
+
+
 def _certs(disk_paths: DiskPaths, directives: dict[str, list[Node]]) -> tuple[CertRef, ...]:
     chain_nodes = directives.get("sslcertificatechainfile", [])
     chain = _path_ref(disk_paths, chain_nodes[-1]) if chain_nodes and chain_nodes[-1].args else None
@@ -315,7 +332,7 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
                    heard=_heard(address, port, listens, listens_known))
             for address, port in addresses
         )
-        sites.append(_site(disk_paths, vhost, "virtualhost", directives, tls, _names(vhost.children or ()),
+        sites.append(_site(disk_paths, vhost, "virtualhost", directives, tls, _vhost_names(vhost, addresses, main_names),
                            site_listens, vhost.file, vhost.line,
                            vhost_headers))
 
@@ -343,7 +360,7 @@ def apache_plain_vhosts(config: Config) -> tuple[Site, ...]:
         tls = engine == "on" if engine is not None else has_certs and _speaks_https(addresses, listens, directives)
         if tls or own.get("sslcertificatefile"):
             continue
-        plain.append(Site("apache", "virtualhost", vhost, vhost.file, vhost.line, _names(vhost.children or ()),
+        plain.append(Site("apache", "virtualhost", vhost, vhost.file, vhost.line, _vhost_names(vhost, addresses, main_names),
                           tuple(Listen(vhost, address, port) for address, port in addresses), (), False))
     return tuple(plain)
 
