@@ -445,3 +445,68 @@ def test_a_proxied_location_sends_the_applications_headers(tmp_path, docroot):
     # HSTS comes from the application here: sslint cannot see it, so at most info saying what to check
     hsts_findings = [f for f in findings if f.rule == "SSL404"]
     assert hsts_findings and all(f.severity == "info" and "curl -sI" in f.message for f in hsts_findings)
+
+
+DIRECTORY_SITE = """
+<VirtualHost 127.0.0.1:{port}>
+    ServerName everything.test
+    SSLEngine on
+    SSLCertificateFile {pki}/a.pem
+    SSLCertificateKeyFile {pki}/a.key
+    <Directory />
+        Header always set Content-Security-Policy "upgrade-insecure-requests"
+    </Directory>
+</VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName docroot.test
+    SSLEngine on
+    SSLCertificateFile {pki}/a.pem
+    SSLCertificateKeyFile {pki}/a.key
+    DocumentRoot {pki}/www
+    <Directory {pki}/www/>
+        Header always set Content-Security-Policy "upgrade-insecure-requests"
+    </Directory>
+</VirtualHost>
+<VirtualHost 127.0.0.1:{port}>
+    ServerName elsewhere.test
+    SSLEngine on
+    SSLCertificateFile {pki}/a.pem
+    SSLCertificateKeyFile {pki}/a.key
+    <Directory {pki}/elsewhere>
+        Header always set Content-Security-Policy "upgrade-insecure-requests"
+    </Directory>
+</VirtualHost>
+"""
+
+
+@needs_apache
+def test_apache2_a_directory_holding_every_file_answers_every_page(tmp_path):
+    """`Header always set` in a vhost's <Directory /> or <Directory DOCUMENTROOT> went out on the
+    home page and on a 404 alike (apache2 2.4: a missing file still maps under the DocumentRoot);
+    sslint said SSL401 ('only <Directory /> sends one'). A <Directory> elsewhere sends nothing on
+    those pages: SSL401 stays."""
+    from pki import build
+
+    build(PKI, tmp_path)
+    port = free_port()
+    site = tmp_path / "site.conf"
+    hosts = ("everything.test", "docroot.test", "elsewhere.test")
+    # apache2's children (User www-data when run as root) must reach the DocumentRoot: not under tmp_path
+    with tempfile.TemporaryDirectory(prefix="sslint-docroot-") as www:
+        os.chmod(www, 0o755)
+        (Path(www) / "index.html").write_text("ok\n")
+        os.chmod(Path(www) / "index.html", 0o644)
+        site.write_text(DIRECTORY_SITE.format(port=port, pki=tmp_path).replace(f"{tmp_path}/www", www))
+        result = lint_file(site, "apache")
+        with running_apache(site, tmp_path, port=port) as server:
+            os.chmod(server.docroot, 0o755)
+            answers = {host: [http_get(port, path, host=host) for path in ("/index.html", "/missing")]
+                       for host in hosts}
+    assert {host: [status for status, _headers in got] for host, got in answers.items()} == {
+        host: [200, 404] for host in hosts}
+    upgraded = {host: [security(headers).get("upgrade", False) for _status, headers in got]
+                for host, got in answers.items()}
+    assert upgraded == {"everything.test": [True, True], "docroot.test": [True, True],
+                        "elsewhere.test": [False, False]}  # what apache2 sent
+    said = {name for finding in result.findings if finding.rule == "SSL401" for name in finding.names}
+    assert said == {"elsewhere.test"}, result.findings

@@ -97,15 +97,43 @@ def _apache_label(node: Node) -> str:
 
 @dataclass(frozen=True)
 class ApacheContext:
-    """What the main server config hands down to every virtual host: its Header actions."""
+    """What the main server config hands down to every virtual host: its Header actions and its
+    DocumentRoot."""
 
     actions: tuple[Header, ...] = ()
     headers: tuple[Header, ...] = ()  # those actions applied
+    document_root: str = ""
+
+
+def _document_root(block: Iterable[Node]) -> str:
+    """The last DocumentRoot written directly in a block, as an absolute directory without its
+    trailing slash; "" when none (or a relative one, which sslint does not resolve here)."""
+    root = ""
+    for node in block:
+        if node.directive == "documentroot" and node.args:
+            root = node.args[0]
+    return root.rstrip("/") if root.startswith("/") else ""
 
 
 def apache_context(server_config: tuple[Node, ...]) -> ApacheContext:
     actions = _apache_actions(server_config)
-    return ApacheContext(actions, apache_apply(actions))
+    return ApacheContext(actions, apache_apply(actions), _document_root(server_config))
+
+
+def _every_file(node: Node, document_root: str) -> bool:
+    """A <Directory> every file a request maps to lies in: `/`, the DocumentRoot or a parent of it.
+
+    Measured with apache2 2.4: `Header always set` in a vhost's <Directory /> or <Directory
+    DOCROOT> went out on the home page and on a 404 alike (a request for a missing file still maps
+    to a path under the DocumentRoot). A proxied request maps to no file: the caller asks only
+    where nothing proxies."""
+    if node.directive != "directory" or len(node.args) != 1:
+        return False
+    path = node.args[0]
+    if not path.startswith("/") or any(char in path for char in "*?["):
+        return False  # a regex (`~`), a relative path or a wildcard: not every file
+    path = path.rstrip("/")
+    return path == "" or (bool(document_root) and (document_root == path or document_root.startswith(path + "/")))
 
 
 def apache_headers(vhost: Node, server_config: tuple[Node, ...] = (),
@@ -130,14 +158,15 @@ def apache_headers(vhost: Node, server_config: tuple[Node, ...] = (),
               apache_apply(base_actions) if own else context.headers, *_apache_response(block), inherit="merge",
               upstream=upstream, hidden=_unset(base_actions) if upstream is not None else ()),
     ]
-    _apache_sections(scopes, block, 0, base_actions, upstream)
+    _apache_sections(scopes, block, 0, base_actions, upstream, _document_root(block) or context.document_root)
     home = next((index for index, scope in enumerate(scopes) if scope.catch_all and scope.parent == 0), 0)
     return ResponseHeaders("apache", tuple(scopes), _APACHE_VARIABLES, home)
 
 
 def _apache_sections(scopes: list[Scope], block: tuple[Node, ...], parent: int, actions: tuple[Header, ...],
-                     upstream: Node | None) -> None:
-    """Append a scope for each section in `block`, and for the sections nested in it."""
+                     upstream: Node | None, document_root: str = "") -> None:
+    """Append a scope for each section in `block`, and for the sections nested in it (`document_root`:
+    the vhost's, for its own sections)."""
     for node in block:
         if node.directive not in _SECTIONS or not node.is_block:
             continue
@@ -147,7 +176,8 @@ def _apache_sections(scopes: list[Scope], block: tuple[Node, ...], parent: int, 
         # `ProxyPass URL` inside a <Location> proxies it; `ProxyPass !` keeps it local.
         excluded = any(child.directive == "proxypass" and child.args[:1] == ("!",) for child in children)
         here = None if excluded else (_apache_upstream(children, whole=False) or upstream)
-        catch_all = node.directive == "location" and node.args in (("/",), ('"/"',))
+        catch_all = (node.directive == "location" and node.args in (("/",), ('"/"',))) or (
+            parent == 0 and upstream is None and _every_file(node, document_root))
         scopes.append(Scope(node.directive, node, _apache_label(node), parent, own,
                             scopes[parent].headers, apache_apply(combined),
                             *_apache_response(children), inherit="merge", catch_all=catch_all,
