@@ -21,6 +21,7 @@ from nginxssl.pki.analyse import served_key
 from nginxssl.pki.chain import common_name, label
 from nginxssl.pki.names import (
     Identities,
+    absolute_san,
     check_server_name,
     dns_names,
     has_san,
@@ -77,6 +78,10 @@ def _hint(missing: str, presented: Identities) -> str:
         if not san.isascii() and to_ascii(san) == missing:
             return (f" (the certificate spells {san} in Unicode: browsers compare the xn-- form {missing} and "
                     f"never convert the certificate's side, so it needs DNS:{missing})")
+        if absolute_san(san) and to_ascii(san) == missing:
+            return (f" (the certificate lists {san} with a trailing dot, which Firefox, OpenSSL (curl, "
+                    f"`s_client -verify_hostname`) and other clients never match; Chrome alone drops it: "
+                    f"it needs DNS:{missing})")
         if wildcard_over_public_suffix(san) and "." in san[2:] and missing.endswith(san[1:]):
             return (f" ({san} covers no name at all: {san[2:]} is a public suffix, under which anyone registers "
                     f"names, and Chrome takes no wildcard over one)")
@@ -96,8 +101,10 @@ def _hint(missing: str, presented: Identities) -> str:
 
 def _reissue(site: Site, missing: str, sans: tuple[str, ...]) -> str:
     """How to get a certificate naming what it has plus what is missing."""
-    # Not a name that covers nothing (a wildcard over a public suffix): no CA issues it again.
-    wanted = list(dict.fromkeys([*(san for san in sans if not wildcard_over_public_suffix(san)), missing]))
+    # Not a name that covers nothing (a wildcard over a public suffix, a name ending in a dot): the
+    # reissued certificate should not carry it again.
+    wanted = list(dict.fromkeys([*(san for san in sans if not wildcard_over_public_suffix(san) and not absolute_san(san)),
+                                 missing]))
     if len(wanted) > 8 or any("*" in name or "." not in name or name.startswith(("~", "_")) for name in wanted):
         return f"reissue it for {', '.join(wanted[:8])}{', …' if len(wanted) > 8 else ''}"
     plugin = "--apache" if site.server == "apache" else "--nginx"
