@@ -4,7 +4,12 @@
 What the judges answered:
 - a dNSName written with a trailing dot (`b.test.`) covers nothing: s_client 'hostname mismatch'
   (62) for b.test, as cryptography's verifier ('no matching subjectAltName') and mozilla::pkix
-  (presented names may not be absolute) say; Chrome alone drops the dot.
+  (presented names may not be absolute) say; Chrome alone drops the dot;
+- a PEM file whose END line goes on after its marker -- `cat leaf.pem chain.pem` when leaf.pem has
+  no final line break: "-----END CERTIFICATE----------BEGIN CERTIFICATE-----" -- does not load:
+  nginx -t "cannot load certificate ... PEM routines::bad end line" (a key: "cannot load
+  certificate key ... DECODER routines::unsupported"); apache2 -t passes, apache2 does not start
+  (AH02562 ... bad end line); apache2 reads a key file written so all the same and serves.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import json
 from pathlib import Path
 
 import typer.testing
-from judges import LOOPBACK, free_port, nginx_test, require, running_nginx, s_client_verify
+import pytest
+from judges import LOOPBACK, apache_test, free_port, nginx_test, require, running_apache, running_nginx, s_client_verify
 
 from nginxssl.cli import lint_app
 
@@ -65,3 +71,73 @@ def test_a_san_ending_in_a_dot_covers_no_name(tmp_path):
     assert (refused.ok, refused.code) == (False, 62)
     rules = sorted(finding["rule"] for finding in _findings(path, tmp_path) if finding["severity"] == "error")
     assert rules == ["SSL301"]
+
+
+def _glued(directory: Path) -> None:
+    """leaf.pem, inter.pem and leaf.key written without their final line break, and the files `cat` makes
+    of them: glued.pem (leaf then intermediate), glued.key (key then leaf); fixed.pem as it should be."""
+    from pki import build
+
+    build({"pki": {"root": {"ca": True}, "inter": {"ca": True, "issuer": "root"},
+                   "leaf": {"issuer": "inter", "names": ["a.test"]}},
+           "files": {"root.pem": ["root"], "leaf.pem": ["leaf"], "inter.pem": ["inter"],
+                     "leaf.key": {"key": "leaf"}}}, directory)
+    leaf, inter, key = ((directory / name).read_bytes() for name in ("leaf.pem", "inter.pem", "leaf.key"))
+    (directory / "glued.pem").write_bytes(leaf.rstrip(b"\n") + inter)
+    (directory / "fixed.pem").write_bytes(leaf + inter)
+    (directory / "glued.key").write_bytes(key.rstrip(b"\n") + leaf)
+    (directory / "glued.key").chmod(0o600)
+
+
+def _end_line_findings(findings: list[dict]) -> list[dict]:
+    return [finding for finding in findings if finding["rule"] == "SSL003"]
+
+
+@pytest.mark.parametrize(("cert", "key", "refusal"), [
+    ("glued.pem", "leaf.key", 'cannot load certificate "{d}/glued.pem": PEM_read_bio_X509_AUX() failed '
+                              "(SSL: error:04800066:PEM routines::bad end line)"),
+    ("fixed.pem", "glued.key", 'cannot load certificate key "{d}/glued.key": PEM_read_bio_PrivateKey() failed'),
+])
+def test_nginx_refuses_an_end_line_with_more_on_it(tmp_path, cert, key, refusal):
+    require("nginx")
+    _glued(tmp_path)
+    port = free_port()
+    path = _one_block(tmp_path, port, "a.test", cert, key)
+    judged = nginx_test(path)
+    assert not judged.ok and refusal.format(d=tmp_path) in judged.output, judged.output
+    said = _end_line_findings(_findings(path, tmp_path))
+    assert len(said) == 1 and said[0]["line"] == 5, said
+    assert f'"{tmp_path}/{cert if key == "leaf.key" else key}" has "-----BEGIN CERTIFICATE-----" right after' \
+        in said[0]["message"]
+    assert "`nginx -t` fails with 'cannot load certificate" in said[0]["message"]
+
+    path = _one_block(tmp_path, port, "a.test", "fixed.pem", "leaf.key")  # the line broken: served, and silent
+    with running_nginx(path, tmp_path, port=port):
+        assert s_client_verify(port, "a.test", tmp_path / "root.pem", attime=AT).ok
+    assert _end_line_findings(_findings(path, tmp_path)) == []
+
+
+def test_apache_refuses_such_a_certificate_file_but_reads_such_a_key(tmp_path):
+    require("apache2")
+    _glued(tmp_path)
+    port = free_port()
+    site = tmp_path / "site.conf"
+
+    def vhost(cert: str, key: str) -> str:
+        return (f"<VirtualHost {LOOPBACK}:{port}>\n    ServerName a.test\n    SSLEngine on\n"
+                f"    SSLCertificateFile {tmp_path}/{cert}\n    SSLCertificateKeyFile {tmp_path}/{key}\n"
+                "</VirtualHost>\n")
+
+    site.write_text(vhost("glued.pem", "leaf.key"))
+    assert apache_test(site, tmp_path, extra_modules=["ssl"]).ok
+    with pytest.raises(RuntimeError, match=r"(?s)AH02562: Failed to configure certificate.*bad end line"):
+        with running_apache(site, tmp_path, port=port, extra_modules=["ssl"]):
+            pass
+    said = _end_line_findings(_findings(site, tmp_path))
+    assert len(said) == 1 and said[0]["line"] == 4, said
+    assert "`apache2 -t` passes, but apache2 will fail to start" in said[0]["message"]
+
+    site.write_text(vhost("fixed.pem", "glued.key"))
+    with running_apache(site, tmp_path, port=port, extra_modules=["ssl"]):
+        assert s_client_verify(port, "a.test", tmp_path / "root.pem", attime=AT).ok
+    assert _end_line_findings(_findings(site, tmp_path)) == []
