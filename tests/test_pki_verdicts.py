@@ -141,3 +141,32 @@ def test_apache_refuses_such_a_certificate_file_but_reads_such_a_key(tmp_path):
     with running_apache(site, tmp_path, port=port, extra_modules=["ssl"]):
         assert s_client_verify(port, "a.test", tmp_path / "root.pem", attime=AT).ok
     assert _end_line_findings(_findings(site, tmp_path)) == []
+
+
+def test_an_expired_second_certificate_of_a_ca_on_the_chain_is_no_impostor(tmp_path):
+    """The file sends the leaf, its CA's expired certificate from one root, then the same CA (same name,
+    same key) certified by another root: s_client verifies through the valid one. The expired copy signed
+    the leaf as much as the valid one did: SSL204 says it is a spare copy, not 'the name of the issuer but
+    not its key: it signed none of it (SSL201 tells what is missing)' with no SSL201 anywhere."""
+    require("nginx")
+    from pki import build
+
+    build({"pki": {"root": {"ca": True}, "other": {"ca": True, "cn": "Other Root"},
+                   "old": {"ca": True, "issuer": "root", "cn": "Inter", "not_after": "2025-01-01", "key_of": "new"},
+                   "new": {"ca": True, "issuer": "other", "cn": "Inter"},
+                   "leaf": {"issuer": "old", "names": ["a.test"]}},
+           "files": {"root.pem": ["root", "other"], "leaf.pem": ["leaf", "old", "new"], "leaf.key": {"key": "leaf"}}},
+          tmp_path)
+    port = free_port()
+    path = _one_block(tmp_path, port, "a.test", "leaf.pem", "leaf.key")
+    with running_nginx(path, tmp_path, port=port):
+        verdict = s_client_verify(port, "a.test", tmp_path / "root.pem", attime=AT)
+    assert verdict.ok and verdict.chain_subjects == ["CN=a.test", "CN=Inter", "CN=Inter"]
+    findings = _findings(path, tmp_path)
+    assert not [finding for finding in findings if finding["severity"] == "error"], findings
+    spare = [finding["message"] for finding in findings if finding["rule"] == "SSL204"]
+    assert len(spare) == 1, spare
+    assert spare[0].startswith("'Inter' (certificate 2 of 3 in ") and "is a second certificate of the CA 'Inter', " \
+        "issued by 'sslint Test Root CA' rather than 'Other Root': clients build the chain through the one " \
+        "certificate 3 of 3 in " in spare[0], spare
+    assert "expired on 2025-01-01" in spare[0] and "signed none of it" not in spare[0]
