@@ -9,7 +9,9 @@ What the judges answered:
   no final line break: "-----END CERTIFICATE----------BEGIN CERTIFICATE-----" -- does not load:
   nginx -t "cannot load certificate ... PEM routines::bad end line" (a key: "cannot load
   certificate key ... DECODER routines::unsupported"); apache2 -t passes, apache2 does not start
-  (AH02562 ... bad end line); apache2 reads a key file written so all the same and serves.
+  (AH02562 ... bad end line); apache2 reads a key file written so all the same and serves;
+- a server_name written in Unicode (bücher.test) is never matched: browsers send xn--bcher-kva.test
+  in SNI and Host, nginx compares the bytes, and the default server answers with its certificate.
 """
 
 from __future__ import annotations
@@ -20,7 +22,17 @@ from pathlib import Path
 
 import typer.testing
 import pytest
-from judges import LOOPBACK, apache_test, free_port, nginx_test, require, running_apache, running_nginx, s_client_verify
+from judges import (
+    LOOPBACK,
+    apache_test,
+    free_port,
+    http_get,
+    nginx_test,
+    require,
+    running_apache,
+    running_nginx,
+    s_client_verify,
+)
 
 from nginxssl.cli import lint_app
 
@@ -170,3 +182,40 @@ def test_an_expired_second_certificate_of_a_ca_on_the_chain_is_no_impostor(tmp_p
         "issued by 'sslint Test Root CA' rather than 'Other Root': clients build the chain through the one " \
         "certificate 3 of 3 in " in spare[0], spare
     assert "expired on 2025-01-01" in spare[0] and "signed none of it" not in spare[0]
+
+
+def test_a_unicode_server_name_is_answered_by_the_default_server(tmp_path):
+    require("nginx")
+    from pki import build
+
+    build({"pki": {"root": {"ca": True}, "a": {"issuer": "root", "names": ["a.test"]},
+                   "idn": {"issuer": "root", "names": ["xn--bcher-kva.test"]}},
+           "files": {"root.pem": ["root"], "a.pem": ["a"], "a.key": {"key": "a"},
+                     "idn.pem": ["idn"], "idn.key": {"key": "idn"}}}, tmp_path)
+    port = free_port()
+    path = tmp_path / "nginx.conf"
+
+    def write(idn_name: str) -> None:
+        path.write_text(
+            "events {}\nhttp {\n    access_log off;\n    ssl_protocols TLSv1.2 TLSv1.3;\n"
+            f"    server {{ listen {LOOPBACK}:{port} ssl; server_name a.test; ssl_certificate {tmp_path}/a.pem; "
+            f"ssl_certificate_key {tmp_path}/a.key; add_header X-Block a always; }}\n"
+            f"    server {{ listen {LOOPBACK}:{port} ssl; server_name {idn_name}; ssl_certificate {tmp_path}/idn.pem; "
+            f"ssl_certificate_key {tmp_path}/idn.key; add_header X-Block idn always; }}\n}}\n")
+
+    write("bücher.test")
+    with running_nginx(path, tmp_path, port=port):
+        verdict = s_client_verify(port, "xn--bcher-kva.test", tmp_path / "root.pem", attime=AT)
+        _status, headers = http_get(port, host="xn--bcher-kva.test")
+    assert (verdict.ok, verdict.code, verdict.chain_subjects) == (False, 62, ["CN=a.test"])
+    assert headers.get("x-block") == "a"  # by Host too: the default server
+    said = [finding for finding in _findings(path, tmp_path) if finding["rule"] == "SSL303"]
+    assert len(said) == 1 and said[0]["line"] == 6, said
+    assert said[0]["message"].startswith("server_name bücher.test matches no request: browsers send the xn-- form "
+                                         "xn--bcher-kva.test in SNI and Host"), said
+    assert "fix: write `server_name xn--bcher-kva.test;` (its certificate names that form)" in said[0]["message"]
+
+    write("xn--bcher-kva.test")  # the fix: answered by its own block, and silent
+    with running_nginx(path, tmp_path, port=port):
+        assert s_client_verify(port, "xn--bcher-kva.test", tmp_path / "root.pem", attime=AT).ok
+    assert [finding for finding in _findings(path, tmp_path) if finding["rule"] == "SSL303"] == []

@@ -389,6 +389,40 @@ def name_served_by_another_certificate(inputs: Inputs) -> Iterator[Finding]:
     yield from _certless_findings(table, leaves)
     yield from _twin_findings(inputs, sites, table, leaves)
     yield from _plain_findings(inputs, table, sites, leaves)
+    yield from _unicode_findings(table, leaves)
+
+
+def _unicode_findings(table: dict[Socket, Servers], leaves: _Leaves) -> Iterator[Finding]:
+    """nginx: a server_name written in Unicode (bücher.test). Browsers send the A-label form
+    (xn--bcher-kva.test) in SNI and Host, and nginx compares the bytes: no request reaches the block
+    by that name, the default server answers it (measured with nginx 1.22.1: s_client -servername
+    xn--bcher-kva.test got the default's certificate, 'hostname mismatch'). Said when the default's
+    certificate does not cover the name, once per server_name, at its line."""
+    found: dict[tuple[int, str], tuple[Site, ServerName, str, list[Servers]]] = {}
+    for _socket, servers in sorted(table.items()):
+        if servers.server != "nginx":
+            continue
+        for site in servers.sites:
+            for entry in site.names:
+                name = entry.name
+                if name.isascii() or "*" in name or not is_browser_name(name):
+                    continue
+                sent = to_ascii(name)
+                if sent is None or not _wrongly_answered(servers, [sent], leaves):
+                    continue
+                found.setdefault((id(site), name), (site, entry, sent, []))[3].append(servers)
+    for site, entry, sent, sockets in found.values():
+        node = entry.node or site.node
+        first = sockets[0]
+        elsewhere = f" (and on {len(sockets) - 1} more socket{'s' if len(sockets) > 2 else ''})" if len(sockets) > 1 else ""
+        own = any(check_server_name(sent, san_names(leaf)).covered for leaf in leaves(site))
+        yield Finding(
+            "SSL303", node.file if node else site.file, node.line if node else site.line, (
+                f"server_name {entry.name} matches no request: browsers send the xn-- form {sent} in SNI and Host, "
+                f"and nginx compares the bytes as written, so {who(site)} is never chosen by that name; on "
+                f"{first.socket}{elsewhere} {_answered_by(first, leaves)}, not {sent}: browsers show {WRONG_NAME}; "
+                f"fix: write `server_name {sent};`{' (its certificate names that form)' if own else ''}"),
+            (sent,), site.server)
 
 
 def _claims(name: str) -> tuple[str, ...]:
