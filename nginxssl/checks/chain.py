@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import replace
+from datetime import datetime
 from typing import Iterator
 
 from cryptography import x509
@@ -25,8 +26,10 @@ from nginxssl.pki.chain import (
     ChainReport,
     Link,
     Signatures,
+    copy_on_path,
     days_left,
     is_ca,
+    is_expired,
     is_self_signed,
     issued,
     label,
@@ -411,6 +414,26 @@ def chain_contains_root(inputs: Inputs) -> Iterator[Finding]:
         yield item.finding("SSL203", f"{message}; {fix_text(fix)}", fix)
 
 
+def _another_copy(item: Served, where: str, cert: x509.Certificate, now: datetime) -> str:
+    """SSL204 on a second certificate for a CA the chain goes through (same name, same key): not an
+    impostor, whose key signed nothing of the chain."""
+    twin = copy_on_path(cert, item.chain.report.path)
+    assert twin is not None  # the reason diagnose() gave it
+    issuer = f"'{subject_label(cert.issuer)}'"
+    if twin.served and twin.served_index is not None:
+        chain = f"clients build the chain through the one {_served_at(item, twin.served_index)}"
+    else:
+        chain = (f"the chain goes through the one found in {_source_text(item, twin.origin)}, which is not "
+                 "sent (SSL201)")
+    if is_expired(cert, now):
+        why = f"this one expired on {day(cert.not_valid_after_utc)}, so no client uses it"
+    else:
+        why = f"this one helps only clients that trust {issuer} and not the root the chain ends at"
+    return (f"{where} is a second certificate of the CA {label(cert)}, issued by {issuer} rather than "
+            f"'{subject_label(twin.cert.issuer)}': {chain}, with the same name and key; {why}; remove it from "
+            "the file")
+
+
 @check("SSL204", needs={"chains"})
 def chain_extra_certs(inputs: Inputs) -> Iterator[Finding]:
     for item in in_use(inputs):
@@ -426,6 +449,8 @@ def chain_extra_certs(inputs: Inputs) -> Iterator[Finding]:
                            "every handshake for nothing; remove the copy")
             elif extra.reason == "subject-of-leaf" and reversed_chain:
                 continue  # the real leaf behind a CA served first: SSL202 tells that story
+            elif extra.reason == "another-copy":
+                message = _another_copy(item, where, extra.cert, inputs.settings.now)
             elif any(extra is impostor for impostor in report.impostors):
                 message = (f"{where} has the name of the issuer of the chain but not its key: it signed none of "
                            f"it (SSL201 tells what is missing); it is sent on every handshake for nothing; "

@@ -129,10 +129,35 @@ def _conversion(reference: Reference, material: Material) -> str:
     return ""
 
 
+# What OpenSSL 3.0 says of such a file, as nginx 1.22.1 prints it.
+_OPENSSL_WORDS = {"certificate": " ('PEM routines::bad end line')",
+                  "key": " ('DECODER routines::unsupported: No supported data to decode')"}
+
+
+def _refuses_end_lines(inputs: Inputs, reference: Reference) -> bool:
+    """The server reads this file with OpenSSL's PEM reader, which refuses an END line with more on it
+    ('bad end line'): nginx's certificates and keys, apache2's certificates (measured, OpenSSL 3.0:
+    apache2 2.4 reads such a key all the same)."""
+    return reference.role == "certificate" or (reference.role == "key" and inputs.config.server != "apache")
+
+
 @check("SSL003", needs={"material"})
 def file_unloadable(inputs: Inputs) -> Iterator[Finding]:
     for reference in inputs.references:
         material = _material(inputs, reference)
+        if material is not None and material.usable and material.bad_end_line is not None \
+                and _refuses_end_lines(inputs, reference):
+            line, marker, after = material.bad_end_line
+            if after.startswith("-----BEGIN"):
+                cause, fix = ("; `cat a.pem b.pem > c.pem` writes this when a.pem does not end in a line break",
+                              f'break line {line} after "{marker}"')
+            else:
+                cause, fix = "", f'remove "{after}" from line {line}'
+            yield _finding("SSL003", reference, (
+                f'{reference.directive} {_shown(reference)} has "{after}" right after "{marker}" on line {line}: '
+                "OpenSSL takes an END line only when nothing follows its marker, and refuses the whole file"
+                f"{_OPENSSL_WORDS[reference.role]}{cause}; {_refuses(inputs, reference)}; fix: {fix}"))
+            continue
         if material is None or material.status not in _NOT_PEM or reference.role == "password file":
             continue
         detail = material.detail

@@ -21,6 +21,7 @@ from nginxssl.pki.analyse import served_key
 from nginxssl.pki.chain import common_name, label
 from nginxssl.pki.names import (
     Identities,
+    absolute_san,
     check_server_name,
     dns_names,
     has_san,
@@ -83,6 +84,10 @@ def _hint(missing: str, presented: Identities) -> str:
         if not san.isascii() and to_ascii(san) == missing:
             return (f" (the certificate spells {san} in Unicode: browsers compare the xn-- form {missing} and "
                     f"never convert the certificate's side, so it needs DNS:{missing})")
+        if absolute_san(san) and to_ascii(san) == missing:
+            return (f" (the certificate lists {san} with a trailing dot, which Firefox, OpenSSL (curl, "
+                    f"`s_client -verify_hostname`) and other clients never match; Chrome alone drops it: "
+                    f"it needs DNS:{missing})")
         if wildcard_over_public_suffix(san) and "." in san[2:] and missing.endswith(san[1:]):
             return (f" ({san} covers no name at all: {san[2:]} is a public suffix, under which anyone registers "
                     f"names, and Chrome takes no wildcard over one)")
@@ -102,8 +107,10 @@ def _hint(missing: str, presented: Identities) -> str:
 
 def _reissue(site: Site, missing: str, sans: tuple[str, ...]) -> str:
     """How to get a certificate naming what it has plus what is missing."""
-    # Not a name that covers nothing (a wildcard over a public suffix): no CA issues it again.
-    wanted = list(dict.fromkeys([*(san for san in sans if not wildcard_over_public_suffix(san)), missing]))
+    # Not a name that covers nothing (a wildcard over a public suffix, a name ending in a dot): the
+    # reissued certificate should not carry it again.
+    wanted = list(dict.fromkeys([*(san for san in sans if not wildcard_over_public_suffix(san) and not absolute_san(san)),
+                                 missing]))
     if len(wanted) > 8 or any("*" in name or "." not in name or name.startswith(("~", "_")) for name in wanted):
         return f"reissue it for {', '.join(wanted[:8])}{', …' if len(wanted) > 8 else ''}"
     plugin = "--apache" if site.server == "apache" else "--nginx"
@@ -392,6 +399,40 @@ def name_served_by_another_certificate(inputs: Inputs) -> Iterator[Finding]:
     yield from _certless_findings(table, leaves)
     yield from _twin_findings(inputs, sites, table, leaves)
     yield from _plain_findings(inputs, table, sites, leaves)
+    yield from _unicode_findings(table, leaves)
+
+
+def _unicode_findings(table: dict[Socket, Servers], leaves: _Leaves) -> Iterator[Finding]:
+    """nginx: a server_name written in Unicode (bücher.test). Browsers send the A-label form
+    (xn--bcher-kva.test) in SNI and Host, and nginx compares the bytes: no request reaches the block
+    by that name, the default server answers it (measured with nginx 1.22.1: s_client -servername
+    xn--bcher-kva.test got the default's certificate, 'hostname mismatch'). Said when the default's
+    certificate does not cover the name, once per server_name, at its line."""
+    found: dict[tuple[int, str], tuple[Site, ServerName, str, list[Servers]]] = {}
+    for _socket, servers in sorted(table.items()):
+        if servers.server != "nginx":
+            continue
+        for site in servers.sites:
+            for entry in site.names:
+                name = entry.name
+                if name.isascii() or "*" in name or not is_browser_name(name):
+                    continue
+                sent = to_ascii(name)
+                if sent is None or not _wrongly_answered(servers, [sent], leaves):
+                    continue
+                found.setdefault((id(site), name), (site, entry, sent, []))[3].append(servers)
+    for site, entry, sent, sockets in found.values():
+        node = entry.node or site.node
+        first = sockets[0]
+        elsewhere = f" (and on {len(sockets) - 1} more socket{'s' if len(sockets) > 2 else ''})" if len(sockets) > 1 else ""
+        own = any(check_server_name(sent, san_names(leaf)).covered for leaf in leaves(site))
+        yield Finding(
+            "SSL303", node.file if node else site.file, node.line if node else site.line, (
+                f"server_name {entry.name} matches no request: browsers send the xn-- form {sent} in SNI and Host, "
+                f"and nginx compares the bytes as written, so {who(site)} is never chosen by that name; on "
+                f"{first.socket}{elsewhere} {_answered_by(first, leaves)}, not {sent}: browsers show {WRONG_NAME}; "
+                f"fix: write `server_name {sent};`{' (its certificate names that form)' if own else ''}"),
+            (sent,), site.server)
 
 
 def _claims(name: str) -> tuple[str, ...]:

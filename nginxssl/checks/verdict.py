@@ -131,7 +131,10 @@ def _explained(report: ChainReport, now: datetime) -> bool:
     if any(words in reason for words in _WEAK):
         return weak
     if "has no subjectAltName" in reason or "no matching subjectAltName" in reason:
-        return not names.has_san(leaf) or report.verify_name == "invalid"  # SSL302: the leaf names no host
+        # SSL302: the leaf names no host; SSL301: every name it has ends in a dot, which no client but
+        # Chrome matches (the verifier was asked for one of them without its dot)
+        return not names.has_san(leaf) or report.verify_name == "invalid" or (
+            not names.ip_addresses(leaf) and all(names.absolute_san(name) for name in names.dns_names(leaf)))
     if any(words in reason for words in _NO_PATH):
         return structural or leaf_dates
     return False

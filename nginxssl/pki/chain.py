@@ -107,7 +107,9 @@ class Extra:
 
     cert: x509.Certificate
     index: int
-    reason: str  # "duplicate" | "unrelated" | "subject-of-leaf" (issued by the leaf: a reversed chain)
+    # "duplicate" | "unrelated" | "subject-of-leaf" (issued by the leaf: a reversed chain) | "another-copy"
+    # (another certificate for a CA on the path, same name and key: a cross-signed, renewed or expired one)
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -774,6 +776,17 @@ def _is_root_like_cert(cert: x509.Certificate, anchor: x509.Certificate) -> bool
     return cert is anchor or is_self_signed(cert)
 
 
+def copy_on_path(cert: x509.Certificate, path: list[Link] | tuple[Link, ...]) -> Link | None:
+    """The certificate of `path` for the same CA as `cert`: the same name and key, so whatever one
+    signed the other did (a CA's cross-signed, renewed or expired certificate beside the one the
+    chain goes through)."""
+    key = public_key_der(cert)
+    if key is None:
+        return None
+    return next((link for link in path if link.cert.subject == cert.subject and der(link.cert) != der(cert)
+                 and public_key_der(link.cert) == key), None)
+
+
 def _judged_links(path: list[Link], trust: TrustStore) -> list[Link]:
     """Path certificates whose signature and key a browser actually relies on.
 
@@ -1008,6 +1021,8 @@ def _diagnose(served: tuple[x509.Certificate, ...], key_public: PublicKeyTypes |
             reason = "duplicate"
         elif issued(leaf, cert, signatures):
             reason = "subject-of-leaf"
+        elif copy_on_path(cert, path) is not None:
+            reason = "another-copy"
         else:
             reason = "unrelated"
         extras.append(Extra(cert, index, reason))

@@ -33,6 +33,11 @@ MAX_PKI_BYTES = 16 * 1024 * 1024  # a certificate bundle larger than this is not
 _PEM_BLOCK = re.compile(
     rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL
 )
+# OpenSSL's PEM reader takes "-----END X-----" only with nothing but white space after it on its line;
+# anything else there fails the whole file ('PEM routines::bad end line': nginx 1.22.1 and apache2 2.4 on
+# OpenSSL 3.0 refuse to start), where cryptography reads it. `cat cert.pem chain.pem` writes it when
+# cert.pem lacks its final line break: "-----END CERTIFICATE----------BEGIN CERTIFICATE-----".
+_CROWDED_END = re.compile(rb"^(-----END [A-Z0-9 ]+-----)[ \t]*([^\s][^\r\n]*)", re.MULTILINE)
 _KEY_LABELS = {b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"ENCRYPTED PRIVATE KEY",
                b"DSA PRIVATE KEY", b"OPENSSH PRIVATE KEY"}
 _CERT_LABELS = {b"CERTIFICATE", b"X509 CERTIFICATE", b"TRUSTED CERTIFICATE"}
@@ -79,6 +84,9 @@ class Material:
     keys: tuple[PublicKey, ...] = ()
     locked_keys: int = 0  # encrypted keys no configured password opens
     broken_blocks: tuple[str, ...] = ()  # PEM blocks that did not parse (label: reason)
+    # Where an END line goes on after its marker, which OpenSSL refuses ('bad end line'; see _CROWDED_END):
+    # (line number, the marker, what follows it); None when every END line is clean.
+    bad_end_line: tuple[int, str, str] | None = None
     mode: int = 0
     uid: int = -1
     gid: int = -1
@@ -190,6 +198,16 @@ def _decode_pem(data: bytes, passwords: tuple[bytes, ...],
             else:
                 broken.append(f"{label.decode()}: {problem}")
     return certs, keys, locked, broken
+
+
+def _bad_end_line(data: bytes) -> tuple[int, str, str] | None:
+    """The first END line with more than its marker on it, as OpenSSL reads lines (see _CROWDED_END)."""
+    match = _CROWDED_END.search(data)
+    if match is None:
+        return None
+    after = match.group(2).decode("ascii", "replace")
+    return (data.count(b"\n", 0, match.start()) + 1, match.group(1).decode("ascii"),
+            after if len(after) <= 40 else after[:40] + "...")
 
 
 def _body(base64: bytes) -> bytes:
@@ -335,7 +353,8 @@ class Loader:
             detail = "; ".join(broken) if broken else "holds PEM blocks but no certificate or private key"
             status = "bad-version" if broken and all(" version field " in entry for entry in broken) else "garbage"
             return Material(path, status, detail, broken_blocks=tuple(broken), **owner)
-        return Material(path, "ok", "", tuple(certs), tuple(keys), locked, tuple(broken), **owner)
+        return Material(path, "ok", "", tuple(certs), tuple(keys), locked, tuple(broken), _bad_end_line(data),
+                        **owner)
 
     def block_of(self, cert: object) -> bytes | None:
         """The DER of a certificate this loader read (what `certificate` takes), or None (for any

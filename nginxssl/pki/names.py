@@ -166,13 +166,21 @@ def to_ascii(host: str) -> str | None:
 
 
 def _presented(san: str) -> str | None:
-    """A dNSName as browsers compare it: ASCII letters case-folded, a trailing dot dropped.
-    None when it holds anything but ASCII: browsers compare bytes with the host's A-label
-    form and never convert the certificate's side, so such an entry matches no host."""
-    if not san.isascii():
+    """A dNSName as browsers compare it: ASCII letters case-folded. None when it matches no
+    host: it holds anything but ASCII (browsers compare bytes with the host's A-label form and
+    never convert the certificate's side), or it ends in a dot (see absolute_san)."""
+    if not san.isascii() or absolute_san(san):
         return None
-    text = san.removesuffix(".")
-    return text.lower() or None
+    return san.lower() or None
+
+
+def absolute_san(san: str) -> bool:
+    """A dNSName written with a trailing dot (`a.test.`): it covers no host. mozilla::pkix takes
+    no presented name that is absolute (Firefox: SSL_ERROR_BAD_CERT_DOMAIN), nor do OpenSSL's
+    X509_check_host (`s_client -verify_hostname`, curl: 'hostname mismatch') and cryptography's
+    verifier; Chrome alone drops the dot. The host side (a server_name, a typed URL) may end in
+    a dot: every client drops that one (to_ascii)."""
+    return len(san) > 1 and san.endswith(".")
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -218,7 +226,7 @@ def covers(pattern: str, hostname: str) -> bool:
     """Does the SAN `pattern` cover the concrete `hostname` (RFC 6125 §6.4)?
 
     `pattern` as a person writes it: one that reads as an IP address stands for an
-    iPAddress entry (Identities.from_texts). Case-insensitive, trailing dots ignored,
+    iPAddress entry (Identities.from_texts). Case-insensitive, a trailing dot of the host ignored,
     A-labels compared. A wildcard is only `*` as the complete left-most label and
     covers exactly one label: not the apex, not two labels, nothing over a public
     suffix. Partial-label wildcards (`w*.a.b`) cover nothing: browsers refuse them.
