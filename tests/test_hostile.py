@@ -25,6 +25,7 @@ from typing import Callable
 
 import pytest
 from conftest import CORPUS
+from judges import find_binary, nginx_test
 from text_report import blocks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -392,6 +393,15 @@ def test_symlink_loops(tmp_path, pki):
     done = lint(config)
     assert len(lines_with(done.stdout, "SSL002", "loop.pem", "symbolic links")) == 2, done.stdout
     assert lines_with(done.stdout, "SSL001", "loop.conf"), done.stdout
+    # nginx 1.22.1 -t: 'open() ".../loop.conf" failed (40: Too many levels of symbolic links)'
+    # (sslint said "No such file or directory")
+    assert "Too many levels of symbolic links" in "".join(
+        block for block in blocks(done.stdout) if "SSL001" in block and "loop.conf" in block), done.stdout
+    if find_binary("nginx"):
+        judge = tmp_path / "judged.conf"
+        judge.write_text(f"events {{}}\nhttp {{\n    include {tmp_path}/loop.conf;\n}}\n")
+        judged = nginx_test(judge)
+        assert not judged.ok and "Too many levels of symbolic links" in judged.output, judged.output
     apache = apache_site(tmp_path / "apache", "    SSLCertificateFile ../loop.pem\n    SSLCertificateKeyFile ../loop.pem\n",
                          outside="Include ../loop.conf\nInclude ../loopdir\nIncludeOptional ../loopdir/*.conf\n")
     done = lint(apache)

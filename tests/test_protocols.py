@@ -283,6 +283,69 @@ http {{
         assert http_get(plain, "/", "b.test", tls=False)[0] == 200  # still plain, as before the fix
 
 
+@needs_nginx
+@needs_openssl
+def test_ssl_on_decides_a_socket_only_in_its_default_server(pki_dir):
+    """nginx 1.22.1 reads `ssl on` of a socket's default server only. Measured: behind a plain
+    default server, a block with `ssl on` answers http:// (its handshake fails), and `nginx -t`
+    passes (sslint said SSL001 'no "ssl_certificate" is defined for the "listen ... ssl"
+    directive' of the plain default and 'nginx will refuse to start'); behind an `ssl on` default,
+    a plain block answers https://. --fix writes `ssl` only where `ssl on` made a listen TLS: the
+    plain socket stays plain for its default and the `ssl on` block."""
+    if installed("nginx").at_least(1, 25, 1):
+        pytest.skip("this nginx no longer knows `ssl on`")
+    plain, tls = free_port(), free_port()
+    conf = pki_dir / "nginx.conf"
+    conf.write_text(f"""events {{}}
+http {{
+    access_log off;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    server {{ listen 127.0.0.1:{plain}; server_name plain.test; return 200; }}
+    server {{
+        listen 127.0.0.1:{plain};
+        ssl on;
+        server_name a.test;
+        ssl_certificate {pki_dir}/a.pem;
+        ssl_certificate_key {pki_dir}/a.key;
+        return 200;
+    }}
+    server {{
+        listen 127.0.0.1:{tls};
+        ssl on;
+        server_name b.test;
+        ssl_certificate {pki_dir}/a.pem;
+        ssl_certificate_key {pki_dir}/a.key;
+        return 200;
+    }}
+    server {{ listen 127.0.0.1:{tls}; server_name c.test; return 200; }}
+}}
+""")
+
+    def judged() -> None:
+        assert nginx_test(conf).ok
+        with running_nginx(conf, pki_dir, port=plain):
+            assert not handshake(plain, "TLSv1.2")
+            assert http_get(plain, "/", "a.test", tls=False)[0] == 200
+            assert http_get(plain, "/", "plain.test", tls=False)[0] == 200
+            assert http_get(tls, "/", "b.test", tls=True)[0] == 200
+            assert http_get(tls, "/", "c.test", tls=True)[0] == 200
+
+    judged()
+    found = lint_path(conf, version="1.22.1").findings
+    assert not [f for f in found if f.rule == "SSL001"]
+    ignored = [f for f in found if f.rule == "SSL504" and f.line == 8]
+    assert len(ignored) == 1 and f"not on `listen 127.0.0.1:{plain}` ({conf}:7)" in ignored[0].message
+    assert "answers plain HTTP there" in ignored[0].message
+    from nginxssl.cli import main
+
+    with pytest.raises(SystemExit):
+        main([str(conf), "--fix", "--select", "SSL504", "--server-version", "1.22.1", "--now", "2030-01-01T00:00:00Z"])
+    fixed = conf.read_text()
+    assert f"listen 127.0.0.1:{tls} ssl;" in fixed and "ssl on" not in fixed
+    assert f"listen 127.0.0.1:{plain};" in fixed and f"listen 127.0.0.1:{plain} ssl" not in fixed
+    judged()  # the same answers after the fix
+
+
 def test_ssl504_ssl_on_wording_follows_the_version(tmp_path):
     site = tmp_path / "site.conf"
     site.write_text("server {\n    listen 443;\n    listen 80;\n    server_name a.test;\n    ssl on;\n}\n")

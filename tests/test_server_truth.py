@@ -13,7 +13,9 @@ What the real programs showed (openssl s_client -servername, curl, nginx -t, apa
   fails with "wrong version number", http:// answers;
 - nginx, ssl_protocols is decided by the default server of the socket, ssl_ciphers and the
   certificate by the server the SNI name picks (s_client -tls1_2 and -cipher);
-- Apache, `SSLProtocol TLSv1.2 TLSv1.3` passes `apache2 -t` ("Syntax OK") and leaves TLS 1.3 only.
+- Apache, `SSLProtocol TLSv1.2 TLSv1.3` passes `apache2 -t` ("Syntax OK") and leaves TLS 1.3 only;
+- nginx, an RSA key for an ECDSA certificate (no RSA certificate in the block) passes `nginx -t`, and
+  every handshake then fails with alert 40.
 """
 
 from __future__ import annotations
@@ -315,6 +317,40 @@ def test_nginx_files_dual_keys_by_type(tmp_path):
             assert "Verify return code: 0 (ok)" in done.stdout, done.stdout + done.stderr
             assert f"Cipher is {cipher}" in done.stdout
     assert findings(conf, "SSL005") == []
+
+
+def test_nginx_starts_with_a_key_of_another_type_and_fails_every_handshake(tmp_path):
+    """A key of another type than its certificate, with no certificate of the key's type in the
+    block: OpenSSL files the key in its own type's slot and compares it with nothing. nginx 1.22.1:
+    `nginx -t` passes, nginx starts, and s_client gets alert 40 'handshake failure' (TLS 1.3 and 1.2;
+    the info log says 'no suitable signature algorithm'). The ECDSA block inheriting the http
+    block's RSA key (it forgot its own) is the same; an ECDSA key for another ECDSA certificate is
+    'key values mismatch' and nginx does not start."""
+    require("nginx")
+    require("openssl")
+    _dual_pki(tmp_path)
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(f"events {{}}\nhttp {{\n    access_log off;\n    ssl_protocols TLSv1.2 TLSv1.3;\n"
+                    f"    ssl_certificate_key {tmp_path}/rsa.key;\n"
+                    f"    server {{ listen {LOOPBACK}:{port} ssl; server_name a.test; "
+                    f"ssl_certificate {tmp_path}/ecdsa.pem; }}\n}}\n")
+    assert nginx_test(conf).ok
+    with running_nginx(conf, tmp_path, port=port):
+        for version in ("-tls1_3", "-tls1_2"):
+            assert "alert handshake failure" in handshake(LOOPBACK, port, "a.test", version)
+    (found,) = findings(conf, "SSL005")
+    assert "`nginx -t` passes and nginx starts" in found.message and "every handshake fails" in found.message
+    assert "key values mismatch" not in found.message
+    conf.write_text(conf.read_text().replace("rsa.key", "other.key"))
+    from pki import build
+
+    build({"pki": {"root": {"ca": True}, "other": {"issuer": "root", "names": ["a.test"], "key": "ec256"}},
+           "files": {"other.key": {"key": "other"}}}, tmp_path)
+    judged = nginx_test(conf)
+    assert not judged.ok and "key values mismatch" in judged.output
+    (found,) = findings(conf, "SSL005")
+    assert "`nginx -t` fails with 'key values mismatch'" in found.message
 
 
 def test_apache_checks_dual_pairs_as_written(tmp_path):

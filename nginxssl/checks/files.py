@@ -247,6 +247,29 @@ def _filed_by_type(inputs: Inputs, reference: Reference, certs: Material, key: P
     return False
 
 
+def _filed_apart(inputs: Inputs, reference: Reference, certs: Material, key: PublicKey) -> bool:
+    """nginx: a key of another type than its certificate, where no certificate of the block has the
+    key's type. OpenSSL then checks the key against nothing: `nginx -t` passes and nginx starts,
+    while the certificate never gets a key (nginx 1.22.1: every handshake fails with alert 40,
+    tests/test_server_truth.py). A certificate of the key's type in the block makes OpenSSL compare
+    them: 'key values mismatch' as for a key of the certificate's own type."""
+    if inputs.config.server != "nginx" or describe_public(certs.certs[0].public_key())[0] == key.kind:
+        return False
+    for site in reference.sites:
+        for pair in site.certs:
+            if pair.cert.path == certs.path:
+                continue
+            other = inputs.material.get(pair.cert.path) if pair.cert.path else None
+            if other is None or not other.usable or not other.certs or \
+                    describe_public(other.certs[0].public_key())[0] == key.kind:
+                return False  # unknown, or of the key's type: nginx compares the key with it
+    return True
+
+
+def _single_certificate(reference: Reference) -> bool:
+    return all(len(site.certs) == 1 for site in reference.sites)
+
+
 @check("SSL005", needs={"material"})
 def key_mismatch(inputs: Inputs) -> Iterator[Finding]:
     keys_named: dict[str, PathRef] | None = None  # made for the first block that forgot its key
@@ -269,6 +292,13 @@ def key_mismatch(inputs: Inputs) -> Iterator[Finding]:
         if inputs.config.server == "apache":
             refusal = ("`apache2 -t` passes (it does not load keys), but apache2 will fail to start "
                        "(AH02565: Certificate and private key ... do not match)")
+        elif _filed_apart(inputs, reference, certs, key):
+            refusal = (f"`nginx -t` passes and nginx starts, but OpenSSL files a private key beside the certificate "
+                       f"of its own type: this {key.kind} key waits for an {key.kind} certificate the block does "
+                       f"not have, and the {describe_public(leaf.public_key())[0]} certificate has no key, so "
+                       + ("every handshake fails (alert 'handshake failure'; nginx logs 'no suitable signature "
+                          "algorithm' at info level)" if _single_certificate(reference) else
+                          "it is never sent"))
         else:
             refusal = "`nginx -t` fails with 'key values mismatch' and nginx will not start"
         key_node_ref = reference.partner or reference.ref

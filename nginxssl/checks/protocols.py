@@ -23,7 +23,7 @@ from nginxssl.model.finding import Finding, Fix
 from nginxssl.model.node import Node
 from nginxssl.model.site import CertRef, Listen, Site
 from nginxssl.pki.chain import Signatures, issued
-from nginxssl.sites.routing import browser_name, listen_socket, who
+from nginxssl.sites.routing import Socket, browser_name, listen_socket, tls_listens, who
 
 # Protocol names as nginx spells them, oldest first.
 PROTOCOLS = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
@@ -283,7 +283,7 @@ def tls_listen_without_ssl(inputs: Inputs) -> Iterator[Finding]:
             continue
         ssl_node = site.directives.get("ssl")
         if ssl_node is not None and ssl_node.args:
-            findings.extend(_ssl_directive(site, ssl_node, build, blocks.get(id(site.node))))
+            findings.extend(_ssl_directive(site, ssl_node, build, blocks.get(id(site.node)), shared))
             if ssl_node.args[0] in ("on", "off"):
                 # on: every listen of this server is TLS (or nginx refuses the line); off: the
                 # admin wrote that its plain listens are plain (certificates inherited from http).
@@ -370,9 +370,11 @@ def _keeps_plain(site: Site) -> bool:
     return not site.listens or not all(listen.ssl or listen.quic for listen in site.listens)
 
 
-def _ssl_edits(site: Site, node: Node, http: Node | None, removed: bool) -> tuple:
-    """What replaces `ssl on|off`. `on`: `ssl` onto every listen of the server (what `ssl on` did,
-    port 80 included), then the line goes. `off`: the line goes where it changes nothing: every
+def _ssl_edits(site: Site, node: Node, http: Node | None, removed: bool, tls: tuple[Listen, ...]) -> tuple:
+    """What replaces `ssl on|off`. `on`: `ssl` onto every listen `tls` of the server (those `ssl on`
+    made TLS, port 80 included, or another server did; not those it leaves plain, where the server
+    is not the socket's default: `ssl` there would turn the socket TLS for its default too), then
+    the line goes. `off`: the line goes where it changes nothing: every
     listen of the server is TLS anyway, or the nginx judged for (`removed`: 1.25.1 and later)
     knows no `ssl` directive, so no `ssl on` can be in force above it. Otherwise a plain listen
     is what it keeps plain (against an http-level `ssl on`, seen or not), and it stays."""
@@ -384,25 +386,38 @@ def _ssl_edits(site: Site, node: Node, http: Node | None, removed: bool) -> tupl
     if value == "off":
         changes_nothing = removed or not _keeps_plain(site)
         return (DeleteLine(node.file, node.line, "ssl"),) if deletable and changes_nothing else ()
-    edits: list = [replace_args(listen.node, (*listen.node.args, "ssl")) for listen in site.listens
+    edits: list = [replace_args(listen.node, (*listen.node.args, "ssl")) for listen in tls
                    if listen.node is not None and not listen.ssl and not listen.quic]
     if deletable:
         edits.append(DeleteLine(node.file, node.line, "ssl"))
     return tuple(edits)
 
 
-def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | None) -> Iterator[Finding]:
+def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | None,
+                   shared: frozenset[Socket]) -> Iterator[Finding]:
     value = node.args[0]
     removed = build is not None and build.at_least(1, 25, 1)
-    edits = _ssl_edits(site, node, http, removed)
+    tls = tls_listens(site, shared)
+    edits = _ssl_edits(site, node, http, removed, tls)
     description = ("move `ssl` onto the listen directives and delete `ssl on`" if value == "on"
                    else f"delete `ssl {value}`")
-    plain80 = [listen.node for listen in site.listens if listen.port == 80 and listen.node is not None]
+    plain80 = [listen.node for listen in tls if listen.port == 80 and listen.node is not None]
+    # nginx reads `ssl on` of a socket's default server only (sites/nginx.py): elsewhere it is ignored
+    ignored = [listen for listen in site.listens if listen.node is not None and not any(listen is own for own in tls)]
     also = ""
     if value == "on" and plain80:
         also = (f"; it also turns `listen {' '.join(plain80[0].args)}` ({plain80[0].where()}) into TLS, "
                 "so http:// visitors get a broken connection")
-    if value == "on":
+    if value == "on" and ignored and build is not None and not removed:
+        shown = ", ".join(f"`listen {' '.join(listen.node.args)}` ({listen.node.where()})"
+                          for listen in ignored if listen.node is not None)
+        also += (f"; but not on {shown}: {build.program} reads `ssl on` of a socket's default server only, and "
+                 f"the default server there has none, so this server answers plain HTTP there (https:// fails "
+                 f"with 'wrong version number')")
+    if value == "on" and ignored and not tls:
+        instead = ("delete this line, or give the listen `ssl` (which makes the socket TLS for every server on it, "
+                   "its default included)")
+    elif value == "on":
         instead = "write `ssl` on the listen directives instead (listen 443 ssl;) and delete this line"
     elif value == "off" and not removed and _keeps_plain(site):
         instead = ("delete this line once no `ssl on` in the http block relies on it to keep this server's "
@@ -418,7 +433,9 @@ def _ssl_directive(site: Site, node: Node, build: Build | None, http: Node | Non
         return
     if build is not None:
         today = (f"{build.program} still obeys it (and warns 'the \"ssl\" directive is deprecated, use the "
-                 f"\"listen ... ssl\" directive instead'), making every listen of this server TLS")
+                 f"\"listen ... ssl\" directive instead'), making "
+                 + ("every listen of this server TLS" if not ignored else "the listens of this server TLS where it "
+                    "is the default server"))
         if value != "on":
             today = f"{build.program} still accepts it"
     else:

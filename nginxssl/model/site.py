@@ -40,6 +40,9 @@ class Listen:
     http2: bool = False
     quic: bool = False
     heard: bool = True  # Apache: some `Listen` binds this address:port (False: the vhost never answers here)
+    # nginx: written without `ssl`, made TLS by the removed `ssl on;` of its server, the default server
+    # of the socket (nginx reads `ssl on` of a socket's default server only)
+    ssl_on: bool = False
 
     @property
     def socket(self) -> str:
@@ -64,7 +67,7 @@ class Site:
     names: tuple[ServerName, ...]
     listens: tuple[Listen, ...]
     certs: tuple[CertRef, ...]
-    tls: bool  # speaks TLS on at least one listen (or uses the removed `ssl on;`)
+    tls: bool  # speaks TLS on at least one listen (an `ssl` one, one made TLS by the removed `ssl on;`)
     password_files: tuple[PathRef, ...] = ()
     trusted_certificate: PathRef | None = None
     errors: tuple[tuple[Node, str], ...] = ()  # configuration errors the server refuses to start on

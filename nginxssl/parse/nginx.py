@@ -227,8 +227,10 @@ def parse_nginx(main: str, *, root: str | None = None, fragment: bool | None = N
             if root is not None:  # a sites-enabled link may point at /etc/...: keep it under root
                 matches = [resolve_links(match, root) for match in matches]
             return [match for match in matches if not os.path.isdir(match)]
-        if not os.path.exists(on_disk):
-            return f'open() "{on_disk}" failed (No such file or directory)'
+        try:
+            os.stat(on_disk)
+        except OSError as error:  # nginx's own words: a link loop is ELOOP, not "No such file"
+            return f'open() "{on_disk}" failed ({error.strerror or "No such file or directory"})'
         return [on_disk]
 
     expanded: set[str] = set()  # files whose blocks are already in the tree once

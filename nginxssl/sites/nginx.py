@@ -19,6 +19,7 @@ from nginxssl.model.node import Config, Node
 from nginxssl.model.site import CertRef, Listen, PathRef, ServerName, Site
 from nginxssl.sites.headers.nginx import NginxContext, nginx_context, nginx_headers
 from nginxssl.sites.paths import DiskPaths
+from nginxssl.sites.routing import Socket, listen_socket
 
 _VARIABLE = re.compile(r"\$(\{?[A-Za-z_])")
 
@@ -188,13 +189,18 @@ def nginx_sites(config: Config) -> tuple[Site, ...]:
     sites: list[Site] = []
     disk_paths = DiskPaths(config)
 
+    ssl_on_blocks: list[tuple[tuple[Node, ...], int, int]] = []  # http bodies with `ssl on`: their sites[a:b]
+
     def servers_in(block_nodes: tuple[Node, ...], context: str) -> None:
         enclosing = _Enclosing.of(context, block_nodes, nginx_context(block_nodes) if context == "http" else None)
+        start = len(sites)
         for node in block_nodes:
             if node.directive == "server" and node.is_block:
                 site = _nginx_site(disk_paths, node, enclosing)
                 if site.tls or site.certs:
                     sites.append(site)
+        if context == "http" and any(_ssl_on(site) for site in sites[start:]):
+            ssl_on_blocks.append((block_nodes, start, len(sites)))
 
     if config.fragment:
         # A lone file is read as the inside of `http { }`: site files hold server
@@ -208,9 +214,60 @@ def nginx_sites(config: Config) -> tuple[Site, ...]:
     for node in config.nodes:
         if node.directive in ("http", "stream", "mail") and node.is_block:
             servers_in(node.children or (), node.directive)
-    return tuple(sites)
+    if not ssl_on_blocks:
+        return tuple(sites)
+    # Sockets are one set for the whole configuration, as routing.tls_sockets has them.
+    written = {listen_socket(listen) for site in sites if site.context == "http"
+               for listen in site.listens if listen.ssl}
+    for block_nodes, start, end in ssl_on_blocks:
+        sites[start:end] = _sockets_ssl_on_decides(block_nodes, sites[start:end], written)
+    return tuple(site for site in sites if site.tls or site.certs)
 
 
+
+
+def _ssl_on(site: Site) -> bool:
+    node = site.directives.get("ssl")
+    return node is not None and node.args[:1] == ("on",)
+
+
+def _sockets_ssl_on_decides(block_nodes: tuple[Node, ...], found: list[Site], written: set[Socket]) -> list[Site]:
+    """The sites of an http block, the listens that the removed `ssl on;` makes TLS marked (ssl_on).
+
+    nginx 1.22.1 reads `ssl on` of a socket's default server only (ngx_http_init_connection asks the
+    default server's configuration, or a `listen ... ssl` on the socket): there every server speaks
+    TLS, while `ssl on` in another server of a socket whose default has none leaves it plain HTTP
+    (measured: the `ssl on` block answers http://, and a plain block behind an `ssl on` default
+    answers https:// with the default's certificate; tests/test_protocols.py). The default is the
+    server marked default_server, else the first on the socket, a plain one included; `written`:
+    the sockets a `listen ... ssl` makes TLS."""
+    sites = {id(site.node): site for site in found}
+    first: dict[Socket, Node] = {}
+    flagged: dict[Socket, Node] = {}
+    for node in block_nodes:
+        if node.directive != "server" or not node.is_block:
+            continue
+        site = sites.get(id(node))
+        listens = site.listens if site is not None else \
+            tuple(parse_listen(child, "http") for child in node.each("listen")) or (Listen(None, "*", 80),)
+        for listen in listens:
+            first.setdefault(listen_socket(listen), node)
+            if listen.default_server:
+                flagged.setdefault(listen_socket(listen), node)
+    defaults = first | flagged
+    by_ssl_on = {socket for socket, node in defaults.items()
+                 if (default := sites.get(id(node))) is not None and _ssl_on(default)}
+    decided = []
+    for site in found:
+        if not _ssl_on(site):
+            decided.append(site)
+            continue
+        listens = tuple(replace(listen, ssl_on=True) if not listen.ssl and defaults[listen_socket(listen)] is site.node
+                        else listen for listen in site.listens)
+        tls = any(listen.ssl or listen.quic or listen_socket(listen) in written or listen_socket(listen) in by_ssl_on
+                  for listen in listens)
+        decided.append(replace(site, listens=listens, tls=tls))
+    return decided
 
 
 def nginx_plain_servers(config: Config) -> tuple[Site, ...]:

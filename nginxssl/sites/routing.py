@@ -6,7 +6,8 @@ Every rule and command that asks "who answers https://NAME/ here" asks this modu
 - a socket is keyed one way, `Socket`, its address normalised as the server prints it
   (nginx: `listen 443`, `*:443` and `0.0.0.0:443` are all 0.0.0.0:443, `[0::0]` is [::];
   Apache: `*` and `_default_` are one);
-- nginx makes a socket TLS for every server on it when one of them writes `ssl`;
+- nginx makes a socket TLS for every server on it when one of them writes `ssl`, or when its
+  default server has the removed `ssl on;` (in force there; elsewhere nginx ignores it);
 - the sites of a socket in config order, its default (nginx: `default_server`, else the
   first; Apache: the first <VirtualHost> for the address), and the site a name reaches:
   nginx's order (exact, longest leading wildcard, longest trailing wildcard, first regular
@@ -102,10 +103,11 @@ def _socket(address: str, port: int | None, server: str) -> Socket:
 
 
 def tls_sockets(sites: Iterable[Site]) -> set[Socket]:
-    """nginx keeps `ssl` per listening socket: one server's `listen 443 ssl` makes *:443 TLS for
-    every server on it, including ones that wrote a plain `listen 443`."""
+    """nginx keeps `ssl` per listening socket: one server's `listen 443 ssl`, or the removed `ssl on;`
+    of the socket's default server (Listen.ssl_on), makes *:443 TLS for every server on it,
+    including ones that wrote a plain `listen 443`."""
     return {listen_socket(listen) for site in sites if site.server == "nginx" and site.context == "http"
-            for listen in site.listens if listen.ssl}
+            for listen in site.listens if listen.ssl or listen.ssl_on}
 
 
 def _ssl_on(site: Site) -> bool:
@@ -114,13 +116,14 @@ def _ssl_on(site: Site) -> bool:
 
 
 def tls_listens(site: Site, shared: set[Socket] | frozenset[Socket] = frozenset()) -> tuple[Listen, ...]:
-    """The listens on which the site speaks TLS: its `ssl` ones, all of them with the removed
-    `ssl on;`, and (nginx) its plain ones on a socket `shared` (tls_sockets) made TLS."""
-    if site.server == "nginx" and _ssl_on(site):
+    """The listens on which the site speaks TLS: its `ssl` ones, those the removed `ssl on;` makes TLS
+    (http: where the site is the socket's default, Listen.ssl_on; mail: all of them), and (nginx) its
+    plain ones on a socket `shared` (tls_sockets) made TLS."""
+    if site.server == "nginx" and site.context != "http" and _ssl_on(site):
         return site.listens
     if site.server != "nginx" or not shared:
-        return tuple(listen for listen in site.listens if listen.ssl)
-    return tuple(listen for listen in site.listens if listen.ssl or listen_socket(listen) in shared)
+        return tuple(listen for listen in site.listens if listen.ssl or listen.ssl_on)
+    return tuple(listen for listen in site.listens if listen.ssl or listen.ssl_on or listen_socket(listen) in shared)
 
 
 def _tcp(listen: Listen) -> bool:
