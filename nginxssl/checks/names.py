@@ -366,11 +366,14 @@ def _certless_findings(table: dict[Socket, Servers], leaves: _Leaves) -> Iterato
         them = "it" if len(missing) == 1 else "them"
         fix = (f"fix: give this server block ssl_certificate and ssl_certificate_key for a certificate that names "
                f"{them}")
+        made_tls = _made_tls_by(site, servers)
+        if made_tls:
+            fix += " (and `ssl` on its listen), or move it to a port no server block makes TLS"
         default_leaves = leaves(default)
         if not default_leaves:
             yield Finding("SSL303", node.file, node.line, (
                 f"{who(site)} has no ssl_certificate of its own (none written in it, none inherited from http), "
-                f"and it is not the default server of {servers.socket}{also}: nginx answers the handshake of "
+                f"and it is not the default server of {servers.socket}{also}{made_tls}: nginx answers the handshake of "
                 f"{shown} with the certificate of the default server there, {who(default)}, which cannot be read "
                 f"now (ssl_certificate at {_unread_certificate(default)}: `nginx -t` fails on it); once it loads, "
                 f"browsers show {WRONG_NAME} for https://{missing[0]}/ unless that certificate names {them}; {fix}"),
@@ -380,12 +383,31 @@ def _certless_findings(table: dict[Socket, Servers], leaves: _Leaves) -> Iterato
         leaf = default_leaves[0]
         yield Finding("SSL303", node.file, node.line, (
             f"{who(site)} has no ssl_certificate of its own (none written in it, none inherited from http), "
-            f"and it is not the default server of {servers.socket}{also}: nginx starts, and answers the "
+            f"and it is not the default server of {servers.socket}{also}{made_tls}: nginx starts, and answers the "
             f"handshake of {shown} with the certificate of the default server there, {who(default)}: "
             f"{label(leaf)}, which names {_sans_text(san_names(leaf))}, not {missing[0]}; browsers show "
             f"{WRONG_NAME} for https://{missing[0]}/; {fix}"),
             tuple(missing), site.server, severity="error",  # every client of these names, not some
             summary=f"{missing[0]} gets the default server's certificate {label(leaf)}: this server block has none")
+
+
+def _made_tls_by(site: Site, servers: Servers) -> str:
+    """Where a site that listens plain on the socket gets TLS from: nginx keeps `ssl` per socket, so
+    another block's `listen ... ssl` (or the `ssl on` of the socket's default) makes it TLS for every
+    server there; "" when the site itself wrote `ssl` there."""
+    own = [listen for listen in site.listens if listen_socket(listen) == servers.socket]
+    if any(listen.ssl or listen.ssl_on for listen in own):
+        return ""
+    maker = next(((other, listen) for other in servers.sites for listen in other.listens
+                  if listen_socket(listen) == servers.socket and (listen.ssl or listen.ssl_on)), None)
+    if maker is None:
+        return ""
+    tls_site, listen = maker
+    written, node = ("`ssl on`", tls_site.directives.get("ssl")) if listen.ssl_on else ("`listen ... ssl`", listen.node)
+    if node is None:
+        return ""
+    return (f"; its `listen` there is plain, but {who(tls_site)} makes the socket TLS ({written} at {node.where()}), "
+            f"and nginx speaks TLS to every server on it")
 
 
 @check("SSL303", needs={"chains"})

@@ -19,7 +19,7 @@ from nginxssl.model.node import Config, Node
 from nginxssl.model.site import CertRef, Listen, PathRef, ServerName, Site
 from nginxssl.sites.headers.nginx import NginxContext, nginx_context, nginx_headers
 from nginxssl.sites.paths import DiskPaths
-from nginxssl.sites.routing import Socket, listen_socket
+from nginxssl.sites.routing import Socket, listen_socket, tls_sockets
 
 _VARIABLE = re.compile(r"\$(\{?[A-Za-z_])")
 
@@ -197,7 +197,7 @@ def nginx_sites(config: Config) -> tuple[Site, ...]:
         for node in block_nodes:
             if node.directive == "server" and node.is_block:
                 site = _nginx_site(disk_paths, node, enclosing)
-                if site.tls or site.certs:
+                if site.tls or site.certs or context == "http":  # a plain one may share a TLS socket
                     sites.append(site)
         if context == "http" and any(_ssl_on(site) for site in sites[start:]):
             ssl_on_blocks.append((block_nodes, start, len(sites)))
@@ -214,14 +214,25 @@ def nginx_sites(config: Config) -> tuple[Site, ...]:
     for node in config.nodes:
         if node.directive in ("http", "stream", "mail") and node.is_block:
             servers_in(node.children or (), node.directive)
-    if not ssl_on_blocks:
-        return tuple(sites)
-    # Sockets are one set for the whole configuration, as routing.tls_sockets has them.
-    written = {listen_socket(listen) for site in sites if site.context == "http"
-               for listen in site.listens if listen.ssl}
-    for block_nodes, start, end in ssl_on_blocks:
-        sites[start:end] = _sockets_ssl_on_decides(block_nodes, sites[start:end], written)
-    return tuple(site for site in sites if site.tls or site.certs)
+    if ssl_on_blocks:
+        # Sockets are one set for the whole configuration, as routing.tls_sockets has them.
+        written = {listen_socket(listen) for site in sites if site.context == "http"
+                   for listen in site.listens if listen.ssl}
+        for block_nodes, start, end in ssl_on_blocks:
+            sites[start:end] = _sockets_ssl_on_decides(block_nodes, sites[start:end], written)
+    return _speaking_tls(sites)
+
+
+def _speaking_tls(sites: list[Site]) -> tuple[Site, ...]:
+    """The sites that speak TLS or name a certificate, and the plain server blocks with a listen on a
+    socket another block made TLS (`listen ... ssl`, or the `ssl on` of the socket's default): nginx
+    keeps `ssl` per socket, so such a block answers its names over TLS, with the default server's
+    certificate when it has none (measured with nginx 1.22.1: s_client -servername NAME gets the
+    default's certificate, 'hostname mismatch'). Routing places them; their listens stay as written
+    and Site.tls false, as for a plain block that inherits a certificate from http."""
+    shared = tls_sockets(sites)
+    return tuple(site for site in sites if site.tls or site.certs
+                 or any(listen_socket(listen) in shared for listen in site.listens))
 
 
 
