@@ -193,3 +193,51 @@ def test_stapling_without_a_cache_passes_apache2_t_and_stops_the_start(pki_dir: 
     site.write_text("SSLStaplingCache shmcb:ocsp-cache(32768)\n" + site.read_text())
     with running_apache(site, pki_dir, port=port) as server:
         assert s_client_verify(server.port, "a.test", pki_dir / "root.pem").ok
+
+
+def test_an_unrelated_certificate_of_the_chain_file_is_reported_at_that_line(tmp_path: Path) -> None:
+    """mod_ssl sends the leaf of SSLCertificateFile, then SSLCertificateChainFile's certificates: with
+    a chain file holding only 'other.test' apache2 2.4 sent [a.test, other.test] and s_client said
+    verify code 21 (unable to verify the first certificate); with the intermediate first it sent all
+    three. SSL204 said so at the SSLCertificateFile line while its fix deletes the chain-file line (and
+    a `# sslint: disable=SSL204` above that line suppressed nothing): now it is at the chain-file line."""
+    import json
+
+    from pki import build
+    from typer.testing import CliRunner
+
+    from nginxssl.cli import lint_app
+
+    build({"pki": {"root": {"ca": True}, "inter": {"ca": True, "issuer": "root"},
+                   "a": {"issuer": "inter", "names": ["a.test"]}, "other": {"issuer": "root", "names": ["other.test"]}},
+           "files": {"root.pem": ["root"], "a.pem": ["a"], "a.key": {"key": "a"}, "lone.pem": ["other"],
+                     "chain.pem": ["inter", "other"]}}, tmp_path)
+    port = free_port()
+
+    def site(chain: str, suppressed: bool = False) -> Path:
+        path = tmp_path / chain.replace(".pem", "") / "apache2.conf"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(
+            f"ServerName localhost\nListen 127.0.0.1:{port}\n<VirtualHost 127.0.0.1:{port}>\n    ServerName a.test\n"
+            f"    SSLEngine on\n    SSLCertificateFile {tmp_path}/a.pem\n    SSLCertificateKeyFile {tmp_path}/a.key\n"
+            + ("    # sslint: disable=SSL204\n" if suppressed else "")
+            + f"    SSLCertificateChainFile {tmp_path}/{chain}\n</VirtualHost>\n")
+        return path
+
+    for chain, served, code in (("lone.pem", ["a.test", "other.test"], 21),
+                                ("chain.pem", ["a.test", "sslint Test Inter CA", "other.test"], 0)):
+        path = site(chain)
+        body = "".join(path.read_text().splitlines(keepends=True)[2:])  # the harness writes its own Listen
+        with running_apache(body, tmp_path, port=port):
+            verdict = s_client_verify(port, "a.test", tmp_path / "root.pem")
+        assert [subject.removeprefix("CN=") for subject in verdict.chain_subjects] == served, verdict
+        assert verdict.code == code, verdict
+        result = CliRunner().invoke(lint_app, [str(path), "--no-cache", "--ca-file", str(tmp_path / "root.pem"),
+                                               "--format", "json"])
+        ssl204 = [finding for finding in json.loads(result.stdout)["findings"] if finding["rule"] == "SSL204"]
+        assert [(finding["file"], finding["line"]) for finding in ssl204] == [(str(path), 8)], ssl204
+    fixed = CliRunner().invoke(lint_app, [str(path), "--no-cache", "--ca-file", str(tmp_path / "root.pem"), "--diff"])
+    assert f"-    SSLCertificateChainFile {tmp_path}/chain.pem" in fixed.stdout, fixed.stdout
+    quiet = CliRunner().invoke(lint_app, [str(site("chain.pem", suppressed=True)), "--no-cache", "--ca-file",
+                                          str(tmp_path / "root.pem"), "--format", "json"])
+    assert {finding["rule"] for finding in json.loads(quiet.stdout)["findings"]} & {"SSL204", "SSL009"} == set()

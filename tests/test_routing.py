@@ -443,3 +443,51 @@ def test_apache_the_most_specific_address_set_then_the_first_name():
 def test_a_regex_python_cannot_read_may_answer_for_ssl303():
     servers = routes((_site("nginx", ("~^(?<x>a)\\K.test$",), Listen(None, "*", 443, ssl=True)),))[Socket("0.0.0.0", 443)]
     assert servers.match("a.test") is None and servers.answers("a.test")
+
+
+def test_apache_a_wildcard_vhost_answers_only_the_families_its_listen_lines_bind(tmp_path):
+    """`Listen 127.0.0.1:P` with <VirtualHost _default_:P> a and <VirtualHost 127.0.0.1:P> b:
+    apache2 2.4 binds 127.0.0.1:P alone (its listening sockets, /proc/net/tcp{,6}; nothing on [::1]:P,
+    where a connection was refused) and 127.0.0.1 serves b's certificate for every name, a.test too:
+    no IPv6 client arrives on `*:P`. (Not asked by connecting to [::1]:P here: another process may
+    hold that port on ::1.)
+    sslint said SSL303 'IPv6 clients of b.test arrive on *:P'; so it did for `Listen 0.0.0.0:P` (IPv4
+    only). `Listen P` binds both families (`apache2 -V`: IPv4-mapped addresses enabled): the IPv6
+    clients of b.test do reach a there, and SSL303 stays."""
+    import subprocess
+
+    from judges import listening_addresses
+
+    require("apache2")
+    require("openssl")
+    _pki(tmp_path)
+    port = free_port()
+
+    def vhost(address: str, stem: str) -> str:
+        return (f"<VirtualHost {address}:{port}>\n    ServerName {stem}.test\n    SSLEngine on\n"
+                f"    SSLCertificateFile {tmp_path}/{stem}.pem\n    SSLCertificateKeyFile {tmp_path}/{stem}.key\n"
+                "</VirtualHost>\n")
+
+    vhosts = vhost("_default_", "a") + vhost(LOOPBACK, "dflt")
+    site = tmp_path / "site.conf"
+    site.write_text(f"Listen {LOOPBACK}:{port}\n" + vhosts)
+    with running_apache(site, tmp_path, port=port) as server:
+        bound = listening_addresses(server.pid)
+        served = {name: _served_stem(port, name) for name in ("a.test", "dflt.test")}
+    assert bound in (None, {(LOOPBACK, port)}), bound
+    assert served == {"a.test": "dflt", "dflt.test": "dflt"}  # 127.0.0.1 takes its own set only
+    assert "IPv4-mapped addresses enabled" in subprocess.run(["apache2", "-V"], capture_output=True, text=True, check=False).stdout
+
+    def ssl303(listen: str) -> list[str]:
+        conf = tmp_path / listen.replace(":", "-") / "apache2.conf"  # a whole config: its Listen lines count
+        conf.parent.mkdir()
+        conf.write_text(f"ServerName localhost\nListen {listen}\n" + vhosts)
+        result = RUNNER.invoke(lint_app, [str(conf), "--no-cache", "--format", "json"])
+        return [finding["message"] for finding in json.loads(result.stdout)["findings"] if finding["rule"] == "SSL303"]
+
+    assert ssl303(f"{LOOPBACK}:{port}") == []
+    assert ssl303(f"0.0.0.0:{port}") == []
+    assert [message.split(",")[0] for message in ssl303(str(port))] == [f"IPv6 clients of dflt.test arrive on *:{port}"]
+    sites = _sites(tmp_path / f"{LOOPBACK}-{port}" / "apache2.conf")
+    assert {name: _modelled_stem(sites, port, name) for name in served} == served
+    assert reached(routes(sites), "::1", port) is None

@@ -459,4 +459,7 @@ def chain_extra_certs(inputs: Inputs) -> Iterator[Finding]:
                 message = (f"{where} is not on the chain of {label(report.leaf)}: it is sent on every handshake, "
                            "and clients that expect each certificate to certify the one before it (older Java, "
                            "embedded TLS stacks) may fail; remove it from the file")
-            yield item.finding("SSL204", f"{message}; {fix_text(fix)}", fix)
+            # A certificate mod_ssl sends from SSLCertificateChainFile is that line's to answer for
+            # (the fix deletes it), as _served_at words it.
+            chain = item.pair.chain if extra.index > 0 else None
+            yield item.finding("SSL204", f"{message}; {fix_text(fix)}", fix, at=chain)

@@ -45,9 +45,11 @@ class Served:
     def directive(self) -> str:
         return directive_name(self.pair.cert)
 
-    def finding(self, rule: str, message: str, fix: Fix | None = None, summary: str = "") -> Finding:
-        """`summary`: the text report's first line, where the message's first clause runs long."""
-        node = self.pair.cert.node
+    def finding(self, rule: str, message: str, fix: Fix | None = None, summary: str = "",
+                at: PathRef | None = None) -> Finding:
+        """`summary`: the text report's first line, where the message's first clause runs long; `at`:
+        the directive the finding is about, when not the certificate's (Apache's chain file)."""
+        node = (at or self.pair.cert).node
         return Finding(rule, node.file, node.line, message, self.names, self.server, fix=fix, summary=summary)
 
 

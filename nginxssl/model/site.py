@@ -43,6 +43,9 @@ class Listen:
     # nginx: written without `ssl`, made TLS by the removed `ssl on;` of its server, the default server
     # of the socket (nginx reads `ssl on` of a socket's default server only)
     ssl_on: bool = False
+    # Apache `*`: the address families the port's `Listen` lines bind, the only clients that reach the
+    # vhost there (`Listen 127.0.0.1:443`, `Listen 0.0.0.0:443`: IPv4 only; `Listen 443`: both)
+    families: tuple[int, ...] = (4, 6)
 
     @property
     def socket(self) -> str:

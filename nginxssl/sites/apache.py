@@ -32,6 +32,7 @@ start-up, which a config cannot tell: it has no ServerName here. Relative paths 
 from __future__ import annotations
 
 import functools
+import ipaddress
 from typing import Callable
 
 from nginxssl.model.headers import ResponseHeaders
@@ -176,6 +177,28 @@ def _heard(address: str, port: int | None, listens: list[tuple[str, int | None, 
         if vhost == "*" or bound == "*" or bound == vhost or (bound == "[::]" and vhost.startswith("[")):
             return True
     return False
+
+
+def _bound_families(address: str, port: int | None, listens: list[tuple[str, int | None, str]],
+                    known: bool) -> tuple[int, ...]:
+    """The address families a `*` vhost on `port` answers: those its port's `Listen` lines bind.
+    `Listen 443` and `Listen [::]:443` bind both (apache2 2.4 here: "IPv4-mapped addresses
+    enabled", `apache2 -V`), `Listen 0.0.0.0:443` or an IPv4 address IPv4 only, an IPv6 address
+    IPv6 only. Both when the Listen lines are not in view or name a host."""
+    if not known or socket_address(address, "apache") != "*":
+        return (4, 6)
+    found: set[int] = set()
+    for listen_address, listen_port, _protocol in listens:
+        if port is not None and listen_port != port:
+            continue
+        bare = listen_address.strip("[]")
+        if listen_address == "*" or bare == "::":
+            return (4, 6)
+        try:
+            found.add(ipaddress.ip_address(bare).version)
+        except ValueError:
+            return (4, 6)  # a host name: whatever it resolves to at start-up
+    return tuple(sorted(found)) or (4, 6)
 
 
 def _placed(vhost_addresses: list[tuple[Node, list[tuple[str, int | None]]]],
@@ -329,7 +352,8 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
             inherited_used = any(node in base_certs for node in directives["sslcertificatefile"])
         site_listens = tuple(
             Listen(vhost, address, port, ssl=tls, default_server=first_for.get((address, port)) is vhost,
-                   heard=_heard(address, port, listens, listens_known))
+                   heard=_heard(address, port, listens, listens_known),
+                   families=_bound_families(address, port, listens, listens_known))
             for address, port in addresses
         )
         sites.append(_site(disk_paths, vhost, "virtualhost", directives, tls, _vhost_names(vhost, addresses, main_names),

@@ -25,7 +25,8 @@ Every rule and command that asks "who answers https://NAME/ here" asks this modu
   every name they wrote taken by another block or vhost;
 - which socket a connection to an address reaches: the one bound to that address, else the
   wildcard of its family (nginx's [::] takes IPv4 only with `ipv6only=off`; Apache's `*`
-  takes both);
+  takes the families its port's `Listen` lines bind: both for `Listen 443`, IPv4 only for
+  `Listen 0.0.0.0:443` or `Listen 127.0.0.1:443`);
 - where else the clients of a site's names land (landings): on a port the site serves, the
   wildcard socket of an address family it does not listen on (the `[::]:443` twin it forgot)
   and, when it listens on a family's wildcard, each specific address of that family bound by
@@ -292,6 +293,9 @@ class Servers:
     sites: tuple[Site, ...]
     default: Site
     flagged: bool  # nginx: the default is marked default_server (else it is the first)
+    # the address families whose clients reach the socket: Apache's `*` only those its port's
+    # `Listen` lines bind (Listen.families)
+    families: tuple[int, ...] = (4, 6)
 
     @property
     def server(self) -> str:
@@ -430,7 +434,8 @@ def routes(sites: Iterable[Site], port: int | None = None) -> dict[Socket, Serve
             members = [(site, listen) for site, listen in members if site.context != "server"]
         ordered = tuple({id(site): site for site, _listen in members}.values())  # Site holds a dict: unhashable
         flagged = next((site for site, listen in members if listen.default_server), None)
-        table[socket] = Servers(socket, ordered, flagged or ordered[0], flagged is not None)
+        families = tuple(sorted({family for _site, listen in members for family in listen.families}))
+        table[socket] = Servers(socket, ordered, flagged or ordered[0], flagged is not None, families)
     return table
 
 
@@ -499,8 +504,10 @@ def reached(table: dict[Socket, Servers], address: str, port: int | None,
         if exact is None and key == _NGINX_ANY4 and Socket(_ANY6, port) in taking_ipv4:
             return table.get(Socket(_ANY6, port))
         return exact
-    if apache:
-        return table.get(Socket(_APACHE_ANY, port))
+    if apache:  # `*` answers the families its port's Listen lines bind (Servers.families)
+        servers = table.get(Socket(_APACHE_ANY, port))
+        family = address_family(key)
+        return servers if servers is None or not family or family in servers.families else None
     if key.startswith("["):
         return table.get(Socket(_ANY6, port))
     any4 = table.get(Socket(_NGINX_ANY4, port))
@@ -560,6 +567,14 @@ def _families(address: str) -> set[int]:
     return {4, 6} if found == 0 else set() if found is None else {found}
 
 
+def _bound(socket: Socket, table: dict[Socket, Servers]) -> set[int]:
+    """The address families whose clients reach `socket`: its address's, less those no `Listen`
+    binds (an Apache `*` vhost behind `Listen 127.0.0.1:443` answers no IPv6 client)."""
+    servers = table.get(socket)
+    families = _families(socket.address)
+    return families & set(servers.families) if servers is not None else families
+
+
 @dataclass(frozen=True)
 class Landing:
     """A socket where clients of a site's names arrive although the site does not listen there."""
@@ -603,7 +618,7 @@ def landings(site: Site, table: dict[Socket, Servers], port: int,
     covered: set[int] = set()
     wildcard_families: set[int] = set()
     for socket in own:
-        families = _families(socket.address)
+        families = _bound(socket, table)
         if socket.address == _ANY6 and socket in taking_ipv4:
             families.add(4)
         covered |= families
@@ -615,9 +630,9 @@ def landings(site: Site, table: dict[Socket, Servers], port: int,
         if family in covered:
             continue
         targets = [socket for socket in others if local and _internal_socket(socket.address)
-                   and family in _families(socket.address)]
+                   and family in _bound(socket, table)]
         if not targets:
-            targets = [socket for socket in others if socket.wildcard and (family in _families(socket.address) or (
+            targets = [socket for socket in others if socket.wildcard and (family in _bound(socket, table) or (
                 family == 4 and socket.address == _ANY6 and socket in taking_ipv4))]
         for socket in targets:
             arriving.setdefault(socket, []).append(family)
@@ -625,7 +640,7 @@ def landings(site: Site, table: dict[Socket, Servers], port: int,
     for socket in others:
         if socket.wildcard or _internal_socket(socket.address) or socket in arriving:
             continue
-        families = _families(socket.address)
+        families = _bound(socket, table)
         if families & wildcard_families:
             found.append(Landing(table[socket], tuple(sorted(families)), socket.address.strip("[]")))
     return found
