@@ -22,6 +22,7 @@ from nginxssl.checks.fullchain import chain_fix, fix_text, planned
 from nginxssl.checks.served import Served, day, days, directive_name, in_use, position, served, shown
 from nginxssl.model.edits import ChainFix
 from nginxssl.model.finding import Finding
+from nginxssl.model.site import PathRef
 from nginxssl.pki.chain import (
     ChainReport,
     Link,
@@ -201,12 +202,19 @@ def _source_text(item: Served, source: str) -> str:
     return f"{source} ({kind})" if kind else source
 
 
+def _written_in(item: Served, index: int) -> PathRef | None:
+    """The chain file (Apache) the index-th served certificate comes from: mod_ssl sends its
+    certificates after the certificate file's first; None: the certificate file."""
+    chain = item.pair.chain
+    return chain if chain is not None and index > 0 else None
+
+
 def _served_at(item: Served, index: int) -> str:
     """Where the index-th served certificate is written: the certificate file, or (Apache) the chain file
     mod_ssl sends after the file's first certificate."""
-    chain = item.pair.chain
+    chain = _written_in(item, index)
     total = len(item.chain.report.served)
-    if chain is not None and index > 0:
+    if chain is not None:
         return f"{position(index - 1, total - 1)} in {directive_name(chain)} {shown(chain)}"
     return f"{position(index, total)} in {item.shown}"
 
@@ -461,5 +469,4 @@ def chain_extra_certs(inputs: Inputs) -> Iterator[Finding]:
                            "embedded TLS stacks) may fail; remove it from the file")
             # A certificate mod_ssl sends from SSLCertificateChainFile is that line's to answer for
             # (the fix deletes it), as _served_at words it.
-            chain = item.pair.chain if extra.index > 0 else None
-            yield item.finding("SSL204", f"{message}; {fix_text(fix)}", fix, at=chain)
+            yield item.finding("SSL204", f"{message}; {fix_text(fix)}", fix, at=_written_in(item, extra.index))

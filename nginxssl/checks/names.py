@@ -66,12 +66,14 @@ def _name_site(site: Site) -> bool:
 def _directive(entry: ServerName) -> str:
     if entry.node is None:
         return "server_name"
-    if entry.node.directive == "virtualhost":  # sites/apache.py: the server config's name, taken for want of one
+    if _taken_from_server_config(entry):
         return "ServerName"
     return _SPELLING.get(entry.node.directive, entry.node.directive)
 
 
 def _taken_from_server_config(entry: ServerName) -> bool:
+    """sites/apache.py: a vhost without a ServerName of its own answers to the server config's,
+    kept with the <VirtualHost> node, where the missing line belongs."""
     return entry.node is not None and entry.node.directive == "virtualhost"
 
 

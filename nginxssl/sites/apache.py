@@ -201,9 +201,10 @@ def _bound_families(address: str, port: int | None, listens: list[tuple[str, int
     return tuple(sorted(found)) or (4, 6)
 
 
-def _placed(vhost_addresses: list[tuple[Node, list[tuple[str, int | None]]]],
-            listens: list[tuple[str, int | None, str]], known: bool) -> list[tuple[Node, list[tuple[str, int | None]]]]:
-    """Each vhost's addresses, an any-port one (`*`, `addr:*`) put on the ports where it answers.
+def _placed(vhosts: list[Node], main_port: int | None, listens: list[tuple[str, int | None, str]],
+            known: bool) -> list[tuple[Node, list[tuple[str, int | None]]]]:
+    """Each vhost's addresses (_address; `main_port` for those written without one), an any-port
+    one (`*`, `addr:*`) put on the ports where it answers.
 
     httpd keeps one address set per address:port as written, and a connection to port P takes
     the set named for its address and P before the one named for its address and any port
@@ -213,11 +214,12 @@ def _placed(vhost_addresses: list[tuple[Node, list[tuple[str, int | None]]]],
     address left with no port (every port taken by a set of its own) keeps port None: it answers
     nothing sslint places on a socket.
     """
+    vhost_addresses = [(vhost, [_address(word, main_port) for word in vhost.args]) for vhost in vhosts]
     if known:
-        ports = list(dict.fromkeys(port for _address, port, _protocol in listens if port is not None))
+        ports = list(dict.fromkeys(port for _where, port, _protocol in listens if port is not None))
     else:
         ports = list(dict.fromkeys(port for _vhost, addresses in vhost_addresses
-                                   for _address, port in addresses if port is not None)) or [443]
+                                   for _where, port in addresses if port is not None)) or [443]
     named = {(socket_address(address, "apache"), port) for _vhost, addresses in vhost_addresses
              for address, port in addresses if port is not None}
     placed = []
@@ -325,8 +327,7 @@ def apache_sites(config: Config) -> tuple[Site, ...]:
     # Every vhost's response headers, from its block (Site.header_source): one function for all of them.
     vhost_headers = functools.partial(apache_headers, context=apache_context(server_level))
     listens_known = not config.fragment and bool(listens)
-    vhost_addresses = _placed([(vhost, [_address(word, main_port) for word in vhost.args]) for vhost in vhosts],
-                              listens, listens_known)
+    vhost_addresses = _placed(vhosts, main_port, listens, listens_known)
 
     # The first vhost named for an address:port answers names no other vhost claims.
     first_for: dict[tuple[str, int | None], Node] = {}
@@ -375,8 +376,7 @@ def apache_plain_vhosts(config: Config) -> tuple[Site, ...]:
     main_port = next((_name_port(name.node.args[0]) for name in main_names[:1] if name.node), None)
     plain = []
     vhosts = [node for node in top if node.directive == "virtualhost" and node.is_block]
-    for vhost, addresses in _placed([(vhost, [_address(word, main_port) for word in vhost.args]) for vhost in vhosts],
-                                    listens, not config.fragment and bool(listens)):
+    for vhost, addresses in _placed(vhosts, main_port, listens, not config.fragment and bool(listens)):
         own = _own(vhost.children or ())
         directives = _merged(base, own)
         engine = _engine(directives)

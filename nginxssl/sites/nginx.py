@@ -19,7 +19,7 @@ from nginxssl.model.node import Config, Node
 from nginxssl.model.site import CertRef, Listen, PathRef, ServerName, Site
 from nginxssl.sites.headers.nginx import NginxContext, nginx_context, nginx_headers
 from nginxssl.sites.paths import DiskPaths
-from nginxssl.sites.routing import Socket, listen_socket, tls_sockets
+from nginxssl.sites.routing import Socket, listen_socket, tls_sockets, writes_ssl_on
 
 _VARIABLE = re.compile(r"\$(\{?[A-Za-z_])")
 
@@ -199,7 +199,7 @@ def nginx_sites(config: Config) -> tuple[Site, ...]:
                 site = _nginx_site(disk_paths, node, enclosing)
                 if site.tls or site.certs or context == "http":  # a plain one may share a TLS socket
                     sites.append(site)
-        if context == "http" and any(_ssl_on(site) for site in sites[start:]):
+        if context == "http" and any(writes_ssl_on(site) for site in sites[start:]):
             ssl_on_blocks.append((block_nodes, start, len(sites)))
 
     if config.fragment:
@@ -235,13 +235,6 @@ def _speaking_tls(sites: list[Site]) -> tuple[Site, ...]:
                  or any(listen_socket(listen) in shared for listen in site.listens))
 
 
-
-
-def _ssl_on(site: Site) -> bool:
-    node = site.directives.get("ssl")
-    return node is not None and node.args[:1] == ("on",)
-
-
 def _sockets_ssl_on_decides(block_nodes: tuple[Node, ...], found: list[Site], written: set[Socket]) -> list[Site]:
     """The sites of an http block, the listens that the removed `ssl on;` makes TLS marked (ssl_on).
 
@@ -267,10 +260,10 @@ def _sockets_ssl_on_decides(block_nodes: tuple[Node, ...], found: list[Site], wr
                 flagged.setdefault(listen_socket(listen), node)
     defaults = first | flagged
     by_ssl_on = {socket for socket, node in defaults.items()
-                 if (default := sites.get(id(node))) is not None and _ssl_on(default)}
+                 if (default := sites.get(id(node))) is not None and writes_ssl_on(default)}
     decided = []
     for site in found:
-        if not _ssl_on(site):
+        if not writes_ssl_on(site):
             decided.append(site)
             continue
         listens = tuple(replace(listen, ssl_on=True) if not listen.ssl and defaults[listen_socket(listen)] is site.node

@@ -111,7 +111,8 @@ def tls_sockets(sites: Iterable[Site]) -> set[Socket]:
             for listen in site.listens if listen.ssl or listen.ssl_on}
 
 
-def _ssl_on(site: Site) -> bool:
+def writes_ssl_on(site: Site) -> bool:
+    """The site has the removed `ssl on;` in force (its own or inherited from http)."""
     node = site.directives.get("ssl")
     return node is not None and node.args[:1] == ("on",)
 
@@ -120,7 +121,7 @@ def tls_listens(site: Site, shared: set[Socket] | frozenset[Socket] = frozenset(
     """The listens on which the site speaks TLS: its `ssl` ones, those the removed `ssl on;` makes TLS
     (http: where the site is the socket's default, Listen.ssl_on; mail: all of them), and (nginx) its
     plain ones on a socket `shared` (tls_sockets) made TLS."""
-    if site.server == "nginx" and site.context != "http" and _ssl_on(site):
+    if site.server == "nginx" and site.context != "http" and writes_ssl_on(site):
         return site.listens
     if site.server != "nginx" or not shared:
         return tuple(listen for listen in site.listens if listen.ssl or listen.ssl_on)
