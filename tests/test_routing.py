@@ -69,6 +69,15 @@ NGINX_NAMES = ["a.test", "A.TEST", "r1.test", "R1.TEST", "dx.test", "DX.TEST", "
                "nobody.test", "x.star.test", "www.wild.org", "www.wild.com"]
 
 
+def _tls_vhost(address: str, pki: Path, stem: str, names: str | None = None) -> str:
+    """A TLS <VirtualHost ADDRESS> serving STEM.pem with STEM.key from `pki`, with `names` (its
+    ServerName/ServerAlias lines; by default `ServerName STEM.test`)."""
+    names = f"    ServerName {stem}.test\n" if names is None else names
+    return (f"<VirtualHost {address}>\n{names}    SSLEngine on\n"
+            f"    SSLCertificateFile {pki}/{stem}.pem\n    SSLCertificateKeyFile {pki}/{stem}.key\n"
+            "</VirtualHost>\n")
+
+
 def test_nginx_answers_as_the_model_says(tmp_path):
     require("nginx")
     require("openssl")
@@ -269,9 +278,7 @@ def test_apache_answers_as_the_model_says(tmp_path):
     port = free_port()
 
     def vhost(address: str, names: str, stem: str) -> str:
-        return (f"<VirtualHost {address}:{port}>\n{names}    SSLEngine on\n"
-                f"    SSLCertificateFile {tmp_path}/{stem}.pem\n    SSLCertificateKeyFile {tmp_path}/{stem}.key\n"
-                "</VirtualHost>\n")
+        return _tls_vhost(f"{address}:{port}", tmp_path, stem, names)
 
     site = tmp_path / "site.conf"
     site.write_text("".join([
@@ -302,9 +309,7 @@ def test_apache_a_vhost_for_any_port_answers_the_ports_no_set_of_its_own_names(t
     first, second = free_port(), free_port()
 
     def vhost(address: str, stem: str) -> str:
-        return (f"<VirtualHost {address}>\n    ServerName {stem}.test\n    SSLEngine on\n"
-                f"    SSLCertificateFile {tmp_path}/{stem}.pem\n    SSLCertificateKeyFile {tmp_path}/{stem}.key\n"
-                "</VirtualHost>\n")
+        return _tls_vhost(address, tmp_path, stem)
 
     site = tmp_path / "site.conf"
     site.write_text(f"Listen {LOOPBACK}:{first}\nListen {LOOPBACK}:{second}\n"
@@ -332,9 +337,7 @@ def test_apache_a_nameless_vhost_on_a_wildcard_address_answers_the_server_config
     port = free_port()
 
     def vhost(names: str, stem: str) -> str:
-        return (f"<VirtualHost *:{port}>\n{names}    SSLEngine on\n"
-                f"    SSLCertificateFile {tmp_path}/{stem}.pem\n    SSLCertificateKeyFile {tmp_path}/{stem}.key\n"
-                "</VirtualHost>\n")
+        return _tls_vhost(f"*:{port}", tmp_path, stem, names)
 
     site = tmp_path / "site.conf"
     site.write_text("ServerName main.test\n" + vhost("    ServerName a.test\n", "a") + vhost("", "q")
@@ -464,9 +467,7 @@ def test_apache_a_wildcard_vhost_answers_only_the_families_its_listen_lines_bind
     port = free_port()
 
     def vhost(address: str, stem: str) -> str:
-        return (f"<VirtualHost {address}:{port}>\n    ServerName {stem}.test\n    SSLEngine on\n"
-                f"    SSLCertificateFile {tmp_path}/{stem}.pem\n    SSLCertificateKeyFile {tmp_path}/{stem}.key\n"
-                "</VirtualHost>\n")
+        return _tls_vhost(f"{address}:{port}", tmp_path, stem)
 
     vhosts = vhost("_default_", "a") + vhost(LOOPBACK, "dflt")
     site = tmp_path / "site.conf"
